@@ -1,0 +1,1 @@
+//! caseflow-domain (work in progress).

@@ -1,0 +1,1 @@
+//! caseflow-projections (work in progress).

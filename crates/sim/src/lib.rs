@@ -1,0 +1,1 @@
+//! caseflow-sim (work in progress).

@@ -1,0 +1,1 @@
+//! caseflow-store (work in progress).
