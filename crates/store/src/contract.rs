@@ -1,0 +1,1 @@
+//! The backend contract suite (lands in the next commit).

@@ -1,0 +1,1131 @@
+//! The SQLite backend: WAL, one writer thread with group commit, pooled read connections.
+//!
+//! See `docs/design.md` for the file format. In short: `streams` maps each stream id to a
+//! small integer `stream_key` (so the `(stream_key, version)` index stays compact and local),
+//! `events` is keyed by the global position (append-only, perfectly local inserts), and
+//! `commands` is the command-id ledger.
+//!
+//! **Group commit.** Every append goes through a bounded queue to a single writer thread
+//! that owns the write connection. The writer drains whatever is queued (up to
+//! [`SqliteOptions::batch_requests_max`]), runs each request inside its own SAVEPOINT
+//! against the in-batch state, and commits them all in one transaction (one fsync). Each
+//! caller gets its own result, exactly as if it had committed alone: a conflicting request
+//! rolls back only its savepoint. Positions are assigned by this one writer at commit
+//! order, and readers (WAL snapshots) see whole transactions, so position n+1 is never
+//! visible before n.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::DateTime;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::hash::{ChainWalker, GENESIS_HASH, HashInput, record_hash};
+use crate::store::{EventStore, LogSource, Subscription};
+use crate::types::{
+    AppendOutcome, AppendRequest, BrokenLink, LinkFault, Metadata, RecordedEvent, VerifyReport,
+    validate_stream_id,
+};
+
+/// `PRAGMA application_id` of a Caseflow store ("CFLW").
+pub const APPLICATION_ID: i64 = 0x4346_4C57;
+/// The newest file format (`PRAGMA user_version`) this build reads and writes.
+pub const FORMAT_VERSION: i64 = 1;
+
+/// Schema migrations; `MIGRATIONS[i]` takes the file from format `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // Format 1: the initial schema.
+    "CREATE TABLE streams (
+        stream_key INTEGER PRIMARY KEY,
+        stream_id  TEXT    NOT NULL UNIQUE,
+        version    INTEGER NOT NULL,
+        head_hash  BLOB    NOT NULL
+    );
+    CREATE TABLE events (
+        position       INTEGER PRIMARY KEY,
+        stream_key     INTEGER NOT NULL,
+        version        INTEGER NOT NULL,
+        event_id       BLOB    NOT NULL,
+        recorded_at_ns INTEGER NOT NULL,
+        event_type     TEXT    NOT NULL,
+        schema_version INTEGER NOT NULL,
+        payload        BLOB    NOT NULL,
+        actor          TEXT    NOT NULL,
+        command_id     BLOB,
+        correlation_id BLOB,
+        causation_id   BLOB,
+        prev_hash      BLOB    NOT NULL,
+        hash           BLOB    NOT NULL
+    );
+    CREATE UNIQUE INDEX events_by_stream ON events (stream_key, version);
+    CREATE UNIQUE INDEX events_by_event_id ON events (event_id);
+    CREATE TABLE commands (
+        command_id     BLOB    PRIMARY KEY,
+        stream_key     INTEGER NOT NULL,
+        first_version  INTEGER NOT NULL,
+        last_version   INTEGER NOT NULL,
+        first_position INTEGER NOT NULL,
+        last_position  INTEGER NOT NULL
+    ) WITHOUT ROWID;",
+];
+
+/// SQLite `synchronous` setting for the write connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// `synchronous=FULL` (default): an acknowledged append survives power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL` (opt-in): in WAL mode an acknowledged append survives a process
+    /// crash, but the last commits may be lost on power loss or an OS crash. Faster.
+    Normal,
+}
+
+/// Options for [`SqliteStore::open`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Durability of commits.
+    pub synchronous: Synchronous,
+    /// Capacity of the writer's request queue; callers wait (back-pressure) when it is full.
+    pub queue_capacity: usize,
+    /// Most append requests committed in one transaction.
+    pub batch_requests_max: usize,
+    /// Read connections kept open for reuse (more are opened on demand and closed after use).
+    pub read_connections: usize,
+    /// Create the file if it does not exist.
+    pub create_if_missing: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous: Synchronous::Full,
+            queue_capacity: 4096,
+            batch_requests_max: 1024,
+            read_connections: 4,
+            create_if_missing: true,
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// Defaults with `synchronous=NORMAL`.
+    pub fn normal() -> Self {
+        SqliteOptions {
+            synchronous: Synchronous::Normal,
+            ..Self::default()
+        }
+    }
+}
+
+const EVENT_COLUMNS: &str = "position, stream_key, version, event_id, recorded_at_ns, event_type, \
+     schema_version, payload, actor, command_id, correlation_id, causation_id, prev_hash, hash";
+
+/// State shared by the store handle, the writer and subscriptions.
+struct Shared {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    read_connections: usize,
+    /// stream_key -> stream_id, filled on demand by readers.
+    stream_names: Mutex<HashMap<i64, Arc<str>>>,
+    /// Set when a commit failed or corruption was found: the store refuses writes.
+    poisoned: Mutex<Option<String>>,
+    poisoned_flag: AtomicBool,
+    /// Test hook: make the next commits fail as a failed fsync would.
+    fail_commits: Arc<AtomicBool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn poison(&self, reason: String) {
+        let mut p = lock(&self.poisoned);
+        if p.is_none() {
+            tracing::error!(%reason, "event store refuses further writes until reopened");
+            *p = Some(reason);
+        }
+        self.poisoned_flag.store(true, Ordering::SeqCst);
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if self.poisoned_flag.load(Ordering::SeqCst) {
+            let reason = lock(&self.poisoned).clone().unwrap_or_default();
+            return Err(StoreError::WritesRefused { reason });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on a pooled read-only connection. A corruption error poisons writes.
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection, &Shared) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = lock(&self.readers).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_reader(&self.path)?,
+        };
+        let result = f(&conn, self);
+        {
+            let mut pool = lock(&self.readers);
+            if pool.len() < self.read_connections {
+                pool.push(conn);
+            }
+        }
+        if let Err(StoreError::Corrupt { reason }) = &result {
+            self.poison(format!("corruption detected: {reason}"));
+        }
+        result
+    }
+
+    fn stream_name(&self, conn: &Connection, key: i64) -> Result<Arc<str>, StoreError> {
+        if let Some(n) = lock(&self.stream_names).get(&key) {
+            return Ok(n.clone());
+        }
+        let name: Option<String> = conn
+            .prepare_cached("SELECT stream_id FROM streams WHERE stream_key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        let Some(name) = name else {
+            return Err(StoreError::corrupt(format!(
+                "event refers to stream key {key}, which has no stream row"
+            )));
+        };
+        let name: Arc<str> = name.into();
+        let mut names = lock(&self.stream_names);
+        if names.len() > 100_000 {
+            names.clear();
+        }
+        names.insert(key, name.clone());
+        Ok(name)
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.execute_batch("PRAGMA cell_size_check = ON;")?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+fn blob_uuid(bytes: &[u8], what: &str) -> Result<Uuid, StoreError> {
+    Uuid::from_slice(bytes).map_err(|_| StoreError::corrupt(format!("{what} is not 16 bytes")))
+}
+
+fn blob_opt_uuid(bytes: Option<Vec<u8>>, what: &str) -> Result<Option<Uuid>, StoreError> {
+    bytes.map(|b| blob_uuid(&b, what)).transpose()
+}
+
+fn blob_hash(bytes: &[u8], what: &str) -> Result<[u8; 32], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::corrupt(format!("{what} is not 32 bytes")))
+}
+
+/// Decodes one `events` row (columns in [`EVENT_COLUMNS`] order), validating every field.
+fn decode_row(row: &Row<'_>, stream_id: String) -> Result<RecordedEvent, StoreError> {
+    let position: i64 = row.get(0)?;
+    let version: i64 = row.get(2)?;
+    let recorded_at_ns: i64 = row.get(4)?;
+    let schema_version: i64 = row.get(6)?;
+    if position < 1 || version < 1 {
+        return Err(StoreError::corrupt(format!(
+            "record at position {position} has version {version}"
+        )));
+    }
+    let schema_version = u32::try_from(schema_version)
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| {
+            StoreError::corrupt(format!(
+                "record at position {position} has schema version {schema_version}"
+            ))
+        })?;
+    let event_id = blob_uuid(row.get_ref(3)?.as_blob()?, "event id")?;
+    Ok(RecordedEvent {
+        event_id,
+        stream_id,
+        version: version as u64,
+        position: position as u64,
+        recorded_at: DateTime::from_timestamp_nanos(recorded_at_ns),
+        event_type: row.get(5)?,
+        schema_version,
+        payload: row.get(7)?,
+        metadata: Metadata {
+            actor: row.get(8)?,
+            command_id: blob_opt_uuid(row.get(9)?, "command id")?,
+            correlation_id: blob_opt_uuid(row.get(10)?, "correlation id")?,
+            causation_id: blob_opt_uuid(row.get(11)?, "causation id")?,
+        },
+        prev_hash: blob_hash(row.get_ref(12)?.as_blob()?, "prev_hash")?,
+        hash: blob_hash(row.get_ref(13)?.as_blob()?, "hash")?,
+    })
+}
+
+impl From<rusqlite::types::FromSqlError> for StoreError {
+    fn from(err: rusqlite::types::FromSqlError) -> Self {
+        StoreError::corrupt(err.to_string())
+    }
+}
+
+/// Reads log records from `from` on a read connection.
+fn read_log(
+    conn: &Connection,
+    shared: &Shared,
+    from: u64,
+    max: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2"
+    ))?;
+    let mut rows = stmt.query(params![from.max(1) as i64, max.min(i64::MAX as usize) as i64])?;
+    let mut out = Vec::with_capacity(max.min(4096));
+    let mut last_key = i64::MIN;
+    let mut last_name: Arc<str> = Arc::from("");
+    while let Some(row) = rows.next()? {
+        let key: i64 = row.get(1)?;
+        if key != last_key {
+            last_name = shared.stream_name(conn, key)?;
+            last_key = key;
+        }
+        out.push(decode_row(row, last_name.to_string())?);
+    }
+    Ok(out)
+}
+
+fn stream_key_of(conn: &Connection, stream_id: &str) -> Result<Option<(i64, u64)>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT stream_key, version FROM streams WHERE stream_id = ?1")?
+        .query_row([stream_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)))
+        .optional()?)
+}
+
+fn read_stream_rows(
+    conn: &Connection,
+    stream_id: &str,
+    from_version: u64,
+    max: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let Some((key, _)) = stream_key_of(conn, stream_id)? else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE stream_key = ?1 AND version >= ?2 \
+         ORDER BY version LIMIT ?3"
+    ))?;
+    let mut rows = stmt.query(params![
+        key,
+        from_version.max(1) as i64,
+        max.min(i64::MAX as usize) as i64
+    ])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(decode_row(row, stream_id.to_owned())?);
+    }
+    Ok(out)
+}
+
+fn verify_one(
+    conn: &Connection,
+    stream_id: &str,
+    key: i64,
+    head_version: u64,
+    head_hash: [u8; 32],
+    report: &mut VerifyReport,
+) -> Result<Option<BrokenLink>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE stream_key = ?1 ORDER BY version"
+    ))?;
+    let mut rows = stmt.query([key])?;
+    let mut walker = ChainWalker::new();
+    report.streams_checked += 1;
+    while let Some(row) = rows.next()? {
+        let e = decode_row(row, stream_id.to_owned())?;
+        report.events_checked += 1;
+        if let Some(fault) = walker.check(&e) {
+            return Ok(Some(BrokenLink {
+                stream_id: stream_id.to_owned(),
+                version: e.version,
+                position: Some(e.position),
+                fault,
+            }));
+        }
+    }
+    if walker.last_version() != head_version || walker.last_hash() != head_hash {
+        return Ok(Some(BrokenLink {
+            stream_id: stream_id.to_owned(),
+            version: walker.last_version(),
+            position: None,
+            fault: LinkFault::HeadMismatch {
+                head_version,
+                last_version: walker.last_version(),
+            },
+        }));
+    }
+    Ok(None)
+}
+
+// ---------------------------------------------------------------------------------------
+// Opening and migrations
+// ---------------------------------------------------------------------------------------
+
+fn not_caseflow(path: &Path, reason: impl Into<String>) -> StoreError {
+    StoreError::NotACaseflowStore {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Checks the file's identity before anything writes to it.
+fn check_header(path: &Path) -> Result<bool, StoreError> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(StoreError::Io {
+                reason: format!("cannot open {}: {e}", path.display()),
+            });
+        }
+    };
+    let mut header = [0u8; 16];
+    let mut read = 0;
+    while read < header.len() {
+        match file.read(&mut header[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(e) => {
+                return Err(StoreError::Io {
+                    reason: format!("cannot read {}: {e}", path.display()),
+                });
+            }
+        }
+    }
+    if read == 0 {
+        // An empty file: SQLite treats it as a new database.
+        return Ok(true);
+    }
+    if read < header.len() || &header != b"SQLite format 3\0" {
+        return Err(not_caseflow(path, "the file has no SQLite header"));
+    }
+    Ok(true)
+}
+
+fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Connection, i64), StoreError> {
+    let exists = check_header(path)?;
+    if !exists && !options.create_if_missing {
+        return Err(StoreError::Io {
+            reason: format!("{} does not exist", path.display()),
+        });
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.execute_batch("PRAGMA cell_size_check = ON;")?;
+    // Identify the file with read-only pragmas before anything can write to it.
+    let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let user_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let tables: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    if app_id == APPLICATION_ID {
+        if user_version > FORMAT_VERSION {
+            return Err(StoreError::NewerFormat {
+                found: user_version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if user_version < 1 {
+            return Err(StoreError::corrupt(format!(
+                "Caseflow store with impossible format version {user_version}"
+            )));
+        }
+    } else if app_id != 0 || user_version != 0 || tables != 0 {
+        return Err(not_caseflow(
+            path,
+            format!(
+                "application_id {app_id:#x}, user_version {user_version}, {tables} schema objects"
+            ),
+        ));
+    }
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Io {
+            reason: format!("cannot switch {} to WAL mode (got {mode})", path.display()),
+        });
+    }
+    let sync = match options.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", sync)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    let current = if app_id == APPLICATION_ID { user_version } else { 0 };
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let to = from as i64 + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; \
+             PRAGMA user_version = {to}; COMMIT;"
+        ))
+        .inspect_err(|_| {
+            let _ = conn.execute_batch("ROLLBACK");
+        })?;
+    }
+    let head: i64 = conn.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
+        r.get(0)
+    })?;
+    Ok((conn, head))
+}
+
+// ---------------------------------------------------------------------------------------
+// The writer
+// ---------------------------------------------------------------------------------------
+
+type Reply = oneshot::Sender<Result<AppendOutcome, StoreError>>;
+
+struct WriteRequest {
+    request: AppendRequest,
+    reply: Reply,
+}
+
+#[derive(Clone, Copy)]
+struct StreamHead {
+    key: i64,
+    version: u64,
+    hash: [u8; 32],
+}
+
+struct Writer {
+    conn: Connection,
+    shared: Arc<Shared>,
+    head_tx: watch::Sender<u64>,
+    next_position: u64,
+    /// Committed stream heads (a cache of the `streams` table).
+    heads: HashMap<String, StreamHead>,
+    batch_requests_max: usize,
+}
+
+const STREAM_CACHE_MAX: usize = 200_000;
+
+/// A request's effect inside the current batch.
+enum Staged {
+    Written {
+        stream: String,
+        head: StreamHead,
+        outcome: AppendOutcome,
+    },
+    Answered(Result<AppendOutcome, StoreError>),
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<WriteRequest>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < self.batch_requests_max {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(batch);
+        }
+    }
+
+    fn load_head(&self, stream_id: &str) -> Result<Option<StreamHead>, StoreError> {
+        if let Some(h) = self.heads.get(stream_id) {
+            return Ok(Some(*h));
+        }
+        let row: Option<(i64, i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT stream_key, version, head_hash FROM streams WHERE stream_id = ?1")?
+            .query_row([stream_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        row.map(|(key, version, hash)| {
+            Ok(StreamHead {
+                key,
+                version: version as u64,
+                hash: blob_hash(&hash, "stream head hash")?,
+            })
+        })
+        .transpose()
+    }
+
+    fn ledger_lookup(
+        &self,
+        command_id: Uuid,
+    ) -> Result<Option<(String, AppendOutcome)>, StoreError> {
+        let row: Option<(String, i64, i64, i64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT s.stream_id, c.first_version, c.last_version, c.first_position, \
+                 c.last_position FROM commands c JOIN streams s ON s.stream_key = c.stream_key \
+                 WHERE c.command_id = ?1",
+            )?
+            .query_row([command_id.as_bytes()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+            .optional()?;
+        Ok(row.map(|(s, fv, lv, fp, lp)| {
+            (
+                s,
+                AppendOutcome {
+                    first_version: fv as u64,
+                    last_version: lv as u64,
+                    first_position: fp as u64,
+                    last_position: lp as u64,
+                    deduplicated: true,
+                },
+            )
+        }))
+    }
+
+    /// Stages one request inside the open transaction, in its own savepoint.
+    /// `Err` means the whole batch must be abandoned (an I/O error, not a caller error).
+    fn stage(
+        &self,
+        req: &AppendRequest,
+        batch_heads: &HashMap<String, StreamHead>,
+        batch_ledger: &HashMap<Uuid, (String, AppendOutcome)>,
+        next_position: u64,
+    ) -> Result<Staged, StoreError> {
+        if let Some(cid) = req.command_id {
+            let found = match batch_ledger.get(&cid) {
+                Some(x) => Some(x.clone()),
+                None => self.ledger_lookup(cid)?,
+            };
+            if let Some((stream, outcome)) = found {
+                if stream != req.stream_id {
+                    return Ok(Staged::Answered(Err(StoreError::CommandIdReused {
+                        command_id: cid,
+                        original_stream: stream,
+                        stream: req.stream_id.clone(),
+                    })));
+                }
+                return Ok(Staged::Answered(Ok(AppendOutcome {
+                    deduplicated: true,
+                    ..outcome
+                })));
+            }
+        }
+        let head = match batch_heads.get(&req.stream_id) {
+            Some(h) => Some(*h),
+            None => self.load_head(&req.stream_id)?,
+        };
+        let actual = head.map_or(0, |h| h.version);
+        if !req.expected.admits(actual) {
+            return Ok(Staged::Answered(Err(StoreError::VersionConflict {
+                stream: req.stream_id.clone(),
+                expected: req.expected,
+                actual,
+            })));
+        }
+        self.conn.execute_batch("SAVEPOINT append")?;
+        match self.write_rows(req, head, next_position) {
+            Ok((head, outcome)) => {
+                self.conn.execute_batch("RELEASE append")?;
+                Ok(Staged::Written {
+                    stream: req.stream_id.clone(),
+                    head,
+                    outcome,
+                })
+            }
+            Err(err) => {
+                self.conn.execute_batch("ROLLBACK TO append; RELEASE append")?;
+                match err {
+                    e @ StoreError::DuplicateEventId { .. } => Ok(Staged::Answered(Err(e))),
+                    e => Err(e),
+                }
+            }
+        }
+    }
+
+    fn write_rows(
+        &self,
+        req: &AppendRequest,
+        head: Option<StreamHead>,
+        first_position: u64,
+    ) -> Result<(StreamHead, AppendOutcome), StoreError> {
+        let key = match head {
+            Some(h) => h.key,
+            None => {
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO streams (stream_id, version, head_hash) VALUES (?1, 0, ?2)",
+                    )?
+                    .execute(params![req.stream_id, &GENESIS_HASH[..]])?;
+                self.conn.last_insert_rowid()
+            }
+        };
+        let mut prev = head.map_or(GENESIS_HASH, |h| h.hash);
+        let first_version = head.map_or(0, |h| h.version) + 1;
+        let recorded_at_ns = req.recorded_at.timestamp_nanos_opt().unwrap_or_default();
+        let mut insert = self.conn.prepare_cached(&format!(
+            "INSERT INTO events ({EVENT_COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        ))?;
+        for (i, ev) in req.events.iter().enumerate() {
+            let version = first_version + i as u64;
+            let hash = record_hash(
+                &prev,
+                &HashInput {
+                    stream_id: &req.stream_id,
+                    version,
+                    event_id: ev.event_id,
+                    recorded_at_ns,
+                    event_type: &ev.event_type,
+                    schema_version: ev.schema_version,
+                    payload: &ev.payload,
+                    metadata: &ev.metadata,
+                },
+            );
+            let m = &ev.metadata;
+            let result = insert.execute(params![
+                (first_position + i as u64) as i64,
+                key,
+                version as i64,
+                ev.event_id.as_bytes(),
+                recorded_at_ns,
+                ev.event_type,
+                ev.schema_version,
+                ev.payload,
+                m.actor,
+                m.command_id.as_ref().map(|u| u.as_bytes()),
+                m.correlation_id.as_ref().map(|u| u.as_bytes()),
+                m.causation_id.as_ref().map(|u| u.as_bytes()),
+                &prev[..],
+                &hash[..],
+            ]);
+            if let Err(err) = result {
+                if is_unique_violation(&err, "event_id") {
+                    return Err(StoreError::DuplicateEventId {
+                        event_id: ev.event_id,
+                    });
+                }
+                return Err(err.into());
+            }
+            prev = hash;
+        }
+        let n = req.events.len() as u64;
+        let last_version = first_version + n - 1;
+        self.conn
+            .prepare_cached("UPDATE streams SET version = ?2, head_hash = ?3 WHERE stream_key = ?1")?
+            .execute(params![key, last_version as i64, &prev[..]])?;
+        let outcome = AppendOutcome {
+            first_version,
+            last_version,
+            first_position,
+            last_position: first_position + n - 1,
+            deduplicated: false,
+        };
+        if let Some(cid) = req.command_id {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO commands (command_id, stream_key, first_version, last_version, \
+                     first_position, last_position) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?
+                .execute(params![
+                    cid.as_bytes(),
+                    key,
+                    first_version as i64,
+                    last_version as i64,
+                    first_position as i64,
+                    outcome.last_position as i64
+                ])?;
+        }
+        Ok((
+            StreamHead {
+                key,
+                version: last_version,
+                hash: prev,
+            },
+            outcome,
+        ))
+    }
+
+    fn commit_batch(&mut self, batch: Vec<WriteRequest>) {
+        if let Err(err) = self.shared.check_writable() {
+            for r in batch {
+                let _ = r.reply.send(Err(clone_refusal(&err)));
+            }
+            return;
+        }
+        match self.try_commit_batch(&batch) {
+            Ok((results, written)) => {
+                for (stream, head) in written {
+                    if self.heads.len() >= STREAM_CACHE_MAX {
+                        self.heads.clear();
+                    }
+                    self.heads.insert(stream, head);
+                }
+                let last = results
+                    .iter()
+                    .filter_map(|r| match r {
+                        Ok(o) if !o.deduplicated => Some(o.last_position),
+                        _ => None,
+                    })
+                    .max();
+                if let Some(last) = last {
+                    self.next_position = last + 1;
+                    // Publish only after COMMIT returned: readers can see the rows now.
+                    self.head_tx.send_replace(last);
+                }
+                for (r, result) in batch.into_iter().zip(results) {
+                    let _ = r.reply.send(result);
+                }
+            }
+            Err((err, committing)) => {
+                // Nothing of this batch is known to be durable. After a failed COMMIT
+                // (a failed fsync looks like this) SQLite's view of the file cannot be
+                // trusted, so refuse writes until the store is reopened.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.heads.clear();
+                let reason = err.to_string();
+                if committing || matches!(err, StoreError::Corrupt { .. }) {
+                    self.shared.poison(format!("commit failed: {reason}"));
+                }
+                for r in batch {
+                    let _ = r.reply.send(Err(StoreError::Io {
+                        reason: reason.clone(),
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Returns each request's result and the stream heads written, or the error that
+    /// aborted the batch and whether it came from COMMIT.
+    #[allow(clippy::type_complexity)]
+    fn try_commit_batch(
+        &mut self,
+        batch: &[WriteRequest],
+    ) -> Result<
+        (
+            Vec<Result<AppendOutcome, StoreError>>,
+            HashMap<String, StreamHead>,
+        ),
+        (StoreError, bool),
+    > {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| (e.into(), false))?;
+        let mut batch_heads: HashMap<String, StreamHead> = HashMap::new();
+        let mut batch_ledger: HashMap<Uuid, (String, AppendOutcome)> = HashMap::new();
+        let mut next_position = self.next_position;
+        let mut results = Vec::with_capacity(batch.len());
+        for r in batch {
+            let staged = self
+                .stage(&r.request, &batch_heads, &batch_ledger, next_position)
+                .map_err(|e| (e, false))?;
+            match staged {
+                Staged::Written {
+                    stream,
+                    head,
+                    outcome,
+                } => {
+                    next_position = outcome.last_position + 1;
+                    if let Some(cid) = r.request.command_id {
+                        batch_ledger.insert(cid, (stream.clone(), outcome));
+                    }
+                    batch_heads.insert(stream, head);
+                    results.push(Ok(outcome));
+                }
+                Staged::Answered(result) => results.push(result),
+            }
+        }
+        if self.shared.fail_commits.load(Ordering::SeqCst) {
+            // Test hook: behave exactly like a COMMIT whose fsync failed.
+            return Err((
+                StoreError::Io {
+                    reason: "injected commit failure (simulated fsync error)".into(),
+                },
+                true,
+            ));
+        }
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(|e| (e.into(), true))?;
+        Ok((results, batch_heads))
+    }
+}
+
+fn clone_refusal(err: &StoreError) -> StoreError {
+    StoreError::WritesRefused {
+        reason: match err {
+            StoreError::WritesRefused { reason } => reason.clone(),
+            other => other.to_string(),
+        },
+    }
+}
+
+fn is_unique_violation(err: &rusqlite::Error, column: &str) -> bool {
+    match err {
+        rusqlite::Error::SqliteFailure(e, Some(msg)) => {
+            e.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains(column)
+        }
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The store handle
+// ---------------------------------------------------------------------------------------
+
+/// The SQLite-backed [`EventStore`]. Dropping it stops the writer after it has answered
+/// every queued append; live subscriptions then end once they have delivered everything.
+pub struct SqliteStore {
+    shared: Arc<Shared>,
+    queue: Option<mpsc::Sender<WriteRequest>>,
+    head_rx: watch::Receiver<u64>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.shared.path)
+            .field("head_position", &*self.head_rx.borrow())
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) a store file, running schema migrations if it is older.
+    ///
+    /// Errors: [`StoreError::NotACaseflowStore`] for a foreign file,
+    /// [`StoreError::NewerFormat`] for a file from a newer build, [`StoreError::Corrupt`]
+    /// for a damaged one. None of them writes to the file.
+    pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let (conn, head) = open_writer(&path, &options)?;
+        let shared = Arc::new(Shared {
+            path: path.clone(),
+            readers: Mutex::new(Vec::new()),
+            read_connections: options.read_connections,
+            stream_names: Mutex::new(HashMap::new()),
+            poisoned: Mutex::new(None),
+            poisoned_flag: AtomicBool::new(false),
+            fail_commits: Arc::new(AtomicBool::new(false)),
+        });
+        // Open one reader now so a broken file fails at open, not at first read.
+        let reader = open_reader(&path)?;
+        reader.query_row("SELECT count(*) FROM streams", [], |r| r.get::<_, i64>(0))?;
+        lock(&shared.readers).push(reader);
+        let (head_tx, head_rx) = watch::channel(head as u64);
+        let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
+        let writer = Writer {
+            conn,
+            shared: shared.clone(),
+            head_tx,
+            next_position: head as u64 + 1,
+            heads: HashMap::new(),
+            batch_requests_max: options.batch_requests_max.max(1),
+        };
+        let handle = std::thread::Builder::new()
+            .name("caseflow-store-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Io {
+                reason: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(SqliteStore {
+            shared,
+            queue: Some(tx),
+            head_rx,
+            writer: Some(handle),
+        })
+    }
+
+    /// The file this store was opened from.
+    pub fn path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// Test hook: makes every following commit fail the way a failed fsync does.
+    #[doc(hidden)]
+    pub fn inject_commit_failure(&self) {
+        self.shared.fail_commits.store(true, Ordering::SeqCst);
+    }
+
+    async fn blocking_read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &Shared) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.with_reader(f))
+            .await
+            .map_err(|e| StoreError::Unavailable {
+                reason: format!("read task failed: {e}"),
+            })?
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer finish what is queued and exit.
+        self.queue.take();
+        if let Some(h) = self.writer.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[async_trait]
+impl LogSource for Shared {
+    async fn read_batch(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Subscriptions read small batches; doing it inline avoids a thread hop per batch.
+        self.with_reader(|conn, shared| read_log(conn, shared, from, max))
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        request.validate()?;
+        self.shared.check_writable()?;
+        let Some(queue) = &self.queue else {
+            return Err(StoreError::Unavailable {
+                reason: "store is closing".into(),
+            });
+        };
+        let (reply, answer) = oneshot::channel();
+        queue
+            .send(WriteRequest { request, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable {
+                reason: "the writer has stopped".into(),
+            })?;
+        answer.await.map_err(|_| StoreError::Unavailable {
+            reason: "the writer stopped before answering".into(),
+        })?
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        validate_stream_id(stream_id)?;
+        // Short, indexed reads run inline: a thread hop would cost more than the read.
+        self.shared
+            .with_reader(|conn, _| read_stream_rows(conn, stream_id, from_version, max_count))
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if max_count <= 1024 {
+            return self
+                .shared
+                .with_reader(|conn, shared| read_log(conn, shared, from_position, max_count));
+        }
+        self.blocking_read(move |conn, shared| read_log(conn, shared, from_position, max_count))
+            .await
+    }
+
+    async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
+        validate_stream_id(stream_id)?;
+        self.shared
+            .with_reader(|conn, _| Ok(stream_key_of(conn, stream_id)?.map(|(_, v)| v)))
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(*self.head_rx.borrow())
+    }
+
+    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError> {
+        self.shared.with_reader(|conn, _| {
+            let row: Option<(i64, i64, i64, i64)> = conn
+                .prepare_cached(
+                    "SELECT first_version, last_version, first_position, last_position \
+                     FROM commands WHERE command_id = ?1",
+                )?
+                .query_row([command_id.as_bytes()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()?;
+            Ok(row.map(|(fv, lv, fp, lp)| AppendOutcome {
+                first_version: fv as u64,
+                last_version: lv as u64,
+                first_position: fp as u64,
+                last_position: lp as u64,
+                deduplicated: false,
+            }))
+        })
+    }
+
+    async fn subscribe(&self, from_position: u64) -> Result<Subscription, StoreError> {
+        Ok(Subscription::follow(
+            self.shared.clone(),
+            self.head_rx.clone(),
+            from_position,
+        ))
+    }
+
+    async fn verify_stream(&self, stream_id: &str) -> Result<VerifyReport, StoreError> {
+        validate_stream_id(stream_id)?;
+        let stream_id = stream_id.to_owned();
+        self.blocking_read(move |conn, _| {
+            let row: Option<(i64, i64, Vec<u8>)> = conn
+                .prepare_cached(
+                    "SELECT stream_key, version, head_hash FROM streams WHERE stream_id = ?1",
+                )?
+                .query_row([&stream_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let mut report = VerifyReport::default();
+            if let Some((key, version, hash)) = row {
+                let hash = blob_hash(&hash, "stream head hash")?;
+                report.first_broken =
+                    verify_one(conn, &stream_id, key, version as u64, hash, &mut report)?;
+            }
+            Ok(report)
+        })
+        .await
+    }
+
+    async fn verify_all(&self) -> Result<VerifyReport, StoreError> {
+        self.blocking_read(|conn, _| {
+            // One consistent snapshot for the whole walk.
+            conn.execute_batch("BEGIN")?;
+            let result = (|| {
+                let streams: Vec<(i64, String, i64, Vec<u8>)> = conn
+                    .prepare("SELECT stream_key, stream_id, version, head_hash FROM streams ORDER BY stream_key")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect::<Result<_, _>>()?;
+                let mut report = VerifyReport::default();
+                for (key, id, version, hash) in streams {
+                    let hash = blob_hash(&hash, "stream head hash")?;
+                    if let Some(b) = verify_one(conn, &id, key, version as u64, hash, &mut report)? {
+                        report.first_broken = Some(b);
+                        return Ok(report);
+                    }
+                }
+                // Records whose stream row is missing are invisible to the walk above.
+                let total: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+                if total as u64 != report.events_checked {
+                    return Err(StoreError::corrupt(format!(
+                        "{} records belong to no stream",
+                        total as u64 - report.events_checked.min(total as u64)
+                    )));
+                }
+                Ok(report)
+            })();
+            let _ = conn.execute_batch("COMMIT");
+            result
+        })
+        .await
+    }
+}

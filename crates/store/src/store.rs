@@ -1,0 +1,226 @@
+//! The [`EventStore`] trait and the backend-neutral [`Subscription`].
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use futures::Stream;
+use futures::stream::BoxStream;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::types::{AppendOutcome, AppendRequest, RecordedEvent, VerifyReport};
+
+/// Default batch size used by subscriptions when catching up.
+pub const SUBSCRIPTION_BATCH: usize = 512;
+
+/// An append-only store of versioned records, grouped in streams, with one global log.
+///
+/// Contract (checked by [`crate::contract`] on every backend):
+/// - stream versions are 1-based and gap-free; global positions are 1-based, gap-free and
+///   in commit order; a reader never sees position n+1 before position n;
+/// - `append` is atomic: all of a request's events are written, or none;
+/// - an append whose `command_id` is already in the ledger returns the original outcome with
+///   `deduplicated = true` and writes nothing (checked before the expected version);
+/// - reads return records exactly as appended.
+///
+/// The trait is dyn-compatible: the engine holds an `Arc<dyn EventStore>`.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Appends events to one stream, atomically, if the stream is at the expected version.
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError>;
+
+    /// Reads up to `max_count` records of a stream, forwards, starting at `from_version`
+    /// (inclusive; 0 is treated as 1). An unknown stream reads as empty.
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Reads up to `max_count` records of the global log starting at `from_position`
+    /// (inclusive; 0 is treated as 1), in position order.
+    async fn read_all(
+        &self,
+        from_position: u64,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The current version of a stream (its event count), or `None` if it does not exist.
+    async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError>;
+
+    /// The position of the last committed record (0 when the log is empty).
+    async fn head_position(&self) -> Result<u64, StoreError>;
+
+    /// The outcome recorded in the command-id ledger for `command_id`, if any.
+    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError>;
+
+    /// Subscribes to the global log from `from_position` (inclusive; pass checkpoint + 1):
+    /// delivers every committed record in position order, then follows live appends —
+    /// never skipping and never repeating a record, even while appends commit concurrently.
+    async fn subscribe(&self, from_position: u64) -> Result<Subscription, StoreError>;
+
+    /// Walks one stream's hash chain and reports the first broken link.
+    async fn verify_stream(&self, stream_id: &str) -> Result<VerifyReport, StoreError>;
+
+    /// Walks every stream's hash chain and reports the first broken link found.
+    async fn verify_all(&self) -> Result<VerifyReport, StoreError>;
+}
+
+/// A live feed of the global log: catch-up, then follow.
+///
+/// Use it as a [`futures::Stream`] or call [`Subscription::next`]. It yields `None` only
+/// when the store is closed and every committed record has been delivered. An `Err` item
+/// means the subscription can no longer guarantee gap-free delivery; resubscribe from the
+/// last position you applied + 1.
+pub struct Subscription {
+    inner: BoxStream<'static, Result<RecordedEvent, StoreError>>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// Wraps any stream of records (for backends with native subscriptions).
+    pub fn from_stream(inner: BoxStream<'static, Result<RecordedEvent, StoreError>>) -> Self {
+        Subscription { inner }
+    }
+
+    /// The next record, waiting for a commit if caught up.
+    pub async fn next(&mut self) -> Option<Result<RecordedEvent, StoreError>> {
+        futures::StreamExt::next(&mut self.inner).await
+    }
+
+    /// Builds a catch-up-then-follow subscription over a [`LogSource`] and a watch of the
+    /// committed head position. Correct as long as the source only ever exposes committed
+    /// records in position order, and `head` is updated after each commit becomes visible.
+    pub fn follow(source: Arc<dyn LogSource>, head: watch::Receiver<u64>, from_position: u64) -> Self {
+        struct State {
+            source: Arc<dyn LogSource>,
+            head: watch::Receiver<u64>,
+            next: u64,
+            buffer: VecDeque<RecordedEvent>,
+            failed: bool,
+        }
+        let state = State {
+            source,
+            head,
+            next: from_position.max(1),
+            buffer: VecDeque::new(),
+            failed: false,
+        };
+        let stream = futures::stream::unfold(state, |mut st| async move {
+            if st.failed {
+                return None;
+            }
+            loop {
+                if let Some(e) = st.buffer.pop_front() {
+                    return Some((Ok(e), st));
+                }
+                // Mark the current head as seen *before* reading, so a commit that lands
+                // after this point always wakes the `changed()` below: no lost wake-ups.
+                let head = *st.head.borrow_and_update();
+                if st.next <= head {
+                    match st.source.read_batch(st.next, SUBSCRIPTION_BATCH).await {
+                        Ok(batch) => {
+                            for (i, e) in batch.iter().enumerate() {
+                                if e.position != st.next + i as u64 {
+                                    st.failed = true;
+                                    let err = StoreError::corrupt(format!(
+                                        "subscription expected position {} but read {}",
+                                        st.next + i as u64,
+                                        e.position
+                                    ));
+                                    return Some((Err(err), st));
+                                }
+                            }
+                            if let Some(last) = batch.last() {
+                                st.next = last.position + 1;
+                                st.buffer.extend(batch);
+                                continue;
+                            }
+                            // The head moved but the records are not readable yet; wait.
+                        }
+                        Err(err) => {
+                            st.failed = true;
+                            return Some((Err(err), st));
+                        }
+                    }
+                }
+                if st.head.changed().await.is_err() {
+                    // The store is closed. Deliver anything committed before it closed.
+                    let head = *st.head.borrow();
+                    if st.next <= head {
+                        continue;
+                    }
+                    return None;
+                }
+            }
+        });
+        Subscription {
+            inner: Box::pin(stream),
+        }
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Result<RecordedEvent, StoreError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+/// A source of committed log records, used by [`Subscription::follow`].
+#[async_trait]
+pub trait LogSource: Send + Sync + 'static {
+    /// Reads up to `max` committed records from `from` (inclusive), in position order.
+    async fn read_batch(&self, from: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+}
+
+#[async_trait]
+impl<T: EventStore + ?Sized> EventStore for Arc<T> {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        (**self).append(request).await
+    }
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        (**self).read_stream(stream_id, from_version, max_count).await
+    }
+    async fn read_all(
+        &self,
+        from_position: u64,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        (**self).read_all(from_position, max_count).await
+    }
+    async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
+        (**self).stream_version(stream_id).await
+    }
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        (**self).head_position().await
+    }
+    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError> {
+        (**self).command_outcome(command_id).await
+    }
+    async fn subscribe(&self, from_position: u64) -> Result<Subscription, StoreError> {
+        (**self).subscribe(from_position).await
+    }
+    async fn verify_stream(&self, stream_id: &str) -> Result<VerifyReport, StoreError> {
+        (**self).verify_stream(stream_id).await
+    }
+    async fn verify_all(&self) -> Result<VerifyReport, StoreError> {
+        (**self).verify_all().await
+    }
+}

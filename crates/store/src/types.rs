@@ -1,0 +1,334 @@
+//! The record envelope and the request/response types of the [`crate::EventStore`] trait.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+
+/// Longest accepted stream id, in bytes.
+pub const STREAM_ID_LEN_MAX: usize = 256;
+/// Longest accepted event type name, in bytes.
+pub const EVENT_TYPE_LEN_MAX: usize = 128;
+/// Longest accepted actor string, in bytes.
+pub const ACTOR_LEN_MAX: usize = 256;
+/// Largest accepted payload, in bytes (1 MiB). Events are facts, not documents.
+pub const PAYLOAD_LEN_MAX: usize = 1 << 20;
+/// Most events accepted in one append request.
+pub const EVENTS_PER_APPEND_MAX: usize = 10_000;
+
+/// What the caller believes the stream's version is before the append.
+///
+/// Stream versions are 1-based: the first event of a stream has version 1, and a
+/// stream's version is its event count (0 means "no stream").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ExpectedVersion {
+    /// Append whatever the current version is (no optimistic concurrency check).
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must be at exactly this version (`Exact(0)` is the same as `NoStream`).
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream currently at `actual` (0 = no stream) satisfies this expectation.
+    pub fn admits(self, actual: u64) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => actual == 0,
+            ExpectedVersion::Exact(v) => v == actual,
+        }
+    }
+}
+
+impl std::fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any"),
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::Exact(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+/// Who caused an event and why; stored with every record and covered by its hash.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The acting principal, e.g. a unit id and role (`room-1/clerk`). Free text to the store.
+    pub actor: String,
+    /// The command that produced the event, if any.
+    pub command_id: Option<Uuid>,
+    /// Groups every event of one business interaction.
+    pub correlation_id: Option<Uuid>,
+    /// The message (command or event id) that directly caused this event.
+    pub causation_id: Option<Uuid>,
+}
+
+/// An event the caller wants to append. The store never makes ids or reads a clock: the
+/// caller passes the event id (UUIDv7) and, in [`AppendRequest`], the recorded time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// Globally unique event id (UUIDv7 recommended so ids are time-ordered).
+    pub event_id: Uuid,
+    /// Stable type name, e.g. `CaseReported`.
+    pub event_type: String,
+    /// Schema version of `payload` for this type (≥ 1).
+    pub schema_version: u32,
+    /// The event body, a JSON document.
+    pub payload: Vec<u8>,
+    /// Who and why.
+    pub metadata: Metadata,
+}
+
+/// One append: events for one stream, written atomically or not at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendRequest {
+    /// Target stream (non-empty, at most [`STREAM_ID_LEN_MAX`] bytes, no control characters).
+    pub stream_id: String,
+    /// Optimistic concurrency check.
+    pub expected: ExpectedVersion,
+    /// At least one event, at most [`EVENTS_PER_APPEND_MAX`].
+    pub events: Vec<NewEvent>,
+    /// The time the caller records for every event of this append.
+    pub recorded_at: DateTime<Utc>,
+    /// Idempotency key: an append whose command id is already in the store's ledger
+    /// returns the original outcome (with `deduplicated = true`) and writes nothing.
+    pub command_id: Option<Uuid>,
+}
+
+/// What an append wrote (or, when `deduplicated`, what the original append wrote).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AppendOutcome {
+    /// Stream version of the first event written.
+    pub first_version: u64,
+    /// Stream version of the last event written (= the stream's new version).
+    pub last_version: u64,
+    /// Global position of the first event written.
+    pub first_position: u64,
+    /// Global position of the last event written.
+    pub last_position: u64,
+    /// True when the command id was already in the ledger and nothing was written.
+    pub deduplicated: bool,
+}
+
+/// A stored event: the envelope plus its place in the stream and in the global log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    /// Event id given by the caller.
+    pub event_id: Uuid,
+    /// The stream the event belongs to.
+    pub stream_id: String,
+    /// 1-based version within the stream.
+    pub version: u64,
+    /// 1-based, gap-free position in the global log, in commit order.
+    pub position: u64,
+    /// Time recorded by the caller at append.
+    pub recorded_at: DateTime<Utc>,
+    /// Stable type name.
+    pub event_type: String,
+    /// Schema version of `payload`.
+    pub schema_version: u32,
+    /// JSON payload exactly as appended.
+    pub payload: Vec<u8>,
+    /// Metadata exactly as appended.
+    pub metadata: Metadata,
+    /// Hash of the previous record in the same stream (all zeros for version 1).
+    #[serde(with = "hex_bytes")]
+    pub prev_hash: [u8; 32],
+    /// SHA-256 over `prev_hash` and the canonical bytes of this record (see [`crate::hash`]).
+    #[serde(with = "hex_bytes")]
+    pub hash: [u8; 32],
+}
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text = String::deserialize(d)?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(text, &mut out).map_err(D::Error::custom)?;
+        Ok(out)
+    }
+}
+
+/// What mismatched at the first broken link of a hash chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum LinkFault {
+    /// The stored hash does not match the hash recomputed from the record's bytes:
+    /// some field of this record was changed after it was written.
+    HashMismatch {
+        /// Hash stored with the record.
+        #[serde(with = "hex_bytes")]
+        stored: [u8; 32],
+        /// Hash recomputed from the stored fields.
+        #[serde(with = "hex_bytes")]
+        computed: [u8; 32],
+    },
+    /// The record's `prev_hash` is not the hash of the previous record in the stream.
+    PrevHashMismatch {
+        /// `prev_hash` stored with the record.
+        #[serde(with = "hex_bytes")]
+        stored: [u8; 32],
+        /// Hash of the previous record (zeros for version 1).
+        #[serde(with = "hex_bytes")]
+        expected: [u8; 32],
+    },
+    /// Versions are not 1, 2, 3, ... (a record is missing or duplicated).
+    VersionGap {
+        /// The version that should come next.
+        expected: u64,
+        /// The version found.
+        found: u64,
+    },
+    /// The stream head kept by the store (version and last hash) disagrees with its last record.
+    HeadMismatch {
+        /// Version recorded in the stream head.
+        head_version: u64,
+        /// Version of the last record found.
+        last_version: u64,
+    },
+}
+
+impl std::fmt::Display for LinkFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LinkFault::HashMismatch { stored, computed } => write!(
+                f,
+                "stored hash {} but the record hashes to {}",
+                hex::encode(stored),
+                hex::encode(computed)
+            ),
+            LinkFault::PrevHashMismatch { stored, expected } => write!(
+                f,
+                "prev_hash {} but the previous record's hash is {}",
+                hex::encode(stored),
+                hex::encode(expected)
+            ),
+            LinkFault::VersionGap { expected, found } => {
+                write!(f, "expected version {expected}, found {found}")
+            }
+            LinkFault::HeadMismatch {
+                head_version,
+                last_version,
+            } => write!(
+                f,
+                "stream head says version {head_version} but the last record is version {last_version}"
+            ),
+        }
+    }
+}
+
+/// The first broken link found by a verify walk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokenLink {
+    /// Stream containing the broken link.
+    pub stream_id: String,
+    /// Version of the record at which the chain breaks.
+    pub version: u64,
+    /// Global position of that record, when known.
+    pub position: Option<u64>,
+    /// What mismatched.
+    pub fault: LinkFault,
+}
+
+/// Result of [`crate::EventStore::verify_stream`] / [`crate::EventStore::verify_all`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Streams walked.
+    pub streams_checked: u64,
+    /// Records whose hash was recomputed.
+    pub events_checked: u64,
+    /// The first broken link, or `None` when every chain verifies.
+    pub first_broken: Option<BrokenLink>,
+}
+
+impl VerifyReport {
+    /// True when no broken link was found.
+    pub fn is_intact(&self) -> bool {
+        self.first_broken.is_none()
+    }
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// Validates a stream id (caller error when invalid).
+pub fn validate_stream_id(stream_id: &str) -> Result<(), StoreError> {
+    if stream_id.is_empty() || stream_id.len() > STREAM_ID_LEN_MAX || has_control(stream_id) {
+        return Err(StoreError::InvalidRequest {
+            reason: format!(
+                "stream id must be 1..={STREAM_ID_LEN_MAX} bytes without control characters, got {stream_id:?}"
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl AppendRequest {
+    /// Checks everything that can be checked without looking at the store: shape, sizes,
+    /// that payloads are JSON and that the recorded time is representable. Called by every
+    /// backend before it writes.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let invalid = |reason: String| Err(StoreError::InvalidRequest { reason });
+        validate_stream_id(&self.stream_id)?;
+        if self.events.is_empty() {
+            return invalid("an append must carry at least one event".into());
+        }
+        if self.events.len() > EVENTS_PER_APPEND_MAX {
+            return invalid(format!(
+                "an append carries at most {EVENTS_PER_APPEND_MAX} events, got {}",
+                self.events.len()
+            ));
+        }
+        if self.recorded_at.timestamp_nanos_opt().is_none() {
+            return invalid(format!(
+                "recorded_at {} is outside the representable range (1677..2262)",
+                self.recorded_at
+            ));
+        }
+        for (i, e) in self.events.iter().enumerate() {
+            if e.event_type.is_empty()
+                || e.event_type.len() > EVENT_TYPE_LEN_MAX
+                || has_control(&e.event_type)
+            {
+                return invalid(format!(
+                    "event {i}: event type must be 1..={EVENT_TYPE_LEN_MAX} bytes without control characters"
+                ));
+            }
+            if e.schema_version == 0 {
+                return invalid(format!("event {i}: schema version must be at least 1"));
+            }
+            if e.event_id.is_nil() {
+                return invalid(format!("event {i}: event id must not be nil"));
+            }
+            if e.payload.len() > PAYLOAD_LEN_MAX {
+                return invalid(format!(
+                    "event {i}: payload is {} bytes, more than {PAYLOAD_LEN_MAX}",
+                    e.payload.len()
+                ));
+            }
+            if e.metadata.actor.len() > ACTOR_LEN_MAX || has_control(&e.metadata.actor) {
+                return invalid(format!(
+                    "event {i}: actor must be at most {ACTOR_LEN_MAX} bytes without control characters"
+                ));
+            }
+            if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&e.payload) {
+                return invalid(format!("event {i}: payload is not JSON: {err}"));
+            }
+            if self.events[..i].iter().any(|o| o.event_id == e.event_id) {
+                return invalid(format!(
+                    "event {i}: event id {} appears twice in one append",
+                    e.event_id
+                ));
+            }
+        }
+        Ok(())
+    }
+}
