@@ -1,1 +1,42 @@
-//! caseflow-domain (work in progress).
+//! # caseflow-domain
+//!
+//! The pure case domain of Caseflow: the organisation of a district (室组地村, zones, partner
+//! departments), its working calendar and time limits, and the life of a case as
+//! `decide(&CaseState, &Command, &Context) -> Result<Vec<CaseEvent>, DomainError>` and
+//! `evolve(&mut CaseState, &CaseEvent)`.
+//!
+//! This crate does no IO, spawns nothing, reads no clock and draws no random numbers: time,
+//! ids and the organisation come in as arguments, so the same inputs always give the same
+//! events. See `docs/domain.md` for the lifecycle, the authorization table, the time limits
+//! and the cross-inspection rule.
+
+mod calendar;
+mod command;
+mod config;
+mod decide;
+mod error;
+mod event;
+mod evolve;
+mod ids;
+mod model;
+mod org;
+mod policy;
+mod state;
+
+pub use calendar::Calendar;
+pub use command::*;
+pub use config::DistrictConfig;
+pub use decide::{Context, decide, urgeable};
+pub use error::DomainError;
+pub use event::*;
+pub use evolve::evolve;
+pub use ids::{CaseId, DepartmentId, ReporterHandle, UnitId, ZoneId};
+pub use model::*;
+pub use org::{
+    Department, DistrictInfo, Level, MIN_LOCALITIES_PER_ZONE, OrgError, Organisation, Unit, Zone,
+};
+pub use policy::{CrossInspectionScope, Policies, RouteInput, RouteSuggestion, TimeLimits};
+pub use state::{
+    Case, CaseState, Classification, Deadline, JointConsultation, Rectification,
+    RectificationStatus, Route, ScheduledVisit, Stage, Urging, VerificationTeam,
+};

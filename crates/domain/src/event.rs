@@ -1,0 +1,556 @@
+//! Events: the facts a case's stream is made of, named in the past tense. Each event carries
+//! its case, the time the deciding command was issued (`at`) and who issued it (`by`), and
+//! absolute due times (`..._due_at`) wherever a time limit starts.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::ids::{CaseId, DepartmentId, ReporterHandle, UnitId, ZoneId};
+use crate::model::{
+    Actor, CaseKind, CaseOutcome, Category, Channel, DeadlineKind, DeclineReason,
+    DisciplinedPerson, Disposition, Finding, FocusArea, Reporter, ResponsibleParty, Satisfaction,
+    Severity, VisitResult,
+};
+
+/// A case was registered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseReported {
+    /// The case.
+    pub case_id: CaseId,
+    /// When the command was issued.
+    pub at: DateTime<Utc>,
+    /// Who issued it.
+    pub by: Actor,
+    /// How it came in.
+    pub channel: Channel,
+    /// What it is.
+    pub kind: CaseKind,
+    /// Summary.
+    pub summary: String,
+    /// The town or street.
+    pub locality: UnitId,
+    /// The village or community, if known.
+    pub village: Option<UnitId>,
+    /// The zone of the locality (resolved from the organisation when reported).
+    pub zone: ZoneId,
+    /// The person or unit the matter is about.
+    pub subject: String,
+    /// The focus area.
+    pub focus_area: FocusArea,
+    /// The reporter (contact protected).
+    pub reporter: Reporter,
+    /// The reporter's opaque handle.
+    pub reporter_handle: ReporterHandle,
+    /// The department that transferred the clue, if any.
+    pub source_department: Option<DepartmentId>,
+    /// Due time of the intake decision.
+    pub intake_due_at: DateTime<Utc>,
+}
+
+/// The case was accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseAccepted {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Due time of classification and routing.
+    pub classification_due_at: DateTime<Utc>,
+}
+
+/// The case was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseDeclined {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Why.
+    pub reason: DeclineReason,
+    /// Explanation.
+    pub explanation: String,
+}
+
+/// The case was merged into another open case as a duplicate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseMerged {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// The case it was merged into.
+    pub into: CaseId,
+}
+
+/// The matter was transferred to another authority.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseTransferred {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// The receiving authority.
+    pub to_authority: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The case was classified.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseClassified {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Category.
+    pub category: Category,
+    /// Focus area.
+    pub focus_area: FocusArea,
+    /// Severity.
+    pub severity: Severity,
+    /// Whether the town or street itself is involved.
+    pub involves_locality: bool,
+    /// Involved department.
+    pub involved_department: Option<DepartmentId>,
+}
+
+/// A joint consultation was held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JointConsultationRecorded {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Participating units.
+    pub participants: Vec<UnitId>,
+    /// Participating departments.
+    pub departments: Vec<DepartmentId>,
+    /// Conclusion.
+    pub conclusion: String,
+}
+
+/// The case was routed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseRouted {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Leading unit.
+    pub lead_unit: UnitId,
+    /// Responsible parties.
+    pub responsible: Vec<ResponsibleParty>,
+    /// The handling limit in working days.
+    pub time_limit_days: u32,
+    /// Due time of handling.
+    pub handling_due_at: DateTime<Utc>,
+}
+
+/// A disposition was chosen for a clue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DispositionChosen {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// The disposition.
+    pub disposition: Disposition,
+    /// The new due time: of handling (inquiry, verification) or of the hold review;
+    /// `None` for close-without-action.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// The verification team was formed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationTeamFormed {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Leading unit.
+    pub leader: UnitId,
+    /// Member units.
+    pub members: Vec<UnitId>,
+}
+
+/// Findings were recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingsRecorded {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Result.
+    pub finding: Finding,
+    /// Summary.
+    pub summary: String,
+}
+
+/// Discipline was recorded for named people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisciplineRecorded {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// People and measures.
+    pub people: Vec<DisciplinedPerson>,
+}
+
+/// A consultation was answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsultationAnswered {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// The answer.
+    pub answer: String,
+}
+
+/// Rectification was ordered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RectificationOrdered {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Who must rectify.
+    pub responsible: ResponsibleParty,
+    /// What.
+    pub requirements: String,
+    /// Due time of the plan.
+    pub plan_due_at: DateTime<Utc>,
+}
+
+/// A rectification plan was submitted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RectificationPlanSubmitted {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Measures.
+    pub measures: Vec<String>,
+    /// Due time of the rectification (the plan's deadline).
+    pub rectification_due_at: DateTime<Utc>,
+}
+
+/// Progress on the rectification was reported.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RectificationProgressReported {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// What was done.
+    pub note: String,
+    /// Estimated completion, 0..=100.
+    pub percent_complete: u8,
+}
+
+/// The rectification was completed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RectificationCompleted {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Evidence.
+    pub evidence: Vec<String>,
+    /// Summary.
+    pub summary: String,
+    /// Due time of the review (visit and satisfaction).
+    pub review_due_at: DateTime<Utc>,
+}
+
+/// A missed deadline was urged (督办), or escalated on a second urging.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseUrged {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// The missed deadline.
+    pub deadline: DeadlineKind,
+    /// The deadline's due time that was missed.
+    pub missed_due_at: DateTime<Utc>,
+    /// False for the first urging, true for the escalation.
+    pub escalated: bool,
+    /// Note for the urged unit.
+    pub note: String,
+    /// After a first urging: when the deadline may be escalated if still missed.
+    pub respond_by: DateTime<Utc>,
+}
+
+/// A follow-up visit was scheduled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUpVisitScheduled {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// The visiting unit.
+    pub visitor: UnitId,
+    /// Planned time.
+    pub scheduled_for: DateTime<Utc>,
+}
+
+/// A follow-up visit was held and its result recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUpVisitRecorded {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Result.
+    pub result: VisitResult,
+    /// Notes.
+    pub notes: String,
+}
+
+/// Satisfaction was recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SatisfactionRecorded {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// The answer.
+    pub satisfaction: Satisfaction,
+    /// Comment.
+    pub comment: String,
+}
+
+/// The case was reopened; it goes back to handling.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseReopened {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Why.
+    pub reason: String,
+    /// Due time of the renewed handling.
+    pub handling_due_at: DateTime<Utc>,
+}
+
+/// The case was closed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseClosed {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub by: Actor,
+    /// Outcome.
+    pub outcome: CaseOutcome,
+    /// Summary.
+    pub summary: String,
+}
+
+/// Errors decoding a stored event. Fatal for the record concerned (the stored data does not
+/// match any known event); not retryable.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Fatal: the event type is not one this version knows.
+    #[error("unknown event type `{event_type}`")]
+    UnknownEventType {
+        /// The stored type.
+        event_type: String,
+    },
+    /// Fatal (or: an upcaster is missing): the schema version is not one this version reads.
+    #[error("event type `{event_type}` has unsupported schema version {schema_version}")]
+    UnsupportedSchemaVersion {
+        /// The stored type.
+        event_type: String,
+        /// The stored version.
+        schema_version: u32,
+    },
+    /// Fatal: the payload is not valid JSON for this event type.
+    #[error("payload of `{event_type}` is invalid: {message}")]
+    InvalidPayload {
+        /// The stored type.
+        event_type: String,
+        /// The parser's message.
+        message: String,
+    },
+}
+
+macro_rules! events {
+    ($($variant:ident),* $(,)?) => {
+        /// Every event of a case stream. Serialized (as a whole) with a `type` tag holding the
+        /// event type; [`CaseEvent::to_json`] writes the payload alone, without the tag.
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "type")]
+        pub enum CaseEvent {
+            $(
+                #[allow(missing_docs)]
+                $variant($variant),
+            )*
+        }
+
+        impl CaseEvent {
+            /// Every event type, in a stable order.
+            pub const EVENT_TYPES: &'static [&'static str] = &[$(stringify!($variant)),*];
+
+            /// The stable event type name, e.g. `"CaseReported"`.
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(CaseEvent::$variant(_) => stringify!($variant),)*
+                }
+            }
+
+            /// The case the event belongs to.
+            pub fn case_id(&self) -> CaseId {
+                match self {
+                    $(CaseEvent::$variant(e) => e.case_id,)*
+                }
+            }
+
+            /// When the command that produced it was issued.
+            pub fn at(&self) -> DateTime<Utc> {
+                match self {
+                    $(CaseEvent::$variant(e) => e.at,)*
+                }
+            }
+
+            /// Who issued the command that produced it.
+            pub fn actor(&self) -> &Actor {
+                match self {
+                    $(CaseEvent::$variant(e) => &e.by,)*
+                }
+            }
+
+            /// The payload as JSON bytes (without the type tag; the type is stored beside it).
+            pub fn to_json(&self) -> Vec<u8> {
+                let result = match self {
+                    $(CaseEvent::$variant(e) => serde_json::to_vec(e),)*
+                };
+                // Serializing these plain structs (string keys, no maps with non-string keys)
+                // cannot fail; an empty object is a safe, detectable fallback all the same.
+                result.unwrap_or_else(|_| b"{}".to_vec())
+            }
+
+            /// Decodes a stored payload written by [`CaseEvent::to_json`].
+            pub fn from_json(
+                event_type: &str,
+                schema_version: u32,
+                payload: &[u8],
+            ) -> Result<CaseEvent, DecodeError> {
+                if !Self::EVENT_TYPES.contains(&event_type) {
+                    return Err(DecodeError::UnknownEventType {
+                        event_type: event_type.to_owned(),
+                    });
+                }
+                if schema_version != SCHEMA_VERSION {
+                    return Err(DecodeError::UnsupportedSchemaVersion {
+                        event_type: event_type.to_owned(),
+                        schema_version,
+                    });
+                }
+                let invalid = |e: serde_json::Error| DecodeError::InvalidPayload {
+                    event_type: event_type.to_owned(),
+                    message: e.to_string(),
+                };
+                match event_type {
+                    $(stringify!($variant) => serde_json::from_slice::<$variant>(payload)
+                        .map(CaseEvent::$variant)
+                        .map_err(invalid),)*
+                    _ => Err(DecodeError::UnknownEventType {
+                        event_type: event_type.to_owned(),
+                    }),
+                }
+            }
+        }
+
+        $(
+            impl From<$variant> for CaseEvent {
+                fn from(e: $variant) -> Self {
+                    CaseEvent::$variant(e)
+                }
+            }
+        )*
+    };
+}
+
+/// The schema version of every event type in this release.
+pub const SCHEMA_VERSION: u32 = 1;
+
+impl CaseEvent {
+    /// The schema version of this event's payload.
+    pub fn schema_version(&self) -> u32 {
+        SCHEMA_VERSION
+    }
+}
+
+events!(
+    CaseReported,
+    CaseAccepted,
+    CaseDeclined,
+    CaseMerged,
+    CaseTransferred,
+    CaseClassified,
+    JointConsultationRecorded,
+    CaseRouted,
+    DispositionChosen,
+    VerificationTeamFormed,
+    FindingsRecorded,
+    DisciplineRecorded,
+    ConsultationAnswered,
+    RectificationOrdered,
+    RectificationPlanSubmitted,
+    RectificationProgressReported,
+    RectificationCompleted,
+    CaseUrged,
+    FollowUpVisitScheduled,
+    FollowUpVisitRecorded,
+    SatisfactionRecorded,
+    CaseReopened,
+    CaseClosed,
+);
