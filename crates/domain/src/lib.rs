@@ -40,3 +40,16 @@ pub use state::{
     Case, CaseState, Classification, Deadline, JointConsultation, Rectification,
     RectificationStatus, Route, ScheduledVisit, Stage, Urging, VerificationTeam,
 };
+
+/// The sample district shipped as `examples/district.toml` (5 rooms, 5 teams, 10 localities,
+/// 103 villages and communities, 3 zones), embedded so tests, examples and simulations in any
+/// crate can load it without touching the file system.
+pub const SAMPLE_DISTRICT_TOML: &str = include_str!("../../../examples/district.toml");
+
+impl DistrictConfig {
+    /// Loads the embedded sample district. It is validated by this crate's tests, so an error
+    /// here means the embedded file was damaged at build time.
+    pub fn sample() -> Result<DistrictConfig, OrgError> {
+        DistrictConfig::from_toml_str(SAMPLE_DISTRICT_TOML)
+    }
+}
