@@ -466,3 +466,97 @@ pub fn clue_visit_scheduled() -> Vec<Step> {
     ));
     s
 }
+
+/// The steps after acceptance that take a case of this kind through to close.
+pub fn path_after_acceptance(kind: CaseKind) -> (Vec<Step>, CaseOutcome) {
+    let mut s: Vec<Step> = Vec::new();
+    let visit_at = t0() + Duration::days(20);
+    match kind {
+        CaseKind::ProblemClue => {
+            // A clue involving 朝阳街道: led by a room of zone-1, cross-inspected.
+            s.push((
+                room1(),
+                classify(Category::DisciplineClue, Severity::Serious, true),
+            ));
+            s.push((room1(), route("room-1", vec![unit_party("loc-chaoyang")])));
+            s.push((room1(), dispose(Disposition::PreliminaryVerification)));
+            s.push((room1(), team("room-1", &["loc-zhongshan", "loc-xinhua"])));
+            s.push((officer("room-1"), findings(Finding::Substantiated)));
+            s.push((room1(), discipline(&["张某", "李某"])));
+            s.push((room1(), order(unit_party("loc-chaoyang"))));
+            s.push((chaoyang(), plan(t0() + Duration::days(10))));
+            s.push((officer("loc-chaoyang"), progress(50)));
+            s.push((chaoyang(), complete()));
+            s.push((room1(), schedule("loc-zhongshan", visit_at)));
+            s.push((leader("loc-zhongshan"), visit(VisitResult::Held)));
+            s.push((vil(), satisfied(Satisfaction::Satisfied)));
+            s.push((room1(), close_case(CaseOutcome::Rectified)));
+        }
+        CaseKind::Complaint => {
+            // A mass demand about a department: the stationed team leads, the department answers.
+            s.push((
+                room1(),
+                classify_dept(Category::MassDemand, "dept-education"),
+            ));
+            s.push((room1(), route("team-2", vec![dept_party("dept-education")])));
+            s.push((officer("team-2"), findings(Finding::PartlySubstantiated)));
+            s.push((leader("team-2"), order(dept_party("dept-education"))));
+            s.push((officer("team-2"), plan(t0() + Duration::days(10))));
+            s.push((officer("team-2"), complete()));
+            s.push((leader("team-2"), schedule("vil-dongyuan", visit_at)));
+            s.push((vil(), visit(VisitResult::Held)));
+            s.push((vil(), satisfied(Satisfaction::BasicallySatisfied)));
+            s.push((leader("team-2"), close_case(CaseOutcome::Rectified)));
+        }
+        CaseKind::Suggestion => {
+            // A mass demand in the locality: the locality leads and answers.
+            s.push((
+                chaoyang(),
+                classify(Category::MassDemand, Severity::Grave, false),
+            ));
+            s.push((
+                chaoyang(),
+                route("loc-chaoyang", vec![unit_party("loc-chaoyang")]),
+            ));
+            s.push((officer("loc-chaoyang"), findings(Finding::Substantiated)));
+            s.push((chaoyang(), order(unit_party("loc-chaoyang"))));
+            s.push((chaoyang(), plan(t0() + Duration::days(5))));
+            s.push((chaoyang(), complete()));
+            s.push((chaoyang(), schedule("vil-dongyuan", visit_at)));
+            s.push((vil(), visit(VisitResult::Held)));
+            s.push((vil(), satisfied(Satisfaction::Satisfied)));
+            s.push((chaoyang(), close_case(CaseOutcome::Rectified)));
+        }
+        CaseKind::Consultation => {
+            // A consultation whose answer showed a gap in published village affairs.
+            s.push((
+                room1(),
+                classify(Category::Consultation, Severity::Ordinary, false),
+            ));
+            s.push((
+                room1(),
+                route("loc-chaoyang", vec![unit_party("vil-dongyuan")]),
+            ));
+            s.push((officer("loc-chaoyang"), answer()));
+            s.push((chaoyang(), order(unit_party("vil-dongyuan"))));
+            s.push((vil(), plan(t0() + Duration::days(6))));
+            s.push((vil(), complete()));
+            s.push((chaoyang(), schedule("loc-chaoyang", visit_at)));
+            s.push((chaoyang(), visit(VisitResult::Held)));
+            s.push((chaoyang(), satisfied(Satisfaction::Satisfied)));
+            s.push((chaoyang(), close_case(CaseOutcome::Rectified)));
+        }
+    }
+    (s, kind_outcome(kind))
+}
+
+pub fn kind_outcome(_kind: CaseKind) -> CaseOutcome {
+    CaseOutcome::Rectified
+}
+
+/// A whole happy path for a kind: reported by the village officer, accepted, through to close.
+pub fn happy_path(kind: CaseKind) -> Vec<Step> {
+    let mut s = accepted(kind);
+    s.extend(path_after_acceptance(kind).0);
+    s
+}
