@@ -53,3 +53,8 @@ impl DistrictConfig {
         DistrictConfig::from_toml_str(SAMPLE_DISTRICT_TOML)
     }
 }
+
+/// Re-exported so callers build times and ids with exactly the versions the domain uses.
+pub use chrono;
+/// Re-exported so callers build case ids and reporter handles with the domain's `uuid`.
+pub use uuid;

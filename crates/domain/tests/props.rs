@@ -296,6 +296,10 @@ fn command(sel: u8, p: [u8; 6], now: DateTime<Utc>) -> Command {
 /// minutes (may be negative: time running backwards must be refused, never crash).
 type RandomStep = (u8, u8, u8, [u8; 6], i64);
 
+/// A step to run: the actor, a ready command (prefix) or a random template `Err((selector,
+/// params))` built at issue time, and the time advance in minutes.
+type ScriptStep = (Actor, Result<Command, (u8, [u8; 6])>, i64);
+
 fn random_step() -> impl Strategy<Value = RandomStep> {
     (
         any::<u8>(),
@@ -380,7 +384,7 @@ fn run(
     let prefix_len = prefix_len.min(prefix.len());
     // Random commands are built at their own issue time, so the dates they carry (plan
     // deadlines, visit times) are spread around it rather than around t0.
-    let mut script: Vec<(Actor, Result<Command, (u8, [u8; 6])>, i64)> = prefix
+    let mut script: Vec<ScriptStep> = prefix
         .into_iter()
         .take(prefix_len)
         .map(|(a, c)| (a, Ok(c), 60))
