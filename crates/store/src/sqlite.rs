@@ -138,6 +138,9 @@ struct Shared {
     poisoned_flag: AtomicBool,
     /// Test hook: make the next commits fail as a failed fsync would.
     fail_commits: Arc<AtomicBool>,
+    /// Set when the handle is dropped: readers are no longer pooled, so the writer's
+    /// connection is the last to close and can checkpoint and remove the WAL.
+    closing: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -175,7 +178,7 @@ impl Shared {
         let result = f(&conn, self);
         {
             let mut pool = lock(&self.readers);
-            if pool.len() < self.read_connections {
+            if pool.len() < self.read_connections && !self.closing.load(Ordering::SeqCst) {
                 pool.push(conn);
             }
         }
@@ -418,7 +421,43 @@ fn check_header(path: &Path) -> Result<bool, StoreError> {
     if read < header.len() || &header != b"SQLite format 3\0" {
         return Err(not_caseflow(path, "the file has no SQLite header"));
     }
+    check_not_truncated(path, &mut file)?;
     Ok(true)
+}
+
+/// Compares the file length with the page count the header promises. SQLite itself would
+/// only notice a truncated file when it reads a missing page, possibly mid-write.
+fn check_not_truncated(path: &Path, file: &mut std::fs::File) -> Result<(), StoreError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file
+        .metadata()
+        .map_err(|e| StoreError::Io {
+            reason: format!("cannot stat {}: {e}", path.display()),
+        })?
+        .len();
+    let mut header = [0u8; 100];
+    if file.seek(SeekFrom::Start(0)).is_err() || file.read_exact(&mut header).is_err() {
+        return Err(StoreError::corrupt(format!(
+            "{} is truncated inside the 100-byte SQLite header ({len} bytes)",
+            path.display()
+        )));
+    }
+    let be32 = |at: usize| u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536u64,
+        n => u64::from(n),
+    };
+    let page_count = u64::from(be32(28));
+    // The in-header size is only valid when the change counter matches "version valid for".
+    if page_count > 0 && be32(24) == be32(92) && len < page_count * page_size {
+        return Err(StoreError::corrupt(format!(
+            "{} is truncated: the header promises {page_count} pages of {page_size} bytes \
+             ({} bytes) but the file has {len} bytes",
+            path.display(),
+            page_count * page_size
+        )));
+    }
+    Ok(())
 }
 
 fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Connection, i64), StoreError> {
@@ -435,6 +474,8 @@ fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Connection, i64)
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.execute_batch("PRAGMA cell_size_check = ON;")?;
+    // Another process holding the file (e.g. a crashed writer's recovery) is waited for.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // Identify the file with read-only pragmas before anything can write to it.
     let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
     let user_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -917,6 +958,7 @@ impl SqliteStore {
             poisoned: Mutex::new(None),
             poisoned_flag: AtomicBool::new(false),
             fail_commits: Arc::new(AtomicBool::new(false)),
+            closing: AtomicBool::new(false),
         });
         // Open one reader now so a broken file fails at open, not at first read.
         let reader = open_reader(&path)?;
@@ -972,6 +1014,8 @@ impl SqliteStore {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        lock(&self.shared.readers).clear();
         // Closing the queue lets the writer finish what is queued and exit.
         self.queue.take();
         if let Some(h) = self.writer.take() {
@@ -1112,6 +1156,11 @@ impl EventStore for SqliteStore {
                         report.first_broken = Some(b);
                         return Ok(report);
                     }
+                }
+                // Pages no query above touched (other indexes, the ledger) are checked too.
+                let check: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+                if check != "ok" {
+                    return Err(StoreError::corrupt(format!("integrity check: {check}")));
                 }
                 // Records whose stream row is missing are invisible to the walk above.
                 let total: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
