@@ -87,6 +87,10 @@ fn calendar(value: Option<toml::Value>) -> Result<Calendar, OrgError> {
     Ok(cal)
 }
 
+/// The longest time limit a district file may set (about ten years of working days); longer
+/// limits are certainly typos and would make working-day arithmetic slow.
+pub const MAX_LIMIT_DAYS: u32 = 2500;
+
 impl DistrictConfig {
     /// Parses and validates a whole district file. Never panics, whatever the input.
     pub fn from_toml_str(text: &str) -> Result<DistrictConfig, OrgError> {
@@ -96,7 +100,11 @@ impl DistrictConfig {
             Some(v) => v.try_into().map_err(parse_err)?,
             None => TimeLimits::default(),
         };
-        if let Some((name, _)) = limits.named().into_iter().find(|(_, d)| *d == 0) {
+        if let Some((name, _)) = limits
+            .named()
+            .into_iter()
+            .find(|(_, d)| *d == 0 || *d > MAX_LIMIT_DAYS)
+        {
             return Err(OrgError::InvalidTimeLimit {
                 name: name.to_owned(),
             });

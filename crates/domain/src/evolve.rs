@@ -1,7 +1,7 @@
-//! `evolve`: applies one event to a case state. Total: it never panics and never fails. An
-//! event that does not fit the state (which `decide` never produces) is applied as tolerantly
-//! as possible and flagged by a debug assertion, so replaying a damaged or hand-made stream
-//! cannot bring a service down.
+//! `evolve`: applies one event to a case state. Total: it never panics and never fails, in any
+//! build. An event that does not fit the state (which `decide` never produces) is applied as
+//! tolerantly as possible, so replaying a damaged or hand-made stream cannot bring a service
+//! down; callers that want to notice such events use [`evolve_checked`] or [`misfit`].
 
 use std::collections::BTreeMap;
 
@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 
 use crate::event::CaseEvent;
 use crate::model::DeadlineKind;
+use thiserror::Error;
+
 use crate::state::{
     Case, CaseState, Classification, Deadline, JointConsultation, Rectification,
     RectificationStatus, Route, ScheduledVisit, Stage, Urging, VerificationTeam,
@@ -31,11 +33,79 @@ fn close(case: &mut Case, kind: DeadlineKind) {
     case.deadlines.remove(&kind);
 }
 
+/// An event that does not fit the state it is applied to. `decide` never produces one; seeing
+/// one means the stream was damaged or written by something else. Fatal for the stream's
+/// trustworthiness (report it), though [`evolve`] still applies the event tolerantly.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("event {event_type} does not fit the case: {reason}")]
+pub struct Misfit {
+    /// The event's type.
+    pub event_type: &'static str,
+    /// Why it does not fit.
+    pub reason: &'static str,
+}
+
+/// Says whether an event does not fit a state (`None` = it fits). Checks what `evolve` relies
+/// on: the case exists (or not, for `CaseReported`), the ids match, time does not run
+/// backwards, a final or closed case changes only as the rules allow, and urgings, plans,
+/// progress and completion find what they refer to.
+pub fn misfit(state: &CaseState, event: &CaseEvent) -> Option<Misfit> {
+    let m = |reason| {
+        Some(Misfit {
+            event_type: event.event_type(),
+            reason,
+        })
+    };
+    let Some(case) = state.case.as_ref() else {
+        return match event {
+            CaseEvent::CaseReported(_) => None,
+            _ => m("the case has not been reported"),
+        };
+    };
+    if matches!(event, CaseEvent::CaseReported(_)) {
+        return m("the case was already reported");
+    }
+    if event.case_id() != case.id {
+        return m("it belongs to another case");
+    }
+    if event.at() < case.last_event_at {
+        return m("it is older than the case's last event");
+    }
+    if case.stage.is_final() {
+        return m("the case was declined, merged or transferred");
+    }
+    if case.stage == Stage::Closed && !matches!(event, CaseEvent::CaseReopened(_)) {
+        return m("the case is closed");
+    }
+    match event {
+        CaseEvent::CaseUrged(e) if !case.deadlines.contains_key(&e.deadline) => {
+            m("the urged deadline is not open")
+        }
+        CaseEvent::RectificationPlanSubmitted(_)
+        | CaseEvent::RectificationProgressReported(_)
+        | CaseEvent::RectificationCompleted(_)
+            if case.rectification.is_none() =>
+        {
+            m("no rectification was ordered")
+        }
+        _ => None,
+    }
+}
+
+/// Applies one event like [`evolve`], first reporting whether it fits the state. The event is
+/// applied either way, so the state matches what `evolve` alone would give.
+pub fn evolve_checked(state: &mut CaseState, event: &CaseEvent) -> Result<(), Misfit> {
+    let problem = misfit(state, event);
+    evolve(state, event);
+    problem.map_or(Ok(()), Err)
+}
+
 /// Applies one event. Always succeeds; see the module documentation.
 pub fn evolve(state: &mut CaseState, event: &CaseEvent) {
     state.version += 1;
     if let CaseEvent::CaseReported(e) = event {
-        debug_assert!(state.case.is_none(), "CaseReported on an existing case");
+        // A second report (never produced by `decide`) replaces the case: the last word wins,
+        // as for any other fact.
         let mut case = Case {
             id: e.case_id,
             stage: Stage::Intake,
@@ -86,7 +156,6 @@ pub fn evolve(state: &mut CaseState, event: &CaseEvent) {
     }
     let Some(case) = state.case.as_mut() else {
         // An event before CaseReported: nothing to apply it to. `decide` never produces this.
-        debug_assert!(false, "{} before CaseReported", event.event_type());
         return;
     };
     if event.at() > case.last_event_at {
@@ -194,7 +263,6 @@ pub fn evolve(state: &mut CaseState, event: &CaseEvent) {
             open(case, DeadlineKind::RectificationPlan, e.at, e.plan_due_at);
         }
         CaseEvent::RectificationPlanSubmitted(e) => {
-            debug_assert!(case.rectification.is_some(), "plan without an order");
             if let Some(r) = case.rectification.as_mut() {
                 r.status = RectificationStatus::PlanSubmitted;
                 r.measures = e.measures.clone();
@@ -257,8 +325,21 @@ pub fn evolve(state: &mut CaseState, event: &CaseEvent) {
             case.satisfaction = Some(e.satisfaction);
         }
         CaseEvent::CaseReopened(e) => {
+            use crate::model::{Disposition as D, Finding as F};
             case.stage = Stage::Handling;
             case.reopen_count += 1;
+            // Whatever allowed closing straight from handling must be decided afresh;
+            // substantiated findings stand, so a new rectification can be ordered at once.
+            if case.finding == Some(F::NotSubstantiated) {
+                case.finding = None;
+            }
+            if matches!(
+                case.disposition,
+                Some(D::CloseWithoutAction | D::HoldForLater)
+            ) {
+                case.disposition = None;
+            }
+            case.answer = None;
             if case.rectification.take().is_some() {
                 case.earlier_rectifications += 1;
             }

@@ -25,11 +25,11 @@ mod state;
 
 pub use calendar::Calendar;
 pub use command::*;
-pub use config::DistrictConfig;
+pub use config::{DistrictConfig, MAX_LIMIT_DAYS};
 pub use decide::{Context, decide, urgeable};
 pub use error::DomainError;
 pub use event::*;
-pub use evolve::evolve;
+pub use evolve::{Misfit, evolve, evolve_checked, misfit};
 pub use ids::{CaseId, DepartmentId, ReporterHandle, UnitId, ZoneId};
 pub use model::*;
 pub use org::{

@@ -189,8 +189,9 @@ pub enum OrgError {
         /// What is wrong, naming the entry.
         reason: String,
     },
-    /// Caller error: a time limit in `[time_limits]` is zero.
-    #[error("time limit `{name}` must be at least 1 working day")]
+    /// Caller error: a time limit in `[time_limits]` is zero or longer than
+    /// [`crate::MAX_LIMIT_DAYS`].
+    #[error("time limit `{name}` must be between 1 and 2500 working days")]
     InvalidTimeLimit {
         /// The limit's name.
         name: String,

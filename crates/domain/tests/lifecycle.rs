@@ -163,6 +163,35 @@ fn a_closed_case_is_reopened_by_a_room_leader() {
         .then_events(&["CaseReopened"])
         .then_stage(Stage::Handling);
     g.when(officer("room-2"), reopen()).then_not_authorized();
+    // Reopened, the case needs a fresh decision before it can close from handling again.
+    let g = g.given([(leader("room-2"), reopen())]);
+    g.when(room1(), close_case(CaseOutcome::ClosedWithoutAction))
+        .then_error(DomainError::PrerequisiteMissing {
+            missing: "findings, an answer, or a close-without-action disposition",
+        });
+}
+
+#[test]
+fn events_that_do_not_fit_are_applied_tolerantly_and_reported() {
+    let g = Gwt::new().given(clue_routed());
+    // A stream that starts in the middle: evolve ignores the event, misfit names it.
+    let routed = g.events.last().unwrap().clone();
+    let mut empty = CaseState::default();
+    let m = evolve_checked(&mut empty, &routed).unwrap_err();
+    assert_eq!(m.event_type, "CaseRouted");
+    assert_eq!(empty.stage(), Stage::None);
+    assert_eq!(empty.version(), 1);
+    // A report replayed twice.
+    let mut twice = g.state.clone();
+    assert!(misfit(&twice, &g.events[0]).is_some());
+    evolve(&mut twice, &g.events[0]);
+    assert_eq!(twice.stage(), Stage::Intake);
+    // Every event decide produced fits.
+    let mut s = CaseState::default();
+    for e in &g.events {
+        evolve_checked(&mut s, e).unwrap();
+    }
+    assert_eq!(s, g.state);
 }
 
 #[test]

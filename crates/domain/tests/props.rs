@@ -415,7 +415,9 @@ fn run(
                     assert_eq!(e.case_id(), cmd.case_id());
                     assert_eq!(e.at(), now);
                     assert_eq!(e.actor(), &actor);
-                    evolve(&mut state, e);
+                    if let Err(m) = evolve_checked(&mut state, e) {
+                        panic!("decide produced an event that does not fit: {m}");
+                    }
                     if random {
                         produced.insert(e.event_type());
                     }
