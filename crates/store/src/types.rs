@@ -129,7 +129,9 @@ pub struct RecordedEvent {
     pub event_type: String,
     /// Schema version of `payload`.
     pub schema_version: u32,
-    /// JSON payload exactly as appended.
+    /// JSON payload exactly as appended (serialised as a string holding the JSON text, so
+    /// the bytes round-trip exactly).
+    #[serde(with = "text_bytes")]
     pub payload: Vec<u8>,
     /// Metadata exactly as appended.
     pub metadata: Metadata,
@@ -139,6 +141,19 @@ pub struct RecordedEvent {
     /// SHA-256 over `prev_hash` and the canonical bytes of this record (see [`crate::hash`]).
     #[serde(with = "hex_bytes")]
     pub hash: [u8; 32],
+}
+
+mod text_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        // Payloads are validated as JSON (hence UTF-8) before they are stored.
+        s.serialize_str(&String::from_utf8_lossy(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(String::deserialize(d)?.into_bytes())
+    }
 }
 
 mod hex_bytes {
