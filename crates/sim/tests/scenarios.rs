@@ -1,0 +1,52 @@
+//! The shipped scenarios parse, run, and land near the source report's figures.
+
+use std::path::PathBuf;
+
+use caseflow_sim::{Scenario, run_once};
+
+fn scenario(name: &str) -> Scenario {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/scenarios")
+        .join(name);
+    Scenario::from_path(&path).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn district_year_reproduces_the_report_figures_on_average() {
+    let s = scenario("district-year.toml");
+    let r = caseflow_sim::replicate(&s, 1, 10).unwrap();
+    let get = |m: &str| r.get(m).unwrap().mean;
+    let arrived = get("cases.arrived");
+    // 160 resident issues + 73 campaign clues + 72 follow-up problems.
+    assert!((280.0..=330.0).contains(&arrived), "arrived {arrived}");
+    let disciplined = get("cases.disciplined_people");
+    assert!(
+        (55.0..=95.0).contains(&disciplined),
+        "disciplined {disciplined}"
+    );
+    let summary = &r.runs[0];
+    let villages = summary
+        .units
+        .iter()
+        .filter(|u| u.level == "village")
+        .count();
+    assert_eq!(villages, 103);
+    assert_eq!(summary.zones.len(), 3);
+    println!("{}", caseflow_sim::report::text(summary, false));
+}
+
+#[test]
+fn every_shipped_scenario_parses_and_runs() {
+    for name in [
+        "district-year.toml",
+        "online-doubled.toml",
+        "cross-inspection-all.toml",
+        "four-zones.toml",
+        "mmc.toml",
+    ] {
+        let s = scenario(name);
+        let summary = run_once(&s, 3);
+        assert!(summary.cases.arrived > 0, "{name}");
+        assert!(summary.digest.is_some());
+    }
+}
