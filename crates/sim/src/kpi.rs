@@ -33,6 +33,8 @@ pub struct CaseCounts {
     pub open_at_end: u64,
     /// Reopenings.
     pub reopened: u64,
+    /// Clues closed without action at their disposition.
+    pub closed_without_action: u64,
     /// Clues verified by a cross-inspection team.
     pub cross_inspections: u64,
     /// Findings: substantiated.
@@ -258,6 +260,7 @@ impl Collector {
             "merged" => self.cases.merged += 1,
             "declined" => self.cases.declined += 1,
             "transferred" => self.cases.transferred += 1,
+            "closed_without_action" => self.cases.closed_without_action += 1,
             _ => self.cases.accepted += 1,
         }
     }

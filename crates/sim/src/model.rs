@@ -15,8 +15,8 @@ use crate::des::{EventQueue, Job, Pool, Seized};
 use crate::dist::{Dist, pick_weighted};
 use crate::kpi::Collector;
 use crate::rng::{SimRng, StreamFamily, Streams};
-use crate::scenario::{CaseKind, CrossInspection, Level, Scenario, StageName};
-use crate::trace::{Action, Finding, Step, TraceDigest};
+use crate::scenario::{CaseKind, CrossInspection, DISPOSITIONS, Level, Scenario, StageName};
+use crate::trace::{Action, CloseOutcome, Finding, Step, TraceDigest};
 
 /// One unit of the organisation with its staff.
 #[derive(Debug, Clone)]
@@ -881,96 +881,119 @@ impl Simulation {
     }
 
     fn finish_classification(&mut self, now: f64, case_no: u64) {
-        let serious_share = self.scenario.policies.serious_share;
-        let department_share = self.scenario.policies.department_share;
-        let cross = self.scenario.policies.cross_inspection;
-        let serious = self.draw(case_no) < serious_share;
-        let to_department = self.draw(case_no) < department_share;
+        let p = self.scenario.policies.clone();
+        let serious = self.draw(case_no) < p.serious_share;
+        let involves = self.draw(case_no) < p.clue_involves_locality;
+        let to_department = self.draw(case_no) < p.department_share;
         let team_pick: u64 = self
             .cases
             .get_mut(&case_no)
             .map(|c| c.rng.random())
             .unwrap_or(0);
         let disposition = if self.disposition_weights.is_empty() {
-            None
+            0
         } else {
             let w = self.disposition_weights.clone();
             self.cases
                 .get_mut(&case_no)
                 .map(|c| pick_weighted(&mut c.rng, &w) as u16)
+                .unwrap_or(0)
         };
         let Some(case) = self.cases.get(&case_no) else {
             return;
         };
-        let (kind, lead, locality) = (case.kind, case.lead, case.locality);
+        let (kind, room, locality) = (case.kind, case.lead, case.locality);
         let loc_unit = self.layout.locality_units[locality as usize];
+        let team = if self.layout.all_teams.is_empty() {
+            None
+        } else {
+            Some(self.layout.all_teams[(team_pick % self.layout.all_teams.len() as u64) as usize])
+        };
+        let zone_localities = |except: Option<u32>| -> Vec<u32> {
+            let zone = self.layout.zone_of(loc_unit);
+            self.layout.locs_by_zone[zone as usize]
+                .iter()
+                .copied()
+                .filter(|l| Some(*l) != except)
+                .collect()
+        };
         let mut members = Vec::new();
-        let (handler, responsible) = match kind {
+        let involves_locality = kind == CaseKind::Clue && involves;
+        let (lead, handler, responsible) = match kind {
             CaseKind::Clue => {
-                let use_cross = match cross {
-                    CrossInspection::EveryClue => true,
-                    CrossInspection::SeriousOnly => serious,
-                    CrossInspection::Off => false,
-                };
-                members = if use_cross {
-                    self.layout.other_localities(loc_unit)
-                } else {
-                    Vec::new()
-                };
-                let handler = if use_cross {
-                    // The verification work goes to the member with most free staff.
-                    members.first().copied().unwrap_or(lead)
-                } else {
+                let cross = involves || p.cross_inspection == CrossInspection::AllClues;
+                let responsible = if involves {
                     loc_unit
-                };
-                (handler, loc_unit)
-            }
-            CaseKind::Consultation => (lead, lead),
-            CaseKind::Complaint | CaseKind::Suggestion => {
-                if to_department && !self.layout.all_teams.is_empty() {
-                    let t = self.layout.all_teams
-                        [(team_pick % self.layout.all_teams.len() as u64) as usize];
-                    (t, t)
                 } else {
-                    (loc_unit, loc_unit)
+                    team.unwrap_or(loc_unit)
+                };
+                if cross {
+                    members = zone_localities(if involves { Some(loc_unit) } else { None });
+                    let handler = if members.is_empty() {
+                        room
+                    } else {
+                        self.pick_member(&members)
+                    };
+                    (room, handler, responsible)
+                } else {
+                    let t = team.unwrap_or(room);
+                    (t, t, t)
                 }
             }
-        };
-        let handler = if members.len() > 1 {
-            self.pick_member(&members)
-        } else {
-            handler
+            CaseKind::Consultation => (room, room, room),
+            CaseKind::Complaint | CaseKind::Suggestion => match team {
+                Some(t) if to_department => (t, t, t),
+                _ => (loc_unit, loc_unit, loc_unit),
+            },
         };
         if let Some(c) = self.cases.get_mut(&case_no) {
+            c.lead = lead;
             c.handler = handler;
             c.responsible = responsible;
         }
         self.emit(
             now,
             case_no,
-            lead,
+            room,
             Action::Route {
                 lead,
                 handler,
                 responsible,
-                serious: kind == CaseKind::Clue && serious,
+                involves_locality,
+                serious,
             },
         );
+        self.end_stage(now, case_no);
+        let counted = self.cases[&case_no].counted;
         if kind == CaseKind::Clue {
-            if let Some(d) = disposition {
-                self.emit(
-                    now,
-                    case_no,
-                    lead,
-                    Action::ChooseDisposition { disposition: d },
-                );
+            let name = self
+                .scenario
+                .outcomes
+                .disposition
+                .keys()
+                .nth(disposition as usize)
+                .map(String::as_str);
+            let index = name
+                .and_then(|n| DISPOSITIONS.iter().position(|d| *d == n))
+                .unwrap_or(0) as u16;
+            self.emit(
+                now,
+                case_no,
+                lead,
+                Action::ChooseDisposition { disposition: index },
+            );
+            if DISPOSITIONS[index as usize] == "close_without_action" {
+                self.kpi.outcome(counted, "closed_without_action");
+                self.start_stage_without_work(now, case_no, StageName::Handling, lead);
+                self.end_stage(now, case_no);
+                self.close(now, case_no, CloseOutcome::ClosedWithoutAction);
+                return;
             }
             if !members.is_empty() {
-                self.kpi.cross_inspection(self.cases[&case_no].counted);
+                self.kpi.cross_inspection(counted);
                 self.emit(now, case_no, lead, Action::FormVerificationTeam { members });
             }
         }
-        self.end_stage(now, case_no);
         self.start_stage(now, case_no, StageName::Handling, handler);
     }
 
@@ -988,65 +1011,88 @@ impl Simulation {
             .unwrap_or(members[0])
     }
 
+    /// Enters a stage whose work is not done by staff here (the time limit still runs).
+    fn start_stage_without_work(&mut self, now: f64, case_no: u64, stage: StageName, acting: u32) {
+        let limit = self.limits[stage.index()];
+        let due = limit.map(|d| self.cal.add_working_days(now, d));
+        let level = self.layout.units[acting as usize].level;
+        let Some(case) = self.cases.get_mut(&case_no) else {
+            return;
+        };
+        case.stage = stage;
+        case.stage_entered = now;
+        case.due = due;
+        case.urged = false;
+        case.generation += 1;
+        let generation = case.generation;
+        let counted = case.counted;
+        if let Some(old) = case.acting_level.replace(level) {
+            self.open_by_level[old as usize] -= 1;
+        }
+        self.open_by_level[level as usize] += 1;
+        self.kpi.stage_entered(counted, stage);
+        if let Some(due) = due {
+            self.queue.schedule(
+                due,
+                Ev::Deadline {
+                    case_no,
+                    generation,
+                },
+            );
+        }
+    }
+
     fn finish_handling(&mut self, now: f64, case_no: u64) {
         let outcomes = self.scenario.outcomes.clone();
-        let review_all = self.scenario.policies.review_all_kinds;
         let u = self.draw(case_no);
-        let needs_rect = self.draw(case_no) < outcomes.rectification_needed;
         let Some(case) = self.cases.get(&case_no) else {
             return;
         };
-        let (kind, handler, responsible, counted) =
-            (case.kind, case.handler, case.responsible, case.counted);
-        let mut rectify = false;
-        match kind {
-            CaseKind::Consultation => {
-                self.emit(now, case_no, handler, Action::Answer);
-            }
-            CaseKind::Suggestion => {
-                self.emit(now, case_no, handler, Action::Answer);
-                rectify = needs_rect;
-            }
-            CaseKind::Complaint | CaseKind::Clue => {
-                let finding = if u < outcomes.substantiated {
-                    Finding::Substantiated
-                } else if u < outcomes.substantiated + outcomes.partly_substantiated {
-                    Finding::PartlySubstantiated
-                } else {
-                    Finding::NotSubstantiated
-                };
-                self.kpi.finding(counted, finding);
-                self.emit(now, case_no, handler, Action::RecordFindings { finding });
-                if finding != Finding::NotSubstantiated {
-                    if kind == CaseKind::Clue {
-                        let people = match &self.disciplined {
-                            Some(d) => {
-                                let d = d.clone();
-                                self.cases
-                                    .get_mut(&case_no)
-                                    .map(|c| d.sample(&mut c.rng).round() as u32)
-                                    .unwrap_or(0)
-                            }
-                            None => 0,
-                        };
-                        if people > 0 {
-                            self.kpi.disciplined(counted, people);
-                            let lead = self.cases[&case_no].lead;
-                            self.emit(now, case_no, lead, Action::RecordDiscipline { people });
-                        }
-                    }
-                    rectify = needs_rect;
+        let (kind, lead, handler, responsible, counted) = (
+            case.kind,
+            case.lead,
+            case.handler,
+            case.responsible,
+            case.counted,
+        );
+        if kind == CaseKind::Consultation {
+            self.emit(now, case_no, handler, Action::Answer);
+            self.end_stage(now, case_no);
+            self.close(now, case_no, CloseOutcome::Answered);
+            return;
+        }
+        let finding = if u < outcomes.substantiated {
+            Finding::Substantiated
+        } else if u < outcomes.substantiated + outcomes.partly_substantiated {
+            Finding::PartlySubstantiated
+        } else {
+            Finding::NotSubstantiated
+        };
+        self.kpi.finding(counted, finding);
+        self.emit(now, case_no, lead, Action::RecordFindings { finding });
+        if finding == Finding::NotSubstantiated {
+            self.end_stage(now, case_no);
+            self.close(now, case_no, CloseOutcome::NotSubstantiated);
+            return;
+        }
+        if kind == CaseKind::Clue {
+            let people = match &self.disciplined {
+                Some(d) => {
+                    let d = d.clone();
+                    self.cases
+                        .get_mut(&case_no)
+                        .map(|c| d.sample(&mut c.rng).round() as u32)
+                        .unwrap_or(0)
                 }
+                None => 0,
+            };
+            if people > 0 {
+                self.kpi.disciplined(counted, people);
+                self.emit(now, case_no, lead, Action::RecordDiscipline { people });
             }
         }
         self.end_stage(now, case_no);
-        if rectify {
-            self.order_rectification(now, case_no, responsible);
-        } else if matches!(kind, CaseKind::Complaint | CaseKind::Clue) || review_all {
-            self.start_review(now, case_no);
-        } else {
-            self.close(now, case_no);
-        }
+        self.order_rectification(now, case_no, responsible);
     }
 
     fn order_rectification(&mut self, now: f64, case_no: u64, responsible: u32) {
@@ -1070,12 +1116,15 @@ impl Simulation {
     }
 
     fn finish_plan(&mut self, now: f64, case_no: u64) {
+        let limit_days = self.limits[StageName::Rectification.index()].unwrap_or(30);
         let Some(case) = self.cases.get_mut(&case_no) else {
             return;
         };
         let responsible = case.responsible;
         let d = self.rectification.sample(&mut case.rng);
-        self.emit(now, case_no, responsible, Action::SubmitPlan);
+        // The plan promises the time limit; a slow rectification then misses it and is urged.
+        let deadline = self.cal.add_working_days(now, limit_days);
+        self.emit(now, case_no, responsible, Action::SubmitPlan { deadline });
         let done = if d > 0.0 {
             self.cal.add_work(now, d)
         } else {
@@ -1106,41 +1155,23 @@ impl Simulation {
             .unwrap_or(case.lead);
         let delay = self.until_follow_up.sample(&mut case.rng);
         let lead = case.lead;
-        self.emit(now, case_no, lead, Action::ScheduleFollowUp { officer });
-        // The review stage (and its time limit) starts now; the officer's work is requested
-        // when the visit is due.
-        let limit = self.limits[StageName::Review.index()];
-        let due = limit.map(|d| self.cal.add_working_days(now, d));
-        let Some(case) = self.cases.get_mut(&case_no) else {
-            return;
-        };
-        case.stage = StageName::Review;
-        case.stage_entered = now;
-        case.due = due;
-        case.urged = false;
-        case.generation += 1;
-        let generation = case.generation;
-        let counted = case.counted;
-        if let Some(old) = case.acting_level.replace(Level::Village) {
-            self.open_by_level[old as usize] -= 1;
-        }
-        self.open_by_level[Level::Village as usize] += 1;
-        self.kpi.stage_entered(counted, StageName::Review);
-        if let Some(due) = due {
-            self.queue.schedule(
-                due,
-                Ev::Deadline {
-                    case_no,
-                    generation,
-                },
-            );
-        }
-        let at = if delay > 0.0 {
+        // A visit is always strictly after its scheduling (three minutes at least).
+        let visit_at = if delay > 0.0 {
             self.cal.add_work(now, delay)
         } else {
             now
-        };
-        self.queue.schedule(at, Ev::FollowUpDue { case_no });
+        }
+        .max(now + 0.05);
+        self.emit(
+            now,
+            case_no,
+            lead,
+            Action::ScheduleFollowUp { officer, visit_at },
+        );
+        // The review stage (and its time limit) starts now; the officer's work is requested
+        // when the visit is due.
+        self.start_stage_without_work(now, case_no, StageName::Review, officer);
+        self.queue.schedule(visit_at, Ev::FollowUpDue { case_no });
     }
 
     fn on_follow_up_due(&mut self, now: f64, case_no: u64) {
@@ -1169,27 +1200,23 @@ impl Simulation {
             .get(case.village as usize)
             .copied()
             .unwrap_or(case.lead);
-        let (had_rect, reopened, counted, lead, responsible) = (
-            case.had_rectification,
-            case.reopened,
-            case.counted,
-            case.lead,
-            case.responsible,
-        );
+        let (reopened, counted, lead, responsible) =
+            (case.reopened, case.counted, case.lead, case.responsible);
+        // After the last allowed reopening the review passes, so the case can close.
         let can_reopen = reopened < outcomes.max_reopen;
-        if had_rect {
-            self.emit(
-                now,
-                case_no,
-                officer,
-                Action::RecordFollowUp { passed: !fails },
-            );
-            self.kpi.follow_up(counted, !fails);
-            if fails && can_reopen {
-                self.reopen(now, case_no, lead);
-                self.order_rectification(now, case_no, responsible);
-                return;
-            }
+        let fails = fails && can_reopen;
+        let satisfied = satisfied || !can_reopen;
+        self.emit(
+            now,
+            case_no,
+            officer,
+            Action::RecordFollowUp { passed: !fails },
+        );
+        self.kpi.follow_up(counted, !fails);
+        if fails {
+            self.reopen(now, case_no, lead);
+            self.order_rectification(now, case_no, responsible);
+            return;
         }
         self.emit(
             now,
@@ -1198,18 +1225,13 @@ impl Simulation {
             Action::RecordSatisfaction { satisfied },
         );
         self.kpi.satisfaction(counted, satisfied);
-        if !satisfied && can_reopen {
+        if !satisfied {
             self.reopen(now, case_no, lead);
-            if had_rect {
-                self.order_rectification(now, case_no, responsible);
-            } else {
-                let handler = self.cases[&case_no].handler;
-                self.start_stage(now, case_no, StageName::Handling, handler);
-            }
+            self.order_rectification(now, case_no, responsible);
             return;
         }
         self.end_stage(now, case_no);
-        self.close(now, case_no);
+        self.close(now, case_no, CloseOutcome::Rectified);
     }
 
     fn reopen(&mut self, now: f64, case_no: u64, lead: u32) {
@@ -1221,14 +1243,13 @@ impl Simulation {
         self.emit(now, case_no, lead, Action::Reopen);
     }
 
-    fn close(&mut self, now: f64, case_no: u64) {
+    /// Closes a case whose current stage the caller has already ended.
+    fn close(&mut self, now: f64, case_no: u64, outcome: CloseOutcome) {
         let Some(case) = self.cases.get(&case_no) else {
             return;
         };
         let lead = case.lead;
-        self.emit(now, case_no, lead, Action::Close);
-        // The stage was already ended by the caller; end_case ends it again harmlessly only
-        // if still running, so mark it by bumping the generation through end_case.
+        self.emit(now, case_no, lead, Action::Close { outcome });
         if let Some(case) = self.cases.remove(&case_no) {
             if let Some(level) = case.acting_level {
                 self.open_by_level[level as usize] -= 1;

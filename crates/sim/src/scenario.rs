@@ -120,18 +120,26 @@ impl CaseKind {
     }
 }
 
-/// Which clues get a cross-inspection verification team drawn from other localities.
+/// Which clues get a cross-inspection verification team drawn from the zone's localities
+/// (names as in the domain's `CrossInspectionScope`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum CrossInspection {
-    /// Every clue that involves a locality (the report's rule).
-    EveryClue,
-    /// Only clues judged serious; other clues are verified by the involved locality itself.
+    /// Only clues that involve a town or street (the report's rule): they are led by a room
+    /// of the zone and verified by the zone's other localities.
     #[default]
-    SeriousOnly,
-    /// Never: the involved locality verifies its own clues (a counterfactual for comparison).
-    Off,
+    InvolvedLocalityOnly,
+    /// Every discipline clue, also those about a department (a what-if): those too are led by
+    /// a room of the zone and verified by the zone's localities instead of the stationed team.
+    AllClues,
 }
+
+/// Dispositions of a clue the simulator can choose (domain names).
+pub const DISPOSITIONS: [&str; 3] = [
+    "preliminary_verification",
+    "talk_or_letter_inquiry",
+    "close_without_action",
+];
 
 /// A whole scenario.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -397,29 +405,31 @@ pub struct OutcomesSection {
     /// Of the cases not accepted, the share transferred to another authority.
     #[serde(default)]
     pub transfer_share_of_rejected: f64,
-    /// Probability that a complaint or clue is substantiated (fully).
+    /// Probability that a complaint, suggestion or clue is substantiated (fully). Substantiated
+    /// and partly substantiated cases are rectified; others are closed as not substantiated.
     #[serde(default = "half")]
     pub substantiated: f64,
     /// Probability that it is partly substantiated.
     #[serde(default)]
     pub partly_substantiated: f64,
-    /// Weights of clue dispositions (free names, e.g. `initial_verification`).
+    /// Weights of clue dispositions: `preliminary_verification`, `talk_or_letter_inquiry`
+    /// (both lead to verification) and `close_without_action` (closed at once). Default: all
+    /// clues get preliminary verification.
     #[serde(default)]
     pub disposition: BTreeMap<String, f64>,
     /// Number of people disciplined for a substantiated clue (a distribution over counts;
     /// values are rounded to whole people).
     #[serde(default)]
     pub disciplined_people: Option<DistSpec>,
-    /// Probability that a substantiated complaint or suggestion needs rectification.
-    #[serde(default = "one")]
-    pub rectification_needed: f64,
     /// Probability that the follow-up visit finds the rectification did not hold.
     #[serde(default)]
     pub follow_up_fails: f64,
-    /// Probability that the reporter is satisfied (asked at review).
+    /// Probability that the reporter is satisfied or basically satisfied (asked at review);
+    /// an unsatisfied reporter reopens the case.
     #[serde(default = "one")]
     pub satisfied: f64,
-    /// A case is reopened at most this many times.
+    /// A case is reopened at most this many times; after that, its reviews pass (the loop
+    /// ends, as the domain allows closing only after a passed review).
     #[serde(default = "default_reopen")]
     pub max_reopen: u32,
 }
@@ -443,7 +453,6 @@ impl Default for OutcomesSection {
             partly_substantiated: 0.0,
             disposition: BTreeMap::new(),
             disciplined_people: None,
-            rectification_needed: 1.0,
             follow_up_fails: 0.0,
             satisfied: 1.0,
             max_reopen: 2,
@@ -458,16 +467,16 @@ pub struct PoliciesSection {
     /// Which clues get a cross-inspection team.
     #[serde(default)]
     pub cross_inspection: CrossInspection,
-    /// Share of clues judged serious.
+    /// Share of clues that involve a town or street (the rest concern a department).
+    #[serde(default = "default_involves")]
+    pub clue_involves_locality: f64,
+    /// Share of cases classified as serious (较重) rather than ordinary.
     #[serde(default = "half")]
     pub serious_share: f64,
     /// Share of complaints/suggestions about a department (handled by its stationed team);
     /// the rest are handled by the locality.
     #[serde(default)]
     pub department_share: f64,
-    /// Whether kinds other than complaints and clues go through review.
-    #[serde(default)]
-    pub review_all_kinds: bool,
     /// Time limits in working days per stage.
     #[serde(default)]
     pub time_limits_days: BTreeMap<StageName, u32>,
@@ -476,13 +485,17 @@ pub struct PoliciesSection {
     pub zone_pooling: Vec<Level>,
 }
 
+fn default_involves() -> f64 {
+    0.8
+}
+
 impl Default for PoliciesSection {
     fn default() -> Self {
         Self {
             cross_inspection: CrossInspection::default(),
+            clue_involves_locality: default_involves(),
             serious_share: 0.5,
             department_share: 0.0,
-            review_all_kinds: false,
             time_limits_days: BTreeMap::new(),
             zone_pooling: Vec::new(),
         }
@@ -724,10 +737,13 @@ impl Scenario {
             ),
             ("outcomes.substantiated", out.substantiated),
             ("outcomes.partly_substantiated", out.partly_substantiated),
-            ("outcomes.rectification_needed", out.rectification_needed),
             ("outcomes.follow_up_fails", out.follow_up_fails),
             ("outcomes.satisfied", out.satisfied),
             ("policies.serious_share", self.policies.serious_share),
+            (
+                "policies.clue_involves_locality",
+                self.policies.clue_involves_locality,
+            ),
             ("policies.department_share", self.policies.department_share),
         ] {
             check_probability(field, p)?;
@@ -739,6 +755,17 @@ impl Scenario {
             );
         }
         if !out.disposition.is_empty() {
+            for name in out.disposition.keys() {
+                if !DISPOSITIONS.contains(&name.as_str()) {
+                    return invalid(
+                        &format!("outcomes.disposition.{name}"),
+                        &format!(
+                            "unknown disposition; use one of {}",
+                            DISPOSITIONS.join(", ")
+                        ),
+                    );
+                }
+            }
             check_weights("outcomes.disposition", out.disposition.values().copied())?;
         }
         if let Some(d) = &out.disciplined_people {
@@ -762,6 +789,19 @@ impl Scenario {
             );
         }
         Ok(())
+    }
+
+    /// Kinds with a positive weight in any channel's mix.
+    pub fn kinds_arriving(&self) -> Vec<CaseKind> {
+        let mut kinds: Vec<CaseKind> = Vec::new();
+        for ch in &self.arrivals.channel {
+            for (k, w) in ch.kind_mix.as_ref().unwrap_or(&self.arrivals.kind_mix) {
+                if *w > 0.0 && !kinds.contains(k) {
+                    kinds.push(*k);
+                }
+            }
+        }
+        kinds
     }
 
     /// Ids of the rooms, teams and localities this scenario's organisation has.

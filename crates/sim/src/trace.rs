@@ -58,9 +58,11 @@ pub enum Action {
         lead: u32,
         /// Unit that does the handling work.
         handler: u32,
-        /// Unit responsible for any rectification.
+        /// Unit responsible for any rectification (a team stands for its department).
         responsible: u32,
-        /// Whether the clue was judged serious.
+        /// Whether the case involves its town or street (clues only).
+        involves_locality: bool,
+        /// Whether the case was classified as serious.
         serious: bool,
     },
     /// A cross-inspection verification team (FormVerificationTeam).
@@ -91,7 +93,10 @@ pub enum Action {
         unit: u32,
     },
     /// Plan submitted (SubmitRectificationPlan).
-    SubmitPlan,
+    SubmitPlan {
+        /// The plan's deadline (virtual hours).
+        deadline: f64,
+    },
     /// Rectification completed (CompleteRectification).
     CompleteRectification,
     /// A missed time limit urged (UrgeOverdue).
@@ -103,6 +108,8 @@ pub enum Action {
     ScheduleFollowUp {
         /// Village officer unit.
         officer: u32,
+        /// When the visit is to happen (virtual hours).
+        visit_at: f64,
     },
     /// Follow-up visit result (RecordFollowUpVisit).
     RecordFollowUp {
@@ -117,7 +124,24 @@ pub enum Action {
     /// Reopened (ReopenCase).
     Reopen,
     /// Closed (CloseCase).
-    Close,
+    Close {
+        /// The outcome.
+        outcome: CloseOutcome,
+    },
+}
+
+/// How a case was closed (the domain's `CaseOutcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseOutcome {
+    /// Rectified and reviewed.
+    Rectified,
+    /// Consultation answered.
+    Answered,
+    /// Findings: not substantiated.
+    NotSubstantiated,
+    /// Clue closed without action.
+    ClosedWithoutAction,
 }
 
 impl Action {
@@ -136,14 +160,14 @@ impl Action {
             Action::RecordDiscipline { .. } => "RecordDiscipline",
             Action::Answer => "AnswerConsultation",
             Action::OrderRectification { .. } => "OrderRectification",
-            Action::SubmitPlan => "SubmitRectificationPlan",
+            Action::SubmitPlan { .. } => "SubmitRectificationPlan",
             Action::CompleteRectification => "CompleteRectification",
             Action::Urge { .. } => "UrgeOverdue",
             Action::ScheduleFollowUp { .. } => "ScheduleFollowUpVisit",
             Action::RecordFollowUp { .. } => "RecordFollowUpVisit",
             Action::RecordSatisfaction { .. } => "RecordSatisfaction",
             Action::Reopen => "ReopenCase",
-            Action::Close => "CloseCase",
+            Action::Close { .. } => "CloseCase",
         }
     }
 }
