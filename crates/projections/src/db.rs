@@ -1,0 +1,137 @@
+//! The SQLite read-model database: every projection's rows plus one checkpoint per
+//! projection, written together in one transaction per batch.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::ProjectionError;
+
+/// The `user_version` this build writes. Bump it (with a migration) when a table changes.
+pub const READ_MODEL_FORMAT: i64 = 1;
+
+/// How hard commits push to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: a committed batch survives power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: a committed batch survives a process crash; the last batches
+    /// may be lost on power loss, which only means they are applied again (the checkpoint
+    /// is lost with them), never double-counted.
+    Normal,
+}
+
+/// A SQLite database holding read models and their checkpoints.
+///
+/// Separate from the event store file: read models can be dropped and rebuilt at any time
+/// without touching the log.
+#[derive(Debug)]
+pub struct ReadModelDb {
+    pub(crate) conn: Connection,
+}
+
+impl ReadModelDb {
+    /// Opens (creating if needed) a read-model database file.
+    pub fn open(path: impl AsRef<Path>, durability: Durability) -> Result<Self, ProjectionError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(
+            None,
+            "synchronous",
+            match durability {
+                Durability::Full => "FULL",
+                Durability::Normal => "NORMAL",
+            },
+        )?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests, benchmarks).
+    pub fn open_in_memory() -> Result<Self, ProjectionError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, ProjectionError> {
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > READ_MODEL_FORMAT {
+            return Err(ProjectionError::NewerFormat {
+                found,
+                supported: READ_MODEL_FORMAT,
+            });
+        }
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS projection_checkpoints (
+                 name TEXT PRIMARY KEY NOT NULL,
+                 position INTEGER NOT NULL CHECK (position >= 0)
+             );",
+        )?;
+        if found < READ_MODEL_FORMAT {
+            conn.pragma_update(None, "user_version", READ_MODEL_FORMAT)?;
+        }
+        Ok(Self { conn })
+    }
+
+    /// The stored checkpoint of a projection (0 when it has none).
+    pub fn checkpoint(&self, name: &str) -> Result<u64, ProjectionError> {
+        read_checkpoint(&self.conn, name)
+    }
+
+    /// The underlying connection, for ad-hoc SQL over the read-model tables.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+pub(crate) fn read_checkpoint(conn: &Connection, name: &str) -> Result<u64, ProjectionError> {
+    let position: Option<i64> = conn
+        .query_row(
+            "SELECT position FROM projection_checkpoints WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match position {
+        None => Ok(0),
+        Some(p) => u64::try_from(p).map_err(|_| ProjectionError::CorruptReadModel {
+            projection: name.to_owned(),
+            reason: format!("negative checkpoint {p}"),
+        }),
+    }
+}
+
+pub(crate) fn write_checkpoint(
+    conn: &Connection,
+    name: &str,
+    position: u64,
+) -> rusqlite::Result<()> {
+    let position = i64::try_from(position).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "INSERT INTO projection_checkpoints (name, position) VALUES (?1, ?2)
+         ON CONFLICT(name) DO UPDATE SET position = excluded.position",
+    )?
+    .execute(params![name, position])?;
+    Ok(())
+}
+
+/// Encodes a row value as JSON (the compact stored form of in-memory entries).
+pub(crate) fn to_json<T: serde::Serialize>(
+    projection: &str,
+    value: &T,
+) -> Result<String, ProjectionError> {
+    serde_json::to_string(value).map_err(|e| ProjectionError::CorruptReadModel {
+        projection: projection.to_owned(),
+        reason: format!("cannot encode a row: {e}"),
+    })
+}
+
+/// Decodes a stored JSON row, naming the projection when it does not decode.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    projection: &str,
+    text: &str,
+) -> Result<T, ProjectionError> {
+    serde_json::from_str(text).map_err(|e| ProjectionError::CorruptReadModel {
+        projection: projection.to_owned(),
+        reason: e.to_string(),
+    })
+}

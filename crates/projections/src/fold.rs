@@ -1,0 +1,222 @@
+//! The case fold: one [`CaseState`] per case, built with the domain's `evolve`, shared by
+//! every projection of a runner so each record is decoded and folded exactly once.
+//!
+//! The fold is a cache, not a read model. States of cases that left the workflow (closed,
+//! declined, merged, transferred) are evicted to bound memory; when such a case moves
+//! again (a reopen), or when a runner starts in the middle of the log, the missing state is
+//! rebuilt from the case's own stream in the store before the batch is applied.
+
+use std::collections::HashMap;
+
+use caseflow_domain::{
+    CaseEvent, CaseId, CaseState, CrossInspectionScope, Organisation, Stage, evolve,
+};
+use caseflow_store::{EventStore, RecordedEvent};
+use uuid::Uuid;
+
+use crate::error::{ApplyFailure, ProjectionError};
+use crate::who_acts::{Obligation, obligations};
+
+/// The prefix of every case stream id: `case-<uuid>`.
+pub const CASE_STREAM_PREFIX: &str = "case-";
+
+/// The stream id of a case.
+pub fn case_stream_id(case_id: CaseId) -> String {
+    format!("{CASE_STREAM_PREFIX}{}", case_id.as_uuid())
+}
+
+/// The case id of a case stream, or `None` for a stream that is not a case stream.
+pub fn case_id_of_stream(stream_id: &str) -> Option<CaseId> {
+    let rest = stream_id.strip_prefix(CASE_STREAM_PREFIX)?;
+    Uuid::parse_str(rest).ok().map(CaseId::new)
+}
+
+/// Decodes a stored record into a case event.
+pub fn decode(record: &RecordedEvent) -> Result<CaseEvent, ApplyFailure> {
+    CaseEvent::from_json(&record.event_type, record.schema_version, &record.payload)
+        .map_err(|e| ApplyFailure::Undecodable(e.to_string()))
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FoldEntry {
+    /// Stream version the state reflects.
+    pub(crate) version: u64,
+    pub(crate) state: CaseState,
+    /// The who-acts table evaluated on `state`.
+    pub(crate) obligations: Vec<Obligation>,
+}
+
+/// The result of folding one record: everything a projection is handed.
+pub(crate) struct Folded {
+    pub(crate) case_id: CaseId,
+    pub(crate) event: CaseEvent,
+    pub(crate) stage_before: Stage,
+    pub(crate) obligations_before: Vec<Obligation>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct CaseFold {
+    cases: HashMap<CaseId, FoldEntry>,
+    /// The district's cross-inspection policy, which the who-acts table needs.
+    pub(crate) scope: CrossInspectionScope,
+}
+
+impl CaseFold {
+    pub(crate) fn clear(&mut self) {
+        self.cases.clear();
+    }
+
+    pub(crate) fn get(&self, case_id: &CaseId) -> Option<&FoldEntry> {
+        self.cases.get(case_id)
+    }
+
+    /// Makes sure that, for every case whose first record in `batch` is not version 1, the
+    /// fold holds the state just before that record, reading the case's stream if needed.
+    pub(crate) async fn prefetch(
+        &mut self,
+        store: &dyn EventStore,
+        org: &Organisation,
+        batch: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        let mut seen: HashMap<CaseId, ()> = HashMap::new();
+        for record in batch {
+            let Some(case_id) = case_id_of_stream(&record.stream_id) else {
+                continue;
+            };
+            if seen.insert(case_id, ()).is_some() || record.version <= 1 {
+                continue;
+            }
+            let wanted = record.version - 1;
+            if self.cases.contains_key(&case_id) {
+                // A cached state at any other version than `wanted` means a record was
+                // skipped or repeated; `advance` reports it with the record's position.
+                continue;
+            }
+            let mut entry = FoldEntry {
+                version: 0,
+                state: CaseState::default(),
+                obligations: Vec::new(),
+            };
+            while entry.version < wanted {
+                let count = usize::try_from(wanted - entry.version).unwrap_or(usize::MAX);
+                let records = store
+                    .read_stream(&record.stream_id, entry.version + 1, count.min(4096))
+                    .await?;
+                if records.is_empty() {
+                    // The stream is shorter than the record claims; the fold of the record
+                    // itself reports the gap with its position.
+                    break;
+                }
+                for earlier in &records {
+                    if earlier.version != entry.version + 1 || earlier.version > wanted {
+                        break;
+                    }
+                    let event =
+                        decode(earlier).map_err(|failure| cannot_apply(earlier, failure))?;
+                    check_fits(&entry, &event).map_err(|failure| cannot_apply(earlier, failure))?;
+                    evolve(&mut entry.state, &event);
+                    entry.version = earlier.version;
+                }
+            }
+            entry.obligations = obligations(&entry.state, org, self.scope)
+                .map_err(|failure| cannot_apply(record, failure))?;
+            self.cases.insert(case_id, entry);
+        }
+        Ok(())
+    }
+
+    /// Folds one record. On error the fold is unchanged except that the case's cached state
+    /// is dropped (it will be re-read from the store if needed again).
+    pub(crate) fn advance(
+        &mut self,
+        record: &RecordedEvent,
+        org: &Organisation,
+    ) -> Result<Folded, ApplyFailure> {
+        let case_id = case_id_of_stream(&record.stream_id)
+            .ok_or_else(|| ApplyFailure::NotACaseStream(record.stream_id.clone()))?;
+        let event = decode(record)?;
+        if let Some(in_event) = event_case_id(&event)
+            && in_event != case_id
+        {
+            return Err(ApplyFailure::CaseIdMismatch {
+                in_event: in_event.to_string(),
+                in_stream: case_id.to_string(),
+            });
+        }
+        let mut entry = match self.cases.remove(&case_id) {
+            Some(entry) => entry,
+            None => FoldEntry {
+                version: 0,
+                state: CaseState::default(),
+                obligations: Vec::new(),
+            },
+        };
+        if record.version != entry.version + 1 {
+            return Err(ApplyFailure::VersionGap {
+                expected: entry.version + 1,
+                found: record.version,
+            });
+        }
+        check_fits(&entry, &event)?;
+        let stage_before = entry.state.stage();
+        evolve(&mut entry.state, &event);
+        let after = obligations(&entry.state, org, self.scope)?;
+        let obligations_before = std::mem::replace(&mut entry.obligations, after);
+        entry.version = record.version;
+        self.cases.insert(case_id, entry);
+        Ok(Folded {
+            case_id,
+            event,
+            stage_before,
+            obligations_before,
+        })
+    }
+
+    /// Drops the state of a case that left the workflow, to bound memory.
+    pub(crate) fn evict_if_finished(&mut self, case_id: &CaseId) {
+        if self
+            .cases
+            .get(case_id)
+            .is_some_and(|e| !e.state.is_open() && e.version > 0)
+        {
+            self.cases.remove(case_id);
+        }
+    }
+
+    /// Number of case states held.
+    pub(crate) fn len(&self) -> usize {
+        self.cases.len()
+    }
+}
+
+/// The first event of a case must report it, and only the first.
+fn check_fits(entry: &FoldEntry, event: &CaseEvent) -> Result<(), ApplyFailure> {
+    let is_report = matches!(event, CaseEvent::CaseReported { .. });
+    if (entry.version == 0) != is_report {
+        return Err(ApplyFailure::OutOfOrder {
+            event_type: event.event_type().to_owned(),
+            stage: if entry.version == 0 {
+                "no case yet".to_owned()
+            } else {
+                format!("{:?}", entry.state.stage())
+            },
+        });
+    }
+    Ok(())
+}
+
+fn event_case_id(event: &CaseEvent) -> Option<CaseId> {
+    Some(event.case_id())
+}
+
+pub(crate) fn cannot_apply(record: &RecordedEvent, failure: ApplyFailure) -> ProjectionError {
+    ProjectionError::CannotApply(Box::new(crate::error::CannotApply {
+        projection: "*".to_owned(),
+        position: record.position,
+        event_id: record.event_id,
+        stream_id: record.stream_id.clone(),
+        version: record.version,
+        event_type: record.event_type.clone(),
+        failure,
+    }))
+}

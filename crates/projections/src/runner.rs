@@ -1,0 +1,521 @@
+//! The projection runner: catches projections up from their checkpoints, then follows live
+//! appends through the store's subscription; several projections side by side, each with
+//! its own checkpoint and lag.
+//!
+//! Exactly once: with a [`ReadModelDb`], after each batch the runner writes every
+//! projection's changed rows and its new checkpoint in one SQLite transaction. A crash
+//! before the commit loses both (the batch is applied again on restart); a crash after it
+//! keeps both. Nothing is ever counted twice or lost.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use caseflow_domain::Organisation;
+use caseflow_store::{EventStore, RecordedEvent};
+use futures::FutureExt;
+use tokio::sync::watch;
+
+use crate::db::{ReadModelDb, read_checkpoint, write_checkpoint};
+use crate::error::{ApplyFailure, ProjectionError};
+use crate::fold::{CaseFold, cannot_apply};
+use crate::projection::{Applied, Projection, ProjectionHandle};
+
+/// Default number of records read and applied per batch (and per transaction).
+pub const DEFAULT_BATCH_SIZE: usize = 4096;
+
+/// Where a simulated crash happens, for the exactly-once tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// The batch was applied in memory; nothing was written to the database.
+    AfterApply,
+    /// The batch's read-model rows were written inside the transaction, but the process
+    /// died before the checkpoint was written and the transaction committed.
+    BeforeCheckpoint,
+}
+
+/// The progress of one projection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionStatus {
+    /// The projection's name.
+    pub name: &'static str,
+    /// Last position applied.
+    pub checkpoint: u64,
+    /// `head - checkpoint`: the number of committed records not applied yet on backends
+    /// with gap-free positions (memory, SQLite); a distance in log positions otherwise.
+    pub lag: u64,
+    /// Why it stopped, if it did.
+    pub stopped: Option<String>,
+}
+
+/// The progress of every projection of a runner, published after each batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunnerProgress {
+    /// Last committed position of the store the runner has seen.
+    pub head: u64,
+    /// One entry per projection, in registration order.
+    pub projections: Vec<ProjectionStatus>,
+}
+
+/// A cloneable view of a runner's progress, usable while the runner follows in a task.
+#[derive(Debug, Clone)]
+pub struct RunnerMonitor {
+    rx: watch::Receiver<RunnerProgress>,
+}
+
+impl RunnerMonitor {
+    /// The latest published progress.
+    pub fn progress(&self) -> RunnerProgress {
+        self.rx.borrow().clone()
+    }
+
+    /// Waits until every projection has applied `position`, or one has stopped (then
+    /// returns its error message), or the runner is gone.
+    pub async fn wait_for(&mut self, position: u64) -> Result<RunnerProgress, String> {
+        let result = self
+            .rx
+            .wait_for(|p| {
+                p.projections
+                    .iter()
+                    .all(|s| s.checkpoint >= position || s.stopped.is_some())
+            })
+            .await;
+        match result {
+            Ok(progress) => {
+                let progress = progress.clone();
+                match progress.projections.iter().find_map(|s| s.stopped.clone()) {
+                    Some(reason) => Err(reason),
+                    None => Ok(progress),
+                }
+            }
+            Err(_) => Err("the runner was dropped".to_owned()),
+        }
+    }
+}
+
+/// Runs projections over one event store.
+pub struct ProjectionRunner {
+    store: Arc<dyn EventStore>,
+    org: Arc<Organisation>,
+    fold: CaseFold,
+    /// Last position folded (the fold cache is consistent up to here).
+    fold_position: u64,
+    slots: Vec<ProjectionHandle<dyn Projection>>,
+    db: Option<ReadModelDb>,
+    batch_size: usize,
+    progress: watch::Sender<RunnerProgress>,
+    head: u64,
+}
+
+impl std::fmt::Debug for ProjectionRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionRunner")
+            .field(
+                "projections",
+                &self.slots.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            )
+            .field("fold_position", &self.fold_position)
+            .field("persistent", &self.db.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProjectionRunner {
+    /// A runner whose read models live in memory only (tests, simulations).
+    pub fn in_memory(store: Arc<dyn EventStore>, org: Arc<Organisation>) -> Self {
+        Self::build(store, org, None)
+    }
+
+    /// A runner that persists read models and checkpoints into `db`, exactly once.
+    pub fn with_database(
+        store: Arc<dyn EventStore>,
+        org: Arc<Organisation>,
+        db: ReadModelDb,
+    ) -> Self {
+        Self::build(store, org, Some(db))
+    }
+
+    fn build(store: Arc<dyn EventStore>, org: Arc<Organisation>, db: Option<ReadModelDb>) -> Self {
+        let (progress, _) = watch::channel(RunnerProgress::default());
+        Self {
+            store,
+            org,
+            fold: CaseFold::default(),
+            fold_position: 0,
+            slots: Vec::new(),
+            db,
+            batch_size: DEFAULT_BATCH_SIZE,
+            progress,
+            head: 0,
+        }
+    }
+
+    /// Sets the district's cross-inspection policy (it decides, in the who-acts table,
+    /// whether a clue needs a verification team before findings). Call before applying.
+    pub fn set_cross_inspection(&mut self, scope: caseflow_domain::CrossInspectionScope) {
+        self.fold.scope = scope;
+        self.fold.clear();
+    }
+
+    /// Sets how many records are applied per batch (and per transaction); at least 1.
+    pub fn set_batch_size(&mut self, batch_size: usize) {
+        self.batch_size = batch_size.max(1);
+    }
+
+    /// Registers a fresh projection. With a database, its stored rows and checkpoint are
+    /// loaded, so it resumes where it committed last.
+    pub fn register<P: Projection>(
+        &mut self,
+        projection: P,
+    ) -> Result<ProjectionHandle<P>, ProjectionError> {
+        let handle = ProjectionHandle::new(projection);
+        self.attach(&handle)?;
+        Ok(handle)
+    }
+
+    /// Attaches an existing handle (e.g. an in-memory projection that outlived a stopped
+    /// runner); it continues from its own checkpoint. With a database, the stored model
+    /// and checkpoint replace whatever the handle held.
+    pub fn attach<P: Projection>(
+        &mut self,
+        handle: &ProjectionHandle<P>,
+    ) -> Result<(), ProjectionError> {
+        if self.slots.iter().any(|s| s.name() == handle.name()) {
+            return Err(ProjectionError::DuplicateProjection(
+                handle.name().to_owned(),
+            ));
+        }
+        if let Some(db) = &self.db {
+            let mut guard = handle.write()?;
+            guard.model.create_tables(&db.conn)?;
+            guard.model.load(&db.conn)?;
+            guard.checkpoint = read_checkpoint(&db.conn, handle.name())?;
+            guard.stopped = None;
+            guard.model.track_changes(true);
+        }
+        self.slots.push(handle.erase());
+        self.publish();
+        Ok(())
+    }
+
+    /// A view of the runner's progress that stays valid while it follows in a task.
+    pub fn monitor(&self) -> RunnerMonitor {
+        RunnerMonitor {
+            rx: self.progress.subscribe(),
+        }
+    }
+
+    /// The progress of every projection: checkpoint, lag and whether it stopped.
+    pub fn status(&self) -> RunnerProgress {
+        self.progress.borrow().clone()
+    }
+
+    /// How many case states the shared fold currently caches.
+    pub fn cached_case_states(&self) -> usize {
+        self.fold.len()
+    }
+
+    /// Drops a projection's read model (memory and stored rows) and sets its checkpoint to
+    /// zero; the next [`Self::catch_up`] rebuilds it from the first event.
+    pub fn reset(&mut self, name: &str) -> Result<(), ProjectionError> {
+        let slot = self
+            .slots
+            .iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| ProjectionError::UnknownProjection(name.to_owned()))?
+            .clone();
+        let mut guard = slot.write()?;
+        if let Some(db) = &mut self.db {
+            let tx = db.conn.transaction()?;
+            guard.model.delete_rows(&tx)?;
+            write_checkpoint(&tx, name, 0)?;
+            tx.commit()?;
+            guard.model.discard_changes();
+        }
+        guard.model.reset();
+        guard.checkpoint = 0;
+        guard.stopped = None;
+        drop(guard);
+        self.publish();
+        Ok(())
+    }
+
+    /// Resets every projection (see [`Self::reset`]).
+    pub fn reset_all(&mut self) -> Result<(), ProjectionError> {
+        let names: Vec<&'static str> = self.slots.iter().map(|s| s.name()).collect();
+        for name in names {
+            self.reset(name)?;
+        }
+        Ok(())
+    }
+
+    /// Applies everything committed so far; returns the number of records read.
+    pub async fn catch_up(&mut self) -> Result<u64, ProjectionError> {
+        let mut total = 0u64;
+        loop {
+            let n = self.step(self.batch_size).await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n as u64;
+        }
+    }
+
+    /// Reads and applies at most `max_records` records (one batch, one transaction);
+    /// returns how many were read (0 when every projection is caught up).
+    pub async fn step(&mut self, max_records: usize) -> Result<usize, ProjectionError> {
+        self.step_inner(max_records, None).await
+    }
+
+    /// Like [`Self::step`], but simulates a crash at `crash`: the batch is applied in
+    /// memory and never committed. The runner must be dropped afterwards (as the process
+    /// would be); a new runner over the same database resumes from the last commit.
+    #[doc(hidden)]
+    pub async fn step_then_crash(
+        &mut self,
+        max_records: usize,
+        crash: CrashPoint,
+    ) -> Result<usize, ProjectionError> {
+        self.step_inner(max_records, Some(crash)).await
+    }
+
+    async fn step_inner(
+        &mut self,
+        max_records: usize,
+        crash: Option<CrashPoint>,
+    ) -> Result<usize, ProjectionError> {
+        let Some(from) = self.next_position()? else {
+            return Ok(0);
+        };
+        self.head = self.head.max(self.store.head_position().await?);
+        let records = self.store.read_all(from, max_records.max(1)).await?;
+        if records.is_empty() {
+            self.publish();
+            return Ok(0);
+        }
+        let n = records.len();
+        self.apply_batch(&records, crash).await?;
+        Ok(n)
+    }
+
+    /// Catches up, then follows live appends until `stop` completes (or the store closes).
+    pub async fn follow(&mut self, stop: impl Future<Output = ()>) -> Result<(), ProjectionError> {
+        tokio::pin!(stop);
+        loop {
+            if (&mut stop).now_or_never().is_some() {
+                return Ok(());
+            }
+            if self.step(self.batch_size).await? == 0 {
+                break;
+            }
+        }
+        let Some(from) = self.next_position()? else {
+            // Every projection stopped; nothing to follow.
+            stop.await;
+            return Ok(());
+        };
+        let mut subscription = self.store.subscribe(from).await?;
+        loop {
+            let first = tokio::select! {
+                () = &mut stop => return Ok(()),
+                item = subscription.next() => item,
+            };
+            let Some(first) = first else { return Ok(()) };
+            let mut batch = vec![first?];
+            // Drain whatever is already available, so a burst commits in one transaction.
+            while batch.len() < self.batch_size {
+                match subscription.next().now_or_never() {
+                    Some(Some(item)) => batch.push(item?),
+                    Some(None) | None => break,
+                }
+            }
+            if let Some(last) = batch.last() {
+                self.head = self.head.max(last.position);
+            }
+            self.apply_batch(&batch, None).await?;
+        }
+    }
+
+    /// The first position some running projection still needs, or `None` when every
+    /// projection has stopped (or none is registered).
+    fn next_position(&self) -> Result<Option<u64>, ProjectionError> {
+        let mut min: Option<u64> = None;
+        for slot in &self.slots {
+            let guard = slot.read()?;
+            if guard.stopped().is_none() {
+                let next = guard.checkpoint() + 1;
+                min = Some(min.map_or(next, |m: u64| m.min(next)));
+            }
+        }
+        Ok(min)
+    }
+
+    async fn apply_batch(
+        &mut self,
+        records: &[RecordedEvent],
+        crash: Option<CrashPoint>,
+    ) -> Result<(), ProjectionError> {
+        let first = records[0].position;
+        if first <= self.fold_position {
+            // Reading again from an earlier position (a rebuild, a lagging projection):
+            // the cached states are ahead of the records, so start the cache afresh.
+            self.fold.clear();
+        }
+        self.fold
+            .prefetch(self.store.as_ref(), &self.org, records)
+            .await?;
+
+        let slots = self.slots.clone();
+        let mut guards = Vec::with_capacity(slots.len());
+        for slot in &slots {
+            guards.push(slot.write()?);
+        }
+        let mut first_error: Option<ProjectionError> = None;
+        // Positions are strictly increasing in every backend (gap-free in SQLite and
+        // memory, opaque offsets in KurrentDB); anything else means the feed is broken.
+        let mut previous_position = first.saturating_sub(1);
+        for record in records {
+            if record.position <= previous_position {
+                first_error = Some(cannot_apply(
+                    record,
+                    ApplyFailure::Invariant(format!(
+                        "the log went back from position {previous_position} to {}",
+                        record.position
+                    )),
+                ));
+                self.fold.clear();
+                self.fold_position = 0;
+                break;
+            }
+            previous_position = record.position;
+            let folded = match self.fold.advance(record, &self.org) {
+                Ok(folded) => folded,
+                Err(failure) => {
+                    let error = cannot_apply(record, failure);
+                    for guard in guards.iter_mut() {
+                        if guard.stopped.is_none() && guard.checkpoint < record.position {
+                            guard.stopped = Some(error.to_string());
+                        }
+                    }
+                    first_error = Some(error);
+                    // The cache no longer follows the log; start afresh next time.
+                    self.fold.clear();
+                    self.fold_position = 0;
+                    break;
+                }
+            };
+            self.fold_position = record.position;
+            let Some(entry) = self.fold.get(&folded.case_id) else {
+                continue;
+            };
+            let applied = Applied {
+                record,
+                event: &folded.event,
+                case_id: folded.case_id,
+                stage_before: folded.stage_before,
+                state: &entry.state,
+                obligations_before: &folded.obligations_before,
+                obligations: &entry.obligations,
+                org: &self.org,
+            };
+            for guard in guards.iter_mut() {
+                if guard.stopped.is_some() || guard.checkpoint >= record.position {
+                    continue;
+                }
+                match guard.model.apply(&applied) {
+                    Ok(()) => guard.checkpoint = record.position,
+                    Err(failure) => {
+                        let error =
+                            ProjectionError::CannotApply(Box::new(crate::error::CannotApply {
+                                projection: guard.model.name().to_owned(),
+                                position: record.position,
+                                event_id: record.event_id,
+                                stream_id: record.stream_id.clone(),
+                                version: record.version,
+                                event_type: record.event_type.clone(),
+                                failure,
+                            }));
+                        guard.stopped = Some(error.to_string());
+                        if first_error.is_none() {
+                            first_error = Some(error);
+                        }
+                    }
+                }
+            }
+            self.fold.evict_if_finished(&folded.case_id);
+            if first_error.is_some() {
+                break;
+            }
+        }
+
+        if let Some(db) = &mut self.db {
+            let outcome = (|| -> Result<(), ProjectionError> {
+                if crash == Some(CrashPoint::AfterApply) {
+                    return Ok(());
+                }
+                let tx = db.conn.transaction()?;
+                for guard in guards.iter_mut() {
+                    guard.model.save_changes(&tx)?;
+                }
+                if crash == Some(CrashPoint::BeforeCheckpoint) {
+                    // Dropping the transaction rolls the rows back, as a crash would.
+                    return Ok(());
+                }
+                for guard in guards.iter() {
+                    write_checkpoint(&tx, guard.model.name(), guard.checkpoint)?;
+                }
+                tx.commit()?;
+                Ok(())
+            })();
+            if let Err(error) = outcome {
+                // Memory is ahead of the database now; go back to what was committed so
+                // the two agree, and let the caller retry.
+                for guard in guards.iter_mut() {
+                    guard.model.discard_changes();
+                    guard.model.load(&db.conn)?;
+                    guard.checkpoint = read_checkpoint(&db.conn, guard.model.name())?;
+                }
+                self.fold.clear();
+                self.fold_position = 0;
+                drop(guards);
+                self.publish();
+                return Err(error);
+            }
+        }
+        drop(guards);
+        self.publish();
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn publish(&self) {
+        let mut projections = Vec::with_capacity(self.slots.len());
+        let mut head = self.head;
+        for slot in &self.slots {
+            // A poisoned lock shows as a stopped projection rather than hiding it.
+            match slot.read() {
+                Ok(guard) => {
+                    head = head.max(guard.checkpoint());
+                    projections.push(ProjectionStatus {
+                        name: slot.name(),
+                        checkpoint: guard.checkpoint(),
+                        lag: 0,
+                        stopped: guard.stopped().map(str::to_owned),
+                    });
+                }
+                Err(e) => projections.push(ProjectionStatus {
+                    name: slot.name(),
+                    checkpoint: 0,
+                    lag: 0,
+                    stopped: Some(e.to_string()),
+                }),
+            }
+        }
+        for status in &mut projections {
+            status.lag = head.saturating_sub(status.checkpoint);
+        }
+        self.progress
+            .send_replace(RunnerProgress { head, projections });
+    }
+}

@@ -1,0 +1,340 @@
+//! The audit timeline: per case, every event in order with its actor, time, global
+//! position and the stage transition it caused; and the time the case spent in each stage.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use caseflow_domain::{CaseId, Stage};
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{ApplyFailure, ProjectionError};
+use crate::projection::{Applied, Projection};
+
+/// The projection's name (checkpoint key, table prefix).
+pub const TIMELINE_PROJECTION: &str = "timeline";
+
+/// One event of a case, as the audit view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// Stream version (1 = the report).
+    pub version: u64,
+    /// Global position in the log.
+    pub position: u64,
+    /// The event id.
+    pub event_id: Uuid,
+    /// The event type, e.g. `CaseRouted`.
+    pub event_type: Arc<str>,
+    /// Who issued the command, as `unit/role`.
+    pub actor: Arc<str>,
+    /// When the command was issued (the event's own time).
+    pub at: DateTime<Utc>,
+    /// When the store recorded it.
+    pub recorded_at: DateTime<Utc>,
+    /// Stage before the event.
+    pub stage_before: Stage,
+    /// Stage after the event.
+    pub stage_after: Stage,
+}
+
+impl TimelineEntry {
+    /// Whether the event moved the case to another stage.
+    pub fn is_transition(&self) -> bool {
+        self.stage_before != self.stage_after
+    }
+}
+
+/// A stretch of time a case spent in one stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageSpan {
+    /// The stage.
+    pub stage: Stage,
+    /// When the case entered it.
+    pub entered_at: DateTime<Utc>,
+    /// When it left (`None`: it is still there).
+    pub left_at: Option<DateTime<Utc>>,
+    /// `left_at - entered_at`, or `now - entered_at` while still there (never negative).
+    pub duration: Duration,
+}
+
+/// The audit timeline of one case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseTimeline {
+    /// The case.
+    pub case_id: CaseId,
+    /// Every event, in stream order.
+    pub entries: Vec<TimelineEntry>,
+    /// Every stay in a stage, in order (a reopened case visits a stage again).
+    pub spans: Vec<StageSpan>,
+    /// Total time per stage (working stages only; final stages have no duration).
+    pub time_in_stage: BTreeMap<Stage, Duration>,
+}
+
+/// The timeline read model.
+#[derive(Debug, Default)]
+pub struct TimelineProjection {
+    cases: HashMap<CaseId, Vec<TimelineEntry>>,
+    /// Interned actor and type strings: a few hundred distinct values over millions of rows.
+    strings: HashSet<Arc<str>>,
+    changed: Option<Vec<(CaseId, usize)>>,
+}
+
+impl PartialEq for TimelineProjection {
+    fn eq(&self, other: &Self) -> bool {
+        self.cases == other.cases
+    }
+}
+
+impl TimelineProjection {
+    /// An empty model.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of cases with a timeline.
+    pub fn case_count(&self) -> usize {
+        self.cases.len()
+    }
+
+    /// The events of a case, in order.
+    pub fn entries(&self, case_id: &CaseId) -> Option<&[TimelineEntry]> {
+        self.cases.get(case_id).map(Vec::as_slice)
+    }
+
+    /// The audit timeline of a case; the current stage's stay is measured up to `now`.
+    pub fn timeline(&self, case_id: &CaseId, now: DateTime<Utc>) -> Option<CaseTimeline> {
+        let entries = self.cases.get(case_id)?;
+        let mut spans: Vec<StageSpan> = Vec::new();
+        for entry in entries.iter().filter(|e| e.is_transition()) {
+            if let Some(open) = spans.last_mut() {
+                open.left_at = Some(entry.at);
+                open.duration = (entry.at - open.entered_at).max(Duration::zero());
+            }
+            spans.push(StageSpan {
+                stage: entry.stage_after,
+                entered_at: entry.at,
+                left_at: None,
+                duration: Duration::zero(),
+            });
+        }
+        if let Some(last) = spans.last_mut()
+            && last.stage.is_open()
+        {
+            last.duration = (now - last.entered_at).max(Duration::zero());
+        }
+        let mut time_in_stage = BTreeMap::new();
+        for span in spans.iter().filter(|s| s.stage.is_open()) {
+            *time_in_stage
+                .entry(span.stage)
+                .or_insert_with(Duration::zero) += span.duration;
+        }
+        Some(CaseTimeline {
+            case_id: *case_id,
+            entries: entries.clone(),
+            spans,
+            time_in_stage,
+        })
+    }
+
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(existing) = self.strings.get(s) {
+            return Arc::clone(existing);
+        }
+        let new: Arc<str> = Arc::from(s);
+        self.strings.insert(Arc::clone(&new));
+        new
+    }
+}
+
+impl Projection for TimelineProjection {
+    fn name(&self) -> &'static str {
+        TIMELINE_PROJECTION
+    }
+
+    fn apply(&mut self, applied: &Applied<'_>) -> Result<(), ApplyFailure> {
+        let record = applied.record;
+        let next = self
+            .cases
+            .get(&applied.case_id)
+            .map_or(1, |v| v.len() as u64 + 1);
+        if record.version != next {
+            return Err(ApplyFailure::VersionGap {
+                expected: next,
+                found: record.version,
+            });
+        }
+        let event_type = self.intern(applied.event.event_type());
+        let actor = self.intern(&applied.event.actor().to_string());
+        let entry = TimelineEntry {
+            version: record.version,
+            position: record.position,
+            event_id: record.event_id,
+            event_type,
+            actor,
+            at: applied.event.at(),
+            recorded_at: record.recorded_at,
+            stage_before: applied.stage_before,
+            stage_after: applied.state.stage(),
+        };
+        let entries = self.cases.entry(applied.case_id).or_default();
+        entries.push(entry);
+        let index = entries.len() - 1;
+        if let Some(changed) = &mut self.changed {
+            changed.push((applied.case_id, index));
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.cases.clear();
+        self.strings.clear();
+        if let Some(changed) = &mut self.changed {
+            changed.clear();
+        }
+    }
+
+    fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS timeline_events (
+                 case_id TEXT NOT NULL,
+                 version INTEGER NOT NULL,
+                 position INTEGER NOT NULL,
+                 event_id TEXT NOT NULL,
+                 event_type TEXT NOT NULL,
+                 actor TEXT NOT NULL,
+                 at_ns INTEGER NOT NULL,
+                 recorded_at_ns INTEGER NOT NULL,
+                 stage_before TEXT NOT NULL,
+                 stage_after TEXT NOT NULL,
+                 PRIMARY KEY (case_id, version)
+             ) WITHOUT ROWID;",
+        )
+    }
+
+    fn delete_rows(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute("DELETE FROM timeline_events", []).map(|_| ())
+    }
+
+    fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+        let tracking = self.changed.is_some();
+        self.reset();
+        let corrupt = |reason: String| ProjectionError::CorruptReadModel {
+            projection: TIMELINE_PROJECTION.to_owned(),
+            reason,
+        };
+        let mut stmt = conn.prepare(
+            "SELECT case_id, version, position, event_id, event_type, actor, at_ns,
+                    recorded_at_ns, stage_before, stage_after
+             FROM timeline_events ORDER BY case_id, version",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let case_text: String = row.get(0)?;
+            let case_id = Uuid::parse_str(&case_text)
+                .map(CaseId::new)
+                .map_err(|e| corrupt(format!("case id {case_text:?}: {e}")))?;
+            let version: i64 = row.get(1)?;
+            let position: i64 = row.get(2)?;
+            let event_text: String = row.get(3)?;
+            let event_type: String = row.get(4)?;
+            let actor: String = row.get(5)?;
+            let at_ns: i64 = row.get(6)?;
+            let recorded_ns: i64 = row.get(7)?;
+            let before: String = row.get(8)?;
+            let after: String = row.get(9)?;
+            let entry = TimelineEntry {
+                version: u64::try_from(version)
+                    .map_err(|_| corrupt(format!("version {version}")))?,
+                position: u64::try_from(position)
+                    .map_err(|_| corrupt(format!("position {position}")))?,
+                event_id: Uuid::parse_str(&event_text)
+                    .map_err(|e| corrupt(format!("event id {event_text:?}: {e}")))?,
+                event_type: self.intern(&event_type),
+                actor: self.intern(&actor),
+                at: DateTime::from_timestamp_nanos(at_ns),
+                recorded_at: DateTime::from_timestamp_nanos(recorded_ns),
+                stage_before: parse_stage(&before)
+                    .ok_or_else(|| corrupt(format!("stage {before:?}")))?,
+                stage_after: parse_stage(&after)
+                    .ok_or_else(|| corrupt(format!("stage {after:?}")))?,
+            };
+            let entries = self.cases.entry(case_id).or_default();
+            if entry.version != entries.len() as u64 + 1 {
+                return Err(corrupt(format!(
+                    "case {case_id} misses versions before {}",
+                    entry.version
+                )));
+            }
+            entries.push(entry);
+        }
+        self.changed = tracking.then(Vec::new);
+        Ok(())
+    }
+
+    fn track_changes(&mut self, on: bool) {
+        self.changed = on.then(Vec::new);
+    }
+
+    fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+        let Some(changed) = self.changed.take() else {
+            return Ok(());
+        };
+        let result = (|| -> Result<(), ProjectionError> {
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO timeline_events (case_id, version, position, event_id, event_type,
+                     actor, at_ns, recorded_at_ns, stage_before, stage_after)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for (case_id, index) in &changed {
+                let Some(e) = self.cases.get(case_id).and_then(|v| v.get(*index)) else {
+                    continue;
+                };
+                insert.execute(params![
+                    case_id.to_string(),
+                    i64::try_from(e.version).unwrap_or(i64::MAX),
+                    i64::try_from(e.position).unwrap_or(i64::MAX),
+                    e.event_id.to_string(),
+                    e.event_type.as_ref(),
+                    e.actor.as_ref(),
+                    nanos(e.at),
+                    nanos(e.recorded_at),
+                    e.stage_before.as_str(),
+                    e.stage_after.as_str(),
+                ])?;
+            }
+            Ok(())
+        })();
+        self.changed = Some(if result.is_ok() { Vec::new() } else { changed });
+        result
+    }
+
+    fn discard_changes(&mut self) {
+        if let Some(changed) = &mut self.changed {
+            changed.clear();
+        }
+    }
+}
+
+/// Nanoseconds since the epoch; event times are validated by the store to fit.
+fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// Parses a stage from its stable name.
+pub fn parse_stage(name: &str) -> Option<Stage> {
+    const ALL: [Stage; 10] = [
+        Stage::None,
+        Stage::Intake,
+        Stage::Classification,
+        Stage::Handling,
+        Stage::Rectification,
+        Stage::Review,
+        Stage::Closed,
+        Stage::Declined,
+        Stage::Merged,
+        Stage::Transferred,
+    ];
+    ALL.into_iter().find(|s| s.as_str() == name)
+}

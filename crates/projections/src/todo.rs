@@ -1,0 +1,504 @@
+//! The to-do lists (待办): for every unit at every level, plus the zone and partner
+//! department views, the cases waiting on it and what it must do by when.
+//!
+//! The model keeps, per case, a small card (title, stage, place, reporter handle) and the
+//! obligations the who-acts table names; and, per assignee, an ordered index of those
+//! obligations keyed by (due time, priority, case, action). Ordering by due time puts the
+//! overdue items first for any `now` — an item is overdue exactly when its due time is
+//! before `now` — so a unit's list is a walk over its index and needs no sort and no clock.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use caseflow_domain::{
+    CaseId, CaseKind, Category, Level, Organisation, ReporterHandle, Stage, UnitId, ZoneId,
+};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{from_json, to_json};
+use crate::error::{ApplyFailure, ProjectionError};
+use crate::projection::{Applied, Projection};
+use crate::who_acts::{Action, Assignee, Obligation, Priority};
+
+/// Longest short title, in characters.
+pub const TITLE_CHARS_MAX: usize = 24;
+
+/// Where a case is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Place {
+    /// The town or street.
+    pub locality: UnitId,
+    /// The village or community, when known.
+    pub village: Option<UnitId>,
+    /// The collaboration zone of the locality.
+    pub zone: ZoneId,
+}
+
+/// What every to-do item of one case shows about the case. Never the reporter's identity:
+/// only the opaque reporter handle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseCard {
+    /// The case.
+    pub case_id: CaseId,
+    /// The summary, cut to [`TITLE_CHARS_MAX`] characters.
+    pub title: String,
+    /// The case's stage.
+    pub stage: Stage,
+    /// Complaint, consultation, suggestion or clue.
+    pub kind: CaseKind,
+    /// The category given at classification, once classified.
+    pub category: Option<Category>,
+    /// Where.
+    pub place: Place,
+    /// The opaque reporter handle.
+    pub reporter: ReporterHandle,
+}
+
+/// One line of a to-do list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TodoItem {
+    /// The case (shared by every item of the case).
+    pub case: Arc<CaseCard>,
+    /// Whose list the item is on.
+    pub assignee: Assignee,
+    /// What the assignee must do.
+    pub action: Action,
+    /// By when (`None`: no time limit runs for this action).
+    pub due_at: Option<DateTime<Utc>>,
+    /// Whether `due_at` is before the `now` the query was asked with.
+    pub overdue: bool,
+    /// How urgent.
+    pub priority: Priority,
+}
+
+impl fmt::Display for TodoItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let due = match self.due_at {
+            Some(d) => d.format("%Y-%m-%d %H:%M").to_string(),
+            None => "-".to_owned(),
+        };
+        let place = match &self.case.place.village {
+            Some(v) => format!("{}/{}", self.case.place.locality, v),
+            None => self.case.place.locality.to_string(),
+        };
+        write!(
+            f,
+            "{} | {} | {} | {:?} | {} | due {} | {:?} | {} | {}",
+            if self.overdue { "OVERDUE" } else { "on time" },
+            self.assignee,
+            self.action,
+            self.case.stage,
+            self.case.case_id,
+            due,
+            self.priority,
+            place,
+            self.case.title,
+        )
+    }
+}
+
+/// Counts for one assignee.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TodoCounts {
+    /// Items on the list.
+    pub total: u64,
+    /// Items whose due time is before `now`.
+    pub overdue: u64,
+}
+
+/// Index key: due time first (none last), then higher priority first, then case and action
+/// for a total, deterministic order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct ItemKey {
+    due: i64,
+    priority: Reverse<Priority>,
+    case_id: CaseId,
+    action: Action,
+}
+
+const NO_DUE: i64 = i64::MAX;
+
+fn due_key(due_at: Option<DateTime<Utc>>) -> i64 {
+    // Due times come from validated events (within chrono's nanosecond range); a value
+    // outside it sorts last, like an item without a time limit.
+    due_at.map_or(NO_DUE, |d| d.timestamp_nanos_opt().unwrap_or(NO_DUE - 1))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CaseEntry {
+    card: Arc<CaseCard>,
+    obligations: Vec<Obligation>,
+}
+
+/// The to-do read model. See the module documentation.
+#[derive(Debug, Default)]
+pub struct TodoProjection {
+    cases: HashMap<CaseId, CaseEntry>,
+    index: HashMap<Assignee, BTreeMap<ItemKey, Arc<CaseCard>>>,
+    changed: Option<HashSet<CaseId>>,
+}
+
+impl PartialEq for TodoProjection {
+    /// Two models are equal when they hold the same cases and obligations; the indexes are
+    /// derived from those (see [`TodoProjection::check_indexes`]).
+    fn eq(&self, other: &Self) -> bool {
+        self.cases == other.cases
+    }
+}
+
+/// The projection's name (checkpoint key, table prefix).
+pub const TODO_PROJECTION: &str = "todo";
+
+impl TodoProjection {
+    /// An empty model.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of cases that wait on somebody.
+    pub fn case_count(&self) -> usize {
+        self.cases.len()
+    }
+
+    /// The card and obligations of one case, if it waits on somebody.
+    pub fn case(&self, case_id: &CaseId) -> Option<(&CaseCard, &[Obligation])> {
+        self.cases
+            .get(case_id)
+            .map(|e| (e.card.as_ref(), e.obligations.as_slice()))
+    }
+
+    /// Every assignee with at least one item.
+    pub fn assignees(&self) -> impl Iterator<Item = &Assignee> {
+        self.index.keys()
+    }
+
+    /// The to-do list of one unit or department: overdue first, then by due time (items
+    /// without a time limit last), higher priority first among equal due times.
+    pub fn for_assignee(&self, assignee: &Assignee, now: DateTime<Utc>) -> Vec<TodoItem> {
+        self.page_for_assignee(assignee, now, 0, usize::MAX)
+    }
+
+    /// The to-do list of one unit (see [`Self::for_assignee`]).
+    pub fn for_unit(&self, unit: &UnitId, now: DateTime<Utc>) -> Vec<TodoItem> {
+        self.for_assignee(&Assignee::Unit(unit.clone()), now)
+    }
+
+    /// One page of an assignee's list: `limit` items after skipping `offset`.
+    pub fn page_for_assignee(
+        &self,
+        assignee: &Assignee,
+        now: DateTime<Utc>,
+        offset: usize,
+        limit: usize,
+    ) -> Vec<TodoItem> {
+        let Some(index) = self.index.get(assignee) else {
+            return Vec::new();
+        };
+        let now_key = due_key(Some(now));
+        let take = limit.min(index.len().saturating_sub(offset));
+        let mut items = Vec::with_capacity(take);
+        for (key, card) in index.iter().skip(offset).take(take) {
+            items.push(make_item(assignee, key, card, now_key));
+        }
+        items
+    }
+
+    /// How many items an assignee has, and how many are overdue at `now`.
+    pub fn counts_for(&self, assignee: &Assignee, now: DateTime<Utc>) -> TodoCounts {
+        let Some(index) = self.index.get(assignee) else {
+            return TodoCounts::default();
+        };
+        let now_key = due_key(Some(now));
+        TodoCounts {
+            total: index.len() as u64,
+            overdue: index.keys().take_while(|k| k.due < now_key).count() as u64,
+        }
+    }
+
+    /// Counts for every assignee with at least one item.
+    pub fn counts(&self, now: DateTime<Utc>) -> BTreeMap<Assignee, TodoCounts> {
+        self.index
+            .keys()
+            .map(|a| (a.clone(), self.counts_for(a, now)))
+            .collect()
+    }
+
+    /// Every item of every unit of one level, in list order (overdue first, then due time).
+    pub fn for_level(&self, org: &Organisation, level: Level, now: DateTime<Utc>) -> Vec<TodoItem> {
+        let assignees = org
+            .units_at(level)
+            .map(|u| Assignee::Unit(u.id.clone()))
+            .collect::<Vec<_>>();
+        self.merged(&assignees, now)
+    }
+
+    /// The zone view: every item of the rooms, teams, localities and villages of a zone.
+    pub fn for_zone(&self, org: &Organisation, zone: &ZoneId, now: DateTime<Utc>) -> Vec<TodoItem> {
+        let assignees = org
+            .units()
+            .filter(|u| &u.zone == zone)
+            .map(|u| Assignee::Unit(u.id.clone()))
+            .collect::<Vec<_>>();
+        self.merged(&assignees, now)
+    }
+
+    /// The partner-department view: every item on the lists of departments.
+    pub fn for_departments(&self, now: DateTime<Utc>) -> Vec<TodoItem> {
+        let assignees = self
+            .index
+            .keys()
+            .filter(|a| matches!(a, Assignee::Department(_)))
+            .cloned()
+            .collect::<Vec<_>>();
+        self.merged(&assignees, now)
+    }
+
+    fn merged(&self, assignees: &[Assignee], now: DateTime<Utc>) -> Vec<TodoItem> {
+        let now_key = due_key(Some(now));
+        let mut keyed: Vec<(ItemKey, &Assignee, &Arc<CaseCard>)> = Vec::new();
+        for assignee in assignees {
+            if let Some(index) = self.index.get(assignee) {
+                keyed.extend(index.iter().map(|(k, c)| (*k, assignee, c)));
+            }
+        }
+        keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        keyed
+            .into_iter()
+            .map(|(key, assignee, card)| make_item(assignee, &key, card, now_key))
+            .collect()
+    }
+
+    /// Checks that the per-assignee indexes hold exactly the cases' obligations (a test
+    /// aid; the model maintains this itself).
+    pub fn check_indexes(&self) -> Result<(), String> {
+        let mut expected: HashMap<&Assignee, usize> = HashMap::new();
+        for (case_id, entry) in &self.cases {
+            for ob in &entry.obligations {
+                *expected.entry(&ob.assignee).or_default() += 1;
+                let key = key_of(*case_id, ob);
+                let found = self.index.get(&ob.assignee).and_then(|i| i.get(&key));
+                match found {
+                    Some(card) if Arc::ptr_eq(card, &entry.card) => {}
+                    _ => return Err(format!("{case_id}: {ob:?} missing from its index")),
+                }
+            }
+        }
+        for (assignee, index) in &self.index {
+            if expected.get(assignee).copied().unwrap_or(0) != index.len() || index.is_empty() {
+                return Err(format!("index of {assignee} holds stale items"));
+            }
+        }
+        Ok(())
+    }
+
+    fn remove_case(&mut self, case_id: &CaseId) -> Option<CaseEntry> {
+        let entry = self.cases.remove(case_id)?;
+        for ob in &entry.obligations {
+            if let Some(index) = self.index.get_mut(&ob.assignee) {
+                index.remove(&key_of(*case_id, ob));
+                if index.is_empty() {
+                    self.index.remove(&ob.assignee);
+                }
+            }
+        }
+        Some(entry)
+    }
+
+    fn insert_case(&mut self, case_id: CaseId, entry: CaseEntry) {
+        for ob in &entry.obligations {
+            self.index
+                .entry(ob.assignee.clone())
+                .or_default()
+                .insert(key_of(case_id, ob), Arc::clone(&entry.card));
+        }
+        self.cases.insert(case_id, entry);
+    }
+
+    fn mark_changed(&mut self, case_id: CaseId) {
+        if let Some(changed) = &mut self.changed {
+            changed.insert(case_id);
+        }
+    }
+}
+
+fn key_of(case_id: CaseId, ob: &Obligation) -> ItemKey {
+    ItemKey {
+        due: due_key(ob.due_at),
+        priority: Reverse(ob.priority),
+        case_id,
+        action: ob.action,
+    }
+}
+
+fn make_item(assignee: &Assignee, key: &ItemKey, card: &Arc<CaseCard>, now_key: i64) -> TodoItem {
+    let due_at = if key.due == NO_DUE {
+        None
+    } else {
+        Some(DateTime::from_timestamp_nanos(key.due))
+    };
+    TodoItem {
+        case: Arc::clone(card),
+        assignee: assignee.clone(),
+        action: key.action,
+        due_at,
+        overdue: key.due < now_key,
+        priority: key.priority.0,
+    }
+}
+
+/// Cuts a summary to a short title on a character boundary.
+pub fn short_title(summary: &str) -> String {
+    let summary = summary.trim();
+    let mut chars = summary.char_indices();
+    match chars.nth(TITLE_CHARS_MAX) {
+        None => summary.to_owned(),
+        Some((cut, _)) => {
+            let mut title = summary[..cut].trim_end().to_owned();
+            title.push('…');
+            title
+        }
+    }
+}
+
+impl Projection for TodoProjection {
+    fn name(&self) -> &'static str {
+        TODO_PROJECTION
+    }
+
+    fn apply(&mut self, applied: &Applied<'_>) -> Result<(), ApplyFailure> {
+        let case_id = applied.case_id;
+        if applied.obligations.is_empty() {
+            if self.remove_case(&case_id).is_some() {
+                self.mark_changed(case_id);
+            }
+            return Ok(());
+        }
+        let card = card_of(applied)?;
+        let unchanged = self
+            .cases
+            .get(&case_id)
+            .is_some_and(|e| *e.card == card && e.obligations.as_slice() == applied.obligations);
+        if unchanged {
+            return Ok(());
+        }
+        self.remove_case(&case_id);
+        self.insert_case(
+            case_id,
+            CaseEntry {
+                card: Arc::new(card),
+                obligations: applied.obligations.to_vec(),
+            },
+        );
+        self.mark_changed(case_id);
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.cases.clear();
+        self.index.clear();
+        if let Some(changed) = &mut self.changed {
+            changed.clear();
+        }
+    }
+
+    fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS todo_cases (
+                 case_id TEXT PRIMARY KEY NOT NULL,
+                 entry TEXT NOT NULL
+             );",
+        )
+    }
+
+    fn delete_rows(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute("DELETE FROM todo_cases", []).map(|_| ())
+    }
+
+    fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+        let tracking = self.changed.is_some();
+        self.cases.clear();
+        self.index.clear();
+        let mut stmt = conn.prepare("SELECT case_id, entry FROM todo_cases")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let text: String = row.get(1)?;
+            let entry: CaseEntry = from_json(TODO_PROJECTION, &text)?;
+            if entry.card.case_id.to_string() != id {
+                return Err(ProjectionError::CorruptReadModel {
+                    projection: TODO_PROJECTION.to_owned(),
+                    reason: format!("row {id} holds the entry of case {}", entry.card.case_id),
+                });
+            }
+            self.insert_case(entry.card.case_id, entry);
+        }
+        self.changed = tracking.then(HashSet::new);
+        Ok(())
+    }
+
+    fn track_changes(&mut self, on: bool) {
+        self.changed = on.then(HashSet::new);
+    }
+
+    fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+        let Some(changed) = self.changed.take() else {
+            return Ok(());
+        };
+        let result = (|| -> Result<(), ProjectionError> {
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO todo_cases (case_id, entry) VALUES (?1, ?2)
+                 ON CONFLICT(case_id) DO UPDATE SET entry = excluded.entry",
+            )?;
+            let mut delete = conn.prepare_cached("DELETE FROM todo_cases WHERE case_id = ?1")?;
+            for case_id in &changed {
+                let id = case_id.to_string();
+                match self.cases.get(case_id) {
+                    Some(entry) => {
+                        upsert.execute(params![id, to_json(TODO_PROJECTION, entry)?])?;
+                    }
+                    None => {
+                        delete.execute(params![id])?;
+                    }
+                }
+            }
+            Ok(())
+        })();
+        // Keep the change set until the rows are written, so a failed save loses nothing.
+        self.changed = Some(if result.is_ok() {
+            HashSet::new()
+        } else {
+            changed
+        });
+        result
+    }
+
+    fn discard_changes(&mut self) {
+        if let Some(changed) = &mut self.changed {
+            changed.clear();
+        }
+    }
+}
+
+fn card_of(applied: &Applied<'_>) -> Result<CaseCard, ApplyFailure> {
+    let facts = applied
+        .state
+        .case()
+        .ok_or_else(|| ApplyFailure::Invariant("an open case without reported facts".to_owned()))?;
+    Ok(CaseCard {
+        case_id: applied.case_id,
+        title: short_title(&facts.summary),
+        stage: facts.stage,
+        kind: facts.kind,
+        category: facts.category(),
+        place: Place {
+            locality: facts.locality.clone(),
+            village: facts.village.clone(),
+            zone: facts.zone.clone(),
+        },
+        reporter: facts.reporter_handle,
+    })
+}
