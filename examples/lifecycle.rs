@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use caseflow::domain::chrono::{DateTime, Duration, FixedOffset, TimeZone, Utc};
+use caseflow::domain::chrono::{DateTime, Duration, FixedOffset, NaiveTime, TimeZone, Utc};
 use caseflow::domain::uuid::Uuid;
 use caseflow::domain::*;
 
@@ -38,7 +38,7 @@ impl<'a> Walk<'a> {
         role: Role,
         command: impl Into<Command>,
     ) -> Result<(), String> {
-        self.now += after;
+        self.now = at_work(&self.district.calendar, self.now + after);
         let actor = Actor::new(unit, role);
         let command = command.into();
         let d = self.district;
@@ -58,6 +58,25 @@ impl<'a> Walk<'a> {
         }
         Ok(())
     }
+}
+
+/// Moves a time into working hours (09:00 to the calendar's end of day, on a working day), so
+/// the walk reads like an office's week rather than a robot's.
+fn at_work(cal: &Calendar, t: DateTime<Utc>) -> DateTime<Utc> {
+    let offset = Duration::minutes(i64::from(cal.utc_offset_minutes));
+    let local = t + offset;
+    let opening = NaiveTime::from_hms_opt(9, 0, 0).unwrap_or(NaiveTime::MIN);
+    let mut day = local.date_naive();
+    if cal.is_working_day(day) && local.time() >= opening && local.time() < cal.day_end {
+        return t;
+    }
+    if !(cal.is_working_day(day) && local.time() < opening) {
+        day = day.succ_opt().unwrap_or(day);
+        while !cal.is_working_day(day) {
+            day = day.succ_opt().unwrap_or(day);
+        }
+    }
+    Utc.from_utc_datetime(&(day.and_time(opening) - offset))
 }
 
 fn cst() -> FixedOffset {
@@ -210,7 +229,7 @@ fn report(w: &Walk<'_>, kind: CaseKind, channel: Channel, summary: &str) -> Repo
 /// Review stage shared by every walk: schedule, visit, ask, close.
 fn review(w: &mut Walk<'_>, lead: &str, visitor: &str, asker: (&str, Role)) -> Result<(), String> {
     let id = w.case_id;
-    let visit_at = w.now + days(3);
+    let visit_at = at_work(&w.district.calendar, w.now + days(3));
     w.step(
         hours(2),
         lead,
