@@ -53,7 +53,10 @@ fn holidays_are_off_and_make_up_days_are_on() {
         .with_holiday(date(2026, 10, 2))
         .with_makeup_workday(date(2026, 10, 10));
     assert!(!cal.is_working_day(date(2026, 10, 1)));
-    assert!(cal.is_working_day(date(2026, 10, 10)), "a Saturday make-up day works");
+    assert!(
+        cal.is_working_day(date(2026, 10, 10)),
+        "a Saturday make-up day works"
+    );
     assert!(!cal.is_working_day(date(2026, 10, 11)), "a Sunday");
     // Wednesday 30 Sep: 1 working day skips Thu 1 and Fri 2 Oct and the weekend -> Mon 5 Oct.
     assert_eq!(
