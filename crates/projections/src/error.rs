@@ -37,12 +37,13 @@ pub enum ApplyFailure {
         /// The version delivered.
         found: u64,
     },
-    /// The first event of a case is not `CaseReported`, or a second `CaseReported` arrived.
-    #[error("event {event_type} does not fit a case at stage {stage}")]
+    /// The event does not fit the case's state (the domain's `misfit` check): e.g. the
+    /// first event is not `CaseReported`, a final case changes, time runs backwards.
+    #[error("event {event_type} does not fit the case ({stage})")]
     OutOfOrder {
         /// The event type name.
         event_type: String,
-        /// The stage the case was in.
+        /// The case's stage and the reason the event does not fit.
         stage: String,
     },
     /// The case names a unit, department or zone the organisation does not know, so the

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use caseflow_domain::{
-    CaseEvent, CaseId, CaseState, CrossInspectionScope, Organisation, Stage, evolve,
+    CaseEvent, CaseId, CaseState, CrossInspectionScope, Organisation, Stage, evolve, misfit,
 };
 use caseflow_store::{EventStore, RecordedEvent};
 use uuid::Uuid;
@@ -189,20 +189,17 @@ impl CaseFold {
     }
 }
 
-/// The first event of a case must report it, and only the first.
+/// The event must fit the state (the domain's own check of what `evolve` relies on): the
+/// first event reports the case and only the first, ids match, time does not run
+/// backwards, a final case does not change, and so on.
 fn check_fits(entry: &FoldEntry, event: &CaseEvent) -> Result<(), ApplyFailure> {
-    let is_report = matches!(event, CaseEvent::CaseReported { .. });
-    if (entry.version == 0) != is_report {
-        return Err(ApplyFailure::OutOfOrder {
-            event_type: event.event_type().to_owned(),
-            stage: if entry.version == 0 {
-                "no case yet".to_owned()
-            } else {
-                format!("{:?}", entry.state.stage())
-            },
-        });
+    match misfit(&entry.state, event) {
+        None => Ok(()),
+        Some(m) => Err(ApplyFailure::OutOfOrder {
+            event_type: m.event_type.to_owned(),
+            stage: format!("{}: {}", entry.state.stage(), m.reason),
+        }),
     }
-    Ok(())
 }
 
 fn event_case_id(event: &CaseEvent) -> Option<CaseId> {

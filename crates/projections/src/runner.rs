@@ -284,7 +284,10 @@ impl ProjectionRunner {
         crash: Option<CrashPoint>,
     ) -> Result<usize, ProjectionError> {
         let Some(from) = self.next_position()? else {
-            return Ok(0);
+            return match self.first_stopped()? {
+                Some(name) => Err(ProjectionError::Stopped(name.to_owned())),
+                None => Ok(0),
+            };
         };
         self.head = self.head.max(self.store.head_position().await?);
         let records = self.store.read_all(from, max_records.max(1)).await?;
@@ -309,9 +312,14 @@ impl ProjectionRunner {
             }
         }
         let Some(from) = self.next_position()? else {
-            // Every projection stopped; nothing to follow.
-            stop.await;
-            return Ok(());
+            return match self.first_stopped()? {
+                Some(name) => Err(ProjectionError::Stopped(name.to_owned())),
+                None => {
+                    // No projection registered: nothing to do until asked to stop.
+                    stop.await;
+                    Ok(())
+                }
+            };
         };
         let mut subscription = self.store.subscribe(from).await?;
         loop {
@@ -333,6 +341,16 @@ impl ProjectionRunner {
             }
             self.apply_batch(&batch, None).await?;
         }
+    }
+
+    /// The name of the first projection that stopped, if any.
+    fn first_stopped(&self) -> Result<Option<&'static str>, ProjectionError> {
+        for slot in &self.slots {
+            if slot.read()?.stopped().is_some() {
+                return Ok(Some(slot.name()));
+            }
+        }
+        Ok(None)
     }
 
     /// The first position some running projection still needs, or `None` when every
@@ -370,6 +388,9 @@ impl ProjectionRunner {
             guards.push(slot.write()?);
         }
         let mut first_error: Option<ProjectionError> = None;
+        // Cases whose state may be evicted once the batch is through (not before: a case
+        // closed and reopened within one batch must keep its state in between).
+        let mut touched = Vec::new();
         // Positions are strictly increasing in every backend (gap-free in SQLite and
         // memory, opaque offsets in KurrentDB); anything else means the feed is broken.
         let mut previous_position = first.saturating_sub(1);
@@ -441,10 +462,14 @@ impl ProjectionRunner {
                     }
                 }
             }
-            self.fold.evict_if_finished(&folded.case_id);
+            touched.push(folded.case_id);
             if first_error.is_some() {
                 break;
             }
+        }
+
+        for case_id in &touched {
+            self.fold.evict_if_finished(case_id);
         }
 
         if let Some(db) = &mut self.db {

@@ -98,6 +98,11 @@ impl TimelineProjection {
         self.cases.len()
     }
 
+    /// Number of events on all timelines.
+    pub fn event_count(&self) -> usize {
+        self.cases.values().map(Vec::len).sum()
+    }
+
     /// The events of a case, in order.
     pub fn entries(&self, case_id: &CaseId) -> Option<&[TimelineEntry]> {
         self.cases.get(case_id).map(Vec::as_slice)

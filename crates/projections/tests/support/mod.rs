@@ -1,0 +1,698 @@
+//! A generator of valid case histories for the sample district, driven by the domain's own
+//! `decide`: at each step it picks a case (or a new one) and a plausible next command from a
+//! stream of choices, tries the actors that might be allowed to issue it, and keeps the
+//! events of the first decision the domain accepts. Every history it makes is therefore a
+//! history the real engine could have written. Shared by the tests and the benchmarks.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use caseflow_domain::*;
+use caseflow_projections::case_stream_id;
+use caseflow_store::{AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use uuid::Uuid;
+
+/// The sample district, loaded once.
+pub fn district() -> &'static DistrictConfig {
+    static D: OnceLock<DistrictConfig> = OnceLock::new();
+    D.get_or_init(|| DistrictConfig::sample().expect("the sample district loads"))
+}
+
+/// The organisation of the sample district, shared.
+pub fn org() -> Arc<Organisation> {
+    static O: OnceLock<Arc<Organisation>> = OnceLock::new();
+    O.get_or_init(|| Arc::new(district().org.clone())).clone()
+}
+
+/// Monday 2 March 2026, 09:00 in China.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).unwrap()
+}
+
+/// One decided command: the case, the actor and the events to append.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// The case.
+    pub case_id: CaseId,
+    /// The stream version before the events.
+    pub expected_version: u64,
+    /// Who issued it.
+    pub actor: Actor,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What the domain decided.
+    pub events: Vec<CaseEvent>,
+}
+
+/// Makes histories. Deterministic: the same choices give the same history.
+pub struct HistoryGen {
+    cfg: &'static DistrictConfig,
+    /// The current state of every case made so far.
+    pub states: BTreeMap<CaseId, CaseState>,
+    order: Vec<CaseId>,
+    /// The generator's clock.
+    pub now: DateTime<Utc>,
+    next_case: u128,
+    next_event: u128,
+    /// Probability weight (0..=100) of starting a new case at a step.
+    pub new_case_percent: u32,
+    localities: Vec<UnitId>,
+    departments: Vec<DepartmentId>,
+}
+
+impl HistoryGen {
+    /// A generator starting at [`t0`]; `salt` separates the ids of independent generators.
+    pub fn new(salt: u64) -> Self {
+        let cfg = district();
+        Self {
+            cfg,
+            states: BTreeMap::new(),
+            order: Vec::new(),
+            now: t0(),
+            next_case: u128::from(salt) << 64,
+            next_event: (u128::from(salt) << 64) | (1 << 40),
+            new_case_percent: 10,
+            localities: cfg
+                .org
+                .units_at(Level::Locality)
+                .map(|u| u.id.clone())
+                .collect(),
+            departments: cfg.org.departments().map(|d| d.id.clone()).collect(),
+        }
+    }
+
+    /// Number of cases made.
+    pub fn case_count(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The ids of the open cases, in creation order.
+    pub fn open_cases(&self) -> Vec<CaseId> {
+        self.order
+            .iter()
+            .filter(|id| self.states[*id].is_open())
+            .copied()
+            .collect()
+    }
+
+    /// One step: advances the clock and decides one command. Returns `None` only when the
+    /// chosen case had no acceptable command (the step is then a pure wait).
+    pub fn step(&mut self, choice: u64) -> Option<Decided> {
+        let mut rng = Mix(choice ^ 0x9e37_79b9_7f4a_7c15);
+        // Time passes: minutes to a few days, so some deadlines are met and some missed.
+        let minutes = match rng.below(10) {
+            0..=5 => rng.below(240) + 5,
+            6..=8 => rng.below(60 * 24) + 60,
+            _ => rng.below(60 * 24 * 6) + 60,
+        };
+        self.now += Duration::minutes(minutes as i64);
+        let open = self.open_cases();
+        let start_new = open.is_empty() || rng.below(100) < u64::from(self.new_case_percent);
+        if start_new {
+            return self.report(&mut rng);
+        }
+        let case_id = if rng.below(20) == 0 && !self.order.is_empty() {
+            // Now and then, touch any case (closed ones may be reopened).
+            self.order[rng.below(self.order.len() as u64) as usize]
+        } else {
+            open[rng.below(open.len() as u64) as usize]
+        };
+        self.advance(case_id, &mut rng)
+    }
+
+    /// Decides commands until `n` decisions were made.
+    pub fn run(&mut self, n: usize, mut choice: impl FnMut(usize) -> u64) -> Vec<Decided> {
+        let mut out = Vec::with_capacity(n);
+        let mut i = 0;
+        while out.len() < n {
+            if let Some(d) = self.step(choice(i)) {
+                out.push(d);
+            }
+            i += 1;
+        }
+        out
+    }
+
+    fn report(&mut self, rng: &mut Mix) -> Option<Decided> {
+        self.next_case += 1;
+        let case_id = CaseId(Uuid::from_u128(self.next_case));
+        let locality = self.localities[rng.below(self.localities.len() as u64) as usize].clone();
+        let villages: Vec<UnitId> = self
+            .cfg
+            .org
+            .villages_of(&locality)
+            .map(|v| v.id.clone())
+            .collect();
+        let village = if villages.is_empty() || rng.below(8) == 0 {
+            None
+        } else {
+            Some(villages[rng.below(villages.len() as u64) as usize].clone())
+        };
+        let channel = Channel::ALL[rng.below(Channel::ALL.len() as u64) as usize];
+        let kind = CaseKind::ALL[rng.below(4) as usize];
+        let reporter = if rng.below(3) == 0 {
+            Reporter::Anonymous
+        } else {
+            Reporter::Named(ProtectedContact::new("王某", "13800000000"))
+        };
+        let summaries = [
+            "花园小区路灯损坏，多次反映无人修",
+            "村集体土地发包程序不公开",
+            "低保评定优亲厚友",
+            "学校周边占道经营影响通行",
+            "小型工程项目验收走过场",
+            "养老补贴发放延迟",
+        ];
+        let command = ReportCase {
+            case_id,
+            channel,
+            kind,
+            summary: summaries[rng.below(summaries.len() as u64) as usize].to_owned(),
+            locality: locality.clone(),
+            village: village.clone(),
+            subject: "某村委会".to_owned(),
+            focus_area: FocusArea::ALL[rng.below(8) as usize],
+            reporter,
+            reporter_handle: ReporterHandle(Uuid::from_u128(self.next_case | (1 << 100))),
+            source_department: (channel == Channel::DepartmentTransfer)
+                .then(|| self.departments[0].clone()),
+        };
+        let reporter_unit = village.unwrap_or(locality);
+        let role = if self.cfg.org.level_of(&reporter_unit) == Some(Level::Village) {
+            Role::InformationOfficer
+        } else {
+            Role::CaseOfficer
+        };
+        let actor = Actor::new(reporter_unit, role);
+        let decided = self.try_decide(case_id, &[actor], &[command.into()]);
+        if decided.is_some() {
+            self.order.push(case_id);
+        }
+        decided
+    }
+
+    fn advance(&mut self, case_id: CaseId, rng: &mut Mix) -> Option<Decided> {
+        let state = self.states[&case_id].clone();
+        let case = state.case()?.clone();
+        let mut commands: Vec<Command> = Vec::new();
+        let org = &self.cfg.org;
+        let zone_localities: Vec<UnitId> = org
+            .zone(&case.zone)
+            .map(|z| z.localities.clone())
+            .unwrap_or_default();
+        for (kind, _) in urgeable(&state, self.now) {
+            commands.push(
+                UrgeOverdue {
+                    case_id,
+                    deadline: kind,
+                    note: "请按期办理".into(),
+                }
+                .into(),
+            );
+        }
+        match case.stage {
+            Stage::Intake => {
+                let r = rng.below(20);
+                if r < 16 {
+                    commands.push(AcceptCase { case_id }.into());
+                } else if r < 18 {
+                    commands.push(
+                        DeclineCase {
+                            case_id,
+                            reason: DeclineReason::OutsideRemit,
+                            explanation: "不属于受理范围".into(),
+                        }
+                        .into(),
+                    );
+                } else if r < 19 {
+                    if let Some(into) = self.open_cases().into_iter().find(|c| *c != case_id) {
+                        commands.push(MergeCase { case_id, into }.into());
+                    }
+                } else {
+                    commands.push(
+                        TransferCase {
+                            case_id,
+                            to_authority: "区信访局".into(),
+                            reason: "属信访事项".into(),
+                        }
+                        .into(),
+                    );
+                }
+                commands.push(AcceptCase { case_id }.into());
+            }
+            Stage::Classification => match &case.classification {
+                None => {
+                    let category = match case.kind {
+                        CaseKind::ProblemClue => Category::DisciplineClue,
+                        CaseKind::Consultation => Category::Consultation,
+                        _ if rng.below(5) == 0 => Category::DisciplineClue,
+                        _ => Category::MassDemand,
+                    };
+                    let severity = [Severity::Ordinary, Severity::Serious, Severity::Grave]
+                        [rng.below(3) as usize];
+                    let involved_department = (rng.below(3) == 0).then(|| {
+                        self.departments[rng.below(self.departments.len() as u64) as usize].clone()
+                    });
+                    commands.push(
+                        ClassifyCase {
+                            case_id,
+                            category,
+                            focus_area: case.focus_area,
+                            severity,
+                            involves_locality: category == Category::DisciplineClue
+                                && rng.below(2) == 0,
+                            involved_department,
+                        }
+                        .into(),
+                    );
+                }
+                Some(_) => {
+                    let participants: Vec<UnitId> = zone_localities
+                        .iter()
+                        .filter(|l| Some(*l) != case.involved_locality())
+                        .cloned()
+                        .collect();
+                    if case.joint_consultations.is_empty() {
+                        commands.push(
+                            RecordJointConsultation {
+                                case_id,
+                                participants,
+                                departments: Vec::new(),
+                                conclusion: "同意按程序办理".into(),
+                            }
+                            .into(),
+                        );
+                    }
+                    if let Ok(s) = self.cfg.policies.suggest_route_for(org, &state) {
+                        commands.insert(
+                            0,
+                            RouteCase {
+                                case_id,
+                                lead_unit: s.lead_unit,
+                                responsible: s.responsible,
+                                time_limit_days: None,
+                            }
+                            .into(),
+                        );
+                    }
+                }
+            },
+            Stage::Handling => {
+                let lead = case.lead_unit().cloned();
+                if case.category() == Some(Category::Consultation) && case.answer.is_none() {
+                    commands.push(
+                        AnswerConsultation {
+                            case_id,
+                            answer: "已答复".into(),
+                        }
+                        .into(),
+                    );
+                }
+                if case.category() == Some(Category::DisciplineClue) && case.finding.is_none() {
+                    let d = [
+                        Disposition::PreliminaryVerification,
+                        Disposition::TalkOrLetterInquiry,
+                        Disposition::HoldForLater,
+                        Disposition::CloseWithoutAction,
+                    ][match rng.below(10) {
+                        0..=5 => 0,
+                        6..=7 => 1,
+                        8 => 2,
+                        _ => 3,
+                    }];
+                    if !matches!(
+                        case.disposition,
+                        Some(
+                            Disposition::PreliminaryVerification | Disposition::TalkOrLetterInquiry
+                        )
+                    ) {
+                        commands.push(
+                            ChooseDisposition {
+                                case_id,
+                                disposition: d,
+                            }
+                            .into(),
+                        );
+                    }
+                }
+                if case.verification_team.is_none() {
+                    if let Some(lead) = &lead {
+                        let members: Vec<UnitId> = zone_localities
+                            .iter()
+                            .filter(|l| *l != &case.locality)
+                            .take(2)
+                            .cloned()
+                            .collect();
+                        if !members.is_empty() {
+                            commands.push(
+                                FormVerificationTeam {
+                                    case_id,
+                                    leader: lead.clone(),
+                                    members,
+                                }
+                                .into(),
+                            );
+                        }
+                    }
+                }
+                let finding = [
+                    Finding::Substantiated,
+                    Finding::PartlySubstantiated,
+                    Finding::NotSubstantiated,
+                ][rng.below(3) as usize];
+                if case.finding.is_none() {
+                    commands.push(
+                        RecordFindings {
+                            case_id,
+                            finding,
+                            summary: "核查完毕".into(),
+                        }
+                        .into(),
+                    );
+                }
+                if case.finding.is_some_and(Finding::is_substantiated)
+                    && case.category() == Some(Category::DisciplineClue)
+                    && rng.below(3) == 0
+                {
+                    let people = (0..=rng.below(2))
+                        .map(|i| DisciplinedPerson {
+                            name: format!("某{i}"),
+                            position: "村委会主任".into(),
+                            measure: DisciplineMeasure::Warning,
+                        })
+                        .collect();
+                    commands.push(RecordDiscipline { case_id, people }.into());
+                }
+                if let Some(route) = &case.route {
+                    let responsible = route.responsible
+                        [rng.below(route.responsible.len() as u64) as usize]
+                        .clone();
+                    commands.push(
+                        OrderRectification {
+                            case_id,
+                            responsible,
+                            requirements: "限期整改".into(),
+                        }
+                        .into(),
+                    );
+                }
+                for outcome in [
+                    CaseOutcome::ClosedWithoutAction,
+                    CaseOutcome::Answered,
+                    CaseOutcome::NotSubstantiated,
+                ] {
+                    commands.push(
+                        CloseCase {
+                            case_id,
+                            outcome,
+                            summary: "办结".into(),
+                        }
+                        .into(),
+                    );
+                }
+            }
+            Stage::Rectification => {
+                let r = case.rectification.as_ref()?;
+                match r.status {
+                    RectificationStatus::Ordered => commands.push(
+                        SubmitRectificationPlan {
+                            case_id,
+                            measures: vec!["立即整改".into()],
+                            deadline: self
+                                .cfg
+                                .calendar
+                                .add_working_days(self.now, 1 + rng.below(5) as u32),
+                        }
+                        .into(),
+                    ),
+                    _ => {
+                        if rng.below(3) == 0 {
+                            commands.push(
+                                ReportRectificationProgress {
+                                    case_id,
+                                    note: "推进中".into(),
+                                    percent_complete: 50,
+                                }
+                                .into(),
+                            );
+                        }
+                        commands.push(
+                            CompleteRectification {
+                                case_id,
+                                evidence: vec!["照片".into()],
+                                summary: "已整改".into(),
+                            }
+                            .into(),
+                        );
+                    }
+                }
+            }
+            Stage::Review => {
+                if case.last_visit == Some(VisitResult::Failed)
+                    || case.satisfaction == Some(Satisfaction::Unsatisfied)
+                {
+                    commands.push(
+                        ReopenCase {
+                            case_id,
+                            reason: "整改不到位".into(),
+                        }
+                        .into(),
+                    );
+                }
+                if case.scheduled_visit.is_none() && case.last_visit.is_none() {
+                    let visitor = case.village.clone().unwrap_or_else(|| {
+                        zone_localities
+                            .iter()
+                            .find(|l| *l != &case.locality)
+                            .cloned()
+                            .unwrap_or_else(|| case.locality.clone())
+                    });
+                    commands.push(
+                        ScheduleFollowUpVisit {
+                            case_id,
+                            visitor,
+                            scheduled_for: self.cfg.calendar.add_working_days(self.now, 1),
+                        }
+                        .into(),
+                    );
+                }
+                let result = if rng.below(6) == 0 {
+                    VisitResult::Failed
+                } else {
+                    VisitResult::Held
+                };
+                commands.push(
+                    RecordFollowUpVisit {
+                        case_id,
+                        result,
+                        notes: "已回访".into(),
+                    }
+                    .into(),
+                );
+                let satisfaction = [
+                    Satisfaction::Satisfied,
+                    Satisfaction::BasicallySatisfied,
+                    Satisfaction::Unsatisfied,
+                ][match rng.below(8) {
+                    0..=4 => 0,
+                    5..=6 => 1,
+                    _ => 2,
+                }];
+                commands.push(
+                    RecordSatisfaction {
+                        case_id,
+                        satisfaction,
+                        comment: String::new(),
+                    }
+                    .into(),
+                );
+                commands.push(
+                    CloseCase {
+                        case_id,
+                        outcome: CaseOutcome::Rectified,
+                        summary: "办结".into(),
+                    }
+                    .into(),
+                );
+            }
+            Stage::Closed if rng.below(4) == 0 => {
+                commands.push(
+                    ReopenCase {
+                        case_id,
+                        reason: "出现新情况".into(),
+                    }
+                    .into(),
+                );
+            }
+            _ => {}
+        }
+        if commands.is_empty() {
+            return None;
+        }
+        // Rotate the candidate list so the choice picks which one is tried first.
+        let first = rng.below(commands.len() as u64) as usize;
+        let bias = rng.below(3) != 0; // usually keep the natural order (progress first)
+        if !bias {
+            commands.rotate_left(first);
+        }
+        let actors = self.actors_for(&case);
+        self.try_decide(case_id, &actors, &commands)
+    }
+
+    /// Everyone who might be allowed to act on the case.
+    fn actors_for(&self, case: &Case) -> Vec<Actor> {
+        let org = &self.cfg.org;
+        let mut units: Vec<UnitId> = Vec::new();
+        if let Some(l) = case.lead_unit() {
+            units.push(l.clone());
+        }
+        if let Some(zone) = org.zone(&case.zone) {
+            units.extend(zone.rooms.iter().cloned());
+        }
+        units.push(case.locality.clone());
+        if let Some(r) = &case.rectification {
+            match &r.responsible {
+                ResponsibleParty::Unit(u) => units.push(u.clone()),
+                ResponsibleParty::Department(d) => {
+                    if let Some(t) = org.team_stationed_in(d) {
+                        units.push(t.clone());
+                    }
+                }
+            }
+        }
+        if let Some(v) = &case.scheduled_visit {
+            units.push(v.visitor.clone());
+        }
+        if let Some(v) = &case.village {
+            units.push(v.clone());
+        }
+        let mut actors = Vec::new();
+        for u in units {
+            let role = if org.level_of(&u) == Some(Level::Village) {
+                Role::InformationOfficer
+            } else {
+                Role::Leader
+            };
+            let a = Actor::new(u, role);
+            if !actors.contains(&a) {
+                actors.push(a);
+            }
+        }
+        actors
+    }
+
+    fn try_decide(
+        &mut self,
+        case_id: CaseId,
+        actors: &[Actor],
+        commands: &[Command],
+    ) -> Option<Decided> {
+        let empty = CaseState::default();
+        let state = self.states.get(&case_id).unwrap_or(&empty);
+        for command in commands {
+            for actor in actors {
+                let ctx = Context::new(
+                    actor,
+                    self.now,
+                    &self.cfg.org,
+                    &self.cfg.calendar,
+                    &self.cfg.policies,
+                );
+                if let Ok(events) = decide(state, command, &ctx) {
+                    if events.is_empty() {
+                        continue;
+                    }
+                    let expected_version = state.version();
+                    let mut next = state.clone();
+                    for e in &events {
+                        evolve(&mut next, e);
+                    }
+                    self.states.insert(case_id, next);
+                    return Some(Decided {
+                        case_id,
+                        expected_version,
+                        actor: actor.clone(),
+                        at: self.now,
+                        events,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    /// The append request for a decision (event ids from the generator's counter).
+    pub fn request(&mut self, d: &Decided) -> AppendRequest {
+        let events = d
+            .events
+            .iter()
+            .map(|e| {
+                self.next_event += 1;
+                NewEvent {
+                    event_id: Uuid::from_u128(self.next_event),
+                    event_type: e.event_type().to_owned(),
+                    schema_version: e.schema_version(),
+                    payload: e.to_json(),
+                    metadata: Metadata {
+                        actor: d.actor.to_string(),
+                        ..Metadata::default()
+                    },
+                }
+            })
+            .collect();
+        AppendRequest {
+            stream_id: case_stream_id(d.case_id),
+            expected: if d.expected_version == 0 {
+                ExpectedVersion::NoStream
+            } else {
+                ExpectedVersion::Exact(d.expected_version)
+            },
+            events,
+            recorded_at: d.at,
+            command_id: None,
+        }
+    }
+
+    /// Decides and appends `n` decisions to `store`.
+    pub async fn append(
+        &mut self,
+        store: &dyn EventStore,
+        n: usize,
+        choice: impl FnMut(usize) -> u64,
+    ) {
+        for d in self.run(n, choice) {
+            let request = self.request(&d);
+            store
+                .append(request)
+                .await
+                .expect("append a decided command");
+        }
+    }
+}
+
+/// A tiny deterministic mixer (splitmix64) turning one choice into many.
+pub struct Mix(pub u64);
+
+impl Mix {
+    /// The next pseudo-random number.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// A choice sequence from one seed.
+pub fn seeded(seed: u64) -> impl FnMut(usize) -> u64 {
+    let mut mix = Mix(seed);
+    move |_| mix.next()
+}
