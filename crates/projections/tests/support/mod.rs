@@ -58,6 +58,8 @@ pub struct HistoryGen {
     next_event: u128,
     /// Probability weight (0..=100) of starting a new case at a step.
     pub new_case_percent: u32,
+    /// Divides the time that passes between steps (1 = about half a day on average).
+    pub pace: u64,
     localities: Vec<UnitId>,
     departments: Vec<DepartmentId>,
 }
@@ -74,6 +76,7 @@ impl HistoryGen {
             next_case: u128::from(salt) << 64,
             next_event: (u128::from(salt) << 64) | (1 << 40),
             new_case_percent: 10,
+            pace: 1,
             localities: cfg
                 .org
                 .units_at(Level::Locality)
@@ -107,7 +110,7 @@ impl HistoryGen {
             6..=8 => rng.below(60 * 24) + 60,
             _ => rng.below(60 * 24 * 6) + 60,
         };
-        self.now += Duration::minutes(minutes as i64);
+        self.now += Duration::minutes((minutes / self.pace.max(1)) as i64 + 1);
         let open = self.open_cases();
         let start_new = open.is_empty() || rng.below(100) < u64::from(self.new_case_percent);
         if start_new {
