@@ -3,7 +3,7 @@
 //! A backend's test file instantiates it with the [`crate::contract_tests!`] macro, giving
 //! an async factory that returns a fresh, empty store in a [`Harness`]:
 //!
-//! ```ignore
+//! ```text
 //! async fn fresh() -> caseflow_store::contract::Harness { /* ... */ }
 //! caseflow_store::contract_tests!(fresh);
 //! ```
@@ -202,12 +202,28 @@ pub async fn expected_version_semantics<F: Fn() -> Fut, Fut: Future<Output = Har
     let h = f().await;
     let s = &*h.store;
     assert_eq!(s.stream_version("a").await.unwrap(), None);
-    assert_conflict(s.append(request("a", ExpectedVersion::Exact(3), 1)).await, ExpectedVersion::Exact(3), 0);
+    assert_conflict(
+        s.append(request("a", ExpectedVersion::Exact(3), 1)).await,
+        ExpectedVersion::Exact(3),
+        0,
+    );
     let o = ok(s, request("a", ExpectedVersion::NoStream, 1)).await;
     assert_eq!((o.first_version, o.last_version), (1, 1));
-    assert_conflict(s.append(request("a", ExpectedVersion::NoStream, 1)).await, ExpectedVersion::NoStream, 1);
-    assert_conflict(s.append(request("a", ExpectedVersion::Exact(0), 1)).await, ExpectedVersion::Exact(0), 1);
-    assert_conflict(s.append(request("a", ExpectedVersion::Exact(2), 1)).await, ExpectedVersion::Exact(2), 1);
+    assert_conflict(
+        s.append(request("a", ExpectedVersion::NoStream, 1)).await,
+        ExpectedVersion::NoStream,
+        1,
+    );
+    assert_conflict(
+        s.append(request("a", ExpectedVersion::Exact(0), 1)).await,
+        ExpectedVersion::Exact(0),
+        1,
+    );
+    assert_conflict(
+        s.append(request("a", ExpectedVersion::Exact(2), 1)).await,
+        ExpectedVersion::Exact(2),
+        1,
+    );
     let o = ok(s, request("a", ExpectedVersion::Exact(1), 2)).await;
     assert_eq!((o.first_version, o.last_version), (2, 3));
     let o = ok(s, request("a", ExpectedVersion::Any, 1)).await;
@@ -224,7 +240,10 @@ pub async fn expected_version_semantics<F: Fn() -> Fut, Fut: Future<Output = Har
 }
 
 /// Outcomes carry the versions and gap-free global positions written.
-pub async fn outcomes_report_versions_and_positions<F: Fn() -> Fut, Fut: Future<Output = Harness>>(
+pub async fn outcomes_report_versions_and_positions<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
     f: &F,
 ) {
     let h = f().await;
@@ -233,7 +252,13 @@ pub async fn outcomes_report_versions_and_positions<F: Fn() -> Fut, Fut: Future<
     let a = ok(s, request("x", ExpectedVersion::NoStream, 3)).await;
     assert_eq!(
         a,
-        AppendOutcome { first_version: 1, last_version: 3, first_position: 1, last_position: 3, deduplicated: false }
+        AppendOutcome {
+            first_version: 1,
+            last_version: 3,
+            first_position: 1,
+            last_position: 3,
+            deduplicated: false
+        }
     );
     let b = ok(s, request("y", ExpectedVersion::NoStream, 2)).await;
     assert_eq!((b.first_position, b.last_position), (4, 5));
@@ -243,14 +268,20 @@ pub async fn outcomes_report_versions_and_positions<F: Fn() -> Fut, Fut: Future<
     let log = all(s).await;
     let positions: Vec<u64> = log.iter().map(|e| e.position).collect();
     assert_eq!(positions, (1..=6).collect::<Vec<_>>());
-    let xs: Vec<(u64, u64)> =
-        log.iter().filter(|e| e.stream_id == "x").map(|e| (e.version, e.position)).collect();
+    let xs: Vec<(u64, u64)> = log
+        .iter()
+        .filter(|e| e.stream_id == "x")
+        .map(|e| (e.version, e.position))
+        .collect();
     assert_eq!(xs, vec![(1, 1), (2, 2), (3, 3), (4, 6)]);
 }
 
 /// Many tasks race optimistic appends on one stream: each version is written exactly once
 /// and every task's successes are all there (no lost update).
-pub async fn racing_writers_on_one_stream_lose_no_update<F: Fn() -> Fut, Fut: Future<Output = Harness>>(
+pub async fn racing_writers_on_one_stream_lose_no_update<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
     f: &F,
 ) {
     let h = f().await;
@@ -265,10 +296,15 @@ pub async fn racing_writers_on_one_stream_lose_no_update<F: Fn() -> Fut, Fut: Fu
             while (written.len() as u64) < per_task {
                 let v = s.stream_version("race").await.unwrap().unwrap_or(0);
                 let mut req = request("race", ExpectedVersion::Exact(v), 1);
-                req.events[0].payload = format!("{{\"task\":{task},\"i\":{}}}", written.len()).into_bytes();
+                req.events[0].payload =
+                    format!("{{\"task\":{task},\"i\":{}}}", written.len()).into_bytes();
                 match s.append(req).await {
                     Ok(o) => {
-                        assert_eq!(o.first_version, v + 1, "append lands right after the expected version");
+                        assert_eq!(
+                            o.first_version,
+                            v + 1,
+                            "append lands right after the expected version"
+                        );
                         written.push(o.first_version);
                     }
                     Err(StoreError::VersionConflict { actual, .. }) => {
@@ -298,15 +334,23 @@ pub async fn racing_writers_on_one_stream_lose_no_update<F: Fn() -> Fut, Fut: Fu
     let mut per_task_count = BTreeMap::new();
     for e in &stream {
         let v: serde_json::Value = serde_json::from_slice(&e.payload).unwrap();
-        *per_task_count.entry(v["task"].as_u64().unwrap()).or_insert(0u64) += 1;
+        *per_task_count
+            .entry(v["task"].as_u64().unwrap())
+            .or_insert(0u64) += 1;
     }
-    assert!(per_task_count.values().all(|&c| c == per_task), "{per_task_count:?}");
+    assert!(
+        per_task_count.values().all(|&c| c == per_task),
+        "{per_task_count:?}"
+    );
     assert!(h.store.verify_all().await.unwrap().is_intact());
 }
 
 /// Concurrent appends that conflict get their own conflict while the others succeed, as if
 /// each had committed alone (this is what group commit must preserve).
-pub async fn concurrent_conflicts_get_their_own_result<F: Fn() -> Fut, Fut: Future<Output = Harness>>(
+pub async fn concurrent_conflicts_get_their_own_result<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
     f: &F,
 ) {
     let h = f().await;
@@ -317,7 +361,13 @@ pub async fn concurrent_conflicts_get_their_own_result<F: Fn() -> Fut, Fut: Futu
         for c in 0..contenders {
             let store = h.store.clone();
             joins.push(tokio::spawn(async move {
-                let r = store.append(request(&format!("s-{s}"), ExpectedVersion::NoStream, 1 + c % 2)).await;
+                let r = store
+                    .append(request(
+                        &format!("s-{s}"),
+                        ExpectedVersion::NoStream,
+                        1 + c % 2,
+                    ))
+                    .await;
                 (s, r)
             }));
         }
@@ -327,9 +377,14 @@ pub async fn concurrent_conflicts_get_their_own_result<F: Fn() -> Fut, Fut: Futu
         let (s, r) = j.await.unwrap();
         match r {
             Ok(o) => {
-                assert!(winners.insert(s, o).is_none(), "two winners on stream s-{s}");
+                assert!(
+                    winners.insert(s, o).is_none(),
+                    "two winners on stream s-{s}"
+                );
             }
-            Err(StoreError::VersionConflict { expected, actual, .. }) => {
+            Err(StoreError::VersionConflict {
+                expected, actual, ..
+            }) => {
                 assert_eq!(expected, ExpectedVersion::NoStream);
                 assert!(actual >= 1);
             }
@@ -338,7 +393,10 @@ pub async fn concurrent_conflicts_get_their_own_result<F: Fn() -> Fut, Fut: Futu
     }
     assert_eq!(winners.len(), streams as usize);
     for (s, o) in winners {
-        assert_eq!(h.store.stream_version(&format!("s-{s}")).await.unwrap(), Some(o.last_version));
+        assert_eq!(
+            h.store.stream_version(&format!("s-{s}")).await.unwrap(),
+            Some(o.last_version)
+        );
     }
     let log = all(&*h.store).await;
     assert_eq!(log.len() as u64, h.store.head_position().await.unwrap());
@@ -346,7 +404,10 @@ pub async fn concurrent_conflicts_get_their_own_result<F: Fn() -> Fut, Fut: Futu
 }
 
 /// Every field reads back exactly as appended (including sub-microsecond times and UTF-8).
-pub async fn reads_return_records_exactly_as_appended<F: Fn() -> Fut, Fut: Future<Output = Harness>>(
+pub async fn reads_return_records_exactly_as_appended<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
     f: &F,
 ) {
     let h = f().await;
@@ -381,7 +442,10 @@ pub async fn reads_return_records_exactly_as_appended<F: Fn() -> Fut, Fut: Futur
 }
 
 /// `read_stream` and `read_all` ranges are inclusive of their start and bounded by count.
-pub async fn read_ranges_are_inclusive_and_bounded<F: Fn() -> Fut, Fut: Future<Output = Harness>>(
+pub async fn read_ranges_are_inclusive_and_bounded<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
     f: &F,
 ) {
     let h = f().await;
@@ -391,9 +455,18 @@ pub async fn read_ranges_are_inclusive_and_bounded<F: Fn() -> Fut, Fut: Future<O
         ok(s, request(&format!("o-{}", i % 3), ExpectedVersion::Any, 1)).await;
     }
     let versions = |v: Vec<RecordedEvent>| v.iter().map(|e| e.version).collect::<Vec<_>>();
-    assert_eq!(versions(s.read_stream("r", 1, 3).await.unwrap()), vec![1, 2, 3]);
-    assert_eq!(versions(s.read_stream("r", 0, 2).await.unwrap()), vec![1, 2]);
-    assert_eq!(versions(s.read_stream("r", 9, 100).await.unwrap()), vec![9, 10]);
+    assert_eq!(
+        versions(s.read_stream("r", 1, 3).await.unwrap()),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        versions(s.read_stream("r", 0, 2).await.unwrap()),
+        vec![1, 2]
+    );
+    assert_eq!(
+        versions(s.read_stream("r", 9, 100).await.unwrap()),
+        vec![9, 10]
+    );
     assert!(s.read_stream("r", 11, 100).await.unwrap().is_empty());
     assert!(s.read_stream("r", 3, 0).await.unwrap().is_empty());
     assert!(s.read_stream("nope", 1, 100).await.unwrap().is_empty());
@@ -427,7 +500,11 @@ pub async fn subscription_catches_up_then_follows_without_gap_or_duplicate<
     let h = f().await;
     // Some history first, so the subscription has to catch up.
     for i in 0..20u64 {
-        ok(&*h.store, request(&format!("pre-{}", i % 4), ExpectedVersion::Any, 1 + i % 3)).await;
+        ok(
+            &*h.store,
+            request(&format!("pre-{}", i % 4), ExpectedVersion::Any, 1 + i % 3),
+        )
+        .await;
     }
     let history = h.store.head_position().await.unwrap();
     let mut early = h.store.subscribe(1).await.unwrap();
@@ -441,9 +518,13 @@ pub async fn subscription_catches_up_then_follows_without_gap_or_duplicate<
             for i in 0..per_writer {
                 let count = 1 + (w + i) % 3;
                 n += count;
-                s.append(request(&format!("live-{}", (w + i) % 5), ExpectedVersion::Any, count))
-                    .await
-                    .unwrap();
+                s.append(request(
+                    &format!("live-{}", (w + i) % 5),
+                    ExpectedVersion::Any,
+                    count,
+                ))
+                .await
+                .unwrap();
             }
             n
         }));
@@ -463,20 +544,30 @@ pub async fn subscription_catches_up_then_follows_without_gap_or_duplicate<
                 .expect("subscription stalled")
                 .expect("subscription ended")
                 .expect("subscription failed");
-            assert_eq!(e.position, next, "subscription skipped or repeated a position");
+            assert_eq!(
+                e.position, next,
+                "subscription skipped or repeated a position"
+            );
             next += 1;
         }
     }
     assert_eq!(h.store.head_position().await.unwrap(), expected_total);
     // Nothing more is delivered until something more is appended.
     ok(&*h.store, request("after", ExpectedVersion::NoStream, 1)).await;
-    let e = tokio::time::timeout(DEADLINE, early.next()).await.unwrap().unwrap().unwrap();
+    let e = tokio::time::timeout(DEADLINE, early.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(e.position, expected_total + 1);
     assert_eq!(e.stream_id, "after");
 }
 
 /// `subscribe(from)` starts at `from` (inclusive) and then follows.
-pub async fn subscription_from_the_middle_starts_there<F: Fn() -> Fut, Fut: Future<Output = Harness>>(
+pub async fn subscription_from_the_middle_starts_there<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
     f: &F,
 ) {
     let h = f().await;
@@ -485,23 +576,37 @@ pub async fn subscription_from_the_middle_starts_there<F: Fn() -> Fut, Fut: Futu
     }
     let mut sub = h.store.subscribe(7).await.unwrap();
     for p in 7..=10 {
-        let e = tokio::time::timeout(DEADLINE, sub.next()).await.unwrap().unwrap().unwrap();
+        let e = tokio::time::timeout(DEADLINE, sub.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(e.position, p);
     }
     let s = h.store.clone();
     let writer = tokio::spawn(async move {
         for _ in 0..5 {
-            s.append(request("m", ExpectedVersion::Any, 1)).await.unwrap();
+            s.append(request("m", ExpectedVersion::Any, 1))
+                .await
+                .unwrap();
         }
     });
     for p in 11..=15 {
-        let e = tokio::time::timeout(DEADLINE, sub.next()).await.unwrap().unwrap().unwrap();
+        let e = tokio::time::timeout(DEADLINE, sub.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!((e.position, e.version), (p, p));
     }
     writer.await.unwrap();
     let mut beyond = h.store.subscribe(16).await.unwrap();
     ok(&*h.store, request("m", ExpectedVersion::Any, 1)).await;
-    let e = tokio::time::timeout(DEADLINE, beyond.next()).await.unwrap().unwrap().unwrap();
+    let e = tokio::time::timeout(DEADLINE, beyond.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(e.position, 16);
 }
 
@@ -520,7 +625,13 @@ pub async fn idempotent_command_ids_write_once<F: Fn() -> Fut, Fut: Future<Outpu
     ok(s, request("other", ExpectedVersion::Any, 1)).await;
     let again = ok(s, req.clone()).await;
     assert!(again.deduplicated);
-    assert_eq!(AppendOutcome { deduplicated: false, ..again }, first);
+    assert_eq!(
+        AppendOutcome {
+            deduplicated: false,
+            ..again
+        },
+        first
+    );
     // A retry with different event ids (a re-decided command) is still deduplicated.
     let mut retry = request("i", ExpectedVersion::NoStream, 5);
     retry.command_id = Some(cmd);
@@ -529,17 +640,29 @@ pub async fn idempotent_command_ids_write_once<F: Fn() -> Fut, Fut: Future<Outpu
     assert_eq!(third.last_version, 2);
     assert_eq!(s.stream_version("i").await.unwrap(), Some(2));
     assert_eq!(s.head_position().await.unwrap(), 3);
-    assert_eq!(s.command_outcome(cmd).await.unwrap().map(|o| o.last_position), Some(2));
+    assert_eq!(
+        s.command_outcome(cmd)
+            .await
+            .unwrap()
+            .map(|o| o.last_position),
+        Some(2)
+    );
     assert_eq!(s.command_outcome(fresh_id()).await.unwrap(), None);
     // The same command id on another stream is a caller error.
     let mut elsewhere = request("j", ExpectedVersion::Any, 1);
     elsewhere.command_id = Some(cmd);
-    assert!(matches!(s.append(elsewhere).await, Err(StoreError::CommandIdReused { .. })));
+    assert!(matches!(
+        s.append(elsewhere).await,
+        Err(StoreError::CommandIdReused { .. })
+    ));
     assert_eq!(s.head_position().await.unwrap(), 3);
 }
 
 /// Concurrent appends with the same command id write exactly once; all see one outcome.
-pub async fn concurrent_duplicate_commands_write_once<F: Fn() -> Fut, Fut: Future<Output = Harness>>(
+pub async fn concurrent_duplicate_commands_write_once<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
     f: &F,
 ) {
     let h = f().await;
@@ -564,7 +687,10 @@ pub async fn concurrent_duplicate_commands_write_once<F: Fn() -> Fut, Fut: Futur
 }
 
 /// Malformed requests are caller errors and write nothing.
-pub async fn invalid_requests_are_rejected_without_writing<F: Fn() -> Fut, Fut: Future<Output = Harness>>(
+pub async fn invalid_requests_are_rejected_without_writing<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
     f: &F,
 ) {
     let h = f().await;
@@ -593,7 +719,10 @@ pub async fn invalid_requests_are_rejected_without_writing<F: Fn() -> Fut, Fut: 
     bad.push(r);
     for req in bad {
         let res = s.append(req.clone()).await;
-        assert!(matches!(res, Err(StoreError::InvalidRequest { .. })), "{req:?} gave {res:?}");
+        assert!(
+            matches!(res, Err(StoreError::InvalidRequest { .. })),
+            "{req:?} gave {res:?}"
+        );
     }
     assert_eq!(s.head_position().await.unwrap(), 0);
     assert!(all(s).await.is_empty());
@@ -618,10 +747,17 @@ pub async fn duplicate_event_ids_are_rejected_without_writing<
         Err(StoreError::DuplicateEventId { event_id }) => assert_eq!(event_id, taken),
         other => panic!("expected DuplicateEventId, got {other:?}"),
     }
-    assert_eq!(s.stream_version("e").await.unwrap(), None, "no partial append");
+    assert_eq!(
+        s.stream_version("e").await.unwrap(),
+        None,
+        "no partial append"
+    );
     assert_eq!(s.head_position().await.unwrap(), 2);
     let o = ok(s, request("e", ExpectedVersion::NoStream, 1)).await;
-    assert_eq!(o.first_position, 3, "positions stay gap-free after a rejected append");
+    assert_eq!(
+        o.first_position, 3,
+        "positions stay gap-free after a rejected append"
+    );
     assert!(s.verify_all().await.unwrap().is_intact());
 }
 
@@ -631,13 +767,23 @@ pub async fn hash_chains_link_and_verify<F: Fn() -> Fut, Fut: Future<Output = Ha
     let s = &*h.store;
     assert!(s.verify_all().await.unwrap().is_intact());
     for i in 0..12u64 {
-        ok(s, request(&format!("h-{}", i % 3), ExpectedVersion::Any, 1 + i % 2)).await;
+        ok(
+            s,
+            request(&format!("h-{}", i % 3), ExpectedVersion::Any, 1 + i % 2),
+        )
+        .await;
     }
     let log = all(s).await;
     let mut last: BTreeMap<&str, [u8; 32]> = BTreeMap::new();
     for e in &log {
-        let prev = last.get(e.stream_id.as_str()).copied().unwrap_or(GENESIS_HASH);
-        assert_eq!(e.prev_hash, prev, "prev_hash links to the previous record of the stream");
+        let prev = last
+            .get(e.stream_id.as_str())
+            .copied()
+            .unwrap_or(GENESIS_HASH);
+        assert_eq!(
+            e.prev_hash, prev,
+            "prev_hash links to the previous record of the stream"
+        );
         assert_eq!(recompute(e), e.hash, "hash covers the record");
         last.insert(&e.stream_id, e.hash);
     }
@@ -648,14 +794,20 @@ pub async fn hash_chains_link_and_verify<F: Fn() -> Fut, Fut: Future<Output = Ha
     let one = s.verify_stream("h-1").await.unwrap();
     assert!(one.is_intact());
     assert_eq!(one.streams_checked, 1);
-    assert_eq!(one.events_checked, log.iter().filter(|e| e.stream_id == "h-1").count() as u64);
+    assert_eq!(
+        one.events_checked,
+        log.iter().filter(|e| e.stream_id == "h-1").count() as u64
+    );
     let none = s.verify_stream("missing").await.unwrap();
     assert_eq!(none.streams_checked, 0);
 }
 
 /// Changing any hashed field of a stored record is reported as the first broken link, at
 /// exactly that stream and version.
-pub async fn any_changed_field_is_detected_by_verify<F: Fn() -> Fut, Fut: Future<Output = Harness>>(
+pub async fn any_changed_field_is_detected_by_verify<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
     f: &F,
 ) {
     for tamper in TAMPERS {
@@ -671,11 +823,21 @@ pub async fn any_changed_field_is_detected_by_verify<F: Fn() -> Fut, Fut: Future
         // Position 5 is "w" version 2; position 7 is "v" version 5.
         hook(7, tamper);
         let report = s.verify_all().await.unwrap();
-        let broken = report.first_broken.unwrap_or_else(|| panic!("{tamper:?} went undetected"));
-        assert_eq!((broken.stream_id.as_str(), broken.version), ("v", 5), "{tamper:?}");
+        let broken = report
+            .first_broken
+            .unwrap_or_else(|| panic!("{tamper:?} went undetected"));
+        assert_eq!(
+            (broken.stream_id.as_str(), broken.version),
+            ("v", 5),
+            "{tamper:?}"
+        );
         match tamper {
             Tamper::PrevHash => assert!(matches!(broken.fault, LinkFault::PrevHashMismatch { .. })),
-            _ => assert!(matches!(broken.fault, LinkFault::HashMismatch { .. }), "{tamper:?}: {:?}", broken.fault),
+            _ => assert!(
+                matches!(broken.fault, LinkFault::HashMismatch { .. }),
+                "{tamper:?}: {:?}",
+                broken.fault
+            ),
         }
         let one = s.verify_stream("v").await.unwrap();
         assert_eq!(one.first_broken.map(|b| b.version), Some(5));

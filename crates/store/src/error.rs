@@ -15,7 +15,9 @@ use crate::types::ExpectedVersion;
 pub enum StoreError {
     /// **Retry** (after re-reading the stream and re-deciding): the stream was not at the
     /// expected version. Carries what the caller expected and what the stream is at.
-    #[error("version conflict on stream {stream:?}: expected {expected}, stream is at version {actual}")]
+    #[error(
+        "version conflict on stream {stream:?}: expected {expected}, stream is at version {actual}"
+    )]
     VersionConflict {
         /// The stream appended to.
         stream: String,
@@ -42,7 +44,9 @@ pub enum StoreError {
 
     /// **Caller**: the command id is in the ledger, but for an append to a different stream.
     /// Command ids must identify one command; this is a bug in the id generator or caller.
-    #[error("command id {command_id} was already used for stream {original_stream:?}, not {stream:?}")]
+    #[error(
+        "command id {command_id} was already used for stream {original_stream:?}, not {stream:?}"
+    )]
     CommandIdReused {
         /// The reused command id.
         command_id: Uuid,
@@ -139,7 +143,9 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            StoreError::VersionConflict { .. } | StoreError::Unavailable { .. } | StoreError::Io { .. }
+            StoreError::VersionConflict { .. }
+                | StoreError::Unavailable { .. }
+                | StoreError::Io { .. }
         )
     }
 

@@ -82,7 +82,10 @@ impl MemoryStore {
     #[doc(hidden)]
     pub fn tamper(&self, position: u64, f: impl FnOnce(&mut RecordedEvent)) -> bool {
         let mut st = self.inner.lock();
-        match position.checked_sub(1).and_then(|i| st.log.get_mut(i as usize)) {
+        match position
+            .checked_sub(1)
+            .and_then(|i| st.log.get_mut(i as usize))
+        {
             Some(e) => {
                 f(e);
                 true
@@ -118,7 +121,11 @@ impl MemoryStore {
                 actual,
             });
         }
-        if let Some(e) = req.events.iter().find(|e| st.event_ids.contains(&e.event_id)) {
+        if let Some(e) = req
+            .events
+            .iter()
+            .find(|e| st.event_ids.contains(&e.event_id))
+        {
             return Err(StoreError::DuplicateEventId {
                 event_id: e.event_id,
             });

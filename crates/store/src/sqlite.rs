@@ -133,6 +133,8 @@ struct Shared {
     read_connections: usize,
     /// stream_key -> stream_id, filled on demand by readers.
     stream_names: Mutex<HashMap<i64, Arc<str>>>,
+    /// stream_id -> stream_key (keys never change once assigned), filled on demand.
+    stream_keys: Mutex<HashMap<String, i64>>,
     /// Set when a commit failed or corruption was found: the store refuses writes.
     poisoned: Mutex<Option<String>>,
     poisoned_flag: AtomicBool,
@@ -291,7 +293,10 @@ fn read_log(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2"
     ))?;
-    let mut rows = stmt.query(params![from.max(1) as i64, max.min(i64::MAX as usize) as i64])?;
+    let mut rows = stmt.query(params![
+        from.max(1) as i64,
+        max.min(i64::MAX as usize) as i64
+    ])?;
     let mut out = Vec::with_capacity(max.min(4096));
     let mut last_key = i64::MIN;
     let mut last_name: Arc<str> = Arc::from("");
@@ -309,18 +314,33 @@ fn read_log(
 fn stream_key_of(conn: &Connection, stream_id: &str) -> Result<Option<(i64, u64)>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT stream_key, version FROM streams WHERE stream_id = ?1")?
-        .query_row([stream_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64)))
+        .query_row([stream_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
+        })
         .optional()?)
 }
 
 fn read_stream_rows(
     conn: &Connection,
+    shared: &Shared,
     stream_id: &str,
     from_version: u64,
     max: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let Some((key, _)) = stream_key_of(conn, stream_id)? else {
-        return Ok(Vec::new());
+    let cached = lock(&shared.stream_keys).get(stream_id).copied();
+    let key = match cached {
+        Some(key) => key,
+        None => {
+            let Some((key, _)) = stream_key_of(conn, stream_id)? else {
+                return Ok(Vec::new());
+            };
+            let mut keys = lock(&shared.stream_keys);
+            if keys.len() > 100_000 {
+                keys.clear();
+            }
+            keys.insert(stream_id.to_owned(), key);
+            key
+        }
     };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE stream_key = ?1 AND version >= ?2 \
@@ -442,7 +462,9 @@ fn check_not_truncated(path: &Path, file: &mut std::fs::File) -> Result<(), Stor
             path.display()
         )));
     }
-    let be32 = |at: usize| u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
     let page_size = match u16::from_be_bytes([header[16], header[17]]) {
         1 => 65_536u64,
         n => u64::from(n),
@@ -479,8 +501,7 @@ fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Connection, i64)
     // Identify the file with read-only pragmas before anything can write to it.
     let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
     let user_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let tables: i64 =
-        conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
     if app_id == APPLICATION_ID {
         if user_version > FORMAT_VERSION {
             return Err(StoreError::NewerFormat {
@@ -513,7 +534,11 @@ fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Connection, i64)
     };
     conn.pragma_update(None, "synchronous", sync)?;
     conn.set_prepared_statement_cache_capacity(64);
-    let current = if app_id == APPLICATION_ID { user_version } else { 0 };
+    let current = if app_id == APPLICATION_ID {
+        user_version
+    } else {
+        0
+    };
     for (from, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let to = from as i64 + 1;
         conn.execute_batch(&format!(
@@ -584,13 +609,22 @@ impl Writer {
         }
     }
 
+    /// Runs a parameterless statement through the statement cache (transaction control
+    /// runs several times per batch; re-parsing it each time is measurable).
+    fn exec(&self, sql: &str) -> Result<(), StoreError> {
+        self.conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    }
+
     fn load_head(&self, stream_id: &str) -> Result<Option<StreamHead>, StoreError> {
         if let Some(h) = self.heads.get(stream_id) {
             return Ok(Some(*h));
         }
         let row: Option<(i64, i64, Vec<u8>)> = self
             .conn
-            .prepare_cached("SELECT stream_key, version, head_hash FROM streams WHERE stream_id = ?1")?
+            .prepare_cached(
+                "SELECT stream_key, version, head_hash FROM streams WHERE stream_id = ?1",
+            )?
             .query_row([stream_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         row.map(|(key, version, hash)| {
@@ -672,10 +706,10 @@ impl Writer {
                 actual,
             })));
         }
-        self.conn.execute_batch("SAVEPOINT append")?;
+        self.exec("SAVEPOINT append")?;
         match self.write_rows(req, head, next_position) {
             Ok((head, outcome)) => {
-                self.conn.execute_batch("RELEASE append")?;
+                self.exec("RELEASE append")?;
                 Ok(Staged::Written {
                     stream: req.stream_id.clone(),
                     head,
@@ -683,7 +717,8 @@ impl Writer {
                 })
             }
             Err(err) => {
-                self.conn.execute_batch("ROLLBACK TO append; RELEASE append")?;
+                self.exec("ROLLBACK TO append")?;
+                self.exec("RELEASE append")?;
                 match err {
                     e @ StoreError::DuplicateEventId { .. } => Ok(Staged::Answered(Err(e))),
                     e => Err(e),
@@ -754,6 +789,15 @@ impl Writer {
                         event_id: ev.event_id,
                     });
                 }
+                if is_unique_violation(&err, "events.position")
+                    || is_unique_violation(&err, "events.stream_key")
+                {
+                    // Positions and versions come from this writer alone; a clash means
+                    // another process writes to the same file, which the format forbids.
+                    let reason = "another writer is appending to this store file".to_owned();
+                    self.shared.poison(reason.clone());
+                    return Err(StoreError::WritesRefused { reason });
+                }
                 return Err(err.into());
             }
             prev = hash;
@@ -761,7 +805,9 @@ impl Writer {
         let n = req.events.len() as u64;
         let last_version = first_version + n - 1;
         self.conn
-            .prepare_cached("UPDATE streams SET version = ?2, head_hash = ?3 WHERE stream_key = ?1")?
+            .prepare_cached(
+                "UPDATE streams SET version = ?2, head_hash = ?3 WHERE stream_key = ?1",
+            )?
             .execute(params![key, last_version as i64, &prev[..]])?;
         let outcome = AppendOutcome {
             first_version,
@@ -858,9 +904,7 @@ impl Writer {
         ),
         (StoreError, bool),
     > {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| (e.into(), false))?;
+        self.exec("BEGIN IMMEDIATE").map_err(|e| (e, false))?;
         let mut batch_heads: HashMap<String, StreamHead> = HashMap::new();
         let mut batch_ledger: HashMap<Uuid, (String, AppendOutcome)> = HashMap::new();
         let mut next_position = self.next_position;
@@ -894,9 +938,7 @@ impl Writer {
                 true,
             ));
         }
-        self.conn
-            .execute_batch("COMMIT")
-            .map_err(|e| (e.into(), true))?;
+        self.exec("COMMIT").map_err(|e| (e, true))?;
         Ok((results, batch_heads))
     }
 }
@@ -955,6 +997,7 @@ impl SqliteStore {
             readers: Mutex::new(Vec::new()),
             read_connections: options.read_connections,
             stream_names: Mutex::new(HashMap::new()),
+            stream_keys: Mutex::new(HashMap::new()),
             poisoned: Mutex::new(None),
             poisoned_flag: AtomicBool::new(false),
             fail_commits: Arc::new(AtomicBool::new(false)),
@@ -1062,8 +1105,9 @@ impl EventStore for SqliteStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         validate_stream_id(stream_id)?;
         // Short, indexed reads run inline: a thread hop would cost more than the read.
-        self.shared
-            .with_reader(|conn, _| read_stream_rows(conn, stream_id, from_version, max_count))
+        self.shared.with_reader(|conn, shared| {
+            read_stream_rows(conn, shared, stream_id, from_version, max_count)
+        })
     }
 
     async fn read_all(

@@ -101,7 +101,11 @@ impl Subscription {
     /// Builds a catch-up-then-follow subscription over a [`LogSource`] and a watch of the
     /// committed head position. Correct as long as the source only ever exposes committed
     /// records in position order, and `head` is updated after each commit becomes visible.
-    pub fn follow(source: Arc<dyn LogSource>, head: watch::Receiver<u64>, from_position: u64) -> Self {
+    pub fn follow(
+        source: Arc<dyn LogSource>,
+        head: watch::Receiver<u64>,
+        from_position: u64,
+    ) -> Self {
         struct State {
             source: Arc<dyn LogSource>,
             head: watch::Receiver<u64>,
@@ -196,7 +200,9 @@ impl<T: EventStore + ?Sized> EventStore for Arc<T> {
         from_version: u64,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        (**self).read_stream(stream_id, from_version, max_count).await
+        (**self)
+            .read_stream(stream_id, from_version, max_count)
+            .await
     }
     async fn read_all(
         &self,

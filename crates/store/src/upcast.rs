@@ -17,8 +17,8 @@ use crate::types::RecordedEvent;
 pub trait Upcaster: Send + Sync {
     /// The type this upcaster reads.
     fn event_type(&self) -> &str;
-    /// The schema version this upcaster reads; it produces `from_version() + 1`.
-    fn from_version(&self) -> u32;
+    /// The schema version this upcaster reads; it produces `source_version() + 1`.
+    fn source_version(&self) -> u32;
     /// Transforms the payload. May rename the type by returning `Some(new_type)`.
     fn upcast(
         &self,
@@ -54,7 +54,7 @@ where
     fn event_type(&self) -> &str {
         &self.event_type
     }
-    fn from_version(&self) -> u32 {
+    fn source_version(&self) -> u32 {
         self.from_version
     }
     fn upcast(
@@ -110,7 +110,7 @@ impl UpcasterChain {
     /// Adds an upcasting step.
     pub fn with_upcaster(mut self, upcaster: impl Upcaster + 'static) -> Self {
         self.steps.insert(
-            (upcaster.event_type().to_owned(), upcaster.from_version()),
+            (upcaster.event_type().to_owned(), upcaster.source_version()),
             Box::new(upcaster),
         );
         self
@@ -136,13 +136,12 @@ impl UpcasterChain {
                 // A type that only exists in old versions can still be upcast away.
                 match self.steps.get(&(ty.clone(), version)) {
                     Some(step) => {
-                        let (renamed, next) = step.upcast(payload).map_err(|reason| {
-                            StoreError::Decode {
+                        let (renamed, next) =
+                            step.upcast(payload).map_err(|reason| StoreError::Decode {
                                 event_type: ty.clone(),
                                 schema_version: version,
                                 reason,
-                            }
-                        })?;
+                            })?;
                         payload = next;
                         version += 1;
                         if let Some(r) = renamed {

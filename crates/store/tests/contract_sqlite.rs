@@ -19,7 +19,9 @@ async fn fresh() -> Harness {
                 Tamper::PayloadByte => {
                     "UPDATE events SET payload = CAST(replace(CAST(payload AS TEXT), '\"n\"', '\"N\"') AS BLOB) WHERE position = ?1"
                 }
-                Tamper::EventType => "UPDATE events SET event_type = event_type || 'X' WHERE position = ?1",
+                Tamper::EventType => {
+                    "UPDATE events SET event_type = event_type || 'X' WHERE position = ?1"
+                }
                 Tamper::SchemaVersion => {
                     "UPDATE events SET schema_version = schema_version + 1 WHERE position = ?1"
                 }
@@ -31,7 +33,9 @@ async fn fresh() -> Harness {
                     "UPDATE events SET event_id = randomblob(16) WHERE position = ?1"
                 }
                 Tamper::Hash => "UPDATE events SET hash = zeroblob(32) WHERE position = ?1",
-                Tamper::PrevHash => "UPDATE events SET prev_hash = randomblob(32) WHERE position = ?1",
+                Tamper::PrevHash => {
+                    "UPDATE events SET prev_hash = randomblob(32) WHERE position = ?1"
+                }
             };
             let n = conn.execute(sql, [position as i64]).expect("tamper");
             assert_eq!(n, 1, "no record at position {position}");

@@ -14,12 +14,19 @@ async fn build_store(dir: &Path) -> PathBuf {
     let store = SqliteStore::open(&path, SqliteOptions::normal()).unwrap();
     for i in 0..300u64 {
         store
-            .append(request(&format!("case-{}", i % 40), ExpectedVersion::Any, 1 + i % 4))
+            .append(request(
+                &format!("case-{}", i % 40),
+                ExpectedVersion::Any,
+                1 + i % 4,
+            ))
             .await
             .unwrap();
     }
     drop(store);
-    assert!(!wal(&path).exists(), "a clean close checkpoints and removes the WAL");
+    assert!(
+        !wal(&path).exists(),
+        "a clean close checkpoints and removes the WAL"
+    );
     path
 }
 
@@ -66,9 +73,17 @@ async fn truncated_file_is_reported_corrupt_and_left_untouched() {
     for keep in [len / 2, len - 1, 200, 50] {
         let copy = dir.path().join(format!("truncated-{keep}.db"));
         std::fs::copy(&path, &copy).unwrap();
-        std::fs::OpenOptions::new().write(true).open(&copy).unwrap().set_len(keep).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&copy)
+            .unwrap()
+            .set_len(keep)
+            .unwrap();
         let err = open_and_exercise(&copy).await;
-        assert!(matches!(err, StoreError::Corrupt { .. }), "keep {keep}: {err:?}");
+        assert!(
+            matches!(err, StoreError::Corrupt { .. }),
+            "keep {keep}: {err:?}"
+        );
         assert!(err.is_fatal());
     }
 }
@@ -84,13 +99,19 @@ async fn garbled_page_is_reported_corrupt_and_left_untouched() {
     // Garble several different pages, one at a time (table pages and index pages).
     for victim in [2, pages / 3, pages / 2, pages - 1] {
         let mut garbled = original.clone();
-        for (i, b) in garbled[victim * page..(victim + 1) * page].iter_mut().enumerate() {
+        for (i, b) in garbled[victim * page..(victim + 1) * page]
+            .iter_mut()
+            .enumerate()
+        {
             *b = (i as u8).wrapping_mul(37) ^ 0x5A;
         }
         let copy = dir.path().join(format!("garbled-{victim}.db"));
         std::fs::write(&copy, &garbled).unwrap();
         let err = open_and_exercise(&copy).await;
-        assert!(matches!(err, StoreError::Corrupt { .. }), "page {victim}: {err:?}");
+        assert!(
+            matches!(err, StoreError::Corrupt { .. }),
+            "page {victim}: {err:?}"
+        );
     }
 }
 
@@ -119,7 +140,10 @@ async fn payload_changed_behind_the_stores_back_is_the_first_broken_link() {
     let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
     let report = store.verify_all().await.unwrap();
     let broken = report.first_broken.expect("the change is detected");
-    assert_eq!((broken.stream_id.as_str(), broken.version), (stream.as_str(), version as u64));
+    assert_eq!(
+        (broken.stream_id.as_str(), broken.version),
+        (stream.as_str(), version as u64)
+    );
     assert_eq!(broken.position, Some(150));
     assert!(matches!(broken.fault, LinkFault::HashMismatch { .. }));
     let one = store.verify_stream(&stream).await.unwrap();
@@ -135,16 +159,25 @@ async fn payload_changed_behind_the_stores_back_is_the_first_broken_link() {
 async fn wrong_user_version_is_a_newer_format_error_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = build_store(dir.path()).await;
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 2).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 2)
+        .unwrap();
     let before = bytes(&path);
     match SqliteStore::open(&path, SqliteOptions::default()) {
         Err(StoreError::NewerFormat { found, supported }) => {
-            assert_eq!((found, supported), (2, caseflow_store::sqlite::FORMAT_VERSION));
+            assert_eq!(
+                (found, supported),
+                (2, caseflow_store::sqlite::FORMAT_VERSION)
+            );
         }
         other => panic!("expected NewerFormat, got {other:?}"),
     }
     assert!(bytes(&path) == before);
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 0).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 0)
+        .unwrap();
     let before = bytes(&path);
     let err = SqliteStore::open(&path, SqliteOptions::default()).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
@@ -159,14 +192,19 @@ fn foreign_files_are_not_caseflow_stores_and_left_untouched() {
     let other = dir.path().join("other.sqlite");
     {
         let conn = rusqlite::Connection::open(&other).unwrap();
-        conn.execute_batch("CREATE TABLE people (name TEXT); INSERT INTO people VALUES ('ann');").unwrap();
+        conn.execute_batch("CREATE TABLE people (name TEXT); INSERT INTO people VALUES ('ann');")
+            .unwrap();
     }
     let tiny = dir.path().join("tiny");
     std::fs::write(&tiny, b"SQLite").unwrap();
     for path in [&text, &other, &tiny] {
         let before = bytes(path);
         let err = SqliteStore::open(path, SqliteOptions::default()).unwrap_err();
-        assert!(matches!(err, StoreError::NotACaseflowStore { .. }), "{}: {err:?}", path.display());
+        assert!(
+            matches!(err, StoreError::NotACaseflowStore { .. }),
+            "{}: {err:?}",
+            path.display()
+        );
         assert!(bytes(path) == before, "{} was written", path.display());
     }
 }
@@ -176,19 +214,30 @@ async fn failed_commit_refuses_writes_until_reopened() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
     let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
-    store.append(request("a", ExpectedVersion::NoStream, 2)).await.unwrap();
+    store
+        .append(request("a", ExpectedVersion::NoStream, 2))
+        .await
+        .unwrap();
     store.inject_commit_failure();
-    let failed = store.append(request("a", ExpectedVersion::Exact(2), 1)).await;
+    let failed = store
+        .append(request("a", ExpectedVersion::Exact(2), 1))
+        .await;
     assert!(matches!(failed, Err(StoreError::Io { .. })), "{failed:?}");
     let refused = store.append(request("b", ExpectedVersion::Any, 1)).await;
-    assert!(matches!(refused, Err(StoreError::WritesRefused { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::WritesRefused { .. })),
+        "{refused:?}"
+    );
     assert!(refused.unwrap_err().is_fatal());
     // Reads still work and show only what committed.
     assert_eq!(store.stream_version("a").await.unwrap(), Some(2));
     drop(store);
     let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
     assert_eq!(store.head_position().await.unwrap(), 2);
-    let o = store.append(request("a", ExpectedVersion::Exact(2), 1)).await.unwrap();
+    let o = store
+        .append(request("a", ExpectedVersion::Exact(2), 1))
+        .await
+        .unwrap();
     assert_eq!((o.first_version, o.first_position), (3, 3));
     assert!(store.verify_all().await.unwrap().is_intact());
 }
@@ -201,7 +250,10 @@ async fn reopening_keeps_everything_and_continues_positions() {
     let head = store.head_position().await.unwrap();
     assert_eq!(head, (0..300u64).map(|i| 1 + i % 4).sum::<u64>());
     let v = store.stream_version("case-0").await.unwrap().unwrap();
-    let o = store.append(request("case-0", ExpectedVersion::Exact(v), 1)).await.unwrap();
+    let o = store
+        .append(request("case-0", ExpectedVersion::Exact(v), 1))
+        .await
+        .unwrap();
     assert_eq!((o.first_version, o.first_position), (v + 1, head + 1));
     assert!(store.verify_all().await.unwrap().is_intact());
 }

@@ -37,23 +37,33 @@ fn payload(run: u64, task: u64, seq: u64, j: u64) -> Vec<u8> {
 }
 
 fn event_id(run: u64, task: u64, seq: u64, j: u64) -> Uuid {
-    Uuid::from_u64_pair(0x0190_0000_0000_7000 | run, (task << 48) | (seq << 8) | j | 0x8000_0000_0000_0000)
+    Uuid::from_u64_pair(
+        0x0190_0000_0000_7000 | run,
+        (task << 48) | (seq << 8) | j | 0x8000_0000_0000_0000,
+    )
 }
 
 fn command_id(run: u64, task: u64, seq: u64) -> Uuid {
-    Uuid::from_u64_pair(0x0290_0000_0000_7000 | run, (task << 48) | (seq << 8) | 0x8000_0000_0000_0000)
+    Uuid::from_u64_pair(
+        0x0290_0000_0000_7000 | run,
+        (task << 48) | (seq << 8) | 0x8000_0000_0000_0000,
+    )
 }
 
 /// The child: several tasks append concurrently (so group commit batches them) forever.
 fn child(path: &Path) {
-    let run: u64 = std::env::var(RUN_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let run: u64 = std::env::var(RUN_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let store = Arc::new(SqliteStore::open(path, SqliteOptions::default()).expect("child open"));
+        let store =
+            Arc::new(SqliteStore::open(path, SqliteOptions::default()).expect("child open"));
         let out = Arc::new(std::sync::Mutex::new(std::io::stdout()));
         let mut joins = Vec::new();
         for task in 0..WRITER_TASKS {
@@ -134,14 +144,24 @@ impl SplitMix {
 }
 
 fn parent() {
-    let kills: u64 = std::env::var("CASEFLOW_CRASH_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(50);
-    let seed: u64 = std::env::var("CASEFLOW_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5EED_CA5E);
+    let kills: u64 = std::env::var("CASEFLOW_CRASH_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
+    let seed: u64 = std::env::var("CASEFLOW_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5EED_CA5E);
     println!("crash test: {kills} kills, seed {seed}");
     let mut rng = SplitMix(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("crash.db");
     let exe = std::env::current_exe().expect("current exe");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut acked: Vec<Ack> = Vec::new();
     let mut total_acks_seen = 0u64;
     for run in 0..kills {
@@ -199,11 +219,19 @@ async fn check(path: &Path, acked: &[Ack], run: u64) {
     let store = SqliteStore::open(path, SqliteOptions::default())
         .unwrap_or_else(|e| panic!("reopen after kill {run} failed: {e}"));
     let report = store.verify_all().await.expect("verify");
-    assert!(report.is_intact(), "after kill {run}: {:?}", report.first_broken);
+    assert!(
+        report.is_intact(),
+        "after kill {run}: {:?}",
+        report.first_broken
+    );
     // Positions gap-free, every stream a whole number of appends, appends not torn.
     let log = store.read_all(1, usize::MAX).await.unwrap();
     let head = store.head_position().await.unwrap();
-    assert_eq!(log.len() as u64, head, "after kill {run}: positions are not gap-free");
+    assert_eq!(
+        log.len() as u64,
+        head,
+        "after kill {run}: positions are not gap-free"
+    );
     let mut versions: BTreeMap<&str, u64> = BTreeMap::new();
     for (i, e) in log.iter().enumerate() {
         assert_eq!(e.position, i as u64 + 1);
@@ -212,24 +240,46 @@ async fn check(path: &Path, acked: &[Ack], run: u64) {
         assert_eq!(e.version, *v);
     }
     for (stream, v) in &versions {
-        assert_eq!(v % EVENTS_PER_APPEND, 0, "after kill {run}: partial append on {stream} (version {v})");
+        assert_eq!(
+            v % EVENTS_PER_APPEND,
+            0,
+            "after kill {run}: partial append on {stream} (version {v})"
+        );
     }
     for e in &log {
         let body: serde_json::Value = serde_json::from_slice(&e.payload).expect("payload is JSON");
         let j = (e.version - 1) % EVENTS_PER_APPEND;
-        assert_eq!(body["j"].as_u64(), Some(j), "after kill {run}: events of an append out of place");
+        assert_eq!(
+            body["j"].as_u64(),
+            Some(j),
+            "after kill {run}: events of an append out of place"
+        );
     }
     // Every acknowledged append is there, intact, where the acknowledgement said.
     for ack in acked {
-        let got = store.read_stream(&ack.stream, ack.first_version, EVENTS_PER_APPEND as usize).await.unwrap();
-        assert_eq!(got.len() as u64, EVENTS_PER_APPEND, "after kill {run}: acknowledged append lost");
+        let got = store
+            .read_stream(&ack.stream, ack.first_version, EVENTS_PER_APPEND as usize)
+            .await
+            .unwrap();
+        assert_eq!(
+            got.len() as u64,
+            EVENTS_PER_APPEND,
+            "after kill {run}: acknowledged append lost"
+        );
         for (j, e) in got.iter().enumerate() {
             let j = j as u64;
             assert_eq!(e.position, ack.first_position + j);
             assert_eq!(e.event_id, event_id(ack.run, ack.task, ack.seq, j));
             assert_eq!(e.payload, payload(ack.run, ack.task, ack.seq, j));
         }
-        let ledger = store.command_outcome(command_id(ack.run, ack.task, ack.seq)).await.unwrap();
-        assert_eq!(ledger.map(|o| o.first_position), Some(ack.first_position), "ledger entry lost");
+        let ledger = store
+            .command_outcome(command_id(ack.run, ack.task, ack.seq))
+            .await
+            .unwrap();
+        assert_eq!(
+            ledger.map(|o| o.first_position),
+            Some(ack.first_position),
+            "ledger entry lost"
+        );
     }
 }

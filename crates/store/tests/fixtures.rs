@@ -36,7 +36,9 @@ fn chain() -> UpcasterChain {
         .with_type("NoteAdded", 3)
         .with_type("NoteRemoved", 1)
         .with_upcaster(FnUpcaster::new("NoteAdded", 1, |mut v| {
-            v.as_object_mut().ok_or("not an object")?.insert("author".into(), json!("unknown"));
+            v.as_object_mut()
+                .ok_or("not an object")?
+                .insert("author".into(), json!("unknown"));
             Ok(v)
         }))
         .with_upcaster(FnUpcaster::new("NoteAdded", 2, |mut v| {
@@ -51,8 +53,16 @@ fn chain() -> UpcasterChain {
 fn sample_requests() -> Vec<(u32, AppendRequest)> {
     let payloads: [(u32, &str, serde_json::Value); 3] = [
         (1, "NoteAdded", json!({"text": "first note"})),
-        (2, "NoteAdded", json!({"text": "second note", "author": "room-1"})),
-        (3, "NoteAdded", json!({"body": "third note", "author": "team-2", "tags": ["urgent"]})),
+        (
+            2,
+            "NoteAdded",
+            json!({"text": "second note", "author": "room-1"}),
+        ),
+        (
+            3,
+            "NoteAdded",
+            json!({"body": "third note", "author": "team-2", "tags": ["urgent"]}),
+        ),
     ];
     payloads
         .into_iter()
@@ -67,8 +77,14 @@ fn sample_requests() -> Vec<(u32, AppendRequest)> {
                     payload: serde_json::to_vec(&payload).unwrap(),
                     metadata: Metadata {
                         actor: format!("room-{n}/clerk"),
-                        command_id: Some(Uuid::from_u64_pair(0x0290_0000_0000_7000 + n, 0x8000_0000_0000_0002)),
-                        correlation_id: Some(Uuid::from_u64_pair(0x0390_0000_0000_7000, 0x8000_0000_0000_0003)),
+                        command_id: Some(Uuid::from_u64_pair(
+                            0x0290_0000_0000_7000 + n,
+                            0x8000_0000_0000_0002,
+                        )),
+                        correlation_id: Some(Uuid::from_u64_pair(
+                            0x0390_0000_0000_7000,
+                            0x8000_0000_0000_0003,
+                        )),
                         causation_id: None,
                     },
                 },
@@ -76,16 +92,25 @@ fn sample_requests() -> Vec<(u32, AppendRequest)> {
                     event_id: Uuid::from_u64_pair(0x0190_0000_0000_7000 + n, 0x8000_0000_0000_0004),
                     event_type: "NoteRemoved".into(),
                     schema_version: 1,
-                    payload: serde_json::to_vec(&json!({"reason": format!("superseded {n}")})).unwrap(),
-                    metadata: Metadata { actor: "system".into(), ..Metadata::default() },
+                    payload: serde_json::to_vec(&json!({"reason": format!("superseded {n}")}))
+                        .unwrap(),
+                    metadata: Metadata {
+                        actor: "system".into(),
+                        ..Metadata::default()
+                    },
                 },
             ];
             let req = AppendRequest {
                 stream_id: format!("note-{schema}"),
                 expected: ExpectedVersion::NoStream,
                 events,
-                recorded_at: Utc.timestamp_opt(1_767_225_600 + 86_400 * n as i64, 250_000_001).unwrap(),
-                command_id: Some(Uuid::from_u64_pair(0x0290_0000_0000_7000 + n, 0x8000_0000_0000_0002)),
+                recorded_at: Utc
+                    .timestamp_opt(1_767_225_600 + 86_400 * n as i64, 250_000_001)
+                    .unwrap(),
+                command_id: Some(Uuid::from_u64_pair(
+                    0x0290_0000_0000_7000 + n,
+                    0x8000_0000_0000_0002,
+                )),
             };
             (schema, req)
         })
@@ -101,7 +126,11 @@ async fn regenerate() {
         store.append(req).await.unwrap();
         let records = store.read_stream(&stream, 1, 100).await.unwrap();
         let text = serde_json::to_string_pretty(&records).unwrap() + "\n";
-        std::fs::write(fixtures().join(format!("records-schema-v{schema}.json")), text).unwrap();
+        std::fs::write(
+            fixtures().join(format!("records-schema-v{schema}.json")),
+            text,
+        )
+        .unwrap();
     }
     drop(store);
     std::fs::copy(&db, fixtures().join("store-format-1.sqlite")).unwrap();
@@ -120,9 +149,21 @@ async fn golden_records_of_every_schema_version_still_read() {
     }
     let chain = chain();
     let expected = [
-        NoteAdded { body: "first note".into(), author: "unknown".into(), tags: vec![] },
-        NoteAdded { body: "second note".into(), author: "room-1".into(), tags: vec![] },
-        NoteAdded { body: "third note".into(), author: "team-2".into(), tags: vec!["urgent".into()] },
+        NoteAdded {
+            body: "first note".into(),
+            author: "unknown".into(),
+            tags: vec![],
+        },
+        NoteAdded {
+            body: "second note".into(),
+            author: "room-1".into(),
+            tags: vec![],
+        },
+        NoteAdded {
+            body: "third note".into(),
+            author: "team-2".into(),
+            tags: vec!["urgent".into()],
+        },
     ];
     for (schema, want) in (1..=3).zip(expected) {
         let records = load(schema);
@@ -131,13 +172,22 @@ async fn golden_records_of_every_schema_version_still_read() {
         assert_eq!(records[0].prev_hash, [0u8; 32]);
         assert_eq!(records[1].prev_hash, records[0].hash);
         for r in &records {
-            assert_eq!(recompute(r), r.hash, "hash of {} v{} changed", r.stream_id, r.version);
+            assert_eq!(
+                recompute(r),
+                r.hash,
+                "hash of {} v{} changed",
+                r.stream_id,
+                r.version
+            );
         }
         assert_eq!(records[0].schema_version, schema);
         let note: NoteAdded = chain.decode(&records[0]).unwrap();
         assert_eq!(note, want);
         let removed = chain.upcast_record(&records[1]).unwrap();
-        assert_eq!(removed.payload["reason"], json!(format!("superseded {}", schema - 1)));
+        assert_eq!(
+            removed.payload["reason"],
+            json!(format!("superseded {}", schema - 1))
+        );
     }
 }
 
@@ -153,7 +203,10 @@ async fn golden_sqlite_file_of_format_1_still_opens_reads_and_verifies() {
     for schema in 1..=3 {
         from_json.extend(load(schema));
     }
-    assert_eq!(log, from_json, "the SQLite fixture and the JSON fixtures agree");
+    assert_eq!(
+        log, from_json,
+        "the SQLite fixture and the JSON fixtures agree"
+    );
     // The ledger survived too.
     let (_, req) = sample_requests().remove(0);
     let again = store.append(req).await.unwrap();
@@ -165,21 +218,36 @@ fn unknown_types_and_versions_are_typed_errors() {
     let chain = chain();
     let mut r = load(1).remove(0);
     r.event_type = "NoteExploded".into();
-    assert!(matches!(chain.upcast_record(&r), Err(StoreError::UnknownEventType { .. })));
+    assert!(matches!(
+        chain.upcast_record(&r),
+        Err(StoreError::UnknownEventType { .. })
+    ));
     let mut r = load(3).remove(0);
     r.schema_version = 4;
     assert!(matches!(
         chain.upcast_record(&r),
-        Err(StoreError::UnknownSchemaVersion { schema_version: 4, .. })
+        Err(StoreError::UnknownSchemaVersion {
+            schema_version: 4,
+            ..
+        })
     ));
     let mut r = load(1).remove(0);
     r.payload = b"[1,2]".to_vec();
-    assert!(matches!(chain.upcast_record(&r), Err(StoreError::Decode { .. })));
+    assert!(matches!(
+        chain.upcast_record(&r),
+        Err(StoreError::Decode { .. })
+    ));
     let mut r = load(1).remove(0);
     r.payload = b"{not json".to_vec();
-    assert!(matches!(chain.decode::<NoteAdded>(&r), Err(StoreError::Decode { .. })));
+    assert!(matches!(
+        chain.decode::<NoteAdded>(&r),
+        Err(StoreError::Decode { .. })
+    ));
     // A version newer than the current one is unknown, not a panic.
     let mut r = load(2).remove(1);
     r.schema_version = 2;
-    assert!(matches!(chain.upcast_record(&r), Err(StoreError::UnknownSchemaVersion { .. })));
+    assert!(matches!(
+        chain.upcast_record(&r),
+        Err(StoreError::UnknownSchemaVersion { .. })
+    ));
 }

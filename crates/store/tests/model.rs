@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use caseflow_store::contract::{fresh_id, request};
 use caseflow_store::{
-    AppendOutcome, EventStore, ExpectedVersion, MemoryStore, SqliteOptions, SqliteStore,
-    StoreError,
+    AppendOutcome, EventStore, ExpectedVersion, MemoryStore, SqliteOptions, SqliteStore, StoreError,
 };
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -23,10 +22,24 @@ enum Expect {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Append { stream: u8, expect: Expect, count: u8, command: Option<u8> },
-    ReadStream { stream: u8, from: u64, max: usize },
-    ReadAll { from: u64, max: usize },
-    Version { stream: u8 },
+    Append {
+        stream: u8,
+        expect: Expect,
+        count: u8,
+        command: Option<u8>,
+    },
+    ReadStream {
+        stream: u8,
+        from: u64,
+        max: usize,
+    },
+    ReadAll {
+        from: u64,
+        max: usize,
+    },
+    Version {
+        stream: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -59,7 +72,12 @@ async fn run(store: Arc<dyn EventStore>, ops: Vec<Op>) -> Result<(), TestCaseErr
     let commands: Vec<Uuid> = (0..6).map(|_| fresh_id()).collect();
     for op in ops {
         match op {
-            Op::Append { stream, expect, count, command } => {
+            Op::Append {
+                stream,
+                expect,
+                count,
+                command,
+            } => {
                 let name = format!("s{stream}");
                 let current = model.streams.get(&name).map_or(0, |v| v.len() as u64);
                 let expected = match expect {
@@ -72,8 +90,14 @@ async fn run(store: Arc<dyn EventStore>, ops: Vec<Op>) -> Result<(), TestCaseErr
                 req.command_id = command.map(|c| commands[c as usize]);
                 let got = store.append(req.clone()).await;
                 // The model's answer.
-                let want: Result<AppendOutcome, &str> = match req.command_id.and_then(|c| model.ledger.get(&c)) {
-                    Some((s, o)) if *s == name => Ok(AppendOutcome { deduplicated: true, ..*o }),
+                let want: Result<AppendOutcome, &str> = match req
+                    .command_id
+                    .and_then(|c| model.ledger.get(&c))
+                {
+                    Some((s, o)) if *s == name => Ok(AppendOutcome {
+                        deduplicated: true,
+                        ..*o
+                    }),
                     Some(_) => Err("reused"),
                     None if !expected.admits(current) => Err("conflict"),
                     None => {
@@ -81,7 +105,9 @@ async fn run(store: Arc<dyn EventStore>, ops: Vec<Op>) -> Result<(), TestCaseErr
                         let entry = model.streams.entry(name.clone()).or_default();
                         for e in &req.events {
                             entry.push(e.payload.clone());
-                            model.log.push((name.clone(), entry.len() as u64, e.payload.clone()));
+                            model
+                                .log
+                                .push((name.clone(), entry.len() as u64, e.payload.clone()));
                         }
                         let o = AppendOutcome {
                             first_version: current + 1,
@@ -117,7 +143,8 @@ async fn run(store: Arc<dyn EventStore>, ops: Vec<Op>) -> Result<(), TestCaseErr
                     .take(max)
                     .map(|(i, p)| (i as u64 + 1, p))
                     .collect();
-                let got: Vec<(u64, Vec<u8>)> = got.into_iter().map(|e| (e.version, e.payload)).collect();
+                let got: Vec<(u64, Vec<u8>)> =
+                    got.into_iter().map(|e| (e.version, e.payload)).collect();
                 prop_assert_eq!(got, want);
             }
             Op::ReadAll { from, max } => {
@@ -131,8 +158,10 @@ async fn run(store: Arc<dyn EventStore>, ops: Vec<Op>) -> Result<(), TestCaseErr
                     .take(max)
                     .map(|(i, (s, v, p))| (i as u64 + 1, s.clone(), *v, p.clone()))
                     .collect();
-                let got: Vec<(u64, String, u64, Vec<u8>)> =
-                    got.into_iter().map(|e| (e.position, e.stream_id, e.version, e.payload)).collect();
+                let got: Vec<(u64, String, u64, Vec<u8>)> = got
+                    .into_iter()
+                    .map(|e| (e.position, e.stream_id, e.version, e.payload))
+                    .collect();
                 prop_assert_eq!(got, want);
             }
             Op::Version { stream } => {
@@ -148,7 +177,10 @@ async fn run(store: Arc<dyn EventStore>, ops: Vec<Op>) -> Result<(), TestCaseErr
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 proptest! {
