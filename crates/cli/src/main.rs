@@ -1,1 +1,147 @@
-fn main() {}
+//! `caseflow`: the command-line tool over the Caseflow engine.
+//!
+//! Every verb opens a store (`--db PATH` for SQLite, or `--store URL`), does one thing and
+//! prints a table (or JSON with `--json`). Errors are one sentence on stderr and exit code 2;
+//! `verify` exits 1 when something is broken.
+
+mod commands;
+mod demo;
+mod output;
+mod simulate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use caseflow::EngineError;
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+
+/// An error the CLI reports as one sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad arguments (caller).
+    #[error("{0}")]
+    Usage(String),
+    /// The engine failed.
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    /// A file could not be written or read.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "caseflow",
+    version,
+    about = "Event-sourced case workflow for grassroots supervision: demo, to-do lists, audit, export."
+)]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+/// Where the events are.
+#[derive(Debug, Args, Clone)]
+#[command(group(ArgGroup::new("target").required(true).args(["db", "store"])))]
+pub struct StoreArgs {
+    /// The SQLite store file.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// A store URL (e.g. kurrentdb://localhost:2113?tls=false; needs the `kurrentdb` feature).
+    #[arg(long, value_name = "URL")]
+    pub store: Option<String>,
+    /// The district file (default: the built-in sample district).
+    #[arg(long, value_name = "PATH")]
+    pub district: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Verb {
+    /// Run the district demo: a few months of cases through every stage into a fresh SQLite
+    /// store, then the to-do lists of one room, team, locality and village officer, and the
+    /// headline statistics.
+    Demo(demo::DemoArgs),
+    /// The to-do list of one unit.
+    Todo(commands::TodoArgs),
+    /// One case: its state and timeline (now, as of a time, or as of a version).
+    Case(commands::CaseArgs),
+    /// Check every hash chain and compare every read model with a rebuild (exit 1 if broken).
+    Verify(commands::VerifyArgs),
+    /// Export the log for process mining (XES or OCEL 2.0 JSON).
+    Export(commands::ExportArgs),
+    /// Headline statistics.
+    Stats(commands::StatsArgs),
+    /// Drop and rebuild every read model from the log.
+    Rebuild(commands::RebuildArgs),
+    /// Audit report of one case or of a time range (Markdown or JSON).
+    Audit(commands::AuditArgs),
+    /// Run a workflow simulation scenario.
+    Simulate(simulate::SimulateArgs),
+}
+
+/// Output format of `audit`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportFormat {
+    /// Markdown.
+    Md,
+    /// JSON.
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with success; real errors are clap's one-line
+            // message plus usage, exit code 2.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CASEFLOW_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.verb {
+            Verb::Demo(args) => demo::run(args).await,
+            Verb::Todo(args) => commands::todo(args).await,
+            Verb::Case(args) => commands::case(args).await,
+            Verb::Verify(args) => commands::verify(args).await,
+            Verb::Export(args) => commands::export(args).await,
+            Verb::Stats(args) => commands::stats(args).await,
+            Verb::Rebuild(args) => commands::rebuild(args).await,
+            Verb::Audit(args) => commands::audit(args).await,
+            Verb::Simulate(args) => simulate::run_async(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! The verbs that work on an existing store.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use caseflow::domain::{CaseId, UnitId};
+use caseflow::store::SqliteOptions;
+use caseflow::{District, Engine, EngineConfig, StoreConfig};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use clap::{Args, ValueEnum};
+
+use crate::output;
+use crate::{CliError, ReportFormat, StoreArgs};
+
+/// Arguments of `todo`.
+#[derive(Debug, Args)]
+pub struct TodoArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The unit (e.g. room-1, team-2, loc-zhongshan, vil-wenhuagong).
+    #[arg(long, value_name = "ID")]
+    unit: String,
+    /// Judge overdue items at this time (RFC 3339, `YYYY-MM-DD[THH:MM]` in district time, or
+    /// `now`; default: the time of the last recorded event).
+    #[arg(long, value_name = "TIME")]
+    now: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `case`.
+#[derive(Debug, Args)]
+pub struct CaseArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The case id (a UUID).
+    #[arg(value_name = "CASE_ID")]
+    case_id: String,
+    /// Show the case as the store recorded it at this time.
+    #[arg(long, value_name = "TIME", conflicts_with = "version")]
+    as_of: Option<String>,
+    /// Show the case after its first N events.
+    #[arg(long, value_name = "N")]
+    version: Option<u64>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// XES (IEEE 1849).
+    Xes,
+    /// OCEL 2.0 JSON.
+    Ocel2,
+}
+
+/// Arguments of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// The format.
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+    /// The output file.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+/// Arguments of `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Statistics at this time (default: the time of the last recorded event).
+    #[arg(long, value_name = "TIME")]
+    now: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `rebuild`.
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Arguments of `audit`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("scope").required(true).args(["case", "from"])))]
+pub struct AuditArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Audit one case.
+    #[arg(long, value_name = "ID")]
+    case: Option<String>,
+    /// Start of the time range (inclusive).
+    #[arg(long, value_name = "TIME", requires = "to")]
+    from: Option<String>,
+    /// End of the time range (exclusive).
+    #[arg(long, value_name = "TIME", requires = "from")]
+    to: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md")]
+    format: ReportFormat,
+}
+
+/// Opens the engine over an existing store.
+pub async fn open(args: &StoreArgs) -> Result<Engine, CliError> {
+    let district = match &args.district {
+        Some(path) => District::from_path(path)?,
+        None => District::sample()?,
+    };
+    let store = match (&args.db, &args.store) {
+        (Some(path), _) => {
+            if !path.is_file() {
+                return Err(CliError::Usage(format!(
+                    "no Caseflow database at {} (run `caseflow demo --db {}` to make one)",
+                    path.display(),
+                    path.display()
+                )));
+            }
+            StoreConfig::Sqlite {
+                path: path.clone(),
+                options: SqliteOptions {
+                    create_if_missing: false,
+                    ..SqliteOptions::default()
+                },
+            }
+        }
+        (None, Some(url)) => StoreConfig::Url(url.clone()),
+        (None, None) => return Err(CliError::Usage("give --db PATH or --store URL".to_owned())),
+    };
+    Ok(Engine::open(EngineConfig::with_store(store, district)).await?)
+}
+
+/// The district's UTC offset.
+pub fn offset_of(engine: &Engine) -> FixedOffset {
+    FixedOffset::east_opt(engine.district().calendar.utc_offset_minutes * 60)
+        .unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| Utc.fix()))
+}
+
+use chrono::Offset;
+
+/// Parses a time: RFC 3339, `YYYY-MM-DDTHH:MM[:SS]` or `YYYY-MM-DD HH:MM` in district time,
+/// `YYYY-MM-DD` (midnight, district time), or `now` (the wall clock).
+pub fn parse_time(text: &str, offset: FixedOffset) -> Result<DateTime<Utc>, CliError> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("now") {
+        return Ok(Utc::now());
+    }
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(naive) = NaiveDateTime::parse_from_str(t, format) {
+            if let Some(local) = offset.from_local_datetime(&naive).single() {
+                return Ok(local.with_timezone(&Utc));
+            }
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        if let Some(local) = date
+            .and_hms_opt(0, 0, 0)
+            .and_then(|n| offset.from_local_datetime(&n).single())
+        {
+            return Ok(local.with_timezone(&Utc));
+        }
+    }
+    Err(CliError::Usage(format!(
+        "`{text}` is not a time (use RFC 3339 like 2026-03-02T09:00:00+08:00, a date like 2026-03-02, or `now`)"
+    )))
+}
+
+/// `--now` or, by default, the time of the last recorded event (so a demo or simulated
+/// store is judged at its own time), or the wall clock for an empty store.
+async fn now_or_last(engine: &Engine, now: Option<&str>) -> Result<DateTime<Utc>, CliError> {
+    if let Some(text) = now {
+        return parse_time(text, offset_of(engine));
+    }
+    let head = engine
+        .store()
+        .head_position()
+        .await
+        .map_err(EngineError::from)?;
+    if head == 0 {
+        return Ok(Utc::now());
+    }
+    let last = engine
+        .store()
+        .read_all(head, 1)
+        .await
+        .map_err(EngineError::from)?;
+    Ok(last.first().map_or_else(Utc::now, |r| r.recorded_at))
+}
+
+use caseflow::EngineError;
+
+fn parse_case_id(text: &str) -> Result<CaseId, CliError> {
+    uuid::Uuid::parse_str(text.trim())
+        .map(CaseId::new)
+        .map_err(|_| CliError::Usage(format!("`{text}` is not a case id (a UUID)")))
+}
+
+/// `caseflow todo`.
+pub async fn todo(args: TodoArgs) -> Result<ExitCode, CliError> {
+    let engine = open(&args.store).await?;
+    let unit = UnitId::new(args.unit.clone());
+    if engine.district().org.unit(&unit).is_none() {
+        return Err(CliError::Usage(format!(
+            "no unit `{}` in the district",
+            args.unit
+        )));
+    }
+    let now = now_or_last(&engine, args.now.as_deref()).await?;
+    let items = engine.todo(&unit, now).await?;
+    if args.json {
+        println!("{}", output::todo_json(&unit, now, &items));
+    } else {
+        println!(
+            "{}",
+            output::todo_table(&engine, &unit, now, &items, usize::MAX)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `caseflow case`.
+pub async fn case(args: CaseArgs) -> Result<ExitCode, CliError> {
+    let engine = open(&args.store).await?;
+    let case_id = parse_case_id(&args.case_id)?;
+    let offset = offset_of(&engine);
+    let snapshot = match (&args.as_of, args.version) {
+        (Some(t), _) => {
+            engine
+                .state_as_of_time(case_id, parse_time(t, offset)?)
+                .await?
+        }
+        (None, Some(v)) => engine.state_as_of_version(case_id, v).await?,
+        (None, None) => {
+            let latest = engine
+                .store()
+                .stream_version(&caseflow::projections::case_stream_id(case_id))
+                .await
+                .map_err(EngineError::from)?;
+            match latest {
+                Some(v) => engine.state_as_of_version(case_id, v).await?,
+                None => return Err(EngineError::CaseNotFound(case_id).into()),
+            }
+        }
+    };
+    let now = now_or_last(&engine, None).await?;
+    let report = engine.audit_case(case_id, now).await?;
+    if args.json {
+        println!("{}", output::case_json(&snapshot, &report));
+    } else {
+        println!("{}", output::case_tables(&snapshot, &report, offset));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `caseflow verify`.
+pub async fn verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
+    let engine = open(&args.store).await?;
+    let outcome = engine.verify().await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome).unwrap_or_default()
+        );
+    } else {
+        println!("{}", outcome.to_markdown());
+    }
+    Ok(if outcome.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `caseflow export`.
+pub async fn export(args: ExportArgs) -> Result<ExitCode, CliError> {
+    let engine = open(&args.store).await?;
+    let file = std::fs::File::create(&args.out).map_err(|source| CliError::Io {
+        what: format!("cannot create {}", args.out.display()),
+        source,
+    })?;
+    let writer = std::io::BufWriter::new(file);
+    let summary = match args.format {
+        ExportFormat::Xes => engine.export_xes(writer).await?,
+        ExportFormat::Ocel2 => engine.export_ocel2(writer).await?,
+    };
+    println!(
+        "wrote {} ({} cases, {} events{})",
+        args.out.display(),
+        summary.cases,
+        summary.events,
+        if summary.objects > 0 {
+            format!(", {} objects", summary.objects)
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `caseflow stats`.
+pub async fn stats(args: StatsArgs) -> Result<ExitCode, CliError> {
+    let engine = open(&args.store).await?;
+    let now = now_or_last(&engine, args.now.as_deref()).await?;
+    let report = engine.stats(now).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        println!("{}", output::stats_tables(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `caseflow rebuild`.
+pub async fn rebuild(args: RebuildArgs) -> Result<ExitCode, CliError> {
+    let engine = open(&args.store).await?;
+    let started = std::time::Instant::now();
+    let n = engine.rebuild().await?;
+    println!(
+        "rebuilt every read model from {n} events in {:.2?}",
+        started.elapsed()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `caseflow audit`.
+pub async fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
+    let engine = open(&args.store).await?;
+    let offset = offset_of(&engine);
+    let report = match (&args.case, &args.from, &args.to) {
+        (Some(case), _, _) => {
+            let now = now_or_last(&engine, None).await?;
+            engine.audit_case(parse_case_id(case)?, now).await?
+        }
+        (None, Some(from), Some(to)) => {
+            let (from, to) = (parse_time(from, offset)?, parse_time(to, offset)?);
+            if from >= to {
+                return Err(CliError::Usage("--from must be before --to".to_owned()));
+            }
+            engine.audit_range(from, to).await?
+        }
+        _ => {
+            return Err(CliError::Usage(
+                "give --case ID, or --from TIME and --to TIME".to_owned(),
+            ));
+        }
+    };
+    match args.format {
+        ReportFormat::Md => println!("{}", report.to_markdown(offset)),
+        ReportFormat::Json => println!("{}", report.to_json()),
+    }
+    Ok(ExitCode::SUCCESS)
+}

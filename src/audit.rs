@@ -1,0 +1,589 @@
+//! Audit: replay a case to a past version or time, verify hash chains and read models, and
+//! write audit reports (who did what and when, stage by stage) in Markdown and JSON.
+
+use std::fmt::Write as _;
+
+use caseflow_domain::{CaseEvent, CaseId, CaseState, Stage, evolve};
+use caseflow_projections::{case_id_of_stream, case_stream_id};
+use caseflow_store::RecordedEvent;
+use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::engine::{Engine, READ_BATCH, ReadModels, decode};
+use crate::error::EngineError;
+
+/// A case as it stood at some point of its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseSnapshot {
+    /// The case.
+    pub case_id: CaseId,
+    /// The version the state reflects (events applied).
+    pub version: u64,
+    /// The latest version of the case today.
+    pub latest_version: u64,
+    /// The state after `version` events.
+    pub state: CaseState,
+    /// The events applied, in order.
+    pub events: Vec<CaseEvent>,
+}
+
+/// One event of an audit report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    /// Stream version.
+    pub version: u64,
+    /// Global position.
+    pub position: u64,
+    /// Event id.
+    pub event_id: String,
+    /// Event type (what was done).
+    pub event_type: String,
+    /// Acting unit and role (who).
+    pub actor: String,
+    /// When it was done (the command's issue time).
+    pub at: DateTime<Utc>,
+    /// When the store recorded it.
+    pub recorded_at: DateTime<Utc>,
+    /// Stage before the event.
+    pub stage_before: Stage,
+    /// Stage after the event.
+    pub stage_after: Stage,
+    /// The command that produced it.
+    pub command_id: Option<String>,
+    /// SHA-256 chain hash of the record (hex).
+    pub hash: String,
+    /// Hash of the previous record of the stream (hex).
+    pub prev_hash: String,
+}
+
+/// Time spent in one stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StageStay {
+    /// The stage.
+    pub stage: Stage,
+    /// When the case entered it.
+    pub entered_at: DateTime<Utc>,
+    /// When it left (None = still there at the report's end).
+    pub left_at: Option<DateTime<Utc>>,
+    /// Seconds spent (up to the report's end for the current stage).
+    pub duration_seconds: i64,
+}
+
+/// The audit of one case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CaseAudit {
+    /// The case.
+    pub case_id: CaseId,
+    /// Short title (the reported summary).
+    pub title: String,
+    /// Current stage (at the report's end).
+    pub stage: Stage,
+    /// Stage by stage, with durations.
+    pub stages: Vec<StageStay>,
+    /// Every event (within the report's range).
+    pub events: Vec<AuditEntry>,
+}
+
+/// An audit report over one case or a time range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    /// What the report covers, in words.
+    pub scope: String,
+    /// Start of the range (inclusive), if a range.
+    pub from: Option<DateTime<Utc>>,
+    /// End of the range (exclusive), if a range.
+    pub to: Option<DateTime<Utc>>,
+    /// Cases, in order of first event.
+    pub cases: Vec<CaseAudit>,
+}
+
+/// A stream whose hash chain is broken (or could not be read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokenCase {
+    /// The stream.
+    pub stream_id: String,
+    /// The case, when the stream is a case stream.
+    pub case_id: Option<CaseId>,
+    /// First broken version (0 when the stream could not be read at all).
+    pub version: u64,
+    /// What is wrong.
+    pub fault: String,
+}
+
+/// A read model that differs from a rebuild from the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DivergentReadModel {
+    /// The projection's name.
+    pub name: String,
+    /// How it differs.
+    pub detail: String,
+}
+
+/// The result of [`Engine::verify`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyOutcome {
+    /// Streams whose chain was walked.
+    pub streams_checked: u64,
+    /// Events checked.
+    pub events_checked: u64,
+    /// Every stream with a broken chain.
+    pub broken_cases: Vec<BrokenCase>,
+    /// Every read model that differs from its rebuild.
+    pub divergent_read_models: Vec<DivergentReadModel>,
+    /// Problems that stopped part of the check (e.g. the log cannot be read).
+    pub errors: Vec<String>,
+}
+
+impl VerifyOutcome {
+    /// True when every chain holds and every read model equals its rebuild.
+    pub fn is_ok(&self) -> bool {
+        self.broken_cases.is_empty()
+            && self.divergent_read_models.is_empty()
+            && self.errors.is_empty()
+    }
+
+    /// A human-readable report (Markdown).
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "# Verify: {}\n\nStreams checked: {}, events checked: {}.\n",
+            if self.is_ok() { "all holds" } else { "BROKEN" },
+            self.streams_checked,
+            self.events_checked
+        );
+        if !self.broken_cases.is_empty() {
+            let _ = writeln!(s, "## Broken hash chains\n");
+            for b in &self.broken_cases {
+                let _ = writeln!(
+                    s,
+                    "- case {} (stream {}), version {}: {}",
+                    b.case_id.map_or_else(|| "-".to_owned(), |c| c.to_string()),
+                    b.stream_id,
+                    b.version,
+                    b.fault
+                );
+            }
+            s.push('\n');
+        }
+        if !self.divergent_read_models.is_empty() {
+            let _ = writeln!(s, "## Read models that differ from a rebuild\n");
+            for d in &self.divergent_read_models {
+                let _ = writeln!(s, "- {}: {}", d.name, d.detail);
+            }
+            s.push('\n');
+        }
+        if !self.errors.is_empty() {
+            let _ = writeln!(s, "## Checks that could not run\n");
+            for e in &self.errors {
+                let _ = writeln!(s, "- {e}");
+            }
+        }
+        s
+    }
+}
+
+/// Formats a duration like `3d 4h 05m`.
+pub fn human_duration(seconds: i64) -> String {
+    let d = Duration::seconds(seconds.max(0));
+    let days = d.num_days();
+    let hours = d.num_hours() % 24;
+    let minutes = d.num_minutes() % 60;
+    if days > 0 {
+        format!("{days}d {hours}h {minutes:02}m")
+    } else if hours > 0 {
+        format!("{hours}h {minutes:02}m")
+    } else {
+        format!("{minutes}m")
+    }
+}
+
+impl Engine {
+    /// The state of a case after its first `version` events.
+    pub async fn state_as_of_version(
+        &self,
+        case_id: CaseId,
+        version: u64,
+    ) -> Result<CaseSnapshot, EngineError> {
+        let records = self.read_stream_all(&case_stream_id(case_id)).await?;
+        let latest = records.len() as u64;
+        if latest == 0 {
+            return Err(EngineError::CaseNotFound(case_id));
+        }
+        if version == 0 || version > latest {
+            return Err(EngineError::VersionOutOfRange {
+                case_id,
+                requested: version,
+                latest,
+            });
+        }
+        let keep = usize::try_from(version).unwrap_or(usize::MAX);
+        snapshot(case_id, &records[..keep], latest)
+    }
+
+    /// The state of a case as the store recorded it at `at`: every event recorded at or
+    /// before that instant. (Recorded time, not the business time in the event: an auditor
+    /// asks what the system knew then.)
+    pub async fn state_as_of_time(
+        &self,
+        case_id: CaseId,
+        at: DateTime<Utc>,
+    ) -> Result<CaseSnapshot, EngineError> {
+        let records = self.read_stream_all(&case_stream_id(case_id)).await?;
+        let latest = records.len() as u64;
+        if latest == 0 {
+            return Err(EngineError::CaseNotFound(case_id));
+        }
+        let keep = records.iter().take_while(|r| r.recorded_at <= at).count();
+        if keep == 0 {
+            return Err(EngineError::VersionOutOfRange {
+                case_id,
+                requested: 0,
+                latest,
+            });
+        }
+        snapshot(case_id, &records[..keep], latest)
+    }
+
+    /// Walks every stream's hash chain, rebuilds every read model from the log and compares
+    /// it with the live one. The outcome names each broken case and each divergent model.
+    pub async fn verify(&self) -> Result<VerifyOutcome, EngineError> {
+        let mut outcome = VerifyOutcome::default();
+        let store = &self.inner.store;
+        // Collect stream ids from the global log.
+        let mut streams: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut from = 1u64;
+        loop {
+            match store.read_all(from, READ_BATCH).await {
+                Ok(batch) => {
+                    let Some(last) = batch.last() else { break };
+                    from = last.position + 1;
+                    for r in &batch {
+                        if seen.insert(r.stream_id.clone()) {
+                            streams.push(r.stream_id.clone());
+                        }
+                    }
+                }
+                Err(e) => {
+                    outcome.errors.push(format!(
+                        "the global log cannot be read from position {from}: {e}"
+                    ));
+                    break;
+                }
+            }
+        }
+        for stream in &streams {
+            match store.verify_stream(stream).await {
+                Ok(report) => {
+                    outcome.streams_checked += report.streams_checked.max(1);
+                    outcome.events_checked += report.events_checked;
+                    if let Some(broken) = report.first_broken {
+                        outcome.broken_cases.push(BrokenCase {
+                            stream_id: broken.stream_id.clone(),
+                            case_id: case_id_of_stream(&broken.stream_id),
+                            version: broken.version,
+                            fault: broken.fault.to_string(),
+                        });
+                    }
+                }
+                Err(e) => outcome.broken_cases.push(BrokenCase {
+                    stream_id: stream.clone(),
+                    case_id: case_id_of_stream(stream),
+                    version: 0,
+                    fault: format!("cannot be read: {e}"),
+                }),
+            }
+        }
+        match store.verify_all().await {
+            Ok(report) => {
+                if let Some(broken) = report.first_broken {
+                    if !outcome
+                        .broken_cases
+                        .iter()
+                        .any(|b| b.stream_id == broken.stream_id)
+                    {
+                        outcome.broken_cases.push(BrokenCase {
+                            stream_id: broken.stream_id.clone(),
+                            case_id: case_id_of_stream(&broken.stream_id),
+                            version: broken.version,
+                            fault: broken.fault.to_string(),
+                        });
+                    }
+                }
+            }
+            Err(e) => outcome
+                .errors
+                .push(format!("the whole-store check failed: {e}")),
+        }
+        self.compare_read_models(&mut outcome).await;
+        Ok(outcome)
+    }
+
+    async fn compare_read_models(&self, outcome: &mut VerifyOutcome) {
+        let mut live = self.inner.read.lock().await;
+        if let Err(e) = live.runner.catch_up().await {
+            outcome.divergent_read_models.push(DivergentReadModel {
+                name: "*".to_owned(),
+                detail: format!("the live read models cannot catch up with the log: {e}"),
+            });
+            return;
+        }
+        let mut fresh = match ReadModels::new(
+            std::sync::Arc::clone(&self.inner.store),
+            &self.inner.district,
+            None,
+        ) {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                outcome.errors.push(format!("cannot set up a rebuild: {e}"));
+                return;
+            }
+        };
+        if let Err(e) = fresh.runner.catch_up().await {
+            outcome.divergent_read_models.push(DivergentReadModel {
+                name: "*".to_owned(),
+                detail: format!("a rebuild from the log fails: {e}"),
+            });
+            return;
+        }
+        macro_rules! compare {
+            ($field:ident, $count:ident) => {{
+                match (live.$field.read(), fresh.$field.read()) {
+                    (Ok(l), Ok(f)) => {
+                        if l.stopped().is_some() {
+                            outcome.divergent_read_models.push(DivergentReadModel {
+                                name: live.$field.name().to_owned(),
+                                detail: format!("stopped: {}", l.stopped().unwrap_or_default()),
+                            });
+                        } else if *l != *f {
+                            outcome.divergent_read_models.push(DivergentReadModel {
+                                name: live.$field.name().to_owned(),
+                                detail: format!(
+                                    "differs from a rebuild (live: {} cases at position {}, rebuild: {} cases at position {})",
+                                    l.$count(),
+                                    l.checkpoint(),
+                                    f.$count(),
+                                    f.checkpoint()
+                                ),
+                            });
+                        }
+                    }
+                    (Err(e), _) | (_, Err(e)) => outcome.errors.push(format!("read model unavailable: {e}")),
+                }
+            }};
+        }
+        compare!(todo, case_count);
+        compare!(timeline, case_count);
+        compare!(deadlines, case_count);
+        match (live.stats.read(), fresh.stats.read()) {
+            (Ok(l), Ok(f)) => {
+                if *l != *f {
+                    outcome.divergent_read_models.push(DivergentReadModel {
+                        name: live.stats.name().to_owned(),
+                        detail: "differs from a rebuild".to_owned(),
+                    });
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                outcome.errors.push(format!("read model unavailable: {e}"))
+            }
+        }
+    }
+
+    /// The audit report of one case: every event with who, when, stage transitions and
+    /// hashes, and the time spent in each stage (the current stage up to `now`).
+    pub async fn audit_case(
+        &self,
+        case_id: CaseId,
+        now: DateTime<Utc>,
+    ) -> Result<AuditReport, EngineError> {
+        let records = self.read_stream_all(&case_stream_id(case_id)).await?;
+        if records.is_empty() {
+            return Err(EngineError::CaseNotFound(case_id));
+        }
+        let audit = case_audit(case_id, &records, None, now)?;
+        Ok(AuditReport {
+            scope: format!("case {case_id}"),
+            from: None,
+            to: None,
+            cases: vec![audit],
+        })
+    }
+
+    /// The audit report of everything recorded in `[from, to)`, case by case.
+    pub async fn audit_range(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<AuditReport, EngineError> {
+        let mut cases = Vec::new();
+        for case_id in self.case_ids().await? {
+            let records = self.read_stream_all(&case_stream_id(case_id)).await?;
+            if !records
+                .iter()
+                .any(|r| r.recorded_at >= from && r.recorded_at < to)
+            {
+                continue;
+            }
+            cases.push(case_audit(case_id, &records, Some((from, to)), to)?);
+        }
+        Ok(AuditReport {
+            scope: format!(
+                "events recorded from {} to {}",
+                from.to_rfc3339(),
+                to.to_rfc3339()
+            ),
+            from: Some(from),
+            to: Some(to),
+            cases,
+        })
+    }
+}
+
+fn snapshot(
+    case_id: CaseId,
+    records: &[RecordedEvent],
+    latest: u64,
+) -> Result<CaseSnapshot, EngineError> {
+    let mut state = CaseState::default();
+    let mut events = Vec::with_capacity(records.len());
+    for r in records {
+        let e = decode(r)?;
+        evolve(&mut state, &e);
+        events.push(e);
+    }
+    Ok(CaseSnapshot {
+        case_id,
+        version: records.len() as u64,
+        latest_version: latest,
+        state,
+        events,
+    })
+}
+
+fn case_audit(
+    case_id: CaseId,
+    records: &[RecordedEvent],
+    range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    end: DateTime<Utc>,
+) -> Result<CaseAudit, EngineError> {
+    let mut state = CaseState::default();
+    let mut entries = Vec::new();
+    let mut stages: Vec<StageStay> = Vec::new();
+    for r in records {
+        if let Some((_, to)) = range {
+            if r.recorded_at >= to {
+                break;
+            }
+        }
+        let event = decode(r)?;
+        let before = state.stage();
+        evolve(&mut state, &event);
+        let after = state.stage();
+        let at = event.at();
+        if before != after || stages.is_empty() {
+            if let Some(last) = stages.last_mut() {
+                last.left_at = Some(at);
+                last.duration_seconds = (at - last.entered_at).num_seconds();
+            }
+            stages.push(StageStay {
+                stage: after,
+                entered_at: at,
+                left_at: None,
+                duration_seconds: 0,
+            });
+        }
+        let in_range = range.is_none_or(|(from, to)| r.recorded_at >= from && r.recorded_at < to);
+        if in_range {
+            entries.push(AuditEntry {
+                version: r.version,
+                position: r.position,
+                event_id: r.event_id.to_string(),
+                event_type: r.event_type.clone(),
+                actor: event.actor().to_string(),
+                at,
+                recorded_at: r.recorded_at,
+                stage_before: before,
+                stage_after: after,
+                command_id: r.metadata.command_id.map(|c| c.to_string()),
+                hash: hex::encode(r.hash),
+                prev_hash: hex::encode(r.prev_hash),
+            });
+        }
+    }
+    if let Some(last) = stages.last_mut() {
+        if last.left_at.is_none() {
+            last.duration_seconds = (end - last.entered_at).num_seconds().max(0);
+        }
+    }
+    Ok(CaseAudit {
+        case_id,
+        title: state.case().map(|c| c.summary.clone()).unwrap_or_default(),
+        stage: state.stage(),
+        stages,
+        events: entries,
+    })
+}
+
+impl AuditReport {
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The report as Markdown, times shown at `offset` (the district's UTC offset).
+    pub fn to_markdown(&self, offset: FixedOffset) -> String {
+        let t = |d: &DateTime<Utc>| {
+            d.with_timezone(&offset)
+                .to_rfc3339_opts(SecondsFormat::Secs, false)
+        };
+        let mut s = String::new();
+        let _ = writeln!(s, "# Audit report: {}\n", self.scope);
+        let _ = writeln!(s, "{} case(s).\n", self.cases.len());
+        for case in &self.cases {
+            let _ = writeln!(s, "## Case {}\n", case.case_id);
+            let _ = writeln!(s, "- Title: {}", case.title);
+            let _ = writeln!(s, "- Stage now: {}\n", case.stage);
+            let _ = writeln!(
+                s,
+                "### Stages\n\n| stage | entered | left | duration |\n|---|---|---|---|"
+            );
+            for st in &case.stages {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} |",
+                    st.stage,
+                    t(&st.entered_at),
+                    st.left_at
+                        .as_ref()
+                        .map_or_else(|| "(current)".to_owned(), t),
+                    human_duration(st.duration_seconds)
+                );
+            }
+            let _ = writeln!(
+                s,
+                "\n### Events\n\n| v | when | who | what | stage | hash |\n|---|---|---|---|---|---|"
+            );
+            for e in &case.events {
+                let stage = if e.stage_before == e.stage_after {
+                    e.stage_after.to_string()
+                } else {
+                    format!("{} → {}", e.stage_before, e.stage_after)
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | `{}` |",
+                    e.version,
+                    t(&e.at),
+                    e.actor,
+                    e.event_type,
+                    stage,
+                    &e.hash
+                );
+            }
+            s.push('\n');
+        }
+        s
+    }
+}

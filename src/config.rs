@@ -1,0 +1,169 @@
+//! How an engine is opened: which store, which district, which clock and id source.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use caseflow_domain::{Calendar, DistrictConfig, Organisation, Policies};
+use caseflow_store::{EventStore, SqliteOptions};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::EngineError;
+use crate::ids::{IdGenerator, RandomIds};
+use crate::retry::RetryPolicy;
+
+/// The sample district shipped with the engine (`examples/district.toml`): 5 rooms, 5 teams,
+/// 10 localities, 103 villages, 3 zones. Embedded so tools work from any directory.
+pub const SAMPLE_DISTRICT_TOML: &str = include_str!("../examples/district.toml");
+
+/// A district: organisation, working calendar and policies.
+#[derive(Debug, Clone)]
+pub struct District {
+    /// The organisation (units, zones, departments).
+    pub org: Arc<Organisation>,
+    /// The working calendar (time limits are in working days).
+    pub calendar: Calendar,
+    /// Time limits and routing policy.
+    pub policies: Policies,
+}
+
+impl District {
+    /// Parses and validates a district file.
+    pub fn from_toml_str(text: &str) -> Result<District, EngineError> {
+        let config = DistrictConfig::from_toml_str(text).map_err(EngineError::District)?;
+        Ok(District::from(config))
+    }
+
+    /// Reads and parses a district file.
+    pub fn from_path(path: &Path) -> Result<District, EngineError> {
+        let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
+            what: format!("cannot read the district file {}", path.display()),
+            source,
+        })?;
+        District::from_toml_str(&text)
+    }
+
+    /// The sample district (see [`SAMPLE_DISTRICT_TOML`]).
+    pub fn sample() -> Result<District, EngineError> {
+        District::from_toml_str(SAMPLE_DISTRICT_TOML)
+    }
+}
+
+impl From<DistrictConfig> for District {
+    fn from(config: DistrictConfig) -> Self {
+        District {
+            org: Arc::new(config.org),
+            calendar: config.calendar,
+            policies: config.policies,
+        }
+    }
+}
+
+/// Where the events live.
+#[derive(Clone)]
+pub enum StoreConfig {
+    /// An embedded SQLite file (the default for services). Read models are kept in a
+    /// sidecar file next to it (see [`read_model_path`]).
+    Sqlite {
+        /// The store file.
+        path: PathBuf,
+        /// SQLite options (durability, queue sizes, whether to create the file).
+        options: SqliteOptions,
+    },
+    /// A fresh in-memory store; read models in memory too. For tests and simulations.
+    Memory,
+    /// An already opened store (e.g. a memory store shared across an engine "restart" in a
+    /// test). Read models are kept in memory.
+    Shared(Arc<dyn EventStore>),
+    /// A store URL. `kurrentdb://` / `esdb://` URLs need the `kurrentdb` feature.
+    Url(String),
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreConfig::Sqlite { path, options } => f
+                .debug_struct("Sqlite")
+                .field("path", path)
+                .field("options", options)
+                .finish(),
+            StoreConfig::Memory => f.write_str("Memory"),
+            StoreConfig::Shared(_) => f.write_str("Shared(..)"),
+            // A URL may carry credentials; do not print it.
+            StoreConfig::Url(_) => f.write_str("Url(..)"),
+        }
+    }
+}
+
+/// The sidecar file holding the read models of the SQLite store at `store_path`
+/// (`cases.db` -> `cases.read.db`). Read models can be deleted at any time: they are
+/// rebuilt from the log.
+pub fn read_model_path(store_path: &Path) -> PathBuf {
+    let stem = store_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "caseflow".to_owned());
+    store_path.with_file_name(format!("{stem}.read.db"))
+}
+
+/// Everything [`crate::Engine::open`] needs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The store.
+    pub store: StoreConfig,
+    /// The district.
+    pub district: District,
+    /// The clock every time in the engine comes from.
+    pub clock: Arc<dyn Clock>,
+    /// The id and jitter source.
+    pub ids: Arc<dyn IdGenerator>,
+    /// Retries after version conflicts.
+    pub retry: RetryPolicy,
+}
+
+impl EngineConfig {
+    /// A SQLite-backed engine over `path` (created if missing), with the system clock and
+    /// random ids.
+    pub fn sqlite(path: impl Into<PathBuf>, district: District) -> Self {
+        Self::with_store(
+            StoreConfig::Sqlite {
+                path: path.into(),
+                options: SqliteOptions::default(),
+            },
+            district,
+        )
+    }
+
+    /// An in-memory engine, with the system clock and random ids.
+    pub fn memory(district: District) -> Self {
+        Self::with_store(StoreConfig::Memory, district)
+    }
+
+    /// An engine over the given store configuration.
+    pub fn with_store(store: StoreConfig, district: District) -> Self {
+        EngineConfig {
+            store,
+            district,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Replaces the clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Replaces the id generator.
+    pub fn ids(mut self, ids: Arc<dyn IdGenerator>) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    /// Replaces the retry policy.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}

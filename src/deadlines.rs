@@ -1,0 +1,362 @@
+//! The deadline watcher: when a time limit has passed (by the injected clock) it issues the
+//! domain's `UrgeOverdue` — first the urging (督办) by the supervising unit, then, if the
+//! deadline is still missed after the grace period, the escalation by a leader of a room
+//! of the case's zone. Each urging of each missed deadline is issued once: its command id is
+//! derived from the case, the deadline and its due time, so the store's command ledger
+//! makes a repeat (another process, or the same one after a restart) write nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration as StdDuration;
+
+use caseflow_domain::{Actor, CaseId, DeadlineKind, Role, UnitId, UrgeOverdue, urgeable};
+use caseflow_projections::{Applied, ApplyFailure, Projection, ProjectionError};
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+use tracing::{Instrument, info, info_span, warn};
+use uuid::Uuid;
+
+use crate::engine::{CommandEnvelope, Engine};
+use crate::error::EngineError;
+use crate::ids::derived_id;
+
+/// Name of the engine's deadline read model.
+pub const DEADLINE_PROJECTION: &str = "engine_deadlines";
+
+/// One open deadline as the watcher sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchedDeadline {
+    /// Which time limit.
+    pub kind: DeadlineKind,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    /// After a first urging: when it may be escalated.
+    pub respond_by: Option<DateTime<Utc>>,
+    /// Whether it was escalated already.
+    pub escalated: bool,
+}
+
+impl WatchedDeadline {
+    /// Whether, at `now`, this deadline needs an urging (`Some(false)`) or an escalation
+    /// (`Some(true)`).
+    pub fn needs_urging(&self, now: DateTime<Utc>) -> Option<bool> {
+        match (self.respond_by, self.escalated) {
+            (None, _) if now > self.due_at => Some(false),
+            (Some(respond_by), false) if now > respond_by => Some(true),
+            _ => None,
+        }
+    }
+}
+
+/// Read model of every open deadline of every open case (the watcher's index).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DeadlineProjection {
+    cases: BTreeMap<CaseId, Vec<WatchedDeadline>>,
+    changed: Option<BTreeSet<CaseId>>,
+}
+
+impl DeadlineProjection {
+    /// An empty read model.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every (case, deadline, escalate?) that needs urging at `now`.
+    pub fn due(&self, now: DateTime<Utc>) -> Vec<(CaseId, WatchedDeadline, bool)> {
+        self.cases
+            .iter()
+            .flat_map(|(case, deadlines)| {
+                deadlines
+                    .iter()
+                    .filter_map(move |d| d.needs_urging(now).map(|esc| (*case, d.clone(), esc)))
+            })
+            .collect()
+    }
+
+    /// Open deadlines of one case.
+    pub fn for_case(&self, case_id: &CaseId) -> &[WatchedDeadline] {
+        self.cases.get(case_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Number of cases with at least one open deadline.
+    pub fn case_count(&self) -> usize {
+        self.cases.len()
+    }
+}
+
+impl Projection for DeadlineProjection {
+    fn name(&self) -> &'static str {
+        DEADLINE_PROJECTION
+    }
+
+    fn apply(&mut self, applied: &Applied<'_>) -> Result<(), ApplyFailure> {
+        let deadlines: Vec<WatchedDeadline> = if applied.state.is_open() {
+            applied
+                .state
+                .deadlines()
+                .map(|d| WatchedDeadline {
+                    kind: d.kind,
+                    due_at: d.due_at,
+                    respond_by: d.urged.as_ref().map(|u| u.respond_by),
+                    escalated: d.escalated.is_some(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if deadlines.is_empty() {
+            self.cases.remove(&applied.case_id);
+        } else {
+            self.cases.insert(applied.case_id, deadlines);
+        }
+        if let Some(changed) = &mut self.changed {
+            changed.insert(applied.case_id);
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.cases.clear();
+        if let Some(changed) = &mut self.changed {
+            changed.clear();
+        }
+    }
+
+    fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS engine_deadlines (
+                 case_id TEXT PRIMARY KEY NOT NULL,
+                 deadlines TEXT NOT NULL
+             ) WITHOUT ROWID;",
+        )
+    }
+
+    fn delete_rows(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute("DELETE FROM engine_deadlines", []).map(|_| ())
+    }
+
+    fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+        let tracking = self.changed.is_some();
+        self.cases.clear();
+        let corrupt = |reason: String| ProjectionError::CorruptReadModel {
+            projection: DEADLINE_PROJECTION.to_owned(),
+            reason,
+        };
+        let mut stmt = conn.prepare("SELECT case_id, deadlines FROM engine_deadlines")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let case_text: String = row.get(0)?;
+            let json: String = row.get(1)?;
+            let case_id = Uuid::parse_str(&case_text)
+                .map(CaseId::new)
+                .map_err(|e| corrupt(format!("case id {case_text:?}: {e}")))?;
+            let deadlines: Vec<WatchedDeadline> =
+                serde_json::from_str(&json).map_err(|e| corrupt(format!("case {case_id}: {e}")))?;
+            self.cases.insert(case_id, deadlines);
+        }
+        self.changed = tracking.then(BTreeSet::new);
+        Ok(())
+    }
+
+    fn track_changes(&mut self, on: bool) {
+        self.changed = on.then(BTreeSet::new);
+    }
+
+    fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+        let Some(changed) = self.changed.take() else {
+            return Ok(());
+        };
+        let result = (|| -> Result<(), ProjectionError> {
+            let mut delete =
+                conn.prepare_cached("DELETE FROM engine_deadlines WHERE case_id = ?1")?;
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO engine_deadlines (case_id, deadlines) VALUES (?1, ?2)",
+            )?;
+            for case_id in &changed {
+                let key = case_id.to_string();
+                delete.execute(params![key])?;
+                if let Some(deadlines) = self.cases.get(case_id) {
+                    let json = serde_json::to_string(deadlines).map_err(|e| {
+                        ProjectionError::CorruptReadModel {
+                            projection: DEADLINE_PROJECTION.to_owned(),
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    insert.execute(params![key, json])?;
+                }
+            }
+            Ok(())
+        })();
+        self.changed = Some(if result.is_ok() {
+            BTreeSet::new()
+        } else {
+            changed
+        });
+        result
+    }
+
+    fn discard_changes(&mut self) {
+        if let Some(changed) = &mut self.changed {
+            changed.clear();
+        }
+    }
+}
+
+/// One urging the watcher issued (or found already issued).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Urged {
+    /// The case.
+    pub case_id: CaseId,
+    /// The missed deadline.
+    pub deadline: DeadlineKind,
+    /// The missed due time.
+    pub due_at: DateTime<Utc>,
+    /// False for the first urging, true for the escalation.
+    pub escalated: bool,
+    /// The unit that urged.
+    pub by: UnitId,
+    /// The command id (derived from case, deadline and due time).
+    pub command_id: Uuid,
+}
+
+/// What one pass of the watcher did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WatchReport {
+    /// Urgings written in this pass.
+    pub issued: Vec<Urged>,
+    /// Urgings that an earlier pass (maybe before a restart) had already written.
+    pub already_issued: usize,
+    /// Urgings the domain refused, with the reason (e.g. the case moved on meanwhile).
+    pub refused: Vec<(CaseId, DeadlineKind, String)>,
+}
+
+/// The command id of the urging (or escalation) of one missed deadline.
+pub fn urge_command_id(
+    case_id: CaseId,
+    kind: DeadlineKind,
+    due_at: DateTime<Utc>,
+    escalate: bool,
+) -> Uuid {
+    let kind = serde_json::to_string(&kind).unwrap_or_default();
+    derived_id(
+        "caseflow.deadline-watcher.v1",
+        &[
+            &case_id.to_string(),
+            &kind,
+            &due_at.to_rfc3339_opts(SecondsFormat::Nanos, true),
+            if escalate { "escalate" } else { "urge" },
+        ],
+    )
+}
+
+impl Engine {
+    /// One pass of the deadline watcher at `now`: urges every missed deadline not yet urged,
+    /// escalates every urged deadline still missed after its grace period. Idempotent.
+    pub async fn check_deadlines(&self, now: DateTime<Utc>) -> Result<WatchReport, EngineError> {
+        self.refresh().await?;
+        let due = {
+            let read = self.inner.read.lock().await;
+            let deadlines = read.deadlines.read()?;
+            deadlines.due(now)
+        };
+        let mut report = WatchReport::default();
+        for (case_id, deadline, escalate) in due {
+            let (state, _) = self.load_state(case_id).await?;
+            // The index may lag a concurrent command; the case's own state decides.
+            if !urgeable(&state, now).contains(&(deadline.kind, escalate)) {
+                continue;
+            }
+            let Some(case) = state.case() else { continue };
+            let zone_rooms: Vec<UnitId> = self
+                .inner
+                .district
+                .org
+                .zone(&case.zone)
+                .map(|z| z.rooms.clone())
+                .unwrap_or_default();
+            let lead = case.supervising_unit().cloned();
+            let by = if escalate {
+                // Escalate upwards: prefer a room of the zone other than the lead unit.
+                zone_rooms
+                    .iter()
+                    .find(|r| Some(*r) != lead.as_ref())
+                    .or(zone_rooms.first())
+                    .cloned()
+            } else {
+                lead.or_else(|| zone_rooms.first().cloned())
+            };
+            let Some(by) = by else {
+                report.refused.push((
+                    case_id,
+                    deadline.kind,
+                    "no room in the case's zone".to_owned(),
+                ));
+                continue;
+            };
+            let command_id = urge_command_id(case_id, deadline.kind, deadline.due_at, escalate);
+            let note = if escalate {
+                format!(
+                    "escalated: the {:?} time limit is still missed after urging",
+                    deadline.kind
+                )
+            } else {
+                format!(
+                    "urged: the {:?} time limit passed on {}",
+                    deadline.kind, deadline.due_at
+                )
+            };
+            let envelope = CommandEnvelope::new(
+                command_id,
+                Actor::new(by.clone(), Role::Leader),
+                now,
+                UrgeOverdue {
+                    case_id,
+                    deadline: deadline.kind,
+                    note,
+                },
+            );
+            match self.execute(envelope).await {
+                Ok(outcome) if outcome.replayed => report.already_issued += 1,
+                Ok(_) => {
+                    info!(%case_id, deadline = ?deadline.kind, escalate, "deadline urged");
+                    report.issued.push(Urged {
+                        case_id,
+                        deadline: deadline.kind,
+                        due_at: deadline.due_at,
+                        escalated: escalate,
+                        by,
+                        command_id,
+                    });
+                }
+                Err(EngineError::Rejected { source, .. }) => {
+                    warn!(%case_id, deadline = ?deadline.kind, %source, "urging refused");
+                    report
+                        .refused
+                        .push((case_id, deadline.kind, source.to_string()));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs the watcher every `interval` (of real time) until `stop` completes. Time limits
+    /// are judged by the injected clock.
+    pub async fn run_deadline_watcher(
+        &self,
+        interval: StdDuration,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), EngineError> {
+        tokio::pin!(stop);
+        loop {
+            let now = self.now();
+            self.check_deadlines(now)
+                .instrument(info_span!("deadline_watcher", %now))
+                .await?;
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                () = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,552 @@
+//! The engine: executes commands against case streams and keeps the read models current.
+
+use std::sync::Arc;
+
+use caseflow_domain::{
+    Actor, CaseEvent, CaseId, CaseState, Command, Context, DomainError, Level, UnitId, decide,
+    evolve,
+};
+use caseflow_projections::{
+    CaseTimeline, ProjectionHandle, ProjectionRunner, ReadModelDb, StatsProjection, StatsReport,
+    TimelineProjection, TodoItem, TodoProjection, case_stream_id,
+};
+use caseflow_store::{
+    AppendOutcome, AppendRequest, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent,
+    RecordedEvent, SqliteStore, StoreError,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use tracing::{Instrument, debug, info_span, warn};
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::{District, EngineConfig, StoreConfig, read_model_path};
+use crate::deadlines::DeadlineProjection;
+use crate::error::EngineError;
+use crate::ids::IdGenerator;
+use crate::retry::RetryPolicy;
+
+/// Records read per call when walking a whole stream or the global log.
+pub(crate) const READ_BATCH: usize = 4096;
+
+/// One command to execute, with who issued it and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandEnvelope {
+    /// Identifies the command: executing the same id again returns the first result and
+    /// writes nothing. Clients make it once per intent and resend it on retry.
+    pub command_id: Uuid,
+    /// The acting unit and role.
+    pub actor: Actor,
+    /// When the command was issued (the domain computes due times from it).
+    pub issued_at: DateTime<Utc>,
+    /// Optional correlation id (defaults to the command id).
+    #[serde(default)]
+    pub correlation_id: Option<Uuid>,
+    /// Optional causation id (e.g. the event that prompted the command).
+    #[serde(default)]
+    pub causation_id: Option<Uuid>,
+    /// The command.
+    pub command: Command,
+}
+
+impl CommandEnvelope {
+    /// An envelope with no correlation or causation id.
+    pub fn new(
+        command_id: Uuid,
+        actor: Actor,
+        issued_at: DateTime<Utc>,
+        command: impl Into<Command>,
+    ) -> Self {
+        CommandEnvelope {
+            command_id,
+            actor,
+            issued_at,
+            correlation_id: None,
+            causation_id: None,
+            command: command.into(),
+        }
+    }
+}
+
+/// The result of executing a command.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExecuteOutcome {
+    /// The command id.
+    pub command_id: Uuid,
+    /// The case.
+    pub case_id: CaseId,
+    /// The events the command produced, in stream order.
+    pub events: Vec<CaseEvent>,
+    /// Stream version of the first event (0 when no event was produced).
+    pub first_version: u64,
+    /// Stream version of the last event: the case's version after the command.
+    pub last_version: u64,
+    /// Global position of the first event (0 when no event was produced).
+    pub first_position: u64,
+    /// Global position of the last event.
+    pub last_position: u64,
+    /// True when this is the stored result of an earlier execution of the same command id
+    /// (nothing was written this time).
+    pub replayed: bool,
+}
+
+impl ExecuteOutcome {
+    /// The same outcome without the `replayed` flag, for comparing a replay with the first run.
+    pub fn without_replay_flag(&self) -> ExecuteOutcome {
+        ExecuteOutcome {
+            replayed: false,
+            ..self.clone()
+        }
+    }
+}
+
+/// The read models the engine keeps.
+pub(crate) struct ReadModels {
+    pub(crate) runner: ProjectionRunner,
+    pub(crate) todo: ProjectionHandle<TodoProjection>,
+    pub(crate) stats: ProjectionHandle<StatsProjection>,
+    pub(crate) timeline: ProjectionHandle<TimelineProjection>,
+    pub(crate) deadlines: ProjectionHandle<DeadlineProjection>,
+}
+
+impl ReadModels {
+    pub(crate) fn new(
+        store: Arc<dyn EventStore>,
+        district: &District,
+        db: Option<ReadModelDb>,
+    ) -> Result<Self, EngineError> {
+        let mut runner = match db {
+            Some(db) => ProjectionRunner::with_database(store, Arc::clone(&district.org), db),
+            None => ProjectionRunner::in_memory(store, Arc::clone(&district.org)),
+        };
+        let todo = runner.register(TodoProjection::new())?;
+        let stats = runner.register(StatsProjection::new())?;
+        let timeline = runner.register(TimelineProjection::new())?;
+        let deadlines = runner.register(DeadlineProjection::new())?;
+        Ok(ReadModels {
+            runner,
+            todo,
+            stats,
+            timeline,
+            deadlines,
+        })
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn EventStore>,
+    pub(crate) district: District,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) ids: Arc<dyn IdGenerator>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) read: Mutex<ReadModels>,
+}
+
+/// The Caseflow engine. Cheap to clone; clones share the store and the read models.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+/// Opens the store a configuration names, and the read-model database that goes with it.
+async fn open_store(
+    config: &StoreConfig,
+) -> Result<(Arc<dyn EventStore>, Option<ReadModelDb>), EngineError> {
+    match config {
+        StoreConfig::Sqlite { path, options } => {
+            let store = SqliteStore::open(path, options.clone())?;
+            let db = ReadModelDb::open(
+                read_model_path(path),
+                caseflow_projections::Durability::Normal,
+            )?;
+            Ok((Arc::new(store), Some(db)))
+        }
+        StoreConfig::Memory => Ok((Arc::new(MemoryStore::new()), None)),
+        StoreConfig::Shared(store) => Ok((Arc::clone(store), None)),
+        StoreConfig::Url(url) => open_url(url).await,
+    }
+}
+
+#[cfg(feature = "kurrentdb")]
+async fn open_url(url: &str) -> Result<(Arc<dyn EventStore>, Option<ReadModelDb>), EngineError> {
+    let scheme = url.split("://").next().unwrap_or_default();
+    match scheme {
+        "kurrentdb" | "kurrentdb+discover" | "esdb" | "esdb+discover" => {
+            let store = caseflow_store::kurrentdb::KurrentDbStore::connect_str(url).await?;
+            Ok((Arc::new(store), None))
+        }
+        other => Err(EngineError::UnsupportedStoreUrl {
+            scheme: other.to_owned(),
+        }),
+    }
+}
+
+#[cfg(not(feature = "kurrentdb"))]
+async fn open_url(url: &str) -> Result<(Arc<dyn EventStore>, Option<ReadModelDb>), EngineError> {
+    let scheme = url.split("://").next().unwrap_or_default();
+    match scheme {
+        "kurrentdb" | "kurrentdb+discover" | "esdb" | "esdb+discover" => {
+            Err(EngineError::BackendNotCompiled {
+                feature: "kurrentdb",
+            })
+        }
+        other => Err(EngineError::UnsupportedStoreUrl {
+            scheme: other.to_owned(),
+        }),
+    }
+}
+
+/// Decodes a stored record into a case event.
+pub(crate) fn decode(record: &RecordedEvent) -> Result<CaseEvent, EngineError> {
+    CaseEvent::from_json(&record.event_type, record.schema_version, &record.payload).map_err(
+        |source| EngineError::Decode {
+            stream: record.stream_id.clone(),
+            version: record.version,
+            source,
+        },
+    )
+}
+
+impl Engine {
+    /// Opens the store named in `config`, loads the read models (from their sidecar file
+    /// for SQLite) and brings them up to date with the log.
+    pub async fn open(config: EngineConfig) -> Result<Engine, EngineError> {
+        let (store, db) = open_store(&config.store).await?;
+        let mut read = ReadModels::new(Arc::clone(&store), &config.district, db)?;
+        read.runner.catch_up().await?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                district: config.district,
+                clock: config.clock,
+                ids: config.ids,
+                retry: config.retry,
+                read: Mutex::new(read),
+            }),
+        })
+    }
+
+    /// The event store (for tools that read the raw log).
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.inner.store
+    }
+
+    /// The district the engine works for.
+    pub fn district(&self) -> &District {
+        &self.inner.district
+    }
+
+    /// The injected clock's current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// A fresh id from the injected generator (e.g. for a new case or command id).
+    pub fn new_id(&self) -> Uuid {
+        self.inner.ids.next_id(self.inner.clock.now())
+    }
+
+    /// Executes one command: loads the case, decides, appends with the expected version.
+    /// On a version conflict it reloads and decides again (bounded, jittered retries).
+    /// Re-executing a command id that was already executed returns the first result and
+    /// writes nothing.
+    pub async fn execute(&self, envelope: CommandEnvelope) -> Result<ExecuteOutcome, EngineError> {
+        let span = info_span!(
+            "execute",
+            command = envelope.command.name(),
+            case_id = %envelope.command.case_id(),
+            command_id = %envelope.command_id,
+            actor = %envelope.actor,
+        );
+        self.execute_inner(envelope).instrument(span).await
+    }
+
+    async fn execute_inner(
+        &self,
+        envelope: CommandEnvelope,
+    ) -> Result<ExecuteOutcome, EngineError> {
+        let inner = &self.inner;
+        let case_id = envelope.command.case_id();
+        let stream_id = case_stream_id(case_id);
+        if let Some(outcome) = inner.store.command_outcome(envelope.command_id).await? {
+            debug!("command id already executed; returning its first result");
+            return self
+                .replayed(envelope.command_id, case_id, &stream_id, outcome)
+                .await;
+        }
+        if let Command::MergeCase(merge) = &envelope.command {
+            // The domain cannot see other streams; the engine checks the merge target.
+            let target = self.load_state(merge.into).await?.0;
+            if !target.is_open() || merge.into == merge.case_id {
+                return Err(EngineError::MergeTargetNotOpen {
+                    case_id,
+                    into: merge.into,
+                });
+            }
+        }
+        let district = &inner.district;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let (state, version) = self.load_state(case_id).await?;
+            let context = Context::new(
+                &envelope.actor,
+                envelope.issued_at,
+                &district.org,
+                &district.calendar,
+                &district.policies,
+            );
+            let events = decide(&state, &envelope.command, &context).map_err(|source| {
+                EngineError::Rejected {
+                    command: envelope.command.name(),
+                    case_id,
+                    source,
+                }
+            })?;
+            if events.is_empty() {
+                return Ok(ExecuteOutcome {
+                    command_id: envelope.command_id,
+                    case_id,
+                    events,
+                    first_version: 0,
+                    last_version: version,
+                    first_position: 0,
+                    last_position: 0,
+                    replayed: false,
+                });
+            }
+            let recorded_at = inner.clock.now();
+            let metadata = Metadata {
+                actor: envelope.actor.to_string(),
+                command_id: Some(envelope.command_id),
+                correlation_id: Some(envelope.correlation_id.unwrap_or(envelope.command_id)),
+                causation_id: envelope.causation_id,
+            };
+            let new_events = events
+                .iter()
+                .map(|event| NewEvent {
+                    event_id: inner.ids.next_id(recorded_at),
+                    event_type: event.event_type().to_owned(),
+                    schema_version: event.schema_version(),
+                    payload: event.to_json(),
+                    metadata: metadata.clone(),
+                })
+                .collect();
+            let request = AppendRequest {
+                stream_id: stream_id.clone(),
+                expected: if version == 0 {
+                    ExpectedVersion::NoStream
+                } else {
+                    ExpectedVersion::Exact(version)
+                },
+                events: new_events,
+                recorded_at,
+                command_id: Some(envelope.command_id),
+            };
+            let append_span =
+                info_span!("append", stream = %stream_id, expected = version, attempt);
+            match inner.store.append(request).instrument(append_span).await {
+                Ok(outcome) if outcome.deduplicated => {
+                    return self
+                        .replayed(envelope.command_id, case_id, &stream_id, outcome)
+                        .await;
+                }
+                Ok(outcome) => {
+                    return Ok(ExecuteOutcome {
+                        command_id: envelope.command_id,
+                        case_id,
+                        events,
+                        first_version: outcome.first_version,
+                        last_version: outcome.last_version,
+                        first_position: outcome.first_position,
+                        last_position: outcome.last_position,
+                        replayed: false,
+                    });
+                }
+                Err(StoreError::VersionConflict { actual, .. }) => {
+                    if !inner.retry.may_retry(attempt) {
+                        warn!(attempt, "giving up after repeated version conflicts");
+                        return Err(EngineError::Contention {
+                            case_id,
+                            attempts: attempt,
+                        });
+                    }
+                    let delay = inner.retry.backoff(attempt, inner.ids.as_ref());
+                    debug!(attempt, actual, ?delay, "version conflict; deciding again");
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The stored result of an earlier execution of a command id.
+    async fn replayed(
+        &self,
+        command_id: Uuid,
+        case_id: CaseId,
+        stream_id: &str,
+        outcome: AppendOutcome,
+    ) -> Result<ExecuteOutcome, EngineError> {
+        let count = (outcome.last_version + 1).saturating_sub(outcome.first_version);
+        let records = self
+            .inner
+            .store
+            .read_stream(
+                stream_id,
+                outcome.first_version,
+                usize::try_from(count).unwrap_or(usize::MAX),
+            )
+            .await?;
+        let events = records.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        Ok(ExecuteOutcome {
+            command_id,
+            case_id,
+            events,
+            first_version: outcome.first_version,
+            last_version: outcome.last_version,
+            first_position: outcome.first_position,
+            last_position: outcome.last_position,
+            replayed: true,
+        })
+    }
+
+    /// Reads every record of a stream.
+    pub(crate) async fn read_stream_all(
+        &self,
+        stream_id: &str,
+    ) -> Result<Vec<RecordedEvent>, EngineError> {
+        let mut out = Vec::new();
+        loop {
+            let batch = self
+                .inner
+                .store
+                .read_stream(stream_id, out.len() as u64 + 1, READ_BATCH)
+                .await?;
+            let n = batch.len();
+            out.extend(batch);
+            if n < READ_BATCH {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The current state of a case and its version (a default state and 0 if there is none).
+    pub(crate) async fn load_state(
+        &self,
+        case_id: CaseId,
+    ) -> Result<(CaseState, u64), EngineError> {
+        let records = self.read_stream_all(&case_stream_id(case_id)).await?;
+        let mut state = CaseState::default();
+        for record in &records {
+            evolve(&mut state, &decode(record)?);
+        }
+        Ok((state, records.len() as u64))
+    }
+
+    /// The current state of a case (replayed from its stream).
+    pub async fn case_state(&self, case_id: CaseId) -> Result<CaseState, EngineError> {
+        let (state, version) = self.load_state(case_id).await?;
+        if version == 0 {
+            return Err(EngineError::CaseNotFound(case_id));
+        }
+        Ok(state)
+    }
+
+    /// Brings every read model up to date with the log; returns the records applied.
+    /// Queries call it first, so they always see every command executed before them.
+    pub async fn refresh(&self) -> Result<u64, EngineError> {
+        let mut read = self.inner.read.lock().await;
+        Ok(read.runner.catch_up().await?)
+    }
+
+    /// The to-do list of one unit at `now`: overdue items first, then by due time.
+    pub async fn todo(
+        &self,
+        unit: &UnitId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TodoItem>, EngineError> {
+        self.refresh().await?;
+        let read = self.inner.read.lock().await;
+        let todo = read.todo.read()?;
+        Ok(todo.for_unit(unit, now))
+    }
+
+    /// Every to-do item of every unit of one level at `now`.
+    pub async fn todo_for_level(
+        &self,
+        level: Level,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<TodoItem>, EngineError> {
+        self.refresh().await?;
+        let read = self.inner.read.lock().await;
+        let todo = read.todo.read()?;
+        Ok(todo.for_level(&self.inner.district.org, level, now))
+    }
+
+    /// The headline statistics at `now`.
+    pub async fn stats(&self, now: DateTime<Utc>) -> Result<StatsReport, EngineError> {
+        self.refresh().await?;
+        let read = self.inner.read.lock().await;
+        let stats = read.stats.read()?;
+        Ok(stats.report(now))
+    }
+
+    /// A case's timeline (every event with actor, time and stage, and time per stage).
+    pub async fn timeline(
+        &self,
+        case_id: CaseId,
+        now: DateTime<Utc>,
+    ) -> Result<CaseTimeline, EngineError> {
+        self.refresh().await?;
+        let read = self.inner.read.lock().await;
+        let timeline = read.timeline.read()?;
+        timeline
+            .timeline(&case_id, now)
+            .ok_or(EngineError::CaseNotFound(case_id))
+    }
+
+    /// Drops every read model and rebuilds it from the first event; returns the records read.
+    pub async fn rebuild(&self) -> Result<u64, EngineError> {
+        let mut read = self.inner.read.lock().await;
+        read.runner.reset_all()?;
+        Ok(read.runner.catch_up().await?)
+    }
+
+    /// Every case id in the store, in order of first appearance in the log.
+    pub async fn case_ids(&self) -> Result<Vec<CaseId>, EngineError> {
+        let mut seen = std::collections::HashSet::new();
+        let mut ids = Vec::new();
+        let mut from = 1u64;
+        loop {
+            let batch = self.inner.store.read_all(from, READ_BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            from = last.position + 1;
+            for record in &batch {
+                if let Some(id) = caseflow_projections::case_id_of_stream(&record.stream_id) {
+                    if seen.insert(id) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        Ok(ids)
+    }
+}
+
+/// A helper for callers that do not care about the domain's refusal details.
+pub fn rejection(error: &EngineError) -> Option<&DomainError> {
+    match error {
+        EngineError::Rejected { source, .. } => Some(source),
+        _ => None,
+    }
+}

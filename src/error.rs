@@ -1,0 +1,133 @@
+//! The engine's one error type. Every variant says whether it is a **caller** error (fix the
+//! request; retrying it unchanged fails the same way), **retry** (the same request may
+//! succeed later) or **fatal** (stored data or configuration is in a state the engine will
+//! not work with; an operator must act).
+
+use caseflow_domain::{CaseId, DecodeError, DomainError, OrgError};
+use caseflow_projections::ProjectionError;
+use caseflow_store::StoreError;
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// **Caller**: the domain refused the command (wrong stage, not authorised, bad field,
+    /// time limit not passed, ...). Nothing was written.
+    #[error("{command} refused for case {case_id}: {source}")]
+    Rejected {
+        /// The command's name.
+        command: &'static str,
+        /// The case.
+        case_id: CaseId,
+        /// The domain's reason.
+        #[source]
+        source: DomainError,
+    },
+    /// **Caller**: `MergeCase` names a target case that does not exist or is no longer open.
+    #[error("cannot merge case {case_id} into {into}: the target case is not an open case")]
+    MergeTargetNotOpen {
+        /// The duplicate.
+        case_id: CaseId,
+        /// The named target.
+        into: CaseId,
+    },
+    /// **Retry**: the case stream kept changing under the command; every attempt met a
+    /// version conflict. Nothing was written by this command.
+    #[error("case {case_id} is too busy: {attempts} attempts all met concurrent changes")]
+    Contention {
+        /// The case.
+        case_id: CaseId,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// **Caller**: no case with this id has been reported.
+    #[error("no case {0} in the store")]
+    CaseNotFound(CaseId),
+    /// **Caller**: a replay asked for a version the case has not reached.
+    #[error("case {case_id} has {latest} events; version {requested} does not exist")]
+    VersionOutOfRange {
+        /// The case.
+        case_id: CaseId,
+        /// The requested version.
+        requested: u64,
+        /// The case's latest version.
+        latest: u64,
+    },
+    /// **Caller**: the district file is invalid (the message names the offending entry).
+    #[error("invalid district file: {0}")]
+    District(#[source] OrgError),
+    /// **Caller**: the store URL names a backend this build does not include.
+    #[error(
+        "the store URL needs the `{feature}` backend, which this build does not include \
+         (rebuild with `--features {feature}`)"
+    )]
+    BackendNotCompiled {
+        /// The cargo feature to enable.
+        feature: &'static str,
+    },
+    /// **Caller**: the store URL has a scheme no backend understands.
+    #[error(
+        "unsupported store URL scheme `{scheme}` (expected kurrentdb://, esdb:// or a SQLite path)"
+    )]
+    UnsupportedStoreUrl {
+        /// The scheme found.
+        scheme: String,
+    },
+    /// **Fatal**: a stored event does not decode into a case event (unknown type or schema
+    /// version, or a payload changed behind the store's back). Run `verify`.
+    #[error("event {version} of stream {stream} cannot be decoded: {source}")]
+    Decode {
+        /// The stream.
+        stream: String,
+        /// The stream version.
+        version: u64,
+        /// Why.
+        #[source]
+        source: DecodeError,
+    },
+    /// The event store failed; [`StoreError::is_retryable`] and [`StoreError::is_fatal`]
+    /// classify it (a version conflict never surfaces here: it is retried or becomes
+    /// [`EngineError::Contention`]).
+    #[error("event store: {0}")]
+    Store(#[from] StoreError),
+    /// A read model failed; **fatal** for that read model (rebuild it) unless the database
+    /// error is transient.
+    #[error("read models: {0}")]
+    Projection(#[from] ProjectionError),
+    /// **Caller** when a path is wrong (missing file, no permission), otherwise **fatal**:
+    /// reading or writing a file (district, export) failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl EngineError {
+    /// Whether the same request may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            EngineError::Contention { .. } => true,
+            EngineError::Store(e) => e.is_retryable(),
+            EngineError::Projection(ProjectionError::Store(e)) => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// Whether the error is the caller's to fix (the request or its arguments are wrong).
+    pub fn is_caller_error(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Rejected { .. }
+                | EngineError::MergeTargetNotOpen { .. }
+                | EngineError::CaseNotFound(_)
+                | EngineError::VersionOutOfRange { .. }
+                | EngineError::District(_)
+                | EngineError::BackendNotCompiled { .. }
+                | EngineError::UnsupportedStoreUrl { .. }
+        )
+    }
+}

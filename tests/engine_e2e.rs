@@ -1,0 +1,415 @@
+//! The engine end to end, on both store backends: commands, concurrency, idempotency,
+//! the deadline watcher, time travel and restarts.
+
+mod common;
+
+use caseflow::domain::*;
+use caseflow::projections::case_stream_id;
+use caseflow::{CommandEnvelope, EngineError, urge_command_id};
+use chrono::Duration;
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_commands_on_one_case_lose_no_update() {
+    for backend in BACKENDS {
+        let fx = Fixture::new(backend);
+        let engine = fx.open().await;
+        let id = case_id(1);
+        let last = walk_to_plan(&engine, &fx.clock, id, t0()).await;
+        let at = last + Duration::hours(1);
+        fx.clock.set(at);
+        let writers = 16;
+        let mut tasks = Vec::new();
+        for i in 0..writers {
+            let engine = engine.clone();
+            tasks.push(tokio::spawn(async move {
+                engine
+                    .execute(CommandEnvelope::new(
+                        engine.new_id(),
+                        officer("loc-chaoyang"),
+                        at,
+                        ReportRectificationProgress {
+                            case_id: id,
+                            note: format!("progress report {i}"),
+                            percent_complete: 10,
+                        },
+                    ))
+                    .await
+            }));
+        }
+        let mut versions = Vec::new();
+        for task in tasks {
+            let outcome = task
+                .await
+                .expect("task joins")
+                .expect("every progress report is written");
+            assert!(!outcome.replayed);
+            versions.push(outcome.last_version);
+        }
+        versions.sort_unstable();
+        assert_eq!(
+            versions,
+            (8..8 + writers).collect::<Vec<u64>>(),
+            "{backend:?}: each version written once"
+        );
+        let state = engine.case_state(id).await.expect("case exists");
+        let rect = state
+            .case()
+            .and_then(|c| c.rectification.clone())
+            .expect("rectification open");
+        assert_eq!(
+            rect.progress_reports, writers as u32,
+            "{backend:?}: no lost update"
+        );
+        assert_eq!(state.version(), 7 + writers);
+    }
+}
+
+#[tokio::test]
+async fn re_executing_a_command_id_returns_the_first_result_and_writes_nothing() {
+    for backend in BACKENDS {
+        let fx = Fixture::new(backend);
+        let engine = fx.open().await;
+        let id = case_id(2);
+        let envelope =
+            CommandEnvelope::new(engine.new_id(), informant("vil-dongyuan"), t0(), report(id));
+        let first = engine
+            .execute(envelope.clone())
+            .await
+            .expect("first run writes");
+        assert!(!first.replayed);
+        assert_eq!(first.events.len(), 1);
+        let head = engine.store().head_position().await.expect("head");
+        let again = engine
+            .execute(envelope.clone())
+            .await
+            .expect("a retry is not an error");
+        assert!(again.replayed, "{backend:?}");
+        assert_eq!(
+            again.without_replay_flag(),
+            first,
+            "{backend:?}: the first result, unchanged"
+        );
+        assert_eq!(
+            engine.store().head_position().await.expect("head"),
+            head,
+            "nothing written"
+        );
+        // Also after a restart of the engine.
+        drop(engine);
+        let engine = fx.open().await;
+        let after_restart = engine.execute(envelope).await.expect("retry after restart");
+        assert!(after_restart.replayed);
+        assert_eq!(after_restart.without_replay_flag(), first);
+        assert_eq!(engine.store().head_position().await.expect("head"), head);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_command_is_a_typed_caller_error_and_writes_nothing() {
+    for backend in BACKENDS {
+        let fx = Fixture::new(backend);
+        let engine = fx.open().await;
+        let id = case_id(3);
+        let err = engine
+            .execute(CommandEnvelope::new(
+                engine.new_id(),
+                officer("room-1"),
+                t0(),
+                AcceptCase { case_id: id },
+            ))
+            .await
+            .expect_err("no such case");
+        assert!(
+            matches!(
+                err,
+                EngineError::Rejected {
+                    source: DomainError::CaseNotFound,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.is_caller_error());
+        assert!(!err.is_retryable());
+        assert_eq!(engine.store().head_position().await.expect("head"), 0);
+        // A village officer may not classify.
+        run(
+            &engine,
+            &fx.clock,
+            t0(),
+            informant("vil-dongyuan"),
+            report(id),
+        )
+        .await;
+        run(
+            &engine,
+            &fx.clock,
+            t0() + Duration::hours(1),
+            officer("room-1"),
+            AcceptCase { case_id: id },
+        )
+        .await;
+        let err = engine
+            .execute(CommandEnvelope::new(
+                engine.new_id(),
+                informant("vil-dongyuan"),
+                t0() + Duration::hours(2),
+                ClassifyCase {
+                    case_id: id,
+                    category: Category::MassDemand,
+                    focus_area: FocusArea::LivingEnvironment,
+                    severity: Severity::Ordinary,
+                    involves_locality: false,
+                    involved_department: None,
+                },
+            ))
+            .await
+            .expect_err("not authorised");
+        assert!(
+            matches!(
+                err,
+                EngineError::Rejected {
+                    source: DomainError::NotAuthorized { .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(engine.store().head_position().await.expect("head"), 2);
+    }
+}
+
+#[tokio::test]
+async fn merging_into_a_case_that_is_not_open_is_refused() {
+    let fx = Fixture::new(Backend::Memory);
+    let engine = fx.open().await;
+    let dup = case_id(4);
+    run(
+        &engine,
+        &fx.clock,
+        t0(),
+        informant("vil-dongyuan"),
+        report(dup),
+    )
+    .await;
+    let err = engine
+        .execute(CommandEnvelope::new(
+            engine.new_id(),
+            officer("room-1"),
+            t0() + Duration::hours(1),
+            MergeCase {
+                case_id: dup,
+                into: case_id(99),
+            },
+        ))
+        .await
+        .expect_err("no target");
+    assert!(
+        matches!(err, EngineError::MergeTargetNotOpen { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_deadline_watcher_urges_each_missed_deadline_once_even_across_restarts() {
+    for backend in BACKENDS {
+        let fx = Fixture::new(backend);
+        let engine = fx.open().await;
+        let id = case_id(5);
+        run(
+            &engine,
+            &fx.clock,
+            t0(),
+            informant("vil-dongyuan"),
+            report(id),
+        )
+        .await;
+        let due = engine
+            .case_state(id)
+            .await
+            .expect("case")
+            .deadline(DeadlineKind::IntakeDecision)
+            .expect("intake deadline open")
+            .due_at;
+        // Before the due time: nothing to urge.
+        let report = engine.check_deadlines(due).await.expect("watch");
+        assert!(report.issued.is_empty(), "{backend:?}: not due yet");
+        // Just after: one urging, by a room of the case's zone (no lead unit yet).
+        let late = due + Duration::minutes(1);
+        fx.clock.set(late);
+        let report = engine.check_deadlines(late).await.expect("watch");
+        assert_eq!(report.issued.len(), 1, "{backend:?}: {report:?}");
+        let urged = &report.issued[0];
+        assert_eq!(urged.deadline, DeadlineKind::IntakeDecision);
+        assert!(!urged.escalated);
+        assert_eq!(
+            urged.command_id,
+            urge_command_id(id, DeadlineKind::IntakeDecision, due, false)
+        );
+        // Again at the same time, and after a restart: nothing more.
+        let report = engine.check_deadlines(late).await.expect("watch");
+        assert!(report.issued.is_empty(), "{backend:?}: urged once only");
+        drop(engine);
+        let engine = fx.open().await;
+        let report = engine
+            .check_deadlines(late + Duration::hours(1))
+            .await
+            .expect("watch");
+        assert!(
+            report.issued.is_empty(),
+            "{backend:?}: not again after a restart"
+        );
+        // Replaying the watcher's own command (e.g. a second process that had not seen the
+        // first urging) writes nothing either: the command id is derived from the deadline.
+        let again = engine
+            .execute(CommandEnvelope::new(
+                urged.command_id,
+                leader(urged.by.as_str()),
+                late,
+                UrgeOverdue {
+                    case_id: id,
+                    deadline: DeadlineKind::IntakeDecision,
+                    note: "again".into(),
+                },
+            ))
+            .await
+            .expect("replay");
+        assert!(again.replayed);
+        // After the grace period the still-missed deadline is escalated, once.
+        let state = engine.case_state(id).await.expect("case");
+        let respond_by = state
+            .deadline(DeadlineKind::IntakeDecision)
+            .and_then(|d| d.urged.as_ref())
+            .expect("urged")
+            .respond_by;
+        let later = respond_by + Duration::minutes(1);
+        fx.clock.set(later);
+        let report = engine.check_deadlines(later).await.expect("watch");
+        assert_eq!(report.issued.len(), 1, "{backend:?}: {report:?}");
+        assert!(report.issued[0].escalated);
+        let report = engine
+            .check_deadlines(later + Duration::days(3))
+            .await
+            .expect("watch");
+        assert!(report.issued.is_empty());
+        let urgings = engine
+            .store()
+            .read_stream(&case_stream_id(id), 1, 100)
+            .await
+            .expect("read")
+            .iter()
+            .filter(|r| r.event_type == "CaseUrged")
+            .count();
+        assert_eq!(urgings, 2, "{backend:?}: one urging and one escalation");
+    }
+}
+
+#[tokio::test]
+async fn time_travel_shows_a_case_as_of_a_version_and_as_of_a_time() {
+    for backend in BACKENDS {
+        let fx = Fixture::new(backend);
+        let engine = fx.open().await;
+        let id = case_id(6);
+        walk_to_plan(&engine, &fx.clock, id, t0()).await;
+        let v1 = engine.state_as_of_version(id, 1).await.expect("v1");
+        assert_eq!(v1.state.stage(), Stage::Intake);
+        assert_eq!(v1.latest_version, 7);
+        let v4 = engine.state_as_of_version(id, 4).await.expect("v4");
+        assert_eq!(v4.state.stage(), Stage::Handling, "routed after 4 events");
+        // Event k was recorded at t0 + (k-1) hours.
+        let at = engine
+            .state_as_of_time(id, t0() + Duration::minutes(150))
+            .await
+            .expect("as of time");
+        assert_eq!(at.version, 3);
+        assert_eq!(
+            at.state,
+            engine.state_as_of_version(id, 3).await.expect("v3").state
+        );
+        let now = engine.state_as_of_version(id, 7).await.expect("v7");
+        assert_eq!(now.state, engine.case_state(id).await.expect("current"));
+        assert!(matches!(
+            engine.state_as_of_version(id, 8).await,
+            Err(EngineError::VersionOutOfRange {
+                requested: 8,
+                latest: 7,
+                ..
+            })
+        ));
+        assert!(matches!(
+            engine.state_as_of_time(id, t0() - Duration::hours(1)).await,
+            Err(EngineError::VersionOutOfRange { .. })
+        ));
+        assert!(matches!(
+            engine.state_as_of_version(case_id(999), 1).await,
+            Err(EngineError::CaseNotFound(_))
+        ));
+    }
+}
+
+#[tokio::test]
+async fn queries_follow_commands_and_survive_a_restart() {
+    for backend in BACKENDS {
+        let fx = Fixture::new(backend);
+        let engine = fx.open().await;
+        let id = case_id(7);
+        let last = walk_to_plan(&engine, &fx.clock, id, t0()).await;
+        let todo = engine
+            .todo(&UnitId::new("loc-chaoyang"), last)
+            .await
+            .expect("todo");
+        assert!(
+            todo.iter().any(|i| i.case.case_id == id),
+            "{backend:?}: the locality carries out the plan"
+        );
+        let stats = engine.stats(last).await.expect("stats");
+        assert_eq!(stats.cases, 1);
+        let timeline = engine.timeline(id, last).await.expect("timeline");
+        assert_eq!(timeline.entries.len(), 7);
+        drop(engine);
+        let engine = fx.open().await;
+        let again = engine
+            .todo(&UnitId::new("loc-chaoyang"), last)
+            .await
+            .expect("todo");
+        assert_eq!(again, todo, "{backend:?}: same list after a restart");
+        let verify = engine.verify().await.expect("verify runs");
+        assert!(verify.is_ok(), "{backend:?}: {}", verify.to_markdown());
+        assert_eq!(engine.rebuild().await.expect("rebuild"), 7);
+        assert_eq!(
+            engine
+                .todo(&UnitId::new("loc-chaoyang"), last)
+                .await
+                .expect("todo"),
+            todo
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_demo_workload_is_valid_for_the_domain_and_verifies() {
+    let fx = Fixture::new(Backend::Memory);
+    let engine = fx.open().await;
+    let config = caseflow::demo::DemoConfig {
+        days: 40,
+        ..caseflow::demo::DemoConfig::months(1, 11)
+    };
+    let summary = caseflow::demo::run_demo(&engine, &fx.clock, &config, |_, _| {})
+        .await
+        .expect("demo runs");
+    assert!(summary.cases > 50, "{summary:?}");
+    assert_eq!(
+        summary.refused, 0,
+        "every scripted step is allowed: {:?}",
+        summary.refusal_samples
+    );
+    assert!(summary.urgings > 0, "some limits are missed and urged");
+    let stats = engine.stats(config.end()).await.expect("stats");
+    assert!(
+        stats.by_stage.get(&Stage::Closed).copied().unwrap_or(0) > 0,
+        "some cases close"
+    );
+    let verify = engine.verify().await.expect("verify");
+    assert!(verify.is_ok(), "{}", verify.to_markdown());
+}
