@@ -49,10 +49,18 @@ impl WatchedDeadline {
 }
 
 /// Read model of every open deadline of every open case (the watcher's index).
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct DeadlineProjection {
     cases: BTreeMap<CaseId, Vec<WatchedDeadline>>,
+    /// Cases changed since the last save (only while a SQLite runner tracks changes).
     changed: Option<BTreeSet<CaseId>>,
+}
+
+/// Equal when the read models hold the same deadlines (change tracking is bookkeeping).
+impl PartialEq for DeadlineProjection {
+    fn eq(&self, other: &Self) -> bool {
+        self.cases == other.cases
+    }
 }
 
 impl DeadlineProjection {

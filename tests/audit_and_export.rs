@@ -36,7 +36,8 @@ async fn verify_detects_a_changed_byte_in_the_sqlite_file_and_names_the_case() {
         },
     )
     .await;
-    assert!(engine.verify().await.expect("verify").is_ok());
+    let before = engine.verify().await.expect("verify");
+    assert!(before.is_ok(), "{}", before.to_markdown());
     drop(engine);
     // Change one byte of the stored payload, behind the store's back: "lamp" -> "lamq".
     let mut changed = 0;
