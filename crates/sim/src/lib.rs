@@ -12,6 +12,7 @@
 pub mod calendar;
 pub mod des;
 pub mod dist;
+pub mod engine;
 pub mod error;
 pub mod kpi;
 pub mod model;

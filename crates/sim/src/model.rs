@@ -147,6 +147,64 @@ impl Layout {
         }
     }
 
+    /// A layout from explicit units: `units` in any order (each with its zone, 1-based) and, for
+    /// each village unit, the unit index of its locality. Used to run on the engine's district.
+    pub fn from_units(units: Vec<Unit>, village_locality: &[(u32, u32)], zones: u32) -> Layout {
+        let of_level = |l: Level| -> Vec<u32> {
+            units
+                .iter()
+                .enumerate()
+                .filter(|(_, u)| u.level == l)
+                .map(|(i, _)| i as u32)
+                .collect()
+        };
+        let all_rooms = of_level(Level::Room);
+        let all_teams = of_level(Level::Team);
+        let locality_units = of_level(Level::Locality);
+        let village_units = of_level(Level::Village);
+        let mut rooms_by_zone = vec![Vec::new(); zones as usize + 1];
+        let mut locs_by_zone = vec![Vec::new(); zones as usize + 1];
+        for r in &all_rooms {
+            rooms_by_zone[units[*r as usize].zone as usize].push(*r);
+        }
+        for l in &locality_units {
+            locs_by_zone[units[*l as usize].zone as usize].push(*l);
+        }
+        let mut villages_of_locality = vec![Vec::new(); locality_units.len()];
+        for (v_index, v_unit) in village_units.iter().enumerate() {
+            let loc = village_locality
+                .iter()
+                .find(|(v, _)| v == v_unit)
+                .map(|(_, l)| *l);
+            if let Some(li) = loc.and_then(|l| locality_units.iter().position(|x| *x == l)) {
+                villages_of_locality[li].push(v_index as u32);
+            }
+        }
+        let peers = units
+            .iter()
+            .map(|u| {
+                units
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, o)| o.level == u.level && o.zone == u.zone)
+                    .map(|(i, _)| i as u32)
+                    .collect()
+            })
+            .collect();
+        Layout {
+            units,
+            zones,
+            rooms_by_zone,
+            all_rooms,
+            all_teams,
+            locs_by_zone,
+            locality_units,
+            village_units,
+            villages_of_locality,
+            peers,
+        }
+    }
+
     /// The room that leads cases of `zone` (`pick` spreads cases over several rooms).
     pub fn room_for_zone(&self, zone: u32, pick: u64) -> u32 {
         let rooms = self
@@ -284,8 +342,19 @@ pub struct RunOptions {
 impl Simulation {
     /// Prepares a run of a validated scenario with master seed `seed`.
     pub fn new(scenario: &Scenario, seed: u64, options: RunOptions) -> Simulation {
+        Self::with_layout(scenario, Layout::new(scenario), seed, options)
+    }
+
+    /// Prepares a run on an explicit layout (e.g. the engine's district). The scenario's
+    /// `organisation` counts are then not used; `arrivals.locality_weights`, if given, must
+    /// match the layout's localities or is ignored.
+    pub fn with_layout(
+        scenario: &Scenario,
+        layout: Layout,
+        seed: u64,
+        options: RunOptions,
+    ) -> Simulation {
         let s = scenario.clone();
-        let layout = Layout::new(&s);
         let total_days = s.simulation.horizon_days + s.simulation.drain_days;
         let cal = WorkCalendar::new(&s.calendar, s.simulation.start, total_days + 400);
         let streams = Streams::new(seed);
@@ -352,11 +421,13 @@ impl Simulation {
                 seq: 0,
             })
             .collect();
+        let n_localities = layout.locality_units.len();
         let locality_weights = s
             .arrivals
             .locality_weights
             .clone()
-            .unwrap_or_else(|| vec![1.0; s.organisation.localities as usize]);
+            .filter(|w| w.len() == n_localities)
+            .unwrap_or_else(|| vec![1.0; n_localities]);
         let focus_weights = s.arrivals.focus_mix.values().copied().collect();
         let disposition_weights = s.outcomes.disposition.values().copied().collect();
         let pools = layout.units.iter().map(|u| Pool::new(u.staff)).collect();
@@ -364,7 +435,7 @@ impl Simulation {
         let end = total_days as f64 * 24.0;
         let warmup_end = s.simulation.warmup_days as f64 * 24.0;
         let kpi = Collector::new(&s, &layout, warmup_end);
-        let recent_by_locality = vec![VecDeque::new(); s.organisation.localities as usize];
+        let recent_by_locality = vec![VecDeque::new(); n_localities];
         let mut sim = Simulation {
             scenario: s,
             layout,
