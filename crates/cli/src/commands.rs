@@ -235,9 +235,9 @@ pub async fn todo(args: TodoArgs) -> Result<ExitCode, CliError> {
     let now = now_or_last(&engine, args.now.as_deref()).await?;
     let items = engine.todo(&unit, now).await?;
     if args.json {
-        println!("{}", output::todo_json(&unit, now, &items));
+        say!("{}", output::todo_json(&unit, now, &items));
     } else {
-        println!(
+        say!(
             "{}",
             output::todo_table(&engine, &unit, now, &items, usize::MAX)
         );
@@ -272,9 +272,9 @@ pub async fn case(args: CaseArgs) -> Result<ExitCode, CliError> {
     let now = now_or_last(&engine, None).await?;
     let report = engine.audit_case(case_id, now).await?;
     if args.json {
-        println!("{}", output::case_json(&snapshot, &report));
+        say!("{}", output::case_json(&snapshot, &report));
     } else {
-        println!("{}", output::case_tables(&snapshot, &report, offset));
+        say!("{}", output::case_tables(&snapshot, &report, offset));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -284,12 +284,12 @@ pub async fn verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
     let engine = open(&args.store).await?;
     let outcome = engine.verify().await?;
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&outcome).unwrap_or_default()
         );
     } else {
-        println!("{}", outcome.to_markdown());
+        say!("{}", outcome.to_markdown());
     }
     Ok(if outcome.is_ok() {
         ExitCode::SUCCESS
@@ -310,7 +310,7 @@ pub async fn export(args: ExportArgs) -> Result<ExitCode, CliError> {
         ExportFormat::Xes => engine.export_xes(writer).await?,
         ExportFormat::Ocel2 => engine.export_ocel2(writer).await?,
     };
-    println!(
+    say!(
         "wrote {} ({} cases, {} events{})",
         args.out.display(),
         summary.cases,
@@ -330,12 +330,12 @@ pub async fn stats(args: StatsArgs) -> Result<ExitCode, CliError> {
     let now = now_or_last(&engine, args.now.as_deref()).await?;
     let report = engine.stats(now).await?;
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        println!("{}", output::stats_tables(&report));
+        say!("{}", output::stats_tables(&report));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -345,7 +345,7 @@ pub async fn rebuild(args: RebuildArgs) -> Result<ExitCode, CliError> {
     let engine = open(&args.store).await?;
     let started = std::time::Instant::now();
     let n = engine.rebuild().await?;
-    println!(
+    say!(
         "rebuilt every read model from {n} events in {:.2?}",
         started.elapsed()
     );
@@ -375,8 +375,8 @@ pub async fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
         }
     };
     match args.format {
-        ReportFormat::Md => println!("{}", report.to_markdown(offset)),
-        ReportFormat::Json => println!("{}", report.to_json()),
+        ReportFormat::Md => say!("{}", report.to_markdown(offset)),
+        ReportFormat::Json => say!("{}", report.to_json()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -119,7 +119,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
         .head_position()
         .await
         .map_err(caseflow::EngineError::from)?;
-    println!(
+    say!(
         "Demo district: {} — {} cases, {} commands, {} events, {} urgings by the deadline watcher, {} refused commands; {} days simulated in {:.1?}.",
         engine.district().org.info().name,
         summary.cases,
@@ -131,9 +131,9 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
         started.elapsed()
     );
     for sample in &summary.refusal_samples {
-        println!("  refused: {sample}");
+        say!("  refused: {sample}");
     }
-    println!(
+    say!(
         "Store: {} (read models: {})\n",
         args.db.display(),
         read_model_path(&args.db).display()
@@ -148,18 +148,18 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
         }
         // Show the busiest unit of the level (ties: the first id).
         let Some((unit, _)) = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))) else {
-            println!("No {level} has anything to do.\n");
+            say!("No {level} has anything to do.\n");
             continue;
         };
         let list = engine.todo(unit, now).await?;
-        println!(
+        say!(
             "{}\n",
             output::todo_table(&engine, unit, now, &list, args.rows)
         );
     }
     let stats = engine.stats(now).await?;
-    println!("{}", output::stats_tables(&stats));
-    println!(
+    say!("{}", output::stats_tables(&stats));
+    say!(
         "\nNext: caseflow todo --db {db} --unit room-1 | caseflow stats --db {db} | caseflow verify --db {db} | caseflow export --db {db} --format xes --out demo.xes",
         db = args.db.display()
     );

@@ -4,6 +4,14 @@
 //! prints a table (or JSON with `--json`). Errors are one sentence on stderr and exit code 2;
 //! `verify` exits 1 when something is broken.
 
+/// Prints a line to stdout, ignoring a closed pipe (`caseflow stats | head` must not panic).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod commands;
 mod demo;
 mod output;

@@ -1,0 +1,352 @@
+//! The `caseflow` binary on a small demo database: every verb, both output formats, and the
+//! errors for bad arguments, a missing file and a file that is not a Caseflow store.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use assert_cmd::Command;
+
+struct Demo {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    stdout: String,
+}
+
+/// One small demo database shared by the tests of this binary (made once).
+fn demo() -> &'static Demo {
+    static DEMO: OnceLock<Demo> = OnceLock::new();
+    DEMO.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("demo.db");
+        let out = caseflow()
+            .args(["demo", "--months", "1", "--cases-per-day", "3", "--db"])
+            .arg(&db)
+            .output()
+            .expect("demo runs");
+        assert!(
+            out.status.success(),
+            "demo failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Demo {
+            _dir: dir,
+            db,
+            stdout: String::from_utf8(out.stdout).expect("utf-8"),
+        }
+    })
+}
+
+fn caseflow() -> Command {
+    Command::cargo_bin("caseflow").expect("the binary is built")
+}
+
+fn run_ok(args: &[&str], db: &Path) -> String {
+    let out = caseflow()
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{args:?} failed ({:?}): {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Runs and expects exit code 2 with a one-sentence error and no panic.
+fn run_err(args: &[&str]) -> String {
+    let out = caseflow().args(args).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    stderr
+}
+
+fn first_case_id(db: &Path) -> String {
+    let json = run_ok(&["todo", "--unit", "room-1", "--json"], db);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("todo JSON");
+    let stats: serde_json::Value =
+        serde_json::from_str(&run_ok(&["stats", "--json"], db)).expect("stats JSON");
+    assert!(stats["cases"].as_u64().unwrap_or(0) > 0);
+    v["items"][0]["case_id"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            // room-1 may have nothing to do; fall back to the audit of everything.
+            let report = run_ok(
+                &[
+                    "audit",
+                    "--from",
+                    "2026-01-01",
+                    "--to",
+                    "2027-01-01",
+                    "--format",
+                    "json",
+                ],
+                db,
+            );
+            let r: serde_json::Value = serde_json::from_str(&report).expect("audit JSON");
+            r["cases"][0]["case_id"]
+                .as_str()
+                .expect("a case")
+                .to_owned()
+        })
+}
+
+#[test]
+fn demo_prints_four_to_do_lists_and_the_headline_statistics() {
+    let d = demo();
+    for unit in ["room-", "team-", "loc-", "vil-"] {
+        assert!(
+            d.stdout.contains(&format!("To-do list of {unit}")),
+            "no {unit} list:\n{}",
+            d.stdout
+        );
+    }
+    assert!(d.stdout.contains("people disciplined"), "{}", d.stdout);
+    assert!(d.stdout.contains(" 0 refused commands"), "{}", d.stdout);
+}
+
+#[test]
+fn todo_prints_a_table_and_json() {
+    let d = demo();
+    let table = run_ok(&["todo", "--unit", "loc-chaoyang"], &d.db);
+    assert!(table.starts_with("To-do list of loc-chaoyang"), "{table}");
+    let json = run_ok(
+        &[
+            "todo",
+            "--unit",
+            "loc-chaoyang",
+            "--json",
+            "--now",
+            "2026-03-20T09:00:00+08:00",
+        ],
+        &d.db,
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(v["unit"], "loc-chaoyang");
+    assert_eq!(v["now"], "2026-03-20T01:00:00Z");
+    assert!(v["items"].is_array());
+    let err = run_err(&[
+        "todo",
+        "--unit",
+        "room-99",
+        "--db",
+        d.db.to_str().expect("utf-8 path"),
+    ]);
+    assert!(err.starts_with("error: no unit `room-99`"), "{err}");
+}
+
+#[test]
+fn case_shows_state_and_timeline_now_as_of_a_version_and_a_time() {
+    let d = demo();
+    let id = first_case_id(&d.db);
+    let table = run_ok(&["case", &id], &d.db);
+    assert!(table.contains("CaseReported"), "{table}");
+    let v1: serde_json::Value =
+        serde_json::from_str(&run_ok(&["case", &id, "--version", "1", "--json"], &d.db))
+            .expect("JSON");
+    assert_eq!(v1["version"], 1);
+    assert_eq!(v1["stage"], "intake");
+    assert_eq!(v1["timeline"].as_array().map(Vec::len), Some(1));
+    assert!(
+        v1["state"]["case"].get("reporter").is_none(),
+        "the contact never leaves the engine"
+    );
+    let at: serde_json::Value = serde_json::from_str(&run_ok(
+        &["case", &id, "--as-of", "2027-01-01", "--json"],
+        &d.db,
+    ))
+    .expect("JSON");
+    assert_eq!(at["version"], at["latest_version"]);
+    let err = run_err(&["case", "not-a-uuid", "--db", d.db.to_str().expect("path")]);
+    assert!(err.contains("is not a case id"), "{err}");
+    let err = run_err(&[
+        "case",
+        &id,
+        "--version",
+        "999",
+        "--db",
+        d.db.to_str().expect("path"),
+    ]);
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn verify_passes_on_the_demo_and_fails_with_exit_1_on_a_changed_byte() {
+    let d = demo();
+    let report = run_ok(&["verify"], &d.db);
+    assert!(report.contains("all holds"), "{report}");
+    // A copy with one byte changed in a stored payload.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("copy.db");
+    // Copy the store with its WAL (if the last writer left one) and change the payload text
+    // wherever it is stored: "(rubbish" -> "(Rubbish".
+    let needle = "(rubbish not collected on time)".as_bytes();
+    let mut changed = 0;
+    for suffix in ["", "-wal"] {
+        let mut from = d.db.clone().into_os_string();
+        from.push(suffix);
+        let Ok(mut bytes) = std::fs::read(&from) else {
+            continue;
+        };
+        let mut at = 0;
+        while let Some(i) = bytes[at..].windows(needle.len()).position(|w| w == needle) {
+            bytes[at + i + 1] = b'R';
+            at += i + needle.len();
+            changed += 1;
+        }
+        let mut to = copy.clone().into_os_string();
+        to.push(suffix);
+        std::fs::write(&to, bytes).expect("write copy");
+    }
+    assert!(changed > 0, "the payload text is in the store");
+    let out = caseflow()
+        .args(["verify", "--db"])
+        .arg(&copy)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("BROKEN") && stdout.contains("Broken hash chains"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn export_writes_xes_and_ocel2_that_parse_back() {
+    let d = demo();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let xes = dir.path().join("demo.xes");
+    let ocel = dir.path().join("demo.json");
+    let said = run_ok(
+        &[
+            "export",
+            "--format",
+            "xes",
+            "--out",
+            xes.to_str().expect("path"),
+        ],
+        &d.db,
+    );
+    assert!(said.starts_with("wrote"), "{said}");
+    let text = std::fs::read_to_string(&xes).expect("xes written");
+    let mut reader = quick_xml::Reader::from_str(&text);
+    let mut traces = 0;
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            quick_xml::events::Event::Start(e) if e.name().as_ref() == "trace" => traces += 1,
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert!(said.contains(&format!("({traces} cases")), "{said}");
+    run_ok(
+        &[
+            "export",
+            "--format",
+            "ocel2",
+            "--out",
+            ocel.to_str().expect("path"),
+        ],
+        &d.db,
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ocel).expect("ocel written")).expect("JSON");
+    assert!(v["events"].as_array().map_or(0, Vec::len) > 0);
+    let err = run_err(&[
+        "export",
+        "--format",
+        "csv",
+        "--out",
+        "x",
+        "--db",
+        d.db.to_str().expect("path"),
+    ]);
+    assert!(err.contains("csv"), "{err}");
+}
+
+#[test]
+fn stats_rebuild_and_audit_work_on_the_demo() {
+    let d = demo();
+    let stats = run_ok(&["stats"], &d.db);
+    assert!(stats.contains("satisfaction"), "{stats}");
+    let rebuilt = run_ok(&["rebuild"], &d.db);
+    assert!(rebuilt.starts_with("rebuilt every read model"), "{rebuilt}");
+    assert!(run_ok(&["verify"], &d.db).contains("all holds"));
+    let id = first_case_id(&d.db);
+    let md = run_ok(&["audit", "--case", &id], &d.db);
+    assert!(md.starts_with("# Audit report: case"), "{md}");
+    assert!(md.contains("### Stages") && md.contains("| hash |"));
+    let json = run_ok(
+        &[
+            "audit",
+            "--from",
+            "2026-03-02",
+            "--to",
+            "2026-03-09",
+            "--format",
+            "json",
+        ],
+        &d.db,
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert!(v["cases"].as_array().map_or(0, Vec::len) > 0);
+    let err = run_err(&["audit", "--db", d.db.to_str().expect("path")]);
+    assert!(err.contains("--case") || err.contains("required"), "{err}");
+}
+
+#[test]
+fn bad_arguments_missing_files_and_foreign_files_are_one_clear_error() {
+    let err = run_err(&[
+        "todo",
+        "--unit",
+        "room-1",
+        "--db",
+        "/nonexistent/caseflow.db",
+    ]);
+    assert!(
+        err.starts_with("error: no Caseflow database at /nonexistent/caseflow.db"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one sentence: {err}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let foreign = dir.path().join("notes.db");
+    std::fs::write(
+        &foreign,
+        "these are not the events you are looking for\n".repeat(200),
+    )
+    .expect("write");
+    let err = run_err(&["stats", "--db", foreign.to_str().expect("path")]);
+    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one sentence: {err}");
+    run_err(&["frobnicate"]);
+    run_err(&["todo", "--unit", "room-1"]);
+    let err = run_err(&[
+        "todo",
+        "--unit",
+        "room-1",
+        "--now",
+        "yesterday",
+        "--db",
+        demo().db.to_str().expect("path"),
+    ]);
+    assert!(err.contains("is not a time"), "{err}");
+    let err = run_err(&[
+        "demo",
+        "--months",
+        "0",
+        "--db",
+        dir.path().join("x.db").to_str().expect("path"),
+    ]);
+    assert!(err.contains("months"), "{err}");
+}
