@@ -301,10 +301,8 @@ impl Engine {
                             rel.push((key, "plan".to_owned()));
                         }
                     }
-                    "RectificationProgressReported" | "RectificationCompleted" => {
-                        if plans > 0 {
-                            rel.push((format!("plan:{case_id}:{plans}"), "plan".to_owned()));
-                        }
+                    "RectificationProgressReported" | "RectificationCompleted" if plans > 0 => {
+                        rel.push((format!("plan:{case_id}:{plans}"), "plan".to_owned()));
                     }
                     "FollowUpVisitScheduled" => {
                         if let Some(visit) = &case.scheduled_visit {
