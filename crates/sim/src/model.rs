@@ -361,7 +361,9 @@ impl Simulation {
         let mut service: [[Option<Dist>; 4]; 5] = Default::default();
         for (stage, per_level) in &s.service {
             for (level, spec) in per_level {
-                service[stage.index()][*level as usize] = Some(spec.compile());
+                if let (Some(stage), Some(level)) = (StageName::parse(stage), Level::parse(level)) {
+                    service[stage.index()][level as usize] = Some(spec.compile());
+                }
             }
         }
         let fixed0 = Dist::Fixed(0.0);

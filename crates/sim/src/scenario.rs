@@ -29,6 +29,11 @@ pub enum Level {
 }
 
 impl Level {
+    /// The level named `name`, if any.
+    pub fn parse(name: &str) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.as_str() == name)
+    }
+
     /// All levels in their natural order.
     pub const ALL: [Level; 4] = [Level::Room, Level::Team, Level::Locality, Level::Village];
 
@@ -60,6 +65,11 @@ pub enum StageName {
 }
 
 impl StageName {
+    /// The stage named `name`, if any.
+    pub fn parse(name: &str) -> Option<StageName> {
+        StageName::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// All stages in order.
     pub const ALL: [StageName; 5] = [
         StageName::Intake,
@@ -158,9 +168,11 @@ pub struct Scenario {
     /// People per unit.
     #[serde(default)]
     pub staffing: StaffingSection,
-    /// Service-time distributions per stage and level (hours of working time).
+    /// Service-time distributions per stage and level (hours of working time), e.g.
+    /// `[service.handling] locality = { dist = "lognormal", mean = 24, sd = 16 }`. Keys are
+    /// stage and level names (strings here so that a wrong key is reported by name).
     #[serde(default)]
-    pub service: BTreeMap<StageName, BTreeMap<Level, DistSpec>>,
+    pub service: BTreeMap<String, BTreeMap<String, DistSpec>>,
     /// Durations that do not occupy staff (hours of working time).
     #[serde(default)]
     pub delays: DelaysSection,
@@ -510,10 +522,13 @@ impl Scenario {
         })?;
         let scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
             let field = e.path().to_string();
-            ScenarioError::Invalid {
-                field,
-                reason: first_line(&e.into_inner().to_string()),
+            let inner = e.into_inner();
+            let mut reason = first_line(inner.message());
+            if let Some(span) = inner.span() {
+                let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
+                reason = format!("{reason} (line {line})");
             }
+            ScenarioError::Invalid { field, reason }
         })?;
         scenario.validate()?;
         Ok(scenario)
@@ -718,8 +733,20 @@ impl Scenario {
             }
         }
         for (stage, per_level) in &self.service {
+            if !StageName::ALL.iter().any(|s| s.as_str() == stage) {
+                return invalid(
+                    &format!("service.{stage}"),
+                    "unknown stage; use intake, classification, handling, rectification or review",
+                );
+            }
             for (level, dist) in per_level {
-                dist.validate(&format!("service.{}.{}", stage.as_str(), level.as_str()))?;
+                if !Level::ALL.iter().any(|l| l.as_str() == level) {
+                    return invalid(
+                        &format!("service.{stage}.{level}"),
+                        "unknown level; use room, team, locality or village",
+                    );
+                }
+                dist.validate(&format!("service.{stage}.{level}"))?;
             }
         }
         if let Some(d) = &self.delays.rectification {
