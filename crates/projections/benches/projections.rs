@@ -1,1 +1,244 @@
-fn main() {}
+//! Benchmarks of the read side (`cargo bench -p caseflow-projections`):
+//!
+//! 1. rebuild all three projections from a 1,000,000-event SQLite log (target ≥ 300,000
+//!    events/s). The log is made once by the decide-driven history generator and cached in
+//!    the target directory (`caseflow-bench/projections-1m.sqlite`); making it takes a
+//!    minute or two the first time;
+//! 2. a to-do query for one unit with 100,000 open cases in the store (target ≤ 1 ms);
+//! 3. the heap held by the in-memory to-do model for those 100,000 open cases (target
+//!    ≤ 100 MiB, ≤ 1 KiB a case), counted by a counting global allocator and printed.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::alloc::System;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use caseflow_domain::{CaseId, Level};
+use caseflow_projections::*;
+use caseflow_store::{EventStore, MemoryStore, SqliteOptions, SqliteStore};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use support::{HistoryGen, org, seeded};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const LOG_EVENTS: u64 = 1_000_000;
+const OPEN_CASES: usize = 100_000;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn cache_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("caseflow-bench");
+    std::fs::create_dir_all(&dir).expect("create the bench cache directory");
+    dir
+}
+
+/// Appends decisions in concurrent chunks (at most one decision per case in a chunk, so
+/// expected versions hold), letting the store's group commit batch them.
+async fn append_all(store: &Arc<SqliteStore>, g: &mut HistoryGen, decided: Vec<support::Decided>) {
+    let mut chunk = Vec::new();
+    let mut cases: HashSet<CaseId> = HashSet::new();
+    for d in decided {
+        if chunk.len() >= 512 || cases.contains(&d.case_id) {
+            flush(store, &mut chunk).await;
+            cases.clear();
+        }
+        cases.insert(d.case_id);
+        chunk.push(g.request(&d));
+    }
+    flush(store, &mut chunk).await;
+}
+
+async fn flush(store: &Arc<SqliteStore>, chunk: &mut Vec<caseflow_store::AppendRequest>) {
+    let appends = chunk.drain(..).map(|r| {
+        let store = Arc::clone(store);
+        async move { store.append(r).await }
+    });
+    for result in futures::future::join_all(appends).await {
+        result.expect("append to the bench log");
+    }
+}
+
+/// The cached 1M-event log, made on first use.
+fn million_event_log(rt: &tokio::runtime::Runtime) -> PathBuf {
+    let path = cache_dir().join("projections-1m.sqlite");
+    let done = cache_dir().join("projections-1m.complete");
+    if path.exists() && done.exists() {
+        return path;
+    }
+    let partial = cache_dir().join("projections-1m.partial.sqlite");
+    for p in [&path, &partial] {
+        let _ = std::fs::remove_file(p);
+        let _ = std::fs::remove_file(p.with_extension("sqlite-wal"));
+        let _ = std::fs::remove_file(p.with_extension("sqlite-shm"));
+    }
+    eprintln!(
+        "making the 1,000,000-event bench log (once) at {}",
+        path.display()
+    );
+    rt.block_on(async {
+        let store = Arc::new(
+            SqliteStore::open(&partial, SqliteOptions::normal()).expect("open the bench log"),
+        );
+        let mut g = HistoryGen::new(0xbe7c);
+        let mut choice = seeded(0xbe7c);
+        let mut i = 0usize;
+        loop {
+            let head = store.head_position().await.unwrap();
+            if head >= LOG_EVENTS {
+                break;
+            }
+            let n = ((LOG_EVENTS - head) as usize).min(20_000);
+            let decided = g.run(n, |_| {
+                i += 1;
+                choice(i)
+            });
+            append_all(&store, &mut g, decided).await;
+        }
+        drop(store);
+    });
+    std::fs::rename(&partial, &path).expect("move the finished log into place");
+    for ext in ["sqlite-wal", "sqlite-shm"] {
+        let _ = std::fs::rename(partial.with_extension(ext), path.with_extension(ext));
+    }
+    std::fs::write(&done, b"ok").expect("mark the log complete");
+    path
+}
+
+fn rebuild(c: &mut Criterion) {
+    let rt = runtime();
+    let path = million_event_log(&rt);
+    let store: Arc<dyn EventStore> =
+        Arc::new(SqliteStore::open(&path, SqliteOptions::normal()).expect("open the bench log"));
+    let head = rt.block_on(store.head_position()).unwrap();
+    let mut group = c.benchmark_group("rebuild");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(40));
+    group.throughput(Throughput::Elements(head));
+    group.bench_function("all_projections_in_memory_from_1m_sqlite_log", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let mut runner = ProjectionRunner::in_memory(store.clone(), org());
+                let p = StandardProjections::register(&mut runner).unwrap();
+                let applied = runner.catch_up().await.unwrap();
+                assert_eq!(applied, head);
+                p
+            })
+        })
+    });
+    group.finish();
+}
+
+/// A memory store with (at least) 100,000 open cases, and the generator's clock.
+fn open_cases_store(
+    rt: &tokio::runtime::Runtime,
+) -> (Arc<MemoryStore>, chrono::DateTime<chrono::Utc>) {
+    rt.block_on(async {
+        let store = Arc::new(MemoryStore::new());
+        let mut g = HistoryGen::new(0x70d0);
+        g.new_case_percent = 60;
+        g.pace = 20;
+        let mut choice = seeded(0x70d0);
+        let mut i = 0usize;
+        while g.open_count() < OPEN_CASES {
+            let decided = g.run(10_000, |_| {
+                i += 1;
+                choice(i)
+            });
+            for d in decided {
+                let request = g.request(&d);
+                store.append(request).await.unwrap();
+            }
+        }
+        (store, g.now)
+    })
+}
+
+fn todo_query(c: &mut Criterion) {
+    let rt = runtime();
+    let (store, now) = open_cases_store(&rt);
+    let (todo, open) = rt.block_on(async {
+        let mut runner = ProjectionRunner::in_memory(store.clone(), org());
+        let todo = runner.register(TodoProjection::new()).unwrap();
+        runner.catch_up().await.unwrap();
+        let open = todo.read().unwrap().case_count();
+        (todo, open)
+    });
+    let guard = todo.read().unwrap();
+    let mut sizes: Vec<(usize, Assignee)> = guard
+        .assignees()
+        .map(|a| (guard.counts_for(a, now).total as usize, a.clone()))
+        .collect();
+    sizes.sort();
+    let (largest_n, largest) = sizes.last().cloned().unwrap();
+    let (median_n, median) = sizes[sizes.len() / 2].clone();
+    let village = sizes
+        .iter()
+        .rev()
+        .find(|(_, a)| matches!(a, Assignee::Unit(u) if org().level_of(u) == Some(Level::Village)))
+        .cloned()
+        .unwrap();
+    eprintln!(
+        "to-do model: {open} open cases waiting on somebody; largest list {largest} ({largest_n} items), \
+         median {median} ({median_n}), largest village list {} ({})",
+        village.1, village.0
+    );
+    let mut group = c.benchmark_group("todo_query_100k_open_cases");
+    group.bench_function(format!("largest_list_{largest_n}_items"), |b| {
+        b.iter(|| guard.for_assignee(&largest, now).len())
+    });
+    group.bench_function(format!("median_list_{median_n}_items"), |b| {
+        b.iter(|| guard.for_assignee(&median, now).len())
+    });
+    group.bench_function(format!("village_list_{}_items", village.0), |b| {
+        b.iter(|| guard.for_assignee(&village.1, now).len())
+    });
+    group.bench_function("largest_list_first_page_50", |b| {
+        b.iter(|| guard.page_for_assignee(&largest, now, 0, 50).len())
+    });
+    group.bench_function("counts_all_units", |b| b.iter(|| guard.counts(now).len()));
+    group.finish();
+    drop(guard);
+
+    // Memory: the heap the to-do model holds, measured as what dropping it gives back.
+    let memory = rt.block_on(async {
+        let mut runner = ProjectionRunner::in_memory(store.clone(), org());
+        let todo = runner.register(TodoProjection::new()).unwrap();
+        runner.catch_up().await.unwrap();
+        let cases = todo.read().unwrap().case_count();
+        let region = Region::new(GLOBAL);
+        drop(runner);
+        let fold = region.change();
+        let region = Region::new(GLOBAL);
+        drop(todo);
+        let model = region.change();
+        let held = |c: stats_alloc::Stats| c.bytes_deallocated.saturating_sub(c.bytes_allocated);
+        (cases, held(model), held(fold))
+    });
+    let (cases, model, fold) = memory;
+    eprintln!(
+        "memory: in-memory to-do model {:.1} MiB for {cases} open cases ({} bytes a case); \
+         the runner's shared case fold (full CaseState per open case) {:.1} MiB ({} bytes a case)",
+        model as f64 / (1024.0 * 1024.0),
+        model / cases.max(1),
+        fold as f64 / (1024.0 * 1024.0),
+        fold / cases.max(1),
+    );
+}
+
+criterion_group!(benches, todo_query, rebuild);
+criterion_main!(benches);

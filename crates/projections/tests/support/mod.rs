@@ -52,6 +52,9 @@ pub struct HistoryGen {
     /// The current state of every case made so far.
     pub states: BTreeMap<CaseId, CaseState>,
     order: Vec<CaseId>,
+    /// Open cases (order changes as cases finish; deterministic) and where each one is.
+    open: Vec<CaseId>,
+    open_at: std::collections::HashMap<CaseId, usize>,
     /// The generator's clock.
     pub now: DateTime<Utc>,
     next_case: u128,
@@ -72,6 +75,8 @@ impl HistoryGen {
             cfg,
             states: BTreeMap::new(),
             order: Vec::new(),
+            open: Vec::new(),
+            open_at: std::collections::HashMap::new(),
             now: t0(),
             next_case: u128::from(salt) << 64,
             next_event: (u128::from(salt) << 64) | (1 << 40),
@@ -100,6 +105,29 @@ impl HistoryGen {
             .collect()
     }
 
+    /// Number of open cases.
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    fn track_open(&mut self, case_id: CaseId) {
+        let is_open = self.states.get(&case_id).is_some_and(CaseState::is_open);
+        match (is_open, self.open_at.get(&case_id).copied()) {
+            (true, None) => {
+                self.open_at.insert(case_id, self.open.len());
+                self.open.push(case_id);
+            }
+            (false, Some(at)) => {
+                self.open.swap_remove(at);
+                self.open_at.remove(&case_id);
+                if let Some(moved) = self.open.get(at) {
+                    self.open_at.insert(*moved, at);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// One step: advances the clock and decides one command. Returns `None` only when the
     /// chosen case had no acceptable command (the step is then a pure wait).
     pub fn step(&mut self, choice: u64) -> Option<Decided> {
@@ -111,8 +139,7 @@ impl HistoryGen {
             _ => rng.below(60 * 24 * 6) + 60,
         };
         self.now += Duration::minutes((minutes / self.pace.max(1)) as i64 + 1);
-        let open = self.open_cases();
-        let start_new = open.is_empty() || rng.below(100) < u64::from(self.new_case_percent);
+        let start_new = self.open.is_empty() || rng.below(100) < u64::from(self.new_case_percent);
         if start_new {
             return self.report(&mut rng);
         }
@@ -120,7 +147,7 @@ impl HistoryGen {
             // Now and then, touch any case (closed ones may be reopened).
             self.order[rng.below(self.order.len() as u64) as usize]
         } else {
-            open[rng.below(open.len() as u64) as usize]
+            self.open[rng.below(self.open.len() as u64) as usize]
         };
         self.advance(case_id, &mut rng)
     }
@@ -230,7 +257,7 @@ impl HistoryGen {
                         .into(),
                     );
                 } else if r < 19 {
-                    if let Some(into) = self.open_cases().into_iter().find(|c| *c != case_id) {
+                    if let Some(into) = self.open.iter().copied().find(|c| *c != case_id) {
                         commands.push(MergeCase { case_id, into }.into());
                     }
                 } else {
@@ -544,6 +571,34 @@ impl HistoryGen {
         self.try_decide(case_id, &actors, &commands)
     }
 
+    /// Decides one scripted command at the generator's clock, as whoever may issue it
+    /// (tests script exact histories with this). Panics if nobody may.
+    pub fn exec(&mut self, command: impl Into<Command>) -> Decided {
+        let command = command.into();
+        let case_id = command.case_id();
+        let actors = match (self.states.get(&case_id).and_then(|s| s.case()), &command) {
+            (Some(case), _) => self.actors_for(&case.clone()),
+            (None, Command::ReportCase(r)) => {
+                let unit = r.village.clone().unwrap_or_else(|| r.locality.clone());
+                let role = if self.cfg.org.level_of(&unit) == Some(Level::Village) {
+                    Role::InformationOfficer
+                } else {
+                    Role::CaseOfficer
+                };
+                vec![Actor::new(unit, role)]
+            }
+            (None, _) => Vec::new(),
+        };
+        let is_new = !self.states.contains_key(&case_id);
+        let decided = self
+            .try_decide(case_id, &actors, std::slice::from_ref(&command))
+            .unwrap_or_else(|| panic!("nobody may issue {command:?}"));
+        if is_new {
+            self.order.push(case_id);
+        }
+        decided
+    }
+
     /// Everyone who might be allowed to act on the case.
     fn actors_for(&self, case: &Case) -> Vec<Actor> {
         let org = &self.cfg.org;
@@ -613,6 +668,7 @@ impl HistoryGen {
                         evolve(&mut next, e);
                     }
                     self.states.insert(case_id, next);
+                    self.track_open(case_id);
                     return Some(Decided {
                         case_id,
                         expected_version,
