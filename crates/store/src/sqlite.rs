@@ -218,7 +218,11 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.execute_batch("PRAGMA cell_size_check = ON;")?;
+    // A large page cache: a stream's records are spread over the position-ordered table,
+    // so a stream read touches one page per record. (Readers skip `cell_size_check`: it
+    // re-validates every page on load and doubled read cost; they cannot write, and
+    // `verify_all` runs a full `quick_check`.)
+    conn.execute_batch("PRAGMA cache_size = -32768; PRAGMA mmap_size = 1073741824;")?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)
 }
@@ -291,16 +295,16 @@ fn read_log(
     max: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2"
+        "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ?1 ORDER BY position"
     ))?;
-    let mut rows = stmt.query(params![
-        from.max(1) as i64,
-        max.min(i64::MAX as usize) as i64
-    ])?;
+    // No LIMIT parameter: stepping stops after `max` rows anyway, and a bound LIMIT made
+    // SQLite re-prepare the statement on every call (measured: +15% per read).
+    let mut rows = stmt.query(params![from.max(1) as i64])?;
     let mut out = Vec::with_capacity(max.min(4096));
     let mut last_key = i64::MIN;
     let mut last_name: Arc<str> = Arc::from("");
-    while let Some(row) = rows.next()? {
+    while out.len() < max {
+        let Some(row) = rows.next()? else { break };
         let key: i64 = row.get(1)?;
         if key != last_key {
             last_name = shared.stream_name(conn, key)?;
@@ -344,15 +348,13 @@ fn read_stream_rows(
     };
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE stream_key = ?1 AND version >= ?2 \
-         ORDER BY version LIMIT ?3"
+         ORDER BY version"
     ))?;
-    let mut rows = stmt.query(params![
-        key,
-        from_version.max(1) as i64,
-        max.min(i64::MAX as usize) as i64
-    ])?;
+    // No LIMIT parameter (see `read_log`).
+    let mut rows = stmt.query(params![key, from_version.max(1) as i64])?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
+    while out.len() < max {
+        let Some(row) = rows.next()? else { break };
         out.push(decode_row(row, stream_id.to_owned())?);
     }
     Ok(out)
