@@ -140,18 +140,24 @@ fn append(c: &mut Criterion) {
                     let r = 0;
                     rt.block_on(async move {
                         let per_writer = iters.div_ceil(writers);
+                        // Requests are built before the clock starts, as the ceiling's rows are.
+                        let work: Vec<Vec<AppendRequest>> = (0..writers)
+                            .map(|w| {
+                                let stream = format!("case-{r}-{w}");
+                                (0..per_writer)
+                                    .map(|v| {
+                                        req(&stream, ExpectedVersion::Exact(v), vec![event(v)])
+                                    })
+                                    .collect()
+                            })
+                            .collect();
                         let start = Instant::now();
                         let mut joins = Vec::new();
-                        for w in 0..writers {
+                        for requests in work {
                             let store = store.clone();
                             joins.push(tokio::spawn(async move {
-                                let stream = format!("case-{r}-{w}");
-                                for v in 0..per_writer {
-                                    let expected = ExpectedVersion::Exact(v);
-                                    store
-                                        .append(req(&stream, expected, vec![event(v)]))
-                                        .await
-                                        .unwrap();
+                                for request in requests {
+                                    store.append(request).await.unwrap();
                                 }
                             }));
                         }
