@@ -141,6 +141,10 @@ pub(crate) struct Inner {
     pub(crate) ids: Arc<dyn IdGenerator>,
     pub(crate) retry: RetryPolicy,
     pub(crate) read: Mutex<ReadModels>,
+    pub(crate) persistent_read_models: bool,
+    /// Held for the engine's lifetime: the exclusive lock on the read models (see
+    /// `own_read_models`). A std mutex only makes the connection `Sync`.
+    _read_model_lock: std::sync::Mutex<Option<rusqlite::Connection>>,
 }
 
 /// The Caseflow engine. Cheap to clone; clones share the store and the read models.
@@ -155,32 +159,81 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// The lock file that says which process maintains a store's persistent read models.
+pub fn read_model_lock_path(store_path: &std::path::Path) -> std::path::PathBuf {
+    let mut p = read_model_path(store_path).into_os_string();
+    p.push(".lock");
+    std::path::PathBuf::from(p)
+}
+
+/// Tries to become the one process that maintains the persistent read models of a store:
+/// an exclusive SQLite lock on a small lock file, held for the engine's lifetime. Another
+/// engine over the same file (a CLI query next to a running service) does not get it and
+/// keeps its read models in memory instead, so two processes never write the same
+/// read-model rows.
+fn own_read_models(store_path: &std::path::Path) -> Option<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(read_model_lock_path(store_path)).ok()?;
+    conn.busy_timeout(std::time::Duration::ZERO).ok()?;
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE").ok()?;
+    // In exclusive locking mode the first write takes the lock and keeps it until close.
+    conn.execute_batch(
+        "BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS read_model_owner (pid INTEGER); \
+         DELETE FROM read_model_owner; \
+         INSERT INTO read_model_owner (pid) VALUES (0); COMMIT;",
+    )
+    .ok()?;
+    Some(conn)
+}
+
+/// What [`open_store`] opened.
+struct Opened {
+    store: Arc<dyn EventStore>,
+    db: Option<ReadModelDb>,
+    lock: Option<rusqlite::Connection>,
+}
+
 /// Opens the store a configuration names, and the read-model database that goes with it.
-async fn open_store(
-    config: &StoreConfig,
-) -> Result<(Arc<dyn EventStore>, Option<ReadModelDb>), EngineError> {
+async fn open_store(config: &StoreConfig) -> Result<Opened, EngineError> {
+    let memory_only = |store: Arc<dyn EventStore>| Opened {
+        store,
+        db: None,
+        lock: None,
+    };
     match config {
         StoreConfig::Sqlite { path, options } => {
             let store = SqliteStore::open(path, options.clone())?;
-            let db = ReadModelDb::open(
-                read_model_path(path),
-                caseflow_projections::Durability::Normal,
-            )?;
-            Ok((Arc::new(store), Some(db)))
+            let lock = own_read_models(path);
+            let db = match &lock {
+                Some(_) => Some(ReadModelDb::open(
+                    read_model_path(path),
+                    caseflow_projections::Durability::Normal,
+                )?),
+                None => {
+                    debug!(
+                        "another engine maintains the persistent read models; keeping them in memory"
+                    );
+                    None
+                }
+            };
+            Ok(Opened {
+                store: Arc::new(store),
+                db,
+                lock,
+            })
         }
-        StoreConfig::Memory => Ok((Arc::new(MemoryStore::new()), None)),
-        StoreConfig::Shared(store) => Ok((Arc::clone(store), None)),
-        StoreConfig::Url(url) => open_url(url).await,
+        StoreConfig::Memory => Ok(memory_only(Arc::new(MemoryStore::new()))),
+        StoreConfig::Shared(store) => Ok(memory_only(Arc::clone(store))),
+        StoreConfig::Url(url) => Ok(memory_only(open_url(url).await?)),
     }
 }
 
 #[cfg(feature = "kurrentdb")]
-async fn open_url(url: &str) -> Result<(Arc<dyn EventStore>, Option<ReadModelDb>), EngineError> {
+async fn open_url(url: &str) -> Result<Arc<dyn EventStore>, EngineError> {
     let scheme = url.split("://").next().unwrap_or_default();
     match scheme {
         "kurrentdb" | "kurrentdb+discover" | "esdb" | "esdb+discover" => {
             let store = caseflow_store::kurrentdb::KurrentDbStore::connect_str(url).await?;
-            Ok((Arc::new(store), None))
+            Ok(Arc::new(store))
         }
         other => Err(EngineError::UnsupportedStoreUrl {
             scheme: other.to_owned(),
@@ -189,7 +242,7 @@ async fn open_url(url: &str) -> Result<(Arc<dyn EventStore>, Option<ReadModelDb>
 }
 
 #[cfg(not(feature = "kurrentdb"))]
-async fn open_url(url: &str) -> Result<(Arc<dyn EventStore>, Option<ReadModelDb>), EngineError> {
+async fn open_url(url: &str) -> Result<Arc<dyn EventStore>, EngineError> {
     let scheme = url.split("://").next().unwrap_or_default();
     match scheme {
         "kurrentdb" | "kurrentdb+discover" | "esdb" | "esdb+discover" => {
@@ -218,7 +271,8 @@ impl Engine {
     /// Opens the store named in `config`, loads the read models (from their sidecar file
     /// for SQLite) and brings them up to date with the log.
     pub async fn open(config: EngineConfig) -> Result<Engine, EngineError> {
-        let (store, db) = open_store(&config.store).await?;
+        let Opened { store, db, lock } = open_store(&config.store).await?;
+        let persistent = db.is_some();
         let mut read = ReadModels::new(Arc::clone(&store), &config.district, db)?;
         read.runner.catch_up().await?;
         Ok(Engine {
@@ -229,8 +283,16 @@ impl Engine {
                 ids: config.ids,
                 retry: config.retry,
                 read: Mutex::new(read),
+                persistent_read_models: persistent,
+                _read_model_lock: std::sync::Mutex::new(lock),
             }),
         })
+    }
+
+    /// Whether this engine maintains the persistent read models (SQLite sidecar); false for
+    /// memory stores and when another engine over the same file maintains them.
+    pub fn has_persistent_read_models(&self) -> bool {
+        self.inner.persistent_read_models
     }
 
     /// The event store (for tools that read the raw log).

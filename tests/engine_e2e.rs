@@ -413,3 +413,30 @@ async fn the_demo_workload_is_valid_for_the_domain_and_verifies() {
     let verify = engine.verify().await.expect("verify");
     assert!(verify.is_ok(), "{}", verify.to_markdown());
 }
+
+#[tokio::test]
+async fn a_second_engine_over_the_same_file_keeps_its_read_models_in_memory() {
+    let fx = Fixture::new(Backend::Sqlite);
+    let first = fx.open().await;
+    assert!(first.has_persistent_read_models());
+    let id = case_id(8);
+    let last = walk_to_plan(&first, &fx.clock, id, t0()).await;
+    let second = fx.open().await;
+    assert!(
+        !second.has_persistent_read_models(),
+        "only one process writes the read models"
+    );
+    let unit = UnitId::new("loc-chaoyang");
+    assert_eq!(
+        second.todo(&unit, last).await.expect("todo"),
+        first.todo(&unit, last).await.expect("todo"),
+        "both see the same to-do list"
+    );
+    drop(second);
+    drop(first);
+    let again = fx.open().await;
+    assert!(
+        again.has_persistent_read_models(),
+        "the lock is released with its engine"
+    );
+}

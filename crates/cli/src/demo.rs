@@ -43,7 +43,8 @@ pub struct DemoArgs {
 /// Deletes a store and its sidecar files, if present.
 fn remove_store(path: &Path) -> Result<(), CliError> {
     let read = read_model_path(path);
-    for base in [path.to_path_buf(), read] {
+    let lock = caseflow::engine::read_model_lock_path(path);
+    for base in [path.to_path_buf(), read, lock] {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut p = base.clone().into_os_string();
             p.push(suffix);
