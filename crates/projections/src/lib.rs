@@ -40,7 +40,7 @@ pub use runner::{
 };
 pub use stats::{StatsProjection, StatsReport};
 pub use timeline::{CaseTimeline, StageSpan, TimelineEntry, TimelineProjection};
-pub use todo::{CaseCard, Place, TodoCounts, TodoItem, TodoProjection};
+pub use todo::{CaseCard, Place, TodoCounts, TodoItem, TodoItemRef, TodoProjection};
 pub use who_acts::{Action, Assignee, Obligation, Priority, obligations};
 
 /// The three standard projections, registered on one runner.

@@ -101,6 +101,38 @@ impl fmt::Display for TodoItem {
     }
 }
 
+/// A borrowed to-do item: what [`TodoProjection::iter_for_assignee`] yields without
+/// copying anything (the cheapest way to walk a long list or render a page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TodoItemRef<'a> {
+    /// The case.
+    pub case: &'a Arc<CaseCard>,
+    /// Whose list the item is on.
+    pub assignee: &'a Assignee,
+    /// What the assignee must do.
+    pub action: Action,
+    /// By when.
+    pub due_at: Option<DateTime<Utc>>,
+    /// Whether `due_at` is before the `now` the query was asked with.
+    pub overdue: bool,
+    /// How urgent.
+    pub priority: Priority,
+}
+
+impl TodoItemRef<'_> {
+    /// An owned copy (shares the case card).
+    pub fn to_item(&self) -> TodoItem {
+        TodoItem {
+            case: Arc::clone(self.case),
+            assignee: self.assignee.clone(),
+            action: self.action,
+            due_at: self.due_at,
+            overdue: self.overdue,
+            priority: self.priority,
+        }
+    }
+}
+
 /// Counts for one assignee.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TodoCounts {
@@ -198,13 +230,32 @@ impl TodoProjection {
         let Some(index) = self.index.get(assignee) else {
             return Vec::new();
         };
-        let now_key = due_key(Some(now));
         let take = limit.min(index.len().saturating_sub(offset));
         let mut items = Vec::with_capacity(take);
-        for (key, card) in index.iter().skip(offset).take(take) {
-            items.push(make_item(assignee, key, card, now_key));
-        }
+        items.extend(
+            self.iter_for_assignee(assignee, now)
+                .skip(offset)
+                .take(take)
+                .map(|r| r.to_item()),
+        );
         items
+    }
+
+    /// Walks an assignee's list in order (see [`Self::for_assignee`]) without copying.
+    pub fn iter_for_assignee<'a>(
+        &'a self,
+        assignee: &Assignee,
+        now: DateTime<Utc>,
+    ) -> impl Iterator<Item = TodoItemRef<'a>> + 'a {
+        let now_key = due_key(Some(now));
+        self.index
+            .get_key_value(assignee)
+            .into_iter()
+            .flat_map(move |(assignee, index)| {
+                index
+                    .iter()
+                    .map(move |(key, card)| make_ref(assignee, key, card, now_key))
+            })
     }
 
     /// How many items an assignee has, and how many are overdue at `now`.
@@ -335,14 +386,23 @@ fn key_of(case_id: CaseId, ob: &Obligation) -> ItemKey {
 }
 
 fn make_item(assignee: &Assignee, key: &ItemKey, card: &Arc<CaseCard>, now_key: i64) -> TodoItem {
+    make_ref(assignee, key, card, now_key).to_item()
+}
+
+fn make_ref<'a>(
+    assignee: &'a Assignee,
+    key: &ItemKey,
+    card: &'a Arc<CaseCard>,
+    now_key: i64,
+) -> TodoItemRef<'a> {
     let due_at = if key.due == NO_DUE {
         None
     } else {
         Some(DateTime::from_timestamp_nanos(key.due))
     };
-    TodoItem {
-        case: Arc::clone(card),
-        assignee: assignee.clone(),
+    TodoItemRef {
+        case: card,
+        assignee,
         action: key.action,
         due_at,
         overdue: key.due < now_key,

@@ -215,6 +215,9 @@ proptest! {
                 let mut all_items = 0usize;
                 for (assignee, want) in &expected {
                     let items = todo.for_assignee(assignee, now);
+                    let walked: Vec<TodoItem> =
+                        todo.iter_for_assignee(assignee, now).map(|r| r.to_item()).collect();
+                    prop_assert_eq!(&walked, &items);
                     all_items += items.len();
                     let got: BTreeSet<(CaseId, Action)> =
                         items.iter().map(|i| (i.case.case_id, i.action)).collect();
