@@ -810,6 +810,31 @@ fn materialise(command: &Command, now: DateTime<Utc>) -> Command {
     c
 }
 
+/// Moves `t` into working hours: 08:30–17:30 district time on a working day. Work that
+/// would fall in the evening, at night or on a day off happens the next working morning
+/// (keeping the minutes past the hour, so steps do not all land at 08:30 sharp).
+fn into_working_hours(calendar: &caseflow_domain::Calendar, t: DateTime<Utc>) -> DateTime<Utc> {
+    let offset = Duration::minutes(i64::from(calendar.utc_offset_minutes));
+    let mut local = t + offset;
+    let open = chrono::NaiveTime::from_hms_opt(8, 30, 0).unwrap_or_default();
+    let close = chrono::NaiveTime::from_hms_opt(17, 30, 0).unwrap_or_default();
+    for _ in 0..60 {
+        let date = local.date_naive();
+        let time = local.time();
+        if calendar.is_working_day(date) && time >= open && time < close {
+            return local - offset;
+        }
+        let next_date = if time < open && calendar.is_working_day(date) {
+            date
+        } else {
+            date.succ_opt().unwrap_or(date)
+        };
+        let minutes = i64::from(chrono::Timelike::minute(&time));
+        local = next_date.and_time(open).and_utc() + Duration::minutes(30 + minutes);
+    }
+    t
+}
+
 /// Runs the demo workload on `engine` (whose clock must be `clock`). `progress(day, days)`
 /// is called once per simulated day.
 pub async fn run_demo(
@@ -886,7 +911,8 @@ pub async fn run_demo(
                     script.next += 1;
                     if let Some(next) = script.steps.get(script.next) {
                         seq += 1;
-                        queue.push(Reverse((at + next.delay, seq, index)));
+                        let when = into_working_hours(&calendar, at + next.delay);
+                        queue.push(Reverse((when, seq, index)));
                     }
                 }
                 Err(EngineError::MergeTargetNotOpen { case_id, .. }) => {
