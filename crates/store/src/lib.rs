@@ -6,6 +6,37 @@
 //!
 //! Backends: [`MemoryStore`] (tests, simulations) and [`SqliteStore`] (embedded default,
 //! WAL, group commit). Every backend passes the same [`contract`] suite.
+//!
+//! ```
+//! use caseflow_store::{AppendRequest, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent};
+//! use chrono::{TimeZone, Utc};
+//! use uuid::Uuid;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let store = MemoryStore::new();
+//! let request = AppendRequest {
+//!     stream_id: "case-1".into(),
+//!     expected: ExpectedVersion::NoStream,
+//!     events: vec![NewEvent {
+//!         event_id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001),
+//!         event_type: "CaseReported".into(),
+//!         schema_version: 1,
+//!         payload: br#"{"channel":"hotline"}"#.to_vec(),
+//!         metadata: Metadata { actor: "room-1/clerk".into(), ..Metadata::default() },
+//!     }],
+//!     recorded_at: Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
+//!     command_id: Some(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002)),
+//! };
+//! let outcome = store.append(request.clone()).await?;
+//! assert_eq!((outcome.first_version, outcome.first_position), (1, 1));
+//! // Retrying the same command is answered from the ledger and writes nothing.
+//! assert!(store.append(request).await?.deduplicated);
+//! let events = store.read_stream("case-1", 1, 100).await?;
+//! assert_eq!(events[0].event_type, "CaseReported");
+//! assert!(store.verify_all().await?.is_intact());
+//! # Ok::<(), caseflow_store::StoreError>(())
+//! # }).unwrap();
+//! ```
 
 pub mod contract;
 pub mod error;

@@ -251,3 +251,69 @@ fn unknown_types_and_versions_are_typed_errors() {
         Err(StoreError::UnknownSchemaVersion { .. })
     ));
 }
+
+/// An upcaster may rename a type on the way (here `NoteCreated` v1 became `NoteAdded` v2);
+/// a chain that loops is an error, not a hang.
+#[test]
+fn renaming_upcasters_reach_the_current_type_and_cycles_are_errors() {
+    struct Rename {
+        from: &'static str,
+        to: &'static str,
+        version: u32,
+    }
+    impl caseflow_store::Upcaster for Rename {
+        fn event_type(&self) -> &str {
+            self.from
+        }
+        fn source_version(&self) -> u32 {
+            self.version
+        }
+        fn upcast(
+            &self,
+            mut payload: serde_json::Value,
+        ) -> Result<(Option<String>, serde_json::Value), String> {
+            payload
+                .as_object_mut()
+                .ok_or("not an object")?
+                .insert("author".into(), json!("legacy"));
+            Ok((Some(self.to.into()), payload))
+        }
+    }
+    let chain = chain().with_upcaster(Rename {
+        from: "NoteCreated",
+        to: "NoteAdded",
+        version: 1,
+    });
+    let up = chain
+        .upcast("NoteCreated", 1, json!({"text": "old"}))
+        .unwrap();
+    assert_eq!(
+        (up.event_type.as_str(), up.schema_version),
+        ("NoteAdded", 3)
+    );
+    assert_eq!(
+        up.payload,
+        json!({"body": "old", "author": "legacy", "tags": []})
+    );
+
+    // A -> B -> A -> ... never reaches a current type.
+    let looping = UpcasterChain::new()
+        .with_upcaster(Rename {
+            from: "A",
+            to: "B",
+            version: 1,
+        })
+        .with_upcaster(Rename {
+            from: "B",
+            to: "A",
+            version: 2,
+        });
+    let err = looping.upcast("A", 1, json!({})).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::UnknownEventType { .. } | StoreError::Decode { .. }
+        ),
+        "{err:?}"
+    );
+}
