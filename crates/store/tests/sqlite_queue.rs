@@ -99,3 +99,53 @@ async fn one_batch_answers_each_caller_as_if_alone() {
     );
     assert!(store.verify_all().await.unwrap().is_intact());
 }
+
+/// Dropping the store ends live subscriptions once they have delivered every committed record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_store_ends_subscriptions_after_the_last_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("s.db"), SqliteOptions::normal()).unwrap();
+    let mut sub = store.subscribe(1).await.unwrap();
+    store
+        .append(request("a", ExpectedVersion::NoStream, 3))
+        .await
+        .unwrap();
+    drop(store);
+    for p in 1..=3 {
+        assert_eq!(sub.next().await.unwrap().unwrap().position, p);
+    }
+    assert!(sub.next().await.is_none());
+}
+
+/// Two writers on one file would assign the same positions; the second is caught at its
+/// first clashing insert and refuses writes, and the file stays consistent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_writer_on_the_same_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.db");
+    let first = SqliteStore::open(&path, SqliteOptions::normal()).unwrap();
+    first
+        .append(request("a", ExpectedVersion::NoStream, 1))
+        .await
+        .unwrap();
+    let second = SqliteStore::open(&path, SqliteOptions::normal()).unwrap();
+    first
+        .append(request("a", ExpectedVersion::Exact(1), 1))
+        .await
+        .unwrap();
+    let clash = second
+        .append(request("b", ExpectedVersion::NoStream, 1))
+        .await;
+    assert!(clash.is_err(), "{clash:?}");
+    let again = second
+        .append(request("c", ExpectedVersion::NoStream, 1))
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::WritesRefused { .. })),
+        "{again:?}"
+    );
+    drop(second);
+    assert_eq!(first.head_position().await.unwrap(), 2);
+    assert_eq!(first.stream_version("b").await.unwrap(), None);
+    assert!(first.verify_all().await.unwrap().is_intact());
+}
