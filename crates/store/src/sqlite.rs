@@ -231,8 +231,12 @@ fn blob_uuid(bytes: &[u8], what: &str) -> Result<Uuid, StoreError> {
     Uuid::from_slice(bytes).map_err(|_| StoreError::corrupt(format!("{what} is not 16 bytes")))
 }
 
-fn blob_opt_uuid(bytes: Option<Vec<u8>>, what: &str) -> Result<Option<Uuid>, StoreError> {
-    bytes.map(|b| blob_uuid(&b, what)).transpose()
+/// Reads an optional UUID column without allocating.
+fn opt_uuid_at(row: &Row<'_>, index: usize, what: &str) -> Result<Option<Uuid>, StoreError> {
+    row.get_ref(index)?
+        .as_blob_or_null()?
+        .map(|b| blob_uuid(b, what))
+        .transpose()
 }
 
 fn blob_hash(bytes: &[u8], what: &str) -> Result<[u8; 32], StoreError> {
@@ -272,9 +276,9 @@ fn decode_row(row: &Row<'_>, stream_id: String) -> Result<RecordedEvent, StoreEr
         payload: row.get(7)?,
         metadata: Metadata {
             actor: row.get(8)?,
-            command_id: blob_opt_uuid(row.get(9)?, "command id")?,
-            correlation_id: blob_opt_uuid(row.get(10)?, "correlation id")?,
-            causation_id: blob_opt_uuid(row.get(11)?, "causation id")?,
+            command_id: opt_uuid_at(row, 9, "command id")?,
+            correlation_id: opt_uuid_at(row, 10, "correlation id")?,
+            causation_id: opt_uuid_at(row, 11, "causation id")?,
         },
         prev_hash: blob_hash(row.get_ref(12)?.as_blob()?, "prev_hash")?,
         hash: blob_hash(row.get_ref(13)?.as_blob()?, "hash")?,
