@@ -1,0 +1,800 @@
+//! Tests of the KurrentDB backend.
+//!
+//! Everything here runs without a server except `contract_suite_against_a_live_server`, which
+//! runs the store's contract suite when `CASEFLOW_KURRENTDB_URL` names a server (and prints a
+//! note and returns when it is unset — no KurrentDB server exists on the build machines).
+
+use std::io::Write;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeZone, Utc};
+use uuid::Uuid;
+
+use super::codec::{
+    self, EncodedEvent, LedgerRecord, RawRecord, ReadFrom, StoredMetadata, decode_event,
+    encode_append, encode_position,
+};
+use super::config::{ConnectionStringError, KurrentDbConfig, redact};
+use super::error_map::{self, ErrorClass, classify};
+use super::{KurrentDbStore, subscription};
+use crate::error::StoreError;
+use crate::hash::{ChainWalker, GENESIS_HASH};
+use crate::memory::MemoryStore;
+use crate::store::EventStore;
+use crate::types::{AppendOutcome, AppendRequest, ExpectedVersion, Metadata, NewEvent};
+
+fn at(seconds: i64, nanos: u32) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_767_225_600 + seconds, nanos)
+        .single()
+        .unwrap_or_default()
+}
+
+fn new_event(n: u128, payload: &str) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | n),
+        event_type: "CaseReported".into(),
+        schema_version: 2,
+        payload: payload.as_bytes().to_vec(),
+        metadata: Metadata {
+            actor: "room-1/clerk".into(),
+            command_id: Some(Uuid::from_u128(77)),
+            correlation_id: Some(Uuid::from_u128(78)),
+            causation_id: None,
+        },
+    }
+}
+
+fn request(stream: &str, events: Vec<NewEvent>) -> AppendRequest {
+    AppendRequest {
+        stream_id: stream.into(),
+        expected: ExpectedVersion::Any,
+        events,
+        recorded_at: at(42, 123_456_789),
+        command_id: Some(Uuid::from_u128(99)),
+    }
+}
+
+/// What KurrentDB hands back for an encoded event written at `revision` and log position `log`.
+fn as_stored(
+    namespace: &str,
+    stream: &str,
+    e: &EncodedEvent,
+    revision: u64,
+    log: u64,
+) -> RawRecord {
+    RawRecord {
+        stream_name: format!("{namespace}{stream}"),
+        event_id: e.event_id,
+        revision,
+        event_type: e.event_type.clone(),
+        data: e.data.clone(),
+        custom_metadata: e.custom_metadata.clone(),
+        commit_position: log,
+        prepare_position: log,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection strings
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn kurrentdb_single_node_connection_string_parses_with_defaults() {
+    let c = KurrentDbConfig::parse("kurrentdb://admin:changeit@localhost:2113?tls=false").unwrap();
+    assert_eq!(c.hosts(), vec!["localhost:2113"]);
+    assert!(!c.is_tls());
+    assert!(!c.uses_dns_discovery());
+    assert_eq!(c.namespace(), "");
+    assert_eq!(c.stream_prefixes(), ["case-".to_owned()]);
+    assert_eq!(c.stream_name("case-1"), "case-1");
+    assert_eq!(c.filter_prefixes(), vec!["case-".to_owned()]);
+    assert!(c.reads_require_leader);
+}
+
+#[test]
+fn kurrentdb_cluster_gossip_seeds_and_tls_options_parse() {
+    let c = KurrentDbConfig::parse(
+        "esdb://admin:changeit@node1:2113,node2:2114,node3:2115?tls=true&tlsVerifyCert=false&nodePreference=leader",
+    )
+    .unwrap();
+    assert_eq!(c.hosts(), vec!["node1:2113", "node2:2114", "node3:2115"]);
+    assert!(c.is_tls());
+    assert!(
+        !c.client_settings()
+            .is_tls_certificate_verification_enabled()
+    );
+    assert_eq!(
+        c.client_settings().node_preference(),
+        kurrentdb::NodePreference::Leader
+    );
+}
+
+#[test]
+fn kurrentdb_dns_discovery_scheme_is_recognised() {
+    let c = KurrentDbConfig::parse("kurrentdb+discover://cluster.example.org:2113").unwrap();
+    assert!(c.uses_dns_discovery());
+    assert!(c.is_tls(), "TLS is the client's default");
+}
+
+#[test]
+fn kurrentdb_caseflow_parameters_are_taken_out_of_the_client_string() {
+    let c = KurrentDbConfig::parse(
+        "kurrentdb://localhost:2113?tls=false&caseflowNamespace=prod%2Fa-&caseflowStreamPrefixes=case-,audit-",
+    )
+    .unwrap();
+    assert_eq!(c.namespace(), "prod/a-");
+    assert_eq!(
+        c.stream_prefixes(),
+        ["case-".to_owned(), "audit-".to_owned()]
+    );
+    assert_eq!(c.stream_name("case-9"), "prod/a-case-9");
+    assert_eq!(c.filter_prefixes(), vec!["prod/a-case-", "prod/a-audit-"]);
+    assert_eq!(c.stream_id_of("prod/a-case-9"), Some("case-9"));
+    assert_eq!(
+        c.stream_id_of("prod/a-other-9"),
+        None,
+        "not an accepted prefix"
+    );
+    assert_eq!(c.stream_id_of("case-9"), None, "outside the namespace");
+    assert!(!c.is_tls());
+    let ledger = c.ledger_stream_name(Uuid::nil());
+    assert_eq!(
+        ledger,
+        "caseflow-ledger-prod/a-00000000-0000-0000-0000-000000000000"
+    );
+    assert_eq!(
+        c.stream_id_of(&ledger),
+        None,
+        "ledger streams are never data streams"
+    );
+}
+
+#[test]
+fn kurrentdb_connection_string_errors_are_typed() {
+    assert!(matches!(
+        KurrentDbConfig::parse("  "),
+        Err(ConnectionStringError::Empty)
+    ));
+    assert!(matches!(
+        KurrentDbConfig::parse("postgres://localhost/db"),
+        Err(ConnectionStringError::UnsupportedScheme { scheme }) if scheme == "postgres"
+    ));
+    assert!(matches!(
+        KurrentDbConfig::parse("localhost:2113"),
+        Err(ConnectionStringError::UnsupportedScheme { .. })
+    ));
+    assert!(matches!(
+        KurrentDbConfig::parse("kurrentdb://localhost:2113?nodePreference=nearest"),
+        Err(ConnectionStringError::Invalid { .. })
+    ));
+    assert!(matches!(
+        KurrentDbConfig::parse("kurrentdb://localhost:2113?tls=maybe"),
+        Err(ConnectionStringError::Invalid { .. })
+    ));
+    assert!(matches!(
+        KurrentDbConfig::parse("kurrentdb://localhost:2113?userCertFile=/x.pem"),
+        Err(ConnectionStringError::Invalid { .. })
+    ));
+    assert!(matches!(
+        KurrentDbConfig::parse("kurrentdb://localhost:2113?caseflowNamespace=%24sys"),
+        Err(ConnectionStringError::InvalidNamespace { .. })
+    ));
+    assert!(matches!(
+        KurrentDbConfig::parse("kurrentdb://localhost:2113?caseflowStreamPrefixes=casef"),
+        Err(ConnectionStringError::InvalidStreamPrefix { .. })
+    ));
+    assert!(matches!(
+        KurrentDbConfig::parse("kurrentdb://localhost:2113?caseflowStreamPrefixes="),
+        Err(ConnectionStringError::InvalidStreamPrefix { .. })
+    ));
+}
+
+#[test]
+fn kurrentdb_connection_errors_and_debug_never_show_the_password() {
+    let bad = "kurrentdb://admin:s3cret@node1:21x3,node2:2113";
+    let err = KurrentDbConfig::parse(bad).unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(
+        matches!(err, ConnectionStringError::Invalid { .. }),
+        "{err:?}"
+    );
+    let ok = KurrentDbConfig::parse("kurrentdb://admin:s3cret@localhost:2113").unwrap();
+    let debug = format!("{ok:?}");
+    assert!(!debug.contains("s3cret"), "{debug}");
+    assert!(debug.contains("admin:***@localhost:2113"), "{debug}");
+    assert_eq!(ok.redacted(), "kurrentdb://admin:***@localhost:2113");
+    assert_eq!(redact("esdb://localhost:2113"), "esdb://localhost:2113");
+    assert_eq!(
+        redact("esdb://u@h:1?tls=false"),
+        "esdb://u:***@h:1?tls=false"
+    );
+}
+
+#[test]
+fn kurrentdb_namespace_and_prefix_rules_protect_system_and_ledger_streams() {
+    let base = KurrentDbConfig::parse("kurrentdb://localhost:2113").unwrap();
+    assert!(base.clone().with_namespace("$ns").is_err());
+    assert!(base.clone().with_namespace(&"n".repeat(65)).is_err());
+    assert!(base.clone().with_namespace("a\u{7}b").is_err());
+    assert!(
+        base.clone()
+            .with_namespace_and_prefixes("", vec![String::new()])
+            .is_err()
+    );
+    assert!(
+        base.clone()
+            .with_namespace_and_prefixes("", vec!["caseflow-".into()])
+            .is_err()
+    );
+    assert!(
+        base.clone()
+            .with_namespace_and_prefixes("", vec!["caseflow-ledger-x".into()])
+            .is_err()
+    );
+    assert!(
+        base.clone()
+            .with_namespace_and_prefixes("", vec![])
+            .is_err()
+    );
+    let ok = base
+        .with_namespace_and_prefixes("t1-", vec![String::new()])
+        .unwrap();
+    assert!(ok.accepts_stream_id("anything"));
+    assert_eq!(ok.filter_prefixes(), vec!["t1-"]);
+}
+
+#[test]
+fn kurrentdb_tls_files_are_checked_before_the_client_sees_them() {
+    let missing = KurrentDbConfig::parse(
+        "kurrentdb://localhost:2113?tls=true&tlsCaFile=/nonexistent/caseflow/ca.crt",
+    );
+    assert!(
+        matches!(
+            missing,
+            Err(ConnectionStringError::TlsFile {
+                option: "tlsCaFile",
+                ..
+            })
+        ),
+        "{missing:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("ca.crt");
+    std::fs::File::create(&garbage)
+        .unwrap()
+        .write_all(b"-----BEGIN CERTIFICATE-----\nnot base64 !!!\n-----END CERTIFICATE-----\n")
+        .unwrap();
+    let url = format!("kurrentdb://localhost:2113?tlsCaFile={}", garbage.display());
+    assert!(
+        matches!(
+            KurrentDbConfig::parse(&url),
+            Err(ConnectionStringError::TlsFile { .. })
+        ),
+        "a malformed CA file is a typed error, not a client panic"
+    );
+    let empty = dir.path().join("empty.crt");
+    std::fs::File::create(&empty).unwrap();
+    let url = format!("kurrentdb://localhost:2113?tlsCaFile={}", empty.display());
+    assert!(matches!(
+        KurrentDbConfig::parse(&url),
+        Err(ConnectionStringError::TlsFile { .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
+// Positions and expected versions
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn kurrentdb_positions_encode_log_positions_as_odd_numbers() {
+    assert_eq!(encode_position(0).unwrap(), 1);
+    assert_eq!(encode_position(1234).unwrap(), 2469);
+    assert_eq!(codec::log_position_of(2469), Some(1234));
+    assert_eq!(codec::log_position_of(2470), None);
+    assert!(matches!(
+        encode_position(u64::MAX),
+        Err(StoreError::Corrupt { .. })
+    ));
+    // Order is preserved.
+    assert!(encode_position(10).unwrap() < encode_position(11).unwrap());
+}
+
+#[test]
+fn kurrentdb_read_from_accepts_event_positions_and_checkpoints_plus_one() {
+    assert_eq!(ReadFrom::decode(0), ReadFrom::Start);
+    assert_eq!(ReadFrom::decode(1), ReadFrom::Start);
+    let p = encode_position(500).unwrap();
+    assert_eq!(ReadFrom::decode(p), ReadFrom::AtLog(500));
+    assert_eq!(ReadFrom::decode(p + 1), ReadFrom::AfterLog(500));
+    assert_eq!(ReadFrom::decode(p).seek(), Some(500));
+    assert_eq!(
+        ReadFrom::decode(p + 1).seek(),
+        Some(500),
+        "always seek to a record start"
+    );
+    assert!(ReadFrom::AtLog(500).admits(500));
+    assert!(!ReadFrom::AfterLog(500).admits(500));
+    assert!(ReadFrom::AfterLog(500).admits(501));
+    assert!(!ReadFrom::AtLog(500).admits(499));
+    assert!(ReadFrom::Start.admits(0));
+}
+
+#[test]
+fn kurrentdb_expected_versions_map_to_zero_based_stream_states() {
+    use kurrentdb::{CurrentRevision, StreamState};
+    assert_eq!(codec::stream_state_for_version(0), StreamState::NoStream);
+    assert_eq!(
+        codec::stream_state_for_version(1),
+        StreamState::StreamRevision(0)
+    );
+    assert_eq!(
+        codec::stream_state_for_version(7),
+        StreamState::StreamRevision(6)
+    );
+    assert_eq!(codec::version_of_revision(CurrentRevision::NoStream), 0);
+    assert_eq!(codec::version_of_revision(CurrentRevision::Current(0)), 1);
+    assert_eq!(codec::version_of_revision(CurrentRevision::Current(6)), 7);
+    assert!(codec::admits(ExpectedVersion::Any, 5));
+    assert!(codec::admits(ExpectedVersion::NoStream, 0));
+    assert!(!codec::admits(ExpectedVersion::NoStream, 1));
+    assert!(codec::admits(ExpectedVersion::Exact(0), 0));
+    assert!(codec::admits(ExpectedVersion::Exact(3), 3));
+    assert!(!codec::admits(ExpectedVersion::Exact(3), 4));
+}
+
+// ---------------------------------------------------------------------------------------
+// Envelope <-> client records
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn kurrentdb_envelope_round_trips_through_event_data_and_records() {
+    let req = request(
+        "case-ü/1",
+        vec![
+            new_event(1, r#"{"a":1,"text":"événement"}"#),
+            new_event(2, r#"{"b":[1,2,3]}"#),
+        ],
+    );
+    let encoded = encode_append(&req, 0, GENESIS_HASH).unwrap();
+    assert_eq!(encoded.len(), 2);
+    assert!(encoded.iter().all(|e| e.is_json));
+    let records: Vec<_> = encoded
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let raw = as_stored("ns-", "case-ü/1", e, i as u64, 1000 + 200 * i as u64);
+            decode_event("ns-", &raw).unwrap()
+        })
+        .collect();
+    for (i, (rec, sent)) in records.iter().zip(&req.events).enumerate() {
+        assert_eq!(
+            rec.event_id, sent.event_id,
+            "event ids are the envelope ids"
+        );
+        assert_eq!(rec.stream_id, "case-ü/1");
+        assert_eq!(rec.version, i as u64 + 1, "revision + 1");
+        assert_eq!(
+            rec.position,
+            encode_position(1000 + 200 * i as u64).unwrap()
+        );
+        assert_eq!(
+            rec.recorded_at, req.recorded_at,
+            "nanosecond-exact recorded time"
+        );
+        assert_eq!(rec.event_type, sent.event_type);
+        assert_eq!(rec.schema_version, 2);
+        assert_eq!(rec.payload, sent.payload, "payload byte for byte");
+        assert_eq!(rec.metadata, sent.metadata);
+        assert_eq!(
+            codec::append_command_id_of(&as_stored("ns-", "case-ü/1", &encoded[i], i as u64, 1)),
+            req.command_id
+        );
+    }
+    let mut walker = ChainWalker::new();
+    for rec in &records {
+        assert_eq!(walker.check(rec), None, "the chain links");
+    }
+    assert_eq!(records[0].prev_hash, GENESIS_HASH);
+    assert_eq!(records[1].prev_hash, records[0].hash);
+}
+
+#[tokio::test]
+async fn kurrentdb_hashes_equal_the_memory_backend_hashes() {
+    // Same request on both backends -> the same chain, because both call `record_hash`.
+    let events = vec![new_event(1, r#"{"x":1}"#), new_event(2, r#"{"y":2}"#)];
+    let memory = MemoryStore::new();
+    let mut first = request("case-h", events.clone());
+    first.command_id = None;
+    memory.append(first.clone()).await.unwrap();
+    let mut second = request("case-h", vec![new_event(3, r#"{"z":3}"#)]);
+    second.command_id = None;
+    memory.append(second.clone()).await.unwrap();
+    let stored = memory.read_stream("case-h", 1, 10).await.unwrap();
+
+    let enc1 = encode_append(&first, 0, GENESIS_HASH).unwrap();
+    let dec1: Vec<_> = enc1
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            decode_event("", &as_stored("", "case-h", e, i as u64, 10 + i as u64)).unwrap()
+        })
+        .collect();
+    let enc2 = encode_append(&second, 2, dec1[1].hash).unwrap();
+    let dec2 = decode_event("", &as_stored("", "case-h", &enc2[0], 2, 50)).unwrap();
+    let hashes: Vec<_> = dec1
+        .iter()
+        .chain([&dec2])
+        .map(|e| (e.prev_hash, e.hash))
+        .collect();
+    let expected: Vec<_> = stored.iter().map(|e| (e.prev_hash, e.hash)).collect();
+    assert_eq!(hashes, expected);
+}
+
+#[test]
+fn kurrentdb_payload_that_is_not_exactly_one_json_value_is_stored_as_binary_unchanged() {
+    let req = request("case-w", vec![new_event(1, "  {\"a\": 1}\n")]);
+    let encoded = encode_append(&req, 0, GENESIS_HASH).unwrap();
+    assert!(
+        !encoded[0].is_json,
+        "RawValue would drop the surrounding whitespace"
+    );
+    assert_eq!(&encoded[0].data[..], req.events[0].payload.as_slice());
+    let rec = decode_event("", &as_stored("", "case-w", &encoded[0], 0, 7)).unwrap();
+    assert_eq!(rec.payload, req.events[0].payload);
+    // Building the client's EventData never panics, JSON or not.
+    let _ = encoded[0].clone().into_event_data();
+    let json = encode_append(
+        &request("case-j", vec![new_event(2, "{}")]),
+        0,
+        GENESIS_HASH,
+    )
+    .unwrap();
+    assert!(json[0].is_json);
+    let _ = json[0].clone().into_event_data();
+}
+
+#[test]
+fn kurrentdb_stream_reads_without_commit_position_fall_back_to_the_prepare_position() {
+    let encoded = encode_append(
+        &request("case-p", vec![new_event(1, "{}")]),
+        0,
+        GENESIS_HASH,
+    )
+    .unwrap();
+    let mut raw = as_stored("", "case-p", &encoded[0], 0, 4242);
+    raw.commit_position = u64::MAX;
+    assert_eq!(
+        decode_event("", &raw).unwrap().position,
+        encode_position(4242).unwrap()
+    );
+    raw.prepare_position = u64::MAX;
+    assert!(matches!(
+        decode_event("", &raw),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn kurrentdb_foreign_or_damaged_records_are_reported_as_corrupt() {
+    let encoded = encode_append(
+        &request("case-c", vec![new_event(1, "{}")]),
+        0,
+        GENESIS_HASH,
+    )
+    .unwrap();
+    let good = as_stored("ns-", "case-c", &encoded[0], 0, 99);
+    assert!(decode_event("ns-", &good).is_ok());
+
+    let mut foreign = good.clone();
+    foreign.custom_metadata = Bytes::from_static(b"{\"$correlationId\":\"x\"}");
+    assert!(matches!(
+        decode_event("ns-", &foreign),
+        Err(StoreError::Corrupt { .. })
+    ));
+
+    let mut no_meta = good.clone();
+    no_meta.custom_metadata = Bytes::new();
+    assert!(matches!(
+        decode_event("ns-", &no_meta),
+        Err(StoreError::Corrupt { .. })
+    ));
+
+    let moved = RawRecord {
+        stream_name: "ns-case-other".into(),
+        ..good.clone()
+    };
+    assert!(
+        matches!(decode_event("ns-", &moved), Err(StoreError::Corrupt { .. })),
+        "the stream named in the metadata must be the stream the event is in"
+    );
+    assert!(
+        matches!(
+            decode_event("other-", &good),
+            Err(StoreError::Corrupt { .. })
+        ),
+        "outside the namespace"
+    );
+
+    let mut meta: StoredMetadata = serde_json::from_slice(&good.custom_metadata).unwrap();
+    meta.hash = "zz".into();
+    let bad_hash = RawRecord {
+        custom_metadata: Bytes::from(serde_json::to_vec(&meta).unwrap()),
+        ..good.clone()
+    };
+    assert!(matches!(
+        decode_event("ns-", &bad_hash),
+        Err(StoreError::Corrupt { .. })
+    ));
+
+    let mut meta: StoredMetadata = serde_json::from_slice(&good.custom_metadata).unwrap();
+    meta.caseflow_format = codec::METADATA_FORMAT + 1;
+    let newer = RawRecord {
+        custom_metadata: Bytes::from(serde_json::to_vec(&meta).unwrap()),
+        ..good
+    };
+    assert!(matches!(
+        decode_event("ns-", &newer),
+        Err(StoreError::NewerFormat { .. })
+    ));
+}
+
+#[test]
+fn kurrentdb_tampered_metadata_is_caught_by_the_shared_chain_walker() {
+    let req = request(
+        "case-t",
+        vec![new_event(1, "{\"a\":1}"), new_event(2, "{\"a\":2}")],
+    );
+    let encoded = encode_append(&req, 0, GENESIS_HASH).unwrap();
+    let mut second = as_stored("", "case-t", &encoded[1], 1, 20);
+    let mut meta: StoredMetadata = serde_json::from_slice(&second.custom_metadata).unwrap();
+    meta.actor.push('!');
+    second.custom_metadata = Bytes::from(serde_json::to_vec(&meta).unwrap());
+    let first = decode_event("", &as_stored("", "case-t", &encoded[0], 0, 10)).unwrap();
+    let second = decode_event("", &second).unwrap();
+    let mut walker = ChainWalker::new();
+    assert_eq!(walker.check(&first), None);
+    assert!(matches!(
+        walker.check(&second),
+        Some(crate::types::LinkFault::HashMismatch { .. })
+    ));
+}
+
+#[test]
+fn kurrentdb_ledger_records_round_trip_and_report_the_original_outcome() {
+    let outcome = AppendOutcome {
+        first_version: 3,
+        last_version: 5,
+        first_position: 101,
+        last_position: 141,
+        deduplicated: false,
+    };
+    let cmd = Uuid::from_u128(5);
+    let record = LedgerRecord::new(cmd, "case-l", &outcome);
+    let encoded = record.encode();
+    assert_eq!(
+        encoded.event_id, cmd,
+        "the ledger event id is the command id"
+    );
+    assert_eq!(encoded.event_type, codec::LEDGER_EVENT_TYPE);
+    let raw = as_stored("", "caseflow-ledger-x", &encoded, 0, 1);
+    let back = LedgerRecord::decode(&raw).unwrap();
+    assert_eq!(back, record);
+    assert_eq!(
+        back.deduplicated_outcome(),
+        AppendOutcome {
+            deduplicated: true,
+            ..outcome
+        }
+    );
+    let junk = RawRecord {
+        data: Bytes::from_static(b"[]"),
+        ..raw
+    };
+    assert!(matches!(
+        LedgerRecord::decode(&junk),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn kurrentdb_command_scan_outcome_spans_the_commands_events() {
+    let req = request(
+        "case-s",
+        vec![new_event(1, "{}"), new_event(2, "{}"), new_event(3, "{}")],
+    );
+    let encoded = encode_append(&req, 4, GENESIS_HASH).unwrap();
+    let records: Vec<_> = encoded
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            decode_event(
+                "",
+                &as_stored("", "case-s", e, 4 + i as u64, 300 + i as u64),
+            )
+            .unwrap()
+        })
+        .collect();
+    let outcome = codec::outcome_of_records(&records).unwrap();
+    assert_eq!((outcome.first_version, outcome.last_version), (5, 7));
+    assert_eq!(outcome.first_position, encode_position(300).unwrap());
+    assert_eq!(outcome.last_position, encode_position(302).unwrap());
+    assert!(outcome.deduplicated);
+    assert_eq!(codec::outcome_of_records(&[]), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// Error mapping
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn kurrentdb_client_errors_are_classified() {
+    use kurrentdb::{CurrentRevision, Endpoint, Error, GrpcConnectionError, StreamState};
+    let conflict = Error::WrongExpectedVersion {
+        expected: StreamState::StreamRevision(2),
+        current: CurrentRevision::Current(4),
+    };
+    assert_eq!(classify(&conflict), ErrorClass::Conflict);
+    for transport in [
+        Error::ServerError("node gone".into()),
+        Error::NotLeaderException(Endpoint {
+            host: "node2".into(),
+            port: 2113,
+        }),
+        Error::ConnectionClosed,
+        Error::GrpcConnectionError(GrpcConnectionError::MaxDiscoveryAttemptReached(3)),
+        Error::DeadlineExceeded,
+    ] {
+        assert_eq!(classify(&transport), ErrorClass::Transport, "{transport}");
+        assert!(error_map::is_transient(&transport));
+    }
+    assert_eq!(classify(&Error::AccessDenied), ErrorClass::Config);
+    assert_eq!(classify(&Error::UnsupportedFeature), ErrorClass::Config);
+    assert_eq!(classify(&Error::ResourceDeleted), ErrorClass::Deleted);
+    assert_eq!(classify(&Error::ResourceNotFound), ErrorClass::NotFound);
+    assert_eq!(classify(&Error::InternalClientError), ErrorClass::Other);
+    assert!(!error_map::is_transient(&Error::AccessDenied));
+}
+
+#[test]
+fn kurrentdb_unmapped_grpc_codes_are_classified_by_number() {
+    assert_eq!(error_map::classify_grpc_code(14), ErrorClass::Transport); // Unavailable
+    assert_eq!(error_map::classify_grpc_code(10), ErrorClass::Transport); // Aborted
+    assert_eq!(error_map::classify_grpc_code(8), ErrorClass::Transport); // ResourceExhausted
+    assert_eq!(error_map::classify_grpc_code(3), ErrorClass::Invalid); // InvalidArgument
+    assert_eq!(error_map::classify_grpc_code(16), ErrorClass::Config); // Unauthenticated
+    assert_eq!(error_map::classify_grpc_code(12), ErrorClass::Config); // Unimplemented
+    assert_eq!(error_map::classify_grpc_code(5), ErrorClass::NotFound);
+    assert_eq!(error_map::classify_grpc_code(2), ErrorClass::Other); // Unknown
+}
+
+#[test]
+fn kurrentdb_errors_map_onto_store_errors_with_the_right_retry_advice() {
+    use kurrentdb::Error;
+    let read = error_map::map_read_error("reading", Error::ConnectionClosed);
+    assert!(matches!(read, StoreError::Unavailable { .. }));
+    assert!(read.is_retryable());
+    let write = error_map::map_write_error("appending", Error::DeadlineExceeded);
+    assert!(write.is_retryable());
+    assert!(
+        write.to_string().contains("same command id"),
+        "a timed-out append says how to retry safely: {write}"
+    );
+    let denied = error_map::map_read_error("reading", Error::AccessDenied);
+    assert!(!denied.is_retryable());
+    assert!(denied.is_fatal(), "{denied:?}");
+    let deleted = error_map::map_read_error("reading", Error::ResourceDeleted);
+    assert!(deleted.is_fatal(), "{deleted:?}");
+    let other = error_map::map_read_error("reading", Error::InternalParsingError("x".into()));
+    assert!(matches!(other, StoreError::Io { .. }));
+}
+
+#[test]
+fn kurrentdb_subscription_skips_events_already_delivered() {
+    assert!(subscription::already_delivered(Some(100), 100));
+    assert!(subscription::already_delivered(Some(100), 50));
+    assert!(!subscription::already_delivered(Some(100), 101));
+    assert!(!subscription::already_delivered(None, 0));
+}
+
+// ---------------------------------------------------------------------------------------
+// Behaviour without a server
+// ---------------------------------------------------------------------------------------
+
+/// A loopback port nobody listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn kurrentdb_unreachable_server_is_a_retryable_error_not_a_hang_or_panic() {
+    let url = format!(
+        "kurrentdb://127.0.0.1:{}?tls=false&maxDiscoverAttempts=1&discoveryInterval=10&caseflowNamespace=t-",
+        closed_port()
+    );
+    let mut config = KurrentDbConfig::parse(&url).unwrap();
+    config.operation_retries = 1;
+    config.retry_delay_initial = std::time::Duration::from_millis(1);
+    // Connecting is lazy: creating the client needs no server.
+    let store = KurrentDbStore::connect(config).await.unwrap();
+    let err = store.stream_version("case-1").await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    let err = store
+        .append(request("case-1", vec![new_event(1, "{}")]))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    // Validation happens before any network I/O.
+    let err = store
+        .append(request("other-1", vec![new_event(1, "{}")]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidRequest { .. }), "{err:?}");
+    let mut empty = request("case-1", vec![]);
+    empty.events.clear();
+    assert!(matches!(
+        store.append(empty).await,
+        Err(StoreError::InvalidRequest { .. })
+    ));
+    assert!(matches!(
+        store.read_stream("not-a-case", 1, 10).await,
+        Err(StoreError::InvalidRequest { .. })
+    ));
+}
+
+#[tokio::test]
+async fn kurrentdb_connect_str_reports_bad_strings_as_caller_errors() {
+    let err = KurrentDbStore::connect_str("http://localhost:2113")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidRequest { .. }), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The contract suite, against a live server
+// ---------------------------------------------------------------------------------------
+
+async fn fresh_live_store() -> crate::contract::Harness {
+    let url = std::env::var("CASEFLOW_KURRENTDB_URL").expect("CASEFLOW_KURRENTDB_URL");
+    // A fresh namespace per store isolates every check from earlier runs on the same server.
+    let namespace = format!("cftest-{}-", Uuid::from_u128(rand_u128()).simple());
+    let config = KurrentDbConfig::parse(&url)
+        .expect("CASEFLOW_KURRENTDB_URL is a valid connection string")
+        .with_namespace_and_prefixes(&namespace, vec![String::new()])
+        .expect("namespace");
+    let store = KurrentDbStore::connect(config).await.expect("connect");
+    crate::contract::Harness {
+        store: Arc::new(store) as Arc<dyn EventStore>,
+        // KurrentDB events are immutable: there is no way to change stored bytes behind the
+        // store's back, so the tamper check is skipped (the codec test above covers it).
+        tamper: None,
+        guard: None,
+    }
+}
+
+/// Process-unique pseudo-random bits for namespaces (no RNG dependency needed).
+fn rand_u128() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::process::id() as u128);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    h.write_u128(nanos);
+    (u128::from(h.finish()) << 64) | nanos
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kurrentdb_contract_suite_against_a_live_server() {
+    if std::env::var("CASEFLOW_KURRENTDB_URL").is_err() {
+        eprintln!(
+            "NOTE: CASEFLOW_KURRENTDB_URL is not set, so the contract suite did NOT run against \
+             KurrentDB (see docs/deployment.md to start a server)."
+        );
+        return;
+    }
+    crate::contract::run_all(fresh_live_store).await;
+}
