@@ -95,6 +95,8 @@ fn million_event_log(rt: &tokio::runtime::Runtime) -> PathBuf {
             SqliteStore::open(&partial, SqliteOptions::normal()).expect("open the bench log"),
         );
         let mut g = HistoryGen::new(0xbe7c);
+        // About seven minutes between commands: a million of them span some 14 years.
+        g.pace = 100;
         let mut choice = seeded(0xbe7c);
         let mut i = 0usize;
         loop {
@@ -119,7 +121,15 @@ fn million_event_log(rt: &tokio::runtime::Runtime) -> PathBuf {
     path
 }
 
+/// `CASEFLOW_BENCH=rebuild` or `=todo` runs only that part (their setups are long).
+fn wanted(part: &str) -> bool {
+    std::env::var("CASEFLOW_BENCH").map_or(true, |only| only == part)
+}
+
 fn rebuild(c: &mut Criterion) {
+    if !wanted("rebuild") {
+        return;
+    }
     let rt = runtime();
     let path = million_event_log(&rt);
     let store: Arc<dyn EventStore> =
@@ -169,6 +179,9 @@ fn open_cases_store(
 }
 
 fn todo_query(c: &mut Criterion) {
+    if !wanted("todo") {
+        return;
+    }
     let rt = runtime();
     let (store, now) = open_cases_store(&rt);
     let (todo, open) = rt.block_on(async {

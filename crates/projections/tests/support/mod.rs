@@ -138,7 +138,7 @@ impl HistoryGen {
             6..=8 => rng.below(60 * 24) + 60,
             _ => rng.below(60 * 24 * 6) + 60,
         };
-        self.now += Duration::minutes((minutes / self.pace.max(1)) as i64 + 1);
+        self.now += Duration::seconds((minutes * 60 / self.pace.max(1)) as i64 + 1);
         let start_new = self.open.is_empty() || rng.below(100) < u64::from(self.new_case_percent);
         if start_new {
             return self.report(&mut rng);
