@@ -63,8 +63,8 @@ pub struct CaseCard {
 pub struct TodoItem {
     /// The case (shared by every item of the case).
     pub case: Arc<CaseCard>,
-    /// Whose list the item is on.
-    pub assignee: Assignee,
+    /// Whose list the item is on (shared).
+    pub assignee: Arc<Assignee>,
     /// What the assignee must do.
     pub action: Action,
     /// By when (`None`: no time limit runs for this action).
@@ -108,7 +108,7 @@ pub struct TodoItemRef<'a> {
     /// The case.
     pub case: &'a Arc<CaseCard>,
     /// Whose list the item is on.
-    pub assignee: &'a Assignee,
+    pub assignee: &'a Arc<Assignee>,
     /// What the assignee must do.
     pub action: Action,
     /// By when.
@@ -124,7 +124,7 @@ impl TodoItemRef<'_> {
     pub fn to_item(&self) -> TodoItem {
         TodoItem {
             case: Arc::clone(self.case),
-            assignee: self.assignee.clone(),
+            assignee: Arc::clone(self.assignee),
             action: self.action,
             due_at: self.due_at,
             overdue: self.overdue,
@@ -170,7 +170,8 @@ struct CaseEntry {
 #[derive(Debug, Default)]
 pub struct TodoProjection {
     cases: HashMap<CaseId, CaseEntry>,
-    index: HashMap<Assignee, BTreeMap<ItemKey, Arc<CaseCard>>>,
+    /// Keyed by a shared assignee so an item copies it with a reference count, not a string.
+    index: HashMap<Arc<Assignee>, BTreeMap<ItemKey, Arc<CaseCard>>>,
     changed: Option<HashSet<CaseId>>,
 }
 
@@ -205,7 +206,7 @@ impl TodoProjection {
 
     /// Every assignee with at least one item.
     pub fn assignees(&self) -> impl Iterator<Item = &Assignee> {
-        self.index.keys()
+        self.index.keys().map(|a| a.as_ref())
     }
 
     /// The to-do list of one unit or department: overdue first, then by due time (items
@@ -274,7 +275,7 @@ impl TodoProjection {
     pub fn counts(&self, now: DateTime<Utc>) -> BTreeMap<Assignee, TodoCounts> {
         self.index
             .keys()
-            .map(|a| (a.clone(), self.counts_for(a, now)))
+            .map(|a| (Assignee::clone(a), self.counts_for(a, now)))
             .collect()
     }
 
@@ -302,17 +303,17 @@ impl TodoProjection {
         let assignees = self
             .index
             .keys()
-            .filter(|a| matches!(a, Assignee::Department(_)))
-            .cloned()
+            .filter(|a| matches!(a.as_ref(), Assignee::Department(_)))
+            .map(|a| Assignee::clone(a))
             .collect::<Vec<_>>();
         self.merged(&assignees, now)
     }
 
     fn merged(&self, assignees: &[Assignee], now: DateTime<Utc>) -> Vec<TodoItem> {
         let now_key = due_key(Some(now));
-        let mut keyed: Vec<(ItemKey, &Assignee, &Arc<CaseCard>)> = Vec::new();
+        let mut keyed: Vec<(ItemKey, &Arc<Assignee>, &Arc<CaseCard>)> = Vec::new();
         for assignee in assignees {
-            if let Some(index) = self.index.get(assignee) {
+            if let Some((assignee, index)) = self.index.get_key_value(assignee) {
                 keyed.extend(index.iter().map(|(k, c)| (*k, assignee, c)));
             }
         }
@@ -339,7 +340,9 @@ impl TodoProjection {
             }
         }
         for (assignee, index) in &self.index {
-            if expected.get(assignee).copied().unwrap_or(0) != index.len() || index.is_empty() {
+            if expected.get(assignee.as_ref()).copied().unwrap_or(0) != index.len()
+                || index.is_empty()
+            {
                 return Err(format!("index of {assignee} holds stale items"));
             }
         }
@@ -361,10 +364,17 @@ impl TodoProjection {
 
     fn insert_case(&mut self, case_id: CaseId, entry: CaseEntry) {
         for ob in &entry.obligations {
-            self.index
-                .entry(ob.assignee.clone())
-                .or_default()
-                .insert(key_of(case_id, ob), Arc::clone(&entry.card));
+            let key = key_of(case_id, ob);
+            let card = Arc::clone(&entry.card);
+            match self.index.get_mut(&ob.assignee) {
+                Some(index) => {
+                    index.insert(key, card);
+                }
+                None => {
+                    self.index
+                        .insert(Arc::new(ob.assignee.clone()), BTreeMap::from([(key, card)]));
+                }
+            }
         }
         self.cases.insert(case_id, entry);
     }
@@ -385,12 +395,17 @@ fn key_of(case_id: CaseId, ob: &Obligation) -> ItemKey {
     }
 }
 
-fn make_item(assignee: &Assignee, key: &ItemKey, card: &Arc<CaseCard>, now_key: i64) -> TodoItem {
+fn make_item(
+    assignee: &Arc<Assignee>,
+    key: &ItemKey,
+    card: &Arc<CaseCard>,
+    now_key: i64,
+) -> TodoItem {
     make_ref(assignee, key, card, now_key).to_item()
 }
 
 fn make_ref<'a>(
-    assignee: &'a Assignee,
+    assignee: &'a Arc<Assignee>,
     key: &ItemKey,
     card: &'a Arc<CaseCard>,
     now_key: i64,

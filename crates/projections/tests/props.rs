@@ -226,7 +226,7 @@ proptest! {
                     let mut seen_on_time = false;
                     let mut last_due = None;
                     for item in &items {
-                        prop_assert_eq!(&item.assignee, assignee);
+                        prop_assert_eq!(item.assignee.as_ref(), assignee);
                         prop_assert_eq!(item.overdue, item.due_at.is_some_and(|d| d < now));
                         if item.overdue {
                             prop_assert!(!seen_on_time, "an overdue item after an on-time one");
@@ -253,7 +253,7 @@ proptest! {
                 for level in [Level::Room, Level::Team, Level::Locality, Level::Village] {
                     let items = todo.for_level(&org, level, now);
                     for item in &items {
-                        match &item.assignee {
+                        match item.assignee.as_ref() {
                             Assignee::Unit(u) => prop_assert_eq!(org.level_of(u), Some(level)),
                             Assignee::Department(d) => prop_assert!(false, "department {} in a level view", d),
                         }
@@ -266,7 +266,7 @@ proptest! {
                 for zone in org.zones() {
                     let items = todo.for_zone(&org, &zone.id, now);
                     for item in &items {
-                        let Assignee::Unit(u) = &item.assignee else {
+                        let Assignee::Unit(u) = item.assignee.as_ref() else {
                             return Err(TestCaseError::fail("a department in a zone view"));
                         };
                         prop_assert_eq!(org.zone_of(u), Some(&zone.id));
