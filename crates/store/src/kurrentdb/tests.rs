@@ -764,13 +764,13 @@ async fn kurrentdb_connect_str_reports_bad_strings_as_caller_errors() {
 /// The backend's own position rules are checked without the adapter in
 /// `live_opaque_positions_are_consistent`.
 #[derive(Clone)]
-struct RankedPositions {
-    inner: KurrentDbStore,
+struct RankedPositions<S> {
+    inner: S,
     ranks: Arc<std::sync::Mutex<std::collections::BTreeMap<u64, u64>>>,
 }
 
-impl RankedPositions {
-    fn new(inner: KurrentDbStore) -> Self {
+impl<S: EventStore + Clone + 'static> RankedPositions<S> {
+    fn new(inner: S) -> Self {
         RankedPositions {
             inner,
             ranks: Arc::default(),
@@ -869,7 +869,7 @@ impl RankedPositions {
 }
 
 #[async_trait::async_trait]
-impl EventStore for RankedPositions {
+impl<S: EventStore + Clone + 'static> EventStore for RankedPositions<S> {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         let o = self.inner.append(request).await?;
         self.renumber_outcome(o).await
@@ -940,6 +940,188 @@ impl EventStore for RankedPositions {
         let r = self.inner.verify_all().await?;
         self.renumber_report(r).await
     }
+}
+
+/// Test-only stand-in for the KurrentDB position layer, without a server: a memory store
+/// whose positions are re-expressed exactly as the KurrentDB backend expresses `$all` log
+/// positions (`codec::encode_position`, odd and with gaps), and whose `from` arguments are
+/// decoded by the backend's own `ReadFrom::decode`. Running the contract suite through
+/// `RankedPositions<SparsePositions<MemoryStore>>` checks the position rules and the
+/// adapter the live run relies on.
+#[derive(Clone)]
+struct SparsePositions<S> {
+    inner: S,
+}
+
+impl<S: EventStore> SparsePositions<S> {
+    /// Memory positions play the role of KurrentDB log positions `L`.
+    fn out(p: u64) -> u64 {
+        encode_position(p).expect("small positions encode")
+    }
+
+    fn memory_from(from: u64) -> u64 {
+        match ReadFrom::decode(from) {
+            ReadFrom::Start => 1,
+            ReadFrom::AtLog(l) => l,
+            ReadFrom::AfterLog(l) => l + 1,
+        }
+    }
+
+    fn event(mut e: crate::types::RecordedEvent) -> crate::types::RecordedEvent {
+        e.position = Self::out(e.position);
+        e
+    }
+
+    fn outcome(o: AppendOutcome) -> AppendOutcome {
+        AppendOutcome {
+            first_position: Self::out(o.first_position),
+            last_position: Self::out(o.last_position),
+            ..o
+        }
+    }
+
+    fn report(mut r: crate::types::VerifyReport) -> crate::types::VerifyReport {
+        if let Some(b) = r.first_broken.as_mut() {
+            b.position = b.position.map(Self::out);
+        }
+        r
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: EventStore + Clone + 'static> EventStore for SparsePositions<S> {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        self.inner.append(request).await.map(Self::outcome)
+    }
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+        max_count: usize,
+    ) -> Result<Vec<crate::types::RecordedEvent>, StoreError> {
+        let events = self
+            .inner
+            .read_stream(stream_id, from_version, max_count)
+            .await?;
+        Ok(events.into_iter().map(Self::event).collect())
+    }
+    async fn read_all(
+        &self,
+        from_position: u64,
+        max_count: usize,
+    ) -> Result<Vec<crate::types::RecordedEvent>, StoreError> {
+        let events = self
+            .inner
+            .read_all(Self::memory_from(from_position), max_count)
+            .await?;
+        Ok(events.into_iter().map(Self::event).collect())
+    }
+    async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
+        self.inner.stream_version(stream_id).await
+    }
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        Ok(match self.inner.head_position().await? {
+            0 => 0,
+            p => Self::out(p),
+        })
+    }
+    async fn command_outcome(&self, command_id: Uuid) -> Result<Option<AppendOutcome>, StoreError> {
+        Ok(self
+            .inner
+            .command_outcome(command_id)
+            .await?
+            .map(Self::outcome))
+    }
+    async fn subscribe(
+        &self,
+        from_position: u64,
+    ) -> Result<crate::store::Subscription, StoreError> {
+        use futures::StreamExt;
+        let inner = self
+            .inner
+            .subscribe(Self::memory_from(from_position))
+            .await?;
+        let mapped = inner.map(|item| item.map(Self::event));
+        Ok(crate::store::Subscription::from_stream(Box::pin(mapped)))
+    }
+    async fn verify_stream(
+        &self,
+        stream_id: &str,
+    ) -> Result<crate::types::VerifyReport, StoreError> {
+        self.inner.verify_stream(stream_id).await.map(Self::report)
+    }
+    async fn verify_all(&self) -> Result<crate::types::VerifyReport, StoreError> {
+        self.inner.verify_all().await.map(Self::report)
+    }
+}
+
+async fn ranked_sparse_memory() -> crate::contract::Harness {
+    let memory = MemoryStore::new();
+    let handle = memory.clone();
+    crate::contract::Harness {
+        store: Arc::new(RankedPositions::new(SparsePositions { inner: memory }))
+            as Arc<dyn EventStore>,
+        tamper: Some(Box::new(move |position, tamper| {
+            use crate::contract::Tamper;
+            // The suite names records by rank; memory ranks are memory positions.
+            let changed = handle.tamper(position, |e| match tamper {
+                Tamper::PayloadByte => e.payload[1] ^= 0x20,
+                Tamper::EventType => e.event_type.push('X'),
+                Tamper::SchemaVersion => e.schema_version += 1,
+                Tamper::Actor => e.metadata.actor.push('!'),
+                Tamper::RecordedAt => e.recorded_at += chrono::Duration::nanoseconds(1),
+                Tamper::EventId => e.event_id = Uuid::from_u128(e.event_id.as_u128() ^ 1),
+                Tamper::Hash => e.hash[0] ^= 1,
+                Tamper::PrevHash => e.prev_hash[31] ^= 1,
+            });
+            assert!(changed, "no record at position {position}");
+        })),
+        guard: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kurrentdb_position_rules_pass_the_contract_suite_through_the_live_adapter() {
+    // Serverless: the KurrentDB position encoding (odd positions with gaps, inclusive and
+    // checkpoint+1 `from` rules) under the rank adapter satisfies every contract check.
+    crate::contract::run_all(ranked_sparse_memory).await;
+}
+
+#[tokio::test]
+async fn kurrentdb_sparse_positions_are_odd_with_gaps_and_from_rules_hold() {
+    use crate::contract::request as contract_request;
+    let s = SparsePositions {
+        inner: MemoryStore::new(),
+    };
+    let a = s
+        .append(contract_request("x", ExpectedVersion::NoStream, 3))
+        .await
+        .unwrap();
+    assert_eq!((a.first_position, a.last_position), (3, 7));
+    let log: Vec<u64> = s
+        .read_all(0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(log, vec![3, 5, 7]);
+    let from_event: Vec<u64> = s
+        .read_all(5, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(from_event, vec![5, 7], "an event's position is inclusive");
+    let after: Vec<u64> = s
+        .read_all(6, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(after, vec![7], "checkpoint + 1 excludes the checkpoint");
 }
 
 /// A store on the live server in a namespace of its own.
