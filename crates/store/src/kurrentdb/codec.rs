@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::hash::{HashInput, record_hash};
+use crate::hash::{GENESIS_HASH, HashInput, record_hash};
 use crate::types::{
     AppendOutcome, AppendRequest, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
 };
@@ -341,6 +341,81 @@ pub fn encode_append(
         prev_hash = hash;
     }
     Ok(out)
+}
+
+/// What an append does, decided from the target stream as read from the leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendPlan {
+    /// The stream already holds this command's events: return their outcome, write nothing.
+    Deduplicated(AppendOutcome),
+    /// Write `events` with the expected revision of a stream at version `actual`.
+    Write {
+        /// The stream's current version (0 = no stream).
+        actual: u64,
+        /// The encoded events, versions `actual + 1 ..`, hash-chained to the stream's head.
+        events: Vec<EncodedEvent>,
+    },
+}
+
+/// Decides an append from the target stream's records (all of them, in revision order):
+/// checks the stream is intact (versions 1..n), looks for the request's command id
+/// (before the expected version, as the contract requires), then the expected version, then
+/// duplicate event ids, and encodes the events chained to the last record.
+pub fn plan_append(
+    namespace: &str,
+    request: &AppendRequest,
+    stream: &[RawRecord],
+) -> Result<AppendPlan, StoreError> {
+    let existing: Vec<RecordedEvent> = stream
+        .iter()
+        .map(|r| decode_event(namespace, r))
+        .collect::<Result<_, _>>()?;
+    for (i, e) in existing.iter().enumerate() {
+        if e.version != i as u64 + 1 {
+            return Err(StoreError::Corrupt {
+                reason: format!(
+                    "KurrentDB stream {:?} reads version {} at place {} (truncated, scavenged \
+                     or partly deleted)",
+                    request.stream_id,
+                    e.version,
+                    i + 1
+                ),
+            });
+        }
+    }
+    let actual = existing.len() as u64;
+    if let Some(command_id) = request.command_id {
+        let mine: Vec<RecordedEvent> = stream
+            .iter()
+            .zip(&existing)
+            .filter(|(r, _)| append_command_id_of(r) == Some(command_id))
+            .map(|(_, e)| e.clone())
+            .collect();
+        if let Some(outcome) = outcome_of_records(&mine) {
+            return Ok(AppendPlan::Deduplicated(outcome));
+        }
+    }
+    if !admits(request.expected, actual) {
+        return Err(StoreError::VersionConflict {
+            stream: request.stream_id.clone(),
+            expected: request.expected,
+            actual,
+        });
+    }
+    if let Some(dup) = request
+        .events
+        .iter()
+        .find(|n| existing.iter().any(|e| e.event_id == n.event_id))
+    {
+        return Err(StoreError::DuplicateEventId {
+            event_id: dup.event_id,
+        });
+    }
+    let prev_hash = existing.last().map_or(GENESIS_HASH, |e| e.hash);
+    Ok(AppendPlan::Write {
+        actual,
+        events: encode_append(request, actual, prev_hash)?,
+    })
 }
 
 /// True when `RawValue` would reproduce the bytes exactly (no surrounding whitespace), so the

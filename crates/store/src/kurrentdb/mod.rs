@@ -77,7 +77,7 @@ use uuid::Uuid;
 pub use config::{ConnectionStringError, KurrentDbConfig};
 
 use crate::error::StoreError;
-use crate::hash::{ChainWalker, GENESIS_HASH};
+use crate::hash::ChainWalker;
 use crate::store::{EventStore, Subscription};
 use crate::types::{
     AppendOutcome, AppendRequest, BrokenLink, ExpectedVersion, RecordedEvent, VerifyReport,
@@ -401,53 +401,19 @@ impl Inner {
             // The whole stream, from the leader: the source of truth for the command-id scan,
             // the duplicate-id check, the current version and the chain head.
             let raw = self.read_stream_raw(&name, 0, usize::MAX, true).await?;
-            let existing: Vec<RecordedEvent> = raw
-                .iter()
-                .map(|r| codec::decode_event(self.config.namespace(), r))
-                .collect::<Result<_, _>>()?;
-            let actual = existing.len() as u64;
-            if let Some(last) = existing.last() {
-                if last.version != actual {
-                    return Err(StoreError::Corrupt {
-                        reason: format!(
-                            "KurrentDB stream {name:?} has {actual} readable events but its last \
-                             is version {} (truncated or scavenged)",
-                            last.version
-                        ),
-                    });
-                }
-            }
-            if let Some(command_id) = request.command_id {
-                let mine: Vec<RecordedEvent> = raw
-                    .iter()
-                    .zip(&existing)
-                    .filter(|(r, _)| codec::append_command_id_of(r) == Some(command_id))
-                    .map(|(_, e)| e.clone())
-                    .collect();
-                if let Some(outcome) = codec::outcome_of_records(&mine) {
-                    self.write_ledger(&LedgerRecord::new(command_id, &request.stream_id, &outcome))
-                        .await;
-                    return Ok(outcome);
-                }
-            }
-            if !codec::admits(request.expected, actual) {
-                return Err(StoreError::VersionConflict {
-                    stream: request.stream_id,
-                    expected: request.expected,
-                    actual,
-                });
-            }
-            if let Some(dup) = request
-                .events
-                .iter()
-                .find(|n| existing.iter().any(|e| e.event_id == n.event_id))
-            {
-                return Err(StoreError::DuplicateEventId {
-                    event_id: dup.event_id,
-                });
-            }
-            let prev_hash = existing.last().map_or(GENESIS_HASH, |e| e.hash);
-            let encoded = codec::encode_append(&request, actual, prev_hash)?;
+            let (actual, encoded) =
+                match codec::plan_append(self.config.namespace(), &request, &raw)? {
+                    codec::AppendPlan::Deduplicated(outcome) => {
+                        if let Some(command_id) = request.command_id {
+                            // Repairs the ledger if a crash fell between events and ledger.
+                            let record =
+                                LedgerRecord::new(command_id, &request.stream_id, &outcome);
+                            self.write_ledger(&record).await;
+                        }
+                        return Ok(outcome);
+                    }
+                    codec::AppendPlan::Write { actual, events } => (actual, events),
+                };
             let options = AppendToStreamOptions::default()
                 .stream_state(codec::stream_state_for_version(actual));
             let result = self

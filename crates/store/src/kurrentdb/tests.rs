@@ -625,6 +625,217 @@ fn kurrentdb_command_scan_outcome_spans_the_commands_events() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Append decisions (what an append does, given the stream it read)
+// ---------------------------------------------------------------------------------------
+
+/// A stream as KurrentDB would return it after `appends` were written in order.
+fn stored_stream(stream: &str, appends: &[AppendRequest]) -> Vec<RawRecord> {
+    let mut raw: Vec<RawRecord> = Vec::new();
+    for req in appends {
+        let prev = raw
+            .last()
+            .map(|r| decode_event("", r).unwrap().hash)
+            .unwrap_or(GENESIS_HASH);
+        let encoded = encode_append(req, raw.len() as u64, prev).unwrap();
+        for e in &encoded {
+            let revision = raw.len() as u64;
+            raw.push(as_stored("", stream, e, revision, 100 + 10 * revision));
+        }
+    }
+    raw
+}
+
+fn with(expected: ExpectedVersion, command: Option<u128>, events: Vec<NewEvent>) -> AppendRequest {
+    AppendRequest {
+        expected,
+        command_id: command.map(Uuid::from_u128),
+        ..request("case-a", events)
+    }
+}
+
+#[test]
+fn kurrentdb_append_plan_writes_at_the_stream_head_with_the_chain_continued() {
+    let stream = stored_stream(
+        "case-a",
+        &[with(
+            ExpectedVersion::NoStream,
+            Some(1),
+            vec![new_event(1, "{}"), new_event(2, "{}")],
+        )],
+    );
+    let req = with(
+        ExpectedVersion::Exact(2),
+        Some(2),
+        vec![new_event(3, r#"{"k":3}"#)],
+    );
+    match codec::plan_append("", &req, &stream).unwrap() {
+        codec::AppendPlan::Write { actual, events } => {
+            assert_eq!(actual, 2);
+            let rec = decode_event("", &as_stored("", "case-a", &events[0], 2, 500)).unwrap();
+            assert_eq!(rec.version, 3);
+            let head = decode_event("", &stream[1]).unwrap();
+            assert_eq!(
+                rec.prev_hash, head.hash,
+                "chained to the stream's last record"
+            );
+        }
+        other => panic!("expected a write, got {other:?}"),
+    }
+    let empty = codec::plan_append(
+        "",
+        &with(ExpectedVersion::NoStream, None, vec![new_event(9, "{}")]),
+        &[],
+    )
+    .unwrap();
+    assert!(matches!(empty, codec::AppendPlan::Write { actual: 0, .. }));
+    let any = codec::plan_append(
+        "",
+        &with(ExpectedVersion::Any, None, vec![new_event(9, "{}")]),
+        &stream,
+    )
+    .unwrap();
+    assert!(matches!(any, codec::AppendPlan::Write { actual: 2, .. }));
+}
+
+#[test]
+fn kurrentdb_append_plan_reports_conflicts_with_the_actual_version() {
+    let stream = stored_stream(
+        "case-a",
+        &[with(
+            ExpectedVersion::NoStream,
+            None,
+            vec![new_event(1, "{}"), new_event(2, "{}")],
+        )],
+    );
+    for expected in [
+        ExpectedVersion::NoStream,
+        ExpectedVersion::Exact(0),
+        ExpectedVersion::Exact(1),
+        ExpectedVersion::Exact(3),
+    ] {
+        match codec::plan_append("", &with(expected, None, vec![new_event(5, "{}")]), &stream) {
+            Err(StoreError::VersionConflict {
+                expected: e,
+                actual,
+                ..
+            }) => {
+                assert_eq!((e, actual), (expected, 2));
+            }
+            other => panic!("{expected}: expected a conflict, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn kurrentdb_append_plan_deduplicates_by_command_id_before_checking_the_version() {
+    let stream = stored_stream(
+        "case-a",
+        &[
+            with(
+                ExpectedVersion::NoStream,
+                Some(10),
+                vec![new_event(1, "{}")],
+            ),
+            with(
+                ExpectedVersion::Exact(1),
+                Some(11),
+                vec![new_event(2, "{}"), new_event(3, "{}")],
+            ),
+            with(
+                ExpectedVersion::Exact(3),
+                Some(12),
+                vec![new_event(4, "{}")],
+            ),
+        ],
+    );
+    // A second engine re-executes command 11 with a stale expected version.
+    let replay = with(
+        ExpectedVersion::Exact(1),
+        Some(11),
+        vec![new_event(20, "{}"), new_event(21, "{}")],
+    );
+    match codec::plan_append("", &replay, &stream).unwrap() {
+        codec::AppendPlan::Deduplicated(o) => {
+            assert_eq!((o.first_version, o.last_version), (2, 3));
+            assert_eq!(o.first_position, encode_position(110).unwrap());
+            assert_eq!(o.last_position, encode_position(120).unwrap());
+            assert!(o.deduplicated);
+        }
+        other => panic!("expected a dedupe, got {other:?}"),
+    }
+    // Without a command id, the same request is a conflict.
+    let fresh = with(ExpectedVersion::Exact(1), None, vec![new_event(20, "{}")]);
+    assert!(matches!(
+        codec::plan_append("", &fresh, &stream),
+        Err(StoreError::VersionConflict { actual: 4, .. })
+    ));
+    // A new command id is a normal write.
+    let new_cmd = with(
+        ExpectedVersion::Exact(4),
+        Some(13),
+        vec![new_event(22, "{}")],
+    );
+    assert!(matches!(
+        codec::plan_append("", &new_cmd, &stream),
+        Ok(codec::AppendPlan::Write { actual: 4, .. })
+    ));
+}
+
+#[test]
+fn kurrentdb_append_plan_rejects_an_event_id_already_in_the_stream() {
+    let stream = stored_stream(
+        "case-a",
+        &[with(
+            ExpectedVersion::NoStream,
+            None,
+            vec![new_event(1, "{}"), new_event(2, "{}")],
+        )],
+    );
+    let taken = new_event(2, "{}").event_id;
+    let req = with(
+        ExpectedVersion::Exact(2),
+        None,
+        vec![new_event(7, "{}"), new_event(2, "{}")],
+    );
+    match codec::plan_append("", &req, &stream) {
+        Err(StoreError::DuplicateEventId { event_id }) => assert_eq!(event_id, taken),
+        other => panic!("expected DuplicateEventId, got {other:?}"),
+    }
+}
+
+#[test]
+fn kurrentdb_append_plan_refuses_to_write_to_a_damaged_stream() {
+    let mut stream = stored_stream(
+        "case-a",
+        &[with(
+            ExpectedVersion::NoStream,
+            None,
+            vec![new_event(1, "{}"), new_event(2, "{}"), new_event(3, "{}")],
+        )],
+    );
+    // Revision 1 is gone (scavenged / truncated): versions read 1, 3.
+    stream.remove(1);
+    let req = with(ExpectedVersion::Any, None, vec![new_event(9, "{}")]);
+    assert!(matches!(
+        codec::plan_append("", &req, &stream),
+        Err(StoreError::Corrupt { .. })
+    ));
+    let mut foreign = stored_stream(
+        "case-a",
+        &[with(
+            ExpectedVersion::NoStream,
+            None,
+            vec![new_event(1, "{}")],
+        )],
+    );
+    foreign[0].custom_metadata = Bytes::from_static(b"not json");
+    assert!(matches!(
+        codec::plan_append("", &req, &foreign),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+// ---------------------------------------------------------------------------------------
 // Error mapping
 // ---------------------------------------------------------------------------------------
 
