@@ -224,6 +224,7 @@ struct CaseInfo {
     locality: u32,
     village: Option<u32>,
     intake_room: u32,
+    focus: FocusArea,
     lead: u32,
     responsible: Option<ResponsibleParty>,
     involves_locality: bool,
@@ -297,6 +298,11 @@ impl Driver<'_> {
             let source_department = (channel == Channel::DepartmentTransfer)
                 .then(|| self.team_department.values().next().cloned())
                 .flatten();
+            let focus_area = self
+                .focus
+                .get(*focus as usize)
+                .copied()
+                .unwrap_or(FocusArea::LivelihoodGeneral);
             let command = ReportCase {
                 case_id: id,
                 channel,
@@ -310,11 +316,7 @@ impl Driver<'_> {
                 locality: self.unit(loc_unit),
                 village: village_unit.map(|v| self.unit(v)),
                 subject: "(simulated subject)".to_string(),
-                focus_area: self
-                    .focus
-                    .get(*focus as usize)
-                    .copied()
-                    .unwrap_or(FocusArea::LivelihoodGeneral),
+                focus_area,
                 reporter: Reporter::Anonymous,
                 reporter_handle: ReporterHandle(self.engine.new_id()),
                 source_department,
@@ -327,6 +329,7 @@ impl Driver<'_> {
                     locality: loc_unit,
                     village: village_unit,
                     intake_room: *intake_unit,
+                    focus: focus_area,
                     lead: *intake_unit,
                     responsible: None,
                     involves_locality: false,
@@ -404,7 +407,7 @@ impl Driver<'_> {
                         CaseKind::Consultation => Category::Consultation,
                         _ => Category::MassDemand,
                     },
-                    focus_area: FocusArea::LivelihoodGeneral,
+                    focus_area: info.focus,
                     severity: if *serious {
                         Severity::Serious
                     } else {
@@ -412,16 +415,6 @@ impl Driver<'_> {
                     },
                     involves_locality: *involves_locality,
                     involved_department,
-                };
-                let focus = self
-                    .engine
-                    .case_state(case_id)
-                    .await
-                    .ok()
-                    .and_then(|s| s.case().map(|c| c.focus_area));
-                let classify = ClassifyCase {
-                    focus_area: focus.unwrap_or(classify.focus_area),
-                    ..classify
                 };
                 self.execute(step, self.actor(room, Leader), classify.into(), at)
                     .await?;
