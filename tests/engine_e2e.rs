@@ -440,3 +440,31 @@ async fn a_second_engine_over_the_same_file_keeps_its_read_models_in_memory() {
         "the lock is released with its engine"
     );
 }
+
+#[tokio::test]
+async fn the_same_seed_and_clock_write_a_byte_identical_log() {
+    async fn log_of(seed: u64) -> Vec<(uuid::Uuid, String, Vec<u8>, [u8; 32])> {
+        let mut fx = Fixture::new(Backend::Memory);
+        fx.seed = seed;
+        let engine = fx.open().await;
+        let config = caseflow::demo::DemoConfig {
+            days: 12,
+            ..caseflow::demo::DemoConfig::months(1, seed)
+        };
+        caseflow::demo::run_demo(&engine, &fx.clock, &config, |_, _| {})
+            .await
+            .expect("demo");
+        engine
+            .store()
+            .read_all(1, 1_000_000)
+            .await
+            .expect("read log")
+            .into_iter()
+            .map(|r| (r.event_id, r.stream_id, r.payload, r.hash))
+            .collect()
+    }
+    let a = log_of(9).await;
+    assert!(a.len() > 100);
+    assert_eq!(a, log_of(9).await, "same seed, same log");
+    assert_ne!(a, log_of(10).await, "another seed, another log");
+}

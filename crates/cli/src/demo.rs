@@ -143,7 +143,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
         let items = engine.todo_for_level(level, now).await?;
         let mut counts: BTreeMap<UnitId, usize> = BTreeMap::new();
         for item in &items {
-            if let Assignee::Unit(u) = &item.assignee {
+            if let Assignee::Unit(u) = &*item.assignee {
                 *counts.entry(u.clone()).or_default() += 1;
             }
         }
