@@ -369,3 +369,15 @@ fn bad_arguments_missing_files_and_foreign_files_are_one_clear_error() {
     ]);
     assert!(err.contains("months"), "{err}");
 }
+
+#[cfg(not(feature = "kurrentdb"))]
+#[test]
+fn a_kurrentdb_url_without_the_feature_is_a_clear_error() {
+    let err = run_err(&["stats", "--store", "kurrentdb://localhost:2113?tls=false"]);
+    assert!(
+        err.contains("`kurrentdb` backend") && err.contains("--features kurrentdb"),
+        "{err}"
+    );
+    let err = run_err(&["stats", "--store", "http://localhost"]);
+    assert!(err.contains("unsupported store URL scheme `http`"), "{err}");
+}
