@@ -122,8 +122,11 @@ fn million_event_log(rt: &tokio::runtime::Runtime) -> PathBuf {
 }
 
 /// `CASEFLOW_BENCH=rebuild` or `=todo` runs only that part (their setups are long).
+/// `CASEFLOW_BENCH=breakdown` prints the rebuild's stage breakdown and stops there.
 fn wanted(part: &str) -> bool {
-    std::env::var("CASEFLOW_BENCH").map_or(true, |only| only == part)
+    std::env::var("CASEFLOW_BENCH").map_or(true, |only| {
+        only == part || (only == "breakdown" && part == "rebuild")
+    })
 }
 
 fn rebuild(c: &mut Criterion) {
@@ -135,6 +138,10 @@ fn rebuild(c: &mut Criterion) {
     let store: Arc<dyn EventStore> =
         Arc::new(SqliteStore::open(&path, SqliteOptions::normal()).expect("open the bench log"));
     let head = rt.block_on(store.head_position()).unwrap();
+    breakdown(&rt, &store, head);
+    if std::env::var("CASEFLOW_BENCH").as_deref() == Ok("breakdown") {
+        return;
+    }
     let mut group = c.benchmark_group("rebuild");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(40));
@@ -151,6 +158,82 @@ fn rebuild(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// A projection that does nothing: measures reading, decoding, folding and the who-acts
+/// table alone.
+struct NullProjection;
+
+impl Projection for NullProjection {
+    fn name(&self) -> &'static str {
+        "null"
+    }
+    fn apply(&mut self, _: &Applied<'_>) -> Result<(), ApplyFailure> {
+        Ok(())
+    }
+    fn reset(&mut self) {}
+    fn create_tables(&self, _: &rusqlite::Connection) -> rusqlite::Result<()> {
+        Ok(())
+    }
+    fn delete_rows(&self, _: &rusqlite::Connection) -> rusqlite::Result<()> {
+        Ok(())
+    }
+    fn load(&mut self, _: &rusqlite::Connection) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+    fn track_changes(&mut self, _: bool) {}
+    fn save_changes(&mut self, _: &rusqlite::Connection) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+    fn discard_changes(&mut self) {}
+}
+
+/// One pass of each stage of a rebuild, printed once, to show where the time goes.
+fn breakdown(rt: &tokio::runtime::Runtime, store: &Arc<dyn EventStore>, head: u64) {
+    let rate = |what: &str, started: std::time::Instant| {
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "breakdown: {what}: {:.2} s, {:.0} events/s",
+            secs,
+            head as f64 / secs
+        );
+    };
+    rt.block_on(async {
+        let started = std::time::Instant::now();
+        let mut from = 1;
+        loop {
+            let batch = store.read_all(from, DEFAULT_BATCH_SIZE).await.unwrap();
+            let Some(last) = batch.last() else { break };
+            from = last.position + 1;
+        }
+        rate("read the log", started);
+        let started = std::time::Instant::now();
+        let mut from = 1;
+        loop {
+            let batch = store.read_all(from, DEFAULT_BATCH_SIZE).await.unwrap();
+            let Some(last) = batch.last() else { break };
+            from = last.position + 1;
+            for r in &batch {
+                std::hint::black_box(caseflow_projections::fold::decode(r).unwrap());
+            }
+        }
+        rate("read + decode", started);
+        for which in ["null", "todo", "stats", "timeline"] {
+            let started = std::time::Instant::now();
+            let mut runner = ProjectionRunner::in_memory(store.clone(), org());
+            match which {
+                "null" => drop(runner.register(NullProjection).unwrap()),
+                "todo" => drop(runner.register(TodoProjection::new()).unwrap()),
+                "stats" => drop(runner.register(StatsProjection::new()).unwrap()),
+                _ => drop(runner.register(TimelineProjection::new()).unwrap()),
+            }
+            runner.catch_up().await.unwrap();
+            rate(
+                &format!("read + decode + fold + who-acts + {which} projection"),
+                started,
+            );
+        }
+    });
 }
 
 /// A memory store with (at least) 100,000 open cases, and the generator's clock.

@@ -143,33 +143,25 @@ impl CaseFold {
                 in_stream: case_id.to_string(),
             });
         }
-        let mut entry = match self.cases.remove(&case_id) {
-            Some(entry) => entry,
-            None => FoldEntry {
-                version: 0,
-                state: CaseState::default(),
-                obligations: Vec::new(),
-            },
-        };
-        if record.version != entry.version + 1 {
-            return Err(ApplyFailure::VersionGap {
-                expected: entry.version + 1,
-                found: record.version,
-            });
+        // Fold in place: a case state is large, so it is never moved in or out of the map.
+        let scope = self.scope;
+        let entry = self.cases.entry(case_id).or_insert_with(|| FoldEntry {
+            version: 0,
+            state: CaseState::default(),
+            obligations: Vec::new(),
+        });
+        match fold_into(entry, record, &event, org, scope) {
+            Ok((stage_before, obligations_before)) => Ok(Folded {
+                case_id,
+                event,
+                stage_before,
+                obligations_before,
+            }),
+            Err(failure) => {
+                self.cases.remove(&case_id);
+                Err(failure)
+            }
         }
-        check_fits(&entry, &event)?;
-        let stage_before = entry.state.stage();
-        evolve(&mut entry.state, &event);
-        let after = obligations(&entry.state, org, self.scope)?;
-        let obligations_before = std::mem::replace(&mut entry.obligations, after);
-        entry.version = record.version;
-        self.cases.insert(case_id, entry);
-        Ok(Folded {
-            case_id,
-            event,
-            stage_before,
-            obligations_before,
-        })
     }
 
     /// Drops the state of a case that left the workflow, to bound memory.
@@ -187,6 +179,32 @@ impl CaseFold {
     pub(crate) fn len(&self) -> usize {
         self.cases.len()
     }
+}
+
+/// Applies one decoded record to a cached case state; returns the stage and obligations
+/// from before it.
+fn fold_into(
+    entry: &mut FoldEntry,
+    record: &RecordedEvent,
+    event: &CaseEvent,
+    org: &Organisation,
+    scope: CrossInspectionScope,
+) -> Result<(Stage, Vec<Obligation>), ApplyFailure> {
+    if record.version != entry.version + 1 {
+        return Err(ApplyFailure::VersionGap {
+            expected: entry.version + 1,
+            found: record.version,
+        });
+    }
+    check_fits(entry, event)?;
+    let stage_before = entry.state.stage();
+    evolve(&mut entry.state, event);
+    let after = obligations(&entry.state, org, scope)?;
+    entry.version = record.version;
+    Ok((
+        stage_before,
+        std::mem::replace(&mut entry.obligations, after),
+    ))
 }
 
 /// The event must fit the state (the domain's own check of what `evolve` relies on): the

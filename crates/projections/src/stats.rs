@@ -395,53 +395,67 @@ impl Projection for StatsProjection {
                 "an event left no case behind".to_owned(),
             ));
         };
-        let previous = self.cases.get(&applied.case_id);
-        if previous.is_none() && !matches!(applied.event, CaseEvent::CaseReported(_)) {
+        let is_report = matches!(applied.event, CaseEvent::CaseReported(_));
+        if !is_report && !self.cases.contains_key(&applied.case_id) {
             return Err(ApplyFailure::Invariant(format!(
                 "{} for a case the statistics have not seen reported",
                 applied.event.event_type()
             )));
         }
-        let mut facts = CaseFacts {
-            title: short_title(&case.summary),
-            channel: case.channel,
-            kind: case.kind,
-            category: case.category(),
-            severity: case.classification.as_ref().map(|c| c.severity),
-            focus_area: case.focus_area,
-            locality: case.locality.clone(),
-            stage: case.stage,
-            reported_at: case.reported_at,
-            closed_at: if case.stage == Stage::Closed {
-                case.closed_at
-            } else {
-                None
-            },
-            lead_unit: case.lead_unit().cloned(),
-            lead_level: case.lead_unit().and_then(|u| applied.org.level_of(u)),
-            disposition: case.disposition,
-            finding: case.finding,
-            people_disciplined: u32::try_from(case.disciplined.len()).unwrap_or(u32::MAX),
-            rectifications_ordered: previous.map_or(0, |p| p.rectifications_ordered),
-            rectifications_completed: previous.map_or(0, |p| p.rectifications_completed),
-            rectifications_completed_late: previous.map_or(0, |p| p.rectifications_completed_late),
-            open_rectification_due: applied
-                .state
-                .deadline(DeadlineKind::RectificationPlan)
-                .or_else(|| applied.state.deadline(DeadlineKind::Rectification))
-                .map(|d| d.due_at),
-            visits_held: previous.map_or(0, |p| p.visits_held),
-            visits_failed: previous.map_or(0, |p| p.visits_failed),
-            satisfied: previous.map_or(0, |p| p.satisfied),
-            basically_satisfied: previous.map_or(0, |p| p.basically_satisfied),
-            unsatisfied: previous.map_or(0, |p| p.unsatisfied),
-            met_missed: previous.map_or_else(Vec::new, |p| p.met_missed.clone()),
-            open_due: applied
-                .obligations
-                .iter()
-                .filter_map(|o| o.due_at.map(|d| (o.assignee.clone(), d)))
-                .collect(),
+        // The row is updated in place: most events change a field or two, and the strings
+        // (title, locality) are fixed when the case is reported.
+        let facts = self
+            .cases
+            .entry(applied.case_id)
+            .or_insert_with(|| CaseFacts {
+                title: short_title(&case.summary),
+                channel: case.channel,
+                kind: case.kind,
+                category: None,
+                severity: None,
+                focus_area: case.focus_area,
+                locality: case.locality.clone(),
+                stage: case.stage,
+                reported_at: case.reported_at,
+                closed_at: None,
+                lead_unit: None,
+                lead_level: None,
+                disposition: None,
+                finding: None,
+                people_disciplined: 0,
+                rectifications_ordered: 0,
+                rectifications_completed: 0,
+                rectifications_completed_late: 0,
+                open_rectification_due: None,
+                visits_held: 0,
+                visits_failed: 0,
+                satisfied: 0,
+                basically_satisfied: 0,
+                unsatisfied: 0,
+                met_missed: Vec::new(),
+                open_due: Vec::new(),
+            });
+        facts.category = case.category();
+        facts.severity = case.classification.as_ref().map(|c| c.severity);
+        facts.focus_area = case.focus_area;
+        facts.stage = case.stage;
+        facts.closed_at = if case.stage == Stage::Closed {
+            case.closed_at
+        } else {
+            None
         };
+        if facts.lead_unit.as_ref() != case.lead_unit() {
+            facts.lead_unit = case.lead_unit().cloned();
+            facts.lead_level = case.lead_unit().and_then(|u| applied.org.level_of(u));
+        }
+        facts.disposition = case.disposition;
+        facts.finding = case.finding;
+        facts.people_disciplined = u32::try_from(case.disciplined.len()).unwrap_or(u32::MAX);
+        facts.open_rectification_due = applied
+            .state
+            .deadline(DeadlineKind::RectificationPlan)
+            .or_else(|| applied.state.deadline(DeadlineKind::Rectification))
+            .map(|d| d.due_at);
         match applied.event {
             CaseEvent::RectificationOrdered(_) => facts.rectifications_ordered += 1,
             CaseEvent::RectificationCompleted(e) => {
@@ -462,41 +476,49 @@ impl Projection for StatsProjection {
             },
             _ => {}
         }
-        // An obligation with a due time that is no longer asked for after this event was
-        // discharged now: on time when the event's time is not after its due time.
-        let at = applied.event.at();
-        for before in applied.obligations_before {
-            let Some(due) = before.due_at else { continue };
-            if applied
-                .obligations
-                .iter()
-                .any(|after| same_duty(before, after))
-            {
-                continue;
-            }
-            let slot = match facts
-                .met_missed
-                .iter_mut()
-                .find(|m| m.assignee == before.assignee)
-            {
-                Some(slot) => slot,
-                None => {
-                    facts.met_missed.push(MetMissed {
-                        assignee: before.assignee.clone(),
-                        met: 0,
-                        missed: 0,
-                    });
-                    let last = facts.met_missed.len() - 1;
-                    &mut facts.met_missed[last]
+        if applied.obligations_before != applied.obligations {
+            // An obligation with a due time that is no longer asked for after this event
+            // was discharged now: on time when the event's time is not after its due time.
+            let at = applied.event.at();
+            for before in applied.obligations_before {
+                let Some(due) = before.due_at else { continue };
+                if applied
+                    .obligations
+                    .iter()
+                    .any(|after| same_duty(before, after))
+                {
+                    continue;
                 }
-            };
-            if at <= due {
-                slot.met += 1;
-            } else {
-                slot.missed += 1;
+                let slot = match facts
+                    .met_missed
+                    .iter()
+                    .position(|m| m.assignee == before.assignee)
+                {
+                    Some(i) => &mut facts.met_missed[i],
+                    None => {
+                        facts.met_missed.push(MetMissed {
+                            assignee: before.assignee.clone(),
+                            met: 0,
+                            missed: 0,
+                        });
+                        let last = facts.met_missed.len() - 1;
+                        &mut facts.met_missed[last]
+                    }
+                };
+                if at <= due {
+                    slot.met += 1;
+                } else {
+                    slot.missed += 1;
+                }
             }
+            facts.open_due.clear();
+            facts.open_due.extend(
+                applied
+                    .obligations
+                    .iter()
+                    .filter_map(|o| o.due_at.map(|d| (o.assignee.clone(), d))),
+            );
         }
-        self.cases.insert(applied.case_id, facts);
         if let Some(changed) = &mut self.changed {
             changed.insert(applied.case_id);
         }

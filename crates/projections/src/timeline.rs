@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use caseflow_domain::{CaseId, Stage};
+use caseflow_domain::{Actor, CaseId, Role, Stage, UnitId};
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
@@ -78,6 +78,8 @@ pub struct TimelineProjection {
     cases: HashMap<CaseId, Vec<TimelineEntry>>,
     /// Interned actor and type strings: a few hundred distinct values over millions of rows.
     strings: HashSet<Arc<str>>,
+    /// `unit/role` per acting unit and role, found without building the string each time.
+    actors: HashMap<UnitId, Vec<(Role, Arc<str>)>>,
     changed: Option<Vec<(CaseId, usize)>>,
 }
 
@@ -143,6 +145,22 @@ impl TimelineProjection {
         })
     }
 
+    fn actor(&mut self, actor: &Actor) -> Arc<str> {
+        if let Some(known) = self
+            .actors
+            .get(&actor.unit)
+            .and_then(|roles| roles.iter().find(|(r, _)| *r == actor.role))
+        {
+            return Arc::clone(&known.1);
+        }
+        let name = self.intern(&actor.to_string());
+        self.actors
+            .entry(actor.unit.clone())
+            .or_default()
+            .push((actor.role, Arc::clone(&name)));
+        name
+    }
+
     fn intern(&mut self, s: &str) -> Arc<str> {
         if let Some(existing) = self.strings.get(s) {
             return Arc::clone(existing);
@@ -171,7 +189,7 @@ impl Projection for TimelineProjection {
             });
         }
         let event_type = self.intern(applied.event.event_type());
-        let actor = self.intern(&applied.event.actor().to_string());
+        let actor = self.actor(applied.event.actor());
         let entry = TimelineEntry {
             version: record.version,
             position: record.position,
@@ -195,6 +213,7 @@ impl Projection for TimelineProjection {
     fn reset(&mut self) {
         self.cases.clear();
         self.strings.clear();
+        self.actors.clear();
         if let Some(changed) = &mut self.changed {
             changed.clear();
         }

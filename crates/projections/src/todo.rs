@@ -452,19 +452,33 @@ impl Projection for TodoProjection {
             }
             return Ok(());
         }
-        let card = card_of(applied)?;
-        let unchanged = self
-            .cases
-            .get(&case_id)
-            .is_some_and(|e| *e.card == card && e.obligations.as_slice() == applied.obligations);
-        if unchanged {
-            return Ok(());
-        }
+        let Some(case) = applied.state.case() else {
+            return Err(ApplyFailure::Invariant(
+                "an open case without reported facts".to_owned(),
+            ));
+        };
+        // Title, place, kind and reporter are fixed when the case is reported; only the
+        // stage and category move, so the card is rebuilt only when one of them does.
+        let existing = self.cases.get(&case_id);
+        let card = match existing {
+            Some(e) if e.card.stage == case.stage && e.card.category == case.category() => {
+                if e.obligations.as_slice() == applied.obligations {
+                    return Ok(());
+                }
+                Arc::clone(&e.card)
+            }
+            Some(e) => Arc::new(CaseCard {
+                stage: case.stage,
+                category: case.category(),
+                ..CaseCard::clone(&e.card)
+            }),
+            None => Arc::new(card_of(applied)?),
+        };
         self.remove_case(&case_id);
         self.insert_case(
             case_id,
             CaseEntry {
-                card: Arc::new(card),
+                card,
                 obligations: applied.obligations.to_vec(),
             },
         );
