@@ -67,7 +67,7 @@ pub enum EngineError {
     },
     /// **Caller**: the store URL has a scheme no backend understands.
     #[error(
-        "unsupported store URL scheme `{scheme}` (expected kurrentdb://, esdb:// or a SQLite path)"
+        "unsupported store URL scheme `{scheme}` (expected kurrentdb:// or esdb://; use --db for a SQLite file)"
     )]
     UnsupportedStoreUrl {
         /// The scheme found.
