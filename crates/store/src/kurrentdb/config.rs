@@ -38,7 +38,7 @@ pub const SUPPORTED_SCHEMES: &[&str] = &[
     "esdb+discover",
 ];
 
-/// Prefix of the command-id ledger streams (see [`super::ledger`]). No data stream filter may
+/// Prefix of the command-id ledger streams (see [`super::KurrentDbStore`]). No data stream filter may
 /// overlap it, so ledger records never show up in the global log.
 pub const LEDGER_STREAM_PREFIX: &str = "caseflow-ledger-";
 
