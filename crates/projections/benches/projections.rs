@@ -5,13 +5,13 @@
 //!    the target directory (`caseflow-bench/projections-1m.sqlite`); making it takes a
 //!    minute or two the first time;
 //! 2. a to-do query for one unit with 100,000 open cases in the store (target ≤ 1 ms);
-//! 3. the heap held by the in-memory to-do model for those 100,000 open cases (target
-//!    ≤ 100 MiB, ≤ 1 KiB a case), counted by a counting global allocator and printed.
+//!
+//! The memory of the to-do model is measured by `benches/memory.rs` (it needs a counting
+//! global allocator, which would slow every allocation of these timings).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::alloc::System;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,13 +19,9 @@ use std::time::Duration;
 
 use caseflow_domain::{CaseId, Level};
 use caseflow_projections::*;
-use caseflow_store::{EventStore, MemoryStore, SqliteOptions, SqliteStore};
+use caseflow_store::{EventStore, SqliteOptions, SqliteStore};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use support::{HistoryGen, org, seeded};
-
-#[global_allocator]
-static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const LOG_EVENTS: u64 = 1_000_000;
 const OPEN_CASES: usize = 100_000;
@@ -236,37 +232,12 @@ fn breakdown(rt: &tokio::runtime::Runtime, store: &Arc<dyn EventStore>, head: u6
     });
 }
 
-/// A memory store with (at least) 100,000 open cases, and the generator's clock.
-fn open_cases_store(
-    rt: &tokio::runtime::Runtime,
-) -> (Arc<MemoryStore>, chrono::DateTime<chrono::Utc>) {
-    rt.block_on(async {
-        let store = Arc::new(MemoryStore::new());
-        let mut g = HistoryGen::new(0x70d0);
-        g.new_case_percent = 35;
-        g.pace = 20;
-        let mut choice = seeded(0x70d0);
-        let mut i = 0usize;
-        while g.open_count() < OPEN_CASES {
-            let decided = g.run(10_000, |_| {
-                i += 1;
-                choice(i)
-            });
-            for d in decided {
-                let request = g.request(&d);
-                store.append(request).await.unwrap();
-            }
-        }
-        (store, g.now)
-    })
-}
-
 fn todo_query(c: &mut Criterion) {
     if !wanted("todo") {
         return;
     }
     let rt = runtime();
-    let (store, now) = open_cases_store(&rt);
+    let (store, now) = rt.block_on(support::store_with_open_cases(OPEN_CASES));
     let (todo, open) = rt.block_on(async {
         let mut runner = ProjectionRunner::in_memory(store.clone(), org());
         let todo = runner.register(TodoProjection::new()).unwrap();
@@ -325,31 +296,6 @@ fn todo_query(c: &mut Criterion) {
     group.bench_function("counts_all_units", |b| b.iter(|| guard.counts(now).len()));
     group.finish();
     drop(guard);
-
-    // Memory: the heap the to-do model holds, measured as what dropping it gives back.
-    let memory = rt.block_on(async {
-        let mut runner = ProjectionRunner::in_memory(store.clone(), org());
-        let todo = runner.register(TodoProjection::new()).unwrap();
-        runner.catch_up().await.unwrap();
-        let cases = todo.read().unwrap().case_count();
-        let region = Region::new(GLOBAL);
-        drop(runner);
-        let fold = region.change();
-        let region = Region::new(GLOBAL);
-        drop(todo);
-        let model = region.change();
-        let held = |c: stats_alloc::Stats| c.bytes_deallocated.saturating_sub(c.bytes_allocated);
-        (cases, held(model), held(fold))
-    });
-    let (cases, model, fold) = memory;
-    eprintln!(
-        "memory: in-memory to-do model {:.1} MiB for {cases} open cases ({} bytes a case); \
-         the runner's shared case fold (full CaseState per open case) {:.1} MiB ({} bytes a case)",
-        model as f64 / (1024.0 * 1024.0),
-        model / cases.max(1),
-        fold as f64 / (1024.0 * 1024.0),
-        fold / cases.max(1),
-    );
 }
 
 criterion_group!(benches, todo_query, rebuild);

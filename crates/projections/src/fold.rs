@@ -130,11 +130,12 @@ impl CaseFold {
     pub(crate) fn advance(
         &mut self,
         record: &RecordedEvent,
+        decoded: Result<CaseEvent, ApplyFailure>,
         org: &Organisation,
     ) -> Result<Folded, ApplyFailure> {
         let case_id = case_id_of_stream(&record.stream_id)
             .ok_or_else(|| ApplyFailure::NotACaseStream(record.stream_id.clone()))?;
-        let event = decode(record)?;
+        let event = decoded?;
         if let Some(in_event) = event_case_id(&event)
             && in_event != case_id
         {

@@ -10,14 +10,18 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use caseflow_domain::CaseEvent;
 use caseflow_domain::Organisation;
-use caseflow_store::{EventStore, RecordedEvent};
+use caseflow_store::{EventStore, RecordedEvent, StoreError};
 use futures::FutureExt;
 use tokio::sync::watch;
 
 use crate::db::{ReadModelDb, read_checkpoint, write_checkpoint};
 use crate::error::{ApplyFailure, ProjectionError};
-use crate::fold::{CaseFold, cannot_apply};
+use crate::fold::{CaseFold, cannot_apply, decode};
+
+/// Records and their decoded events, read ahead by [`ProjectionRunner::catch_up`].
+type DecodedBatch = (Vec<RecordedEvent>, Vec<Result<CaseEvent, ApplyFailure>>);
 use crate::projection::{Applied, Projection, ProjectionHandle};
 
 /// Default number of records read and applied per batch (and per transaction).
@@ -250,14 +254,48 @@ impl ProjectionRunner {
 
     /// Applies everything committed so far; returns the number of records read.
     pub async fn catch_up(&mut self) -> Result<u64, ProjectionError> {
-        let mut total = 0u64;
-        loop {
-            let n = self.step(self.batch_size).await?;
-            if n == 0 {
-                return Ok(total);
+        let Some(from) = self.next_position()? else {
+            return match self.first_stopped()? {
+                Some(name) => Err(ProjectionError::Stopped(name.to_owned())),
+                None => Ok(0),
+            };
+        };
+        self.head = self.head.max(self.store.head_position().await?);
+        // Read ahead: a task reads and decodes the next batches while this one is folded
+        // and applied, so on a multi-threaded runtime the two halves run in parallel.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<DecodedBatch, StoreError>>(2);
+        let store = Arc::clone(&self.store);
+        let batch_size = self.batch_size;
+        let reader = tokio::spawn(async move {
+            let mut from = from;
+            loop {
+                let records = match store.read_all(from, batch_size).await {
+                    Ok(records) => records,
+                    Err(error) => {
+                        let _ = tx.send(Err(error)).await;
+                        return;
+                    }
+                };
+                let Some(last) = records.last() else { return };
+                from = last.position + 1;
+                let decoded = records.iter().map(decode).collect();
+                if tx.send(Ok((records, decoded))).await.is_err() {
+                    return;
+                }
             }
-            total += n as u64;
+        });
+        let mut total = 0u64;
+        let outcome = async {
+            while let Some(batch) = rx.recv().await {
+                let (records, decoded) = batch?;
+                total += records.len() as u64;
+                self.apply_batch(&records, Some(decoded), None).await?;
+            }
+            Ok::<(), ProjectionError>(())
         }
+        .await;
+        reader.abort();
+        outcome.map(|()| total)
     }
 
     /// Reads and applies at most `max_records` records (one batch, one transaction);
@@ -296,7 +334,7 @@ impl ProjectionRunner {
             return Ok(0);
         }
         let n = records.len();
-        self.apply_batch(&records, crash).await?;
+        self.apply_batch(&records, None, crash).await?;
         Ok(n)
     }
 
@@ -339,7 +377,7 @@ impl ProjectionRunner {
             if let Some(last) = batch.last() {
                 self.head = self.head.max(last.position);
             }
-            self.apply_batch(&batch, None).await?;
+            self.apply_batch(&batch, None, None).await?;
         }
     }
 
@@ -370,6 +408,7 @@ impl ProjectionRunner {
     async fn apply_batch(
         &mut self,
         records: &[RecordedEvent],
+        decoded: Option<Vec<Result<CaseEvent, ApplyFailure>>>,
         crash: Option<CrashPoint>,
     ) -> Result<(), ProjectionError> {
         let first = records[0].position;
@@ -394,7 +433,8 @@ impl ProjectionRunner {
         // Positions are strictly increasing in every backend (gap-free in SQLite and
         // memory, opaque offsets in KurrentDB); anything else means the feed is broken.
         let mut previous_position = first.saturating_sub(1);
-        for record in records {
+        let mut decoded = decoded;
+        for (index, record) in records.iter().enumerate() {
             if record.position <= previous_position {
                 first_error = Some(cannot_apply(
                     record,
@@ -408,7 +448,13 @@ impl ProjectionRunner {
                 break;
             }
             previous_position = record.position;
-            let folded = match self.fold.advance(record, &self.org) {
+            let event = match decoded.as_mut().and_then(|d| d.get_mut(index)) {
+                Some(slot) => {
+                    std::mem::replace(slot, Err(ApplyFailure::Undecodable(String::new())))
+                }
+                None => decode(record),
+            };
+            let folded = match self.fold.advance(record, event, &self.org) {
                 Ok(folded) => folded,
                 Err(failure) => {
                     let error = cannot_apply(record, failure);

@@ -755,3 +755,30 @@ pub fn seeded(seed: u64) -> impl FnMut(usize) -> u64 {
     let mut mix = Mix(seed);
     move |_| mix.next()
 }
+
+/// A memory store with at least `open` open cases (a busy district's backlog), and the
+/// generator's clock at the end.
+pub async fn store_with_open_cases(
+    open: usize,
+) -> (Arc<caseflow_store::MemoryStore>, DateTime<Utc>) {
+    let store = Arc::new(caseflow_store::MemoryStore::new());
+    let mut g = HistoryGen::new(0x70d0);
+    g.new_case_percent = 35;
+    g.pace = 20;
+    let mut choice = seeded(0x70d0);
+    let mut i = 0usize;
+    while g.open_count() < open {
+        let decided = g.run(10_000, |_| {
+            i += 1;
+            choice(i)
+        });
+        for d in decided {
+            let request = g.request(&d);
+            store
+                .append(request)
+                .await
+                .expect("append to a memory store");
+        }
+    }
+    (store, g.now)
+}
