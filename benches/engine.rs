@@ -1,0 +1,126 @@
+//! Engine benchmarks: command execution (decide + append + ledger) on each store, a to-do
+//! query, and verify. Run with `cargo bench -p caseflow --bench engine`.
+
+use std::sync::Arc;
+
+use caseflow::demo::{DemoConfig, run_demo};
+use caseflow::domain::{
+    Actor, CaseId, CaseKind, Channel, FocusArea, ReportCase, Reporter, ReporterHandle, Role, UnitId,
+};
+use caseflow::store::{SqliteOptions, Synchronous};
+use caseflow::{
+    CommandEnvelope, District, Engine, EngineConfig, ManualClock, SeededIds, StoreConfig,
+};
+use chrono::{TimeZone, Utc};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn engine(store: StoreConfig) -> (Engine, Arc<ManualClock>) {
+    let start = Utc
+        .with_ymd_and_hms(2026, 3, 2, 1, 0, 0)
+        .single()
+        .expect("time");
+    let clock = Arc::new(ManualClock::new(start));
+    let engine = Engine::open(
+        EngineConfig::with_store(store, District::sample().expect("district"))
+            .clock(clock.clone())
+            .ids(Arc::new(SeededIds::new(1))),
+    )
+    .await
+    .expect("engine");
+    (engine, clock)
+}
+
+fn report(engine: &Engine) -> CommandEnvelope {
+    let case_id = CaseId::new(engine.new_id());
+    CommandEnvelope::new(
+        engine.new_id(),
+        Actor::new("vil-dongyuan", Role::InformationOfficer),
+        engine.now(),
+        ReportCase {
+            case_id,
+            channel: Channel::Hotline,
+            kind: CaseKind::Complaint,
+            summary: "benchmark case".into(),
+            locality: UnitId::new("loc-chaoyang"),
+            village: Some(UnitId::new("vil-dongyuan")),
+            subject: "subject".into(),
+            focus_area: FocusArea::LivingEnvironment,
+            reporter: Reporter::Anonymous,
+            reporter_handle: ReporterHandle(engine.new_id()),
+            source_department: None,
+        },
+    )
+}
+
+fn execute(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stores: Vec<(&str, StoreConfig)> = vec![
+        ("memory", StoreConfig::Memory),
+        (
+            "sqlite_normal",
+            StoreConfig::Sqlite {
+                path: dir.path().join("normal.db"),
+                options: SqliteOptions::normal(),
+            },
+        ),
+        (
+            "sqlite_full",
+            StoreConfig::Sqlite {
+                path: dir.path().join("full.db"),
+                options: SqliteOptions {
+                    synchronous: Synchronous::Full,
+                    ..SqliteOptions::default()
+                },
+            },
+        ),
+    ];
+    let mut group = c.benchmark_group("execute_report_case");
+    for (name, store) in stores {
+        let (engine, _clock) = rt.block_on(engine(store));
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| {
+                let engine = engine.clone();
+                async move {
+                    let envelope = report(&engine);
+                    engine.execute(envelope).await.expect("executes")
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+fn queries(c: &mut Criterion) {
+    let rt = runtime();
+    let (engine, clock) = rt.block_on(engine(StoreConfig::Memory));
+    let config = DemoConfig::months(1, 1);
+    rt.block_on(run_demo(&engine, &clock, &config, |_, _| {}))
+        .expect("demo");
+    let now = config.end();
+    rt.block_on(engine.refresh()).expect("refresh");
+    let unit = UnitId::new("room-1");
+    c.bench_function("todo_room_1_after_one_demo_month", |b| {
+        b.to_async(&rt).iter(|| engine.todo(&unit, now));
+    });
+    let mut slow = c.benchmark_group("slow");
+    slow.sample_size(10);
+    slow.bench_function("verify_one_demo_month", |b| {
+        b.to_async(&rt).iter(|| engine.verify());
+    });
+    slow.bench_function("export_xes_one_demo_month", |b| {
+        b.to_async(&rt).iter(|| engine.export_xes(std::io::sink()));
+    });
+    slow.finish();
+}
+
+criterion_group!(benches, execute, queries);
+criterion_main!(benches);
