@@ -60,7 +60,7 @@ impl Default for MemoryStore {
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
-            .field("head_position", &*self.inner.head.borrow())
+            .field("head_position", &self.inner.lock().log.len())
             .finish()
     }
 }
@@ -94,7 +94,49 @@ impl MemoryStore {
         }
     }
 
-    fn append_locked(st: &mut State, req: AppendRequest) -> Result<AppendOutcome, StoreError> {
+    /// The stream's current version and chain head, as an append would see them now.
+    fn stream_head(st: &State, stream_id: &str) -> (u64, [u8; 32]) {
+        match st.streams.get(stream_id) {
+            Some(s) => (s.indexes.len() as u64, s.head_hash),
+            None => (0, GENESIS_HASH),
+        }
+    }
+
+    /// The chain hashes of the request's events if they follow a stream at `version` whose
+    /// head hash is `prev_hash`. Pure, so it can run without the lock.
+    fn chain_hashes(req: &AppendRequest, version: u64, mut prev_hash: [u8; 32]) -> Vec<[u8; 32]> {
+        // Validation guarantees the time is representable.
+        let recorded_at_ns = req.recorded_at.timestamp_nanos_opt().unwrap_or_default();
+        req.events
+            .iter()
+            .enumerate()
+            .map(|(i, ev)| {
+                prev_hash = record_hash(
+                    &prev_hash,
+                    &HashInput {
+                        stream_id: &req.stream_id,
+                        version: version + 1 + i as u64,
+                        event_id: ev.event_id,
+                        recorded_at_ns,
+                        event_type: &ev.event_type,
+                        schema_version: ev.schema_version,
+                        payload: &ev.payload,
+                        metadata: &ev.metadata,
+                    },
+                );
+                prev_hash
+            })
+            .collect()
+    }
+
+    /// Checks and applies an append under the lock. `hashed` carries chain hashes computed
+    /// outside the lock for a stream at (version, head hash); they are used only if the
+    /// stream is still exactly there, otherwise the hashes are recomputed here.
+    fn append_locked(
+        st: &mut State,
+        req: AppendRequest,
+        hashed: Option<(u64, [u8; 32], Vec<[u8; 32]>)>,
+    ) -> Result<AppendOutcome, StoreError> {
         if let Some(cid) = req.command_id {
             if let Some((stream, outcome)) = st.ledger.get(&cid) {
                 if *stream != req.stream_id {
@@ -110,10 +152,7 @@ impl MemoryStore {
                 });
             }
         }
-        let (actual, mut prev_hash) = match st.streams.get(&req.stream_id) {
-            Some(s) => (s.indexes.len() as u64, s.head_hash),
-            None => (0, GENESIS_HASH),
-        };
+        let (actual, first_prev_hash) = Self::stream_head(st, &req.stream_id);
         if !req.expected.admits(actual) {
             return Err(StoreError::VersionConflict {
                 stream: req.stream_id,
@@ -130,32 +169,23 @@ impl MemoryStore {
                 event_id: e.event_id,
             });
         }
-        // Validation guarantees the time is representable.
-        let recorded_at_ns = req.recorded_at.timestamp_nanos_opt().unwrap_or_default();
+        let hashes = match hashed {
+            Some((version, prev, hashes)) if version == actual && prev == first_prev_hash => hashes,
+            // Another append moved the stream since the hashes were computed.
+            _ => Self::chain_hashes(&req, actual, first_prev_hash),
+        };
         let first_position = st.log.len() as u64 + 1;
         let first_version = actual + 1;
         let n = req.events.len() as u64;
         let start_index = st.log.len();
-        for (i, ev) in req.events.into_iter().enumerate() {
-            let version = first_version + i as u64;
-            let hash = record_hash(
-                &prev_hash,
-                &HashInput {
-                    stream_id: &req.stream_id,
-                    version,
-                    event_id: ev.event_id,
-                    recorded_at_ns,
-                    event_type: &ev.event_type,
-                    schema_version: ev.schema_version,
-                    payload: &ev.payload,
-                    metadata: &ev.metadata,
-                },
-            );
+        st.log.reserve(req.events.len());
+        let mut prev_hash = first_prev_hash;
+        for (i, (ev, hash)) in req.events.into_iter().zip(hashes).enumerate() {
             st.event_ids.insert(ev.event_id);
             st.log.push(RecordedEvent {
                 event_id: ev.event_id,
                 stream_id: req.stream_id.clone(),
-                version,
+                version: first_version + i as u64,
                 position: first_position + i as u64,
                 recorded_at: req.recorded_at,
                 event_type: ev.event_type,
@@ -167,7 +197,11 @@ impl MemoryStore {
             });
             prev_hash = hash;
         }
-        let entry = st.streams.entry(req.stream_id.clone()).or_default();
+        // One lookup for an existing stream; the key is allocated only for a new one.
+        let entry = match st.streams.get_mut(&req.stream_id) {
+            Some(entry) => entry,
+            None => st.streams.entry(req.stream_id.clone()).or_default(),
+        };
         entry.indexes.extend(start_index..start_index + n as usize);
         entry.head_hash = prev_hash;
         let outcome = AppendOutcome {
@@ -224,15 +258,21 @@ impl LogSource for Inner {
 impl EventStore for MemoryStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         request.validate()?;
-        let outcome = {
-            let mut st = self.inner.lock();
-            let outcome = Self::append_locked(&mut st, request)?;
-            if !outcome.deduplicated {
-                // Publish while still holding the lock so head updates are monotonic.
-                self.inner.head.send_replace(outcome.last_position);
-            }
-            outcome
-        };
+        // SHA-256 is most of an append's work. Hash outside the lock against the stream's
+        // current head, so concurrent writers hash in parallel and the lock is held only for
+        // the checks and the push; `append_locked` re-checks the head and rehashes under the
+        // lock if another append moved the stream in between (correct, just slower).
+        let (version, prev_hash) = Self::stream_head(&self.inner.lock(), &request.stream_id);
+        let hashes = Self::chain_hashes(&request, version, prev_hash);
+        let mut st = self.inner.lock();
+        let outcome = Self::append_locked(&mut st, request, Some((version, prev_hash, hashes)))?;
+        // Publish while still holding the lock so head updates are monotonic. Without
+        // subscribers nobody waits for the head: skip the wake-up (`subscribe` refreshes the
+        // value under the same lock before it hands out a receiver).
+        if !outcome.deduplicated && self.inner.head.receiver_count() > 0 {
+            self.inner.head.send_replace(outcome.last_position);
+        }
+        drop(st);
         Ok(outcome)
     }
 
@@ -280,9 +320,16 @@ impl EventStore for MemoryStore {
     }
 
     async fn subscribe(&self, from_position: u64) -> Result<Subscription, StoreError> {
+        // Appends skip the head update while nobody subscribes, so bring it up to date
+        // under the lock that orders appends, then subscribe before releasing it.
+        let head = {
+            let st = self.inner.lock();
+            self.inner.head.send_replace(st.log.len() as u64);
+            self.inner.head.subscribe()
+        };
         Ok(Subscription::follow(
             self.inner.clone(),
-            self.inner.head.subscribe(),
+            head,
             from_position,
         ))
     }
