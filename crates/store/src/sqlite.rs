@@ -132,7 +132,7 @@ struct Shared {
     readers: Mutex<Vec<Connection>>,
     read_connections: usize,
     /// stream_key -> stream_id, filled on demand by readers.
-    stream_names: Mutex<HashMap<i64, Arc<str>>>,
+    stream_names: Mutex<HashMap<i64, Arc<str>, BuildKeyHasher>>,
     /// stream_id -> stream_key (keys never change once assigned), filled on demand.
     stream_keys: Mutex<HashMap<String, i64>>,
     /// Set when a commit failed or corruption was found: the store refuses writes.
@@ -190,8 +190,13 @@ impl Shared {
         result
     }
 
-    fn stream_name(&self, conn: &Connection, key: i64) -> Result<Arc<str>, StoreError> {
-        if let Some(n) = lock(&self.stream_names).get(&key) {
+    /// The stream id of `key`, from `names` (the locked cache) or the `streams` table.
+    fn stream_name(
+        names: &mut HashMap<i64, Arc<str>, BuildKeyHasher>,
+        conn: &Connection,
+        key: i64,
+    ) -> Result<Arc<str>, StoreError> {
+        if let Some(n) = names.get(&key) {
             return Ok(n.clone());
         }
         let name: Option<String> = conn
@@ -204,12 +209,42 @@ impl Shared {
             )));
         };
         let name: Arc<str> = name.into();
-        let mut names = lock(&self.stream_names);
         if names.len() > 100_000 {
             names.clear();
         }
         names.insert(key, name.clone());
         Ok(name)
+    }
+}
+
+/// Hashes the store's own integer stream keys. They are assigned by the store, not chosen
+/// by callers, so a fast non-keyed hash is safe here (SipHash was a visible part of
+/// decoding each row of an interleaved log).
+#[derive(Default, Clone, Copy)]
+struct BuildKeyHasher;
+
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::BuildHasher for BuildKeyHasher {
+    type Hasher = KeyHasher;
+    fn build_hasher(&self) -> KeyHasher {
+        KeyHasher(0)
+    }
+}
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_i64(&mut self, n: i64) {
+        // Fibonacci hashing: spreads consecutive keys over the high bits hashbrown uses.
+        self.0 = (self.0 ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 
@@ -322,14 +357,17 @@ fn read_log(
     let mut out = Vec::with_capacity(max.min(4096));
     let mut last_key = i64::MIN;
     let mut last_name: Arc<str> = Arc::from("");
+    // One lock of the name cache per batch, not one per row: in an interleaved log the
+    // stream changes on almost every row. Only readers take this lock.
+    let mut names = lock(&shared.stream_names);
     while out.len() < max {
         let Some(row) = rows.next()? else { break };
         let key: i64 = row.get(1)?;
         if key != last_key {
-            last_name = shared.stream_name(conn, key)?;
+            last_name = Shared::stream_name(&mut names, conn, key)?;
             last_key = key;
         }
-        out.push(decode_row(row, last_name.to_string())?);
+        out.push(decode_row(row, String::from(&*last_name))?);
     }
     Ok(out)
 }
@@ -1018,7 +1056,7 @@ impl SqliteStore {
             path: path.clone(),
             readers: Mutex::new(Vec::new()),
             read_connections: options.read_connections,
-            stream_names: Mutex::new(HashMap::new()),
+            stream_names: Mutex::new(HashMap::default()),
             stream_keys: Mutex::new(HashMap::new()),
             poisoned: Mutex::new(None),
             poisoned_flag: AtomicBool::new(false),
