@@ -11,6 +11,7 @@
 //!    kept: the bounded-memory way to run province scale).
 //!
 //! Environment: `CASEFLOW_SIM_PROVINCE_CASES` (default 1000000) scales the province run;
+//! `CASEFLOW_SIM_MODEL_ONLY=1` skips the engine part of it (and its memory);
 //! `CASEFLOW_SIM_SKIP_PROVINCE=1` and `CASEFLOW_SIM_SKIP_PEER=1` skip parts 3 and 2.
 
 use std::path::PathBuf;
@@ -146,6 +147,28 @@ fn province() {
     for n in s.staffing.per_level.values_mut() {
         *n = ((*n as f64) * factor).ceil().max(1.0) as u32;
     }
+    // The model alone first, so that its peak memory is not hidden by the engine's.
+    let t = Instant::now();
+    let summary = run_once_with(
+        &s,
+        1,
+        RunOptions {
+            record_steps: false,
+            digest: false,
+        },
+    );
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "province/model only (no log kept): {} cases, {} steps in {secs:.1} s = {:.0} steps/s; peak RSS {:.0} MB",
+        summary.cases.arrived,
+        summary.steps,
+        summary.steps as f64 / secs,
+        proc_status_kb("VmHWM:") as f64 / 1024.0
+    );
+    drop(summary);
+    if std::env::var("CASEFLOW_SIM_MODEL_ONLY").is_ok() {
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -183,23 +206,6 @@ fn province() {
     println!(
         "  log digest {}",
         run.summary.digest.clone().unwrap_or_default()
-    );
-    drop(run);
-    let t = Instant::now();
-    let summary = run_once_with(
-        &s,
-        1,
-        RunOptions {
-            record_steps: false,
-            digest: false,
-        },
-    );
-    let secs = t.elapsed().as_secs_f64();
-    println!(
-        "province/model only (no log kept): {} cases, {} steps in {secs:.1} s = {:.0} steps/s",
-        summary.cases.arrived,
-        summary.steps,
-        summary.steps as f64 / secs
     );
 }
 
