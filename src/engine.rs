@@ -159,11 +159,14 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-/// The lock file that says which process maintains a store's persistent read models.
+/// The lock file that says which process maintains a store's persistent read models
+/// (`cases.db` -> `cases.read-owner.db`).
 pub fn read_model_lock_path(store_path: &std::path::Path) -> std::path::PathBuf {
-    let mut p = read_model_path(store_path).into_os_string();
-    p.push(".lock");
-    std::path::PathBuf::from(p)
+    let stem = store_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "caseflow".to_owned());
+    store_path.with_file_name(format!("{stem}.read-owner.db"))
 }
 
 /// Tries to become the one process that maintains the persistent read models of a store:
