@@ -92,6 +92,17 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// **Retry with the same command id**: the request may or may not have been applied (a
+    /// networked backend lost the connection or the leader after sending it). Re-sending the
+    /// same append with the same command id is safe: the ledger deduplicates it and returns
+    /// the original outcome if the first attempt was written. Without a command id the caller
+    /// must re-read the stream to find out.
+    #[error("outcome unknown: {reason}")]
+    OutcomeUnknown {
+        /// What was lost, and when.
+        reason: String,
+    },
+
     /// **Retry, then fatal**: a storage I/O error (disk full, permission, device error).
     /// Whether the append was written is unknown only if the error came from COMMIT; the
     /// store then refuses further writes (see [`StoreError::WritesRefused`]).
@@ -127,6 +138,15 @@ pub enum StoreError {
         supported: i64,
     },
 
+    /// **Fatal (operator)**: the store cannot work with this configuration (bad connection
+    /// string, access denied, server too old or a required feature unsupported). Nothing was
+    /// written; fix the configuration and reopen the store.
+    #[error("store misconfigured: {reason}")]
+    Misconfigured {
+        /// What is wrong with the configuration.
+        reason: String,
+    },
+
     /// **Caller**: the file exists but is not a Caseflow store (another SQLite database
     /// or not SQLite at all). Nothing was written to it.
     #[error("{path} is not a Caseflow store: {reason}")]
@@ -145,6 +165,7 @@ impl StoreError {
             self,
             StoreError::VersionConflict { .. }
                 | StoreError::Unavailable { .. }
+                | StoreError::OutcomeUnknown { .. }
                 | StoreError::Io { .. }
         )
     }
@@ -156,6 +177,7 @@ impl StoreError {
             StoreError::WritesRefused { .. }
                 | StoreError::Corrupt { .. }
                 | StoreError::NewerFormat { .. }
+                | StoreError::Misconfigured { .. }
         )
     }
 

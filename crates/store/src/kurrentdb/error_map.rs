@@ -3,8 +3,8 @@
 //! | client error | kind | store error |
 //! |---|---|---|
 //! | `WrongExpectedVersion` | conflict | [`StoreError::VersionConflict`] (built by the caller, which knows the stream) |
-//! | `ServerError` (gRPC Unavailable/Internal/Unknown/DataLoss), `NotLeaderException`, `ConnectionClosed`, `GrpcConnectionError`, `DeadlineExceeded`, gRPC `Unavailable`/`Aborted`/`ResourceExhausted`/`Cancelled` | transport | reads: [`StoreError::Unavailable`]; appends: outcome unknown (see [`transport_error`]) |
-//! | `AccessDenied`, `UnsupportedFeature`, `InitializationError` | configuration | [`misconfigured`]: [`StoreError::WritesRefused`] (fatal until the operator fixes it and reopens) |
+//! | `ServerError` (gRPC Unavailable/Internal/Unknown/DataLoss), `NotLeaderException`, `ConnectionClosed`, `GrpcConnectionError`, `DeadlineExceeded`, gRPC `Unavailable`/`Aborted`/`ResourceExhausted`/`Cancelled` | transport | reads: [`StoreError::Unavailable`]; appends: [`StoreError::OutcomeUnknown`] (see [`transport_error`]) |
+//! | `AccessDenied`, `UnsupportedFeature`, `InitializationError` | configuration | [`misconfigured`]: [`StoreError::Misconfigured`] (fatal until the operator fixes it and reopens) |
 //! | `ResourceDeleted` | data removed behind the store's back | [`StoreError::Corrupt`] |
 //! | gRPC `InvalidArgument`/`OutOfRange`/`FailedPrecondition` (e.g. maximum append size exceeded) | caller | [`StoreError::InvalidRequest`] |
 //! | anything else (`InternalParsingError`, `InternalClientError`, `IllegalStateError`, ...) | unknown | [`StoreError::Io`] |
@@ -90,24 +90,28 @@ pub fn is_transient(err: &ClientError) -> bool {
 
 /// The store error for a transport failure. `outcome_unknown` is true for appends that may
 /// have reached the server: re-sending the same append with the same command id is safe (the
-/// ledger deduplicates it), but "nothing was written" cannot be promised.
+/// ledger deduplicates it), but "nothing was written" cannot be promised, so such appends get
+/// [`StoreError::OutcomeUnknown`]; reads (and appends known not to have been sent) get
+/// [`StoreError::Unavailable`]. Both are retryable.
 pub fn transport_error(what: &str, err: &ClientError, outcome_unknown: bool) -> StoreError {
-    let reason = if outcome_unknown {
-        format!(
-            "{what}: {err}; the append may or may not have been written — re-send it with the \
-             same command id, the ledger deduplicates it"
-        )
+    if outcome_unknown {
+        StoreError::OutcomeUnknown {
+            reason: format!(
+                "{what}: {err}; the append may or may not have been written — re-send it with \
+                 the same command id, the ledger deduplicates it"
+            ),
+        }
     } else {
-        format!("{what}: {err}")
-    };
-    StoreError::Unavailable { reason }
+        StoreError::Unavailable {
+            reason: format!("{what}: {err}"),
+        }
+    }
 }
 
 /// The store error for a configuration problem the operator must fix (credentials, server
 /// version): not retryable, fatal until the configuration is fixed and the store reopened.
-/// (Mapped onto `WritesRefused` until the enum has a dedicated configuration variant.)
 pub fn misconfigured(reason: String) -> StoreError {
-    StoreError::WritesRefused {
+    StoreError::Misconfigured {
         reason: format!("KurrentDB store misconfigured (fix it and reopen): {reason}"),
     }
 }

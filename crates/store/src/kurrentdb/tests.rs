@@ -887,14 +887,36 @@ fn kurrentdb_errors_map_onto_store_errors_with_the_right_retry_advice() {
     assert!(matches!(read, StoreError::Unavailable { .. }));
     assert!(read.is_retryable());
     let write = error_map::map_write_error("appending", Error::DeadlineExceeded);
+    assert!(
+        matches!(write, StoreError::OutcomeUnknown { .. }),
+        "a timed-out append may have been written: {write:?}"
+    );
     assert!(write.is_retryable());
+    assert!(!write.is_fatal());
     assert!(
         write.to_string().contains("same command id"),
         "a timed-out append says how to retry safely: {write}"
     );
     let denied = error_map::map_read_error("reading", Error::AccessDenied);
+    assert!(
+        matches!(denied, StoreError::Misconfigured { .. }),
+        "{denied:?}"
+    );
     assert!(!denied.is_retryable());
     assert!(denied.is_fatal(), "{denied:?}");
+    let unsupported = error_map::map_write_error("appending", Error::UnsupportedFeature);
+    assert!(
+        matches!(unsupported, StoreError::Misconfigured { .. }),
+        "{unsupported:?}"
+    );
+    let busy = error_map::map_read_error(
+        "reading",
+        Error::Grpc {
+            code: 14.into(),
+            message: "unavailable".into(),
+        },
+    );
+    assert!(matches!(busy, StoreError::Unavailable { .. }), "{busy:?}");
     let deleted = error_map::map_read_error("reading", Error::ResourceDeleted);
     assert!(deleted.is_fatal(), "{deleted:?}");
     let other = error_map::map_read_error("reading", Error::InternalParsingError("x".into()));
