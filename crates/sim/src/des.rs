@@ -83,6 +83,14 @@ impl<E> EventQueue<E> {
         });
     }
 
+    /// Advances the clock to `time` without an event (for events kept outside the queue);
+    /// never moves it backwards.
+    pub fn advance_to(&mut self, time: f64) {
+        if time > self.now {
+            self.now = time;
+        }
+    }
+
     /// Pops the next event and advances the clock to it.
     pub fn pop(&mut self) -> Option<(f64, E)> {
         let e = self.heap.pop()?;

@@ -249,10 +249,6 @@ enum Ev {
     FollowUpDue {
         case_no: u64,
     },
-    Deadline {
-        case_no: u64,
-        generation: u32,
-    },
     Sample,
     WarmupEnd,
 }
@@ -321,6 +317,11 @@ pub struct Simulation {
     end: f64,
     warmup_end: f64,
     open_by_level: [i64; 4],
+    /// Pending time limits per stage, in due order: a stage's limit is a fixed number of
+    /// working days and stages are entered in time order, so each list is sorted by
+    /// construction and a FIFO replaces a heap (which grew to hundreds of thousands of stale
+    /// entries at province scale).
+    deadlines: [VecDeque<(f64, u64, u32)>; 5],
     /// KPI collector.
     pub kpi: Collector,
     digest: Option<TraceDigest>,
@@ -464,6 +465,7 @@ impl Simulation {
             end,
             warmup_end,
             open_by_level: [0; 4],
+            deadlines: Default::default(),
             kpi,
             digest: options.digest.then(TraceDigest::default),
             pending: Vec::new(),
@@ -581,6 +583,19 @@ impl Simulation {
         if self.finished {
             return false;
         }
+        // A time limit due no later than the next queued event goes first.
+        let next_deadline = (0..5)
+            .filter_map(|i| self.deadlines[i].front().map(|d| (d.0, i)))
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        if let Some((due, i)) = next_deadline {
+            if due <= self.end && self.queue.peek_time().is_none_or(|t| due <= t) {
+                if let Some((due, case_no, generation)) = self.deadlines[i].pop_front() {
+                    self.queue.advance_to(due);
+                    self.on_deadline(due, case_no, generation);
+                }
+                return true;
+            }
+        }
         let Some((now, ev)) = self.queue.pop() else {
             self.finish(self.queue.now().max(self.end));
             return false;
@@ -600,10 +615,6 @@ impl Simulation {
             } => self.on_work_done(now, unit, case_no, stage, requested, started),
             Ev::RectificationDone { case_no } => self.on_rectification_done(now, case_no),
             Ev::FollowUpDue { case_no } => self.on_follow_up_due(now, case_no),
-            Ev::Deadline {
-                case_no,
-                generation,
-            } => self.on_deadline(now, case_no, generation),
             Ev::Sample => {
                 let queues = self.queue_by_level();
                 self.kpi
@@ -768,13 +779,7 @@ impl Simulation {
         self.open_by_level[level as usize] += 1;
         self.kpi.stage_entered(counted, stage);
         if let Some(due) = due {
-            self.queue.schedule(
-                due,
-                Ev::Deadline {
-                    case_no,
-                    generation,
-                },
-            );
+            self.deadlines[stage.index()].push_back((due, case_no, generation));
         }
         if stage != StageName::Rectification || self.service_dist(stage, level).is_some() {
             self.request_work(now, case_no, stage, unit);
@@ -1105,13 +1110,7 @@ impl Simulation {
         self.open_by_level[level as usize] += 1;
         self.kpi.stage_entered(counted, stage);
         if let Some(due) = due {
-            self.queue.schedule(
-                due,
-                Ev::Deadline {
-                    case_no,
-                    generation,
-                },
-            );
+            self.deadlines[stage.index()].push_back((due, case_no, generation));
         }
     }
 

@@ -50,3 +50,26 @@ fn every_shipped_scenario_parses_and_runs() {
         assert!(summary.digest.is_some());
     }
 }
+
+#[test]
+fn missed_time_limits_are_urged_and_counted_as_breaches() {
+    let mut s = scenario("district-year.toml");
+    s.simulation.horizon_days = 120;
+    // Verification takes two weeks of work against a one-day handling limit.
+    s.service.get_mut("handling").unwrap().insert(
+        "locality".into(),
+        caseflow_sim::dist::DistSpec::Fixed { value: 80.0 },
+    );
+    s.policies
+        .time_limits_days
+        .insert(caseflow_sim::scenario::StageName::Handling, 1);
+    let summary = run_once(&s, 4);
+    let handling = summary
+        .stages
+        .iter()
+        .find(|st| st.stage == "handling")
+        .unwrap();
+    assert!(handling.breaches > 0, "{handling:?}");
+    assert!(handling.urgings > 0, "{handling:?}");
+    assert!(handling.urgings <= handling.entered);
+}
