@@ -104,8 +104,6 @@ mod tests {
         // ChaCha8 keyed by SHA-256 is portable; this value must never change, or every stored
         // digest of a simulated log changes with it.
         let mut r = Streams::new(1).stream("pin", 0);
-        let v = r.next_u64();
-        let mut again = Streams::new(1).stream("pin", 0);
-        assert_eq!(v, again.next_u64());
+        assert_eq!(r.next_u64(), 16_454_840_386_027_729_683);
     }
 }
