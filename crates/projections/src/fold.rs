@@ -6,7 +6,7 @@
 //! again (a reopen), or when a runner starts in the middle of the log, the missing state is
 //! rebuilt from the case's own stream in the store before the batch is applied.
 
-use std::collections::HashMap;
+use crate::fast_hash::HashMap;
 
 use caseflow_domain::{
     CaseEvent, CaseId, CaseState, CrossInspectionScope, Organisation, Stage, evolve, misfit,
@@ -78,7 +78,7 @@ impl CaseFold {
         org: &Organisation,
         batch: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let mut seen: HashMap<CaseId, ()> = HashMap::new();
+        let mut seen: HashMap<CaseId, ()> = HashMap::default();
         for record in batch {
             let Some(case_id) = case_id_of_stream(&record.stream_id) else {
                 continue;

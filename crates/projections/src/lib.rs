@@ -22,6 +22,7 @@
 
 pub mod db;
 pub mod error;
+mod fast_hash;
 pub mod fold;
 pub mod projection;
 pub mod runner;

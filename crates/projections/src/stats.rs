@@ -6,7 +6,9 @@
 //! when asked, with `now` passed in, so the model never depends on a clock and a rebuild
 //! gives exactly the live result.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::fast_hash::{HashMap, HashSet};
 
 use caseflow_domain::{
     CaseEvent, CaseId, CaseKind, Category, Channel, DeadlineKind, Disposition, Finding, FocusArea,
@@ -562,12 +564,12 @@ impl Projection for StatsProjection {
             self.cases
                 .insert(case_id, from_json(STATS_PROJECTION, &text)?);
         }
-        self.changed = tracking.then(HashSet::new);
+        self.changed = tracking.then(HashSet::default);
         Ok(())
     }
 
     fn track_changes(&mut self, on: bool) {
-        self.changed = on.then(HashSet::new);
+        self.changed = on.then(HashSet::default);
     }
 
     fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
@@ -590,7 +592,7 @@ impl Projection for StatsProjection {
             Ok(())
         })();
         self.changed = Some(if result.is_ok() {
-            HashSet::new()
+            HashSet::default()
         } else {
             changed
         });

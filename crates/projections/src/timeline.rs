@@ -1,7 +1,9 @@
 //! The audit timeline: per case, every event in order with its actor, time, global
 //! position and the stage transition it caused; and the time the case spent in each stage.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::fast_hash::{HashMap, HashSet};
 use std::sync::Arc;
 
 use caseflow_domain::{Actor, CaseId, Role, Stage, UnitId};

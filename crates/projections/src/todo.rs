@@ -8,7 +8,9 @@
 //! before `now` — so a unit's list is a walk over its index and needs no sort and no clock.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use crate::fast_hash::{HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -327,7 +329,7 @@ impl TodoProjection {
     /// Checks that the per-assignee indexes hold exactly the cases' obligations (a test
     /// aid; the model maintains this itself).
     pub fn check_indexes(&self) -> Result<(), String> {
-        let mut expected: HashMap<&Assignee, usize> = HashMap::new();
+        let mut expected: HashMap<&Assignee, usize> = HashMap::default();
         for (case_id, entry) in &self.cases {
             for ob in &entry.obligations {
                 *expected.entry(&ob.assignee).or_default() += 1;
@@ -525,12 +527,12 @@ impl Projection for TodoProjection {
             }
             self.insert_case(entry.card.case_id, entry);
         }
-        self.changed = tracking.then(HashSet::new);
+        self.changed = tracking.then(HashSet::default);
         Ok(())
     }
 
     fn track_changes(&mut self, on: bool) {
-        self.changed = on.then(HashSet::new);
+        self.changed = on.then(HashSet::default);
     }
 
     fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
@@ -558,7 +560,7 @@ impl Projection for TodoProjection {
         })();
         // Keep the change set until the rows are written, so a failed save loses nothing.
         self.changed = Some(if result.is_ok() {
-            HashSet::new()
+            HashSet::default()
         } else {
             changed
         });
