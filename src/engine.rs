@@ -142,9 +142,53 @@ pub(crate) struct Inner {
     pub(crate) retry: RetryPolicy,
     pub(crate) read: Mutex<ReadModels>,
     pub(crate) persistent_read_models: bool,
+    /// Folded states of recently written open cases (see [`StateCache`]).
+    pub(crate) states: StateCache,
     /// Held for the engine's lifetime: the exclusive lock on the read models (see
     /// `own_read_models`). A std mutex only makes the connection `Sync`.
     _read_model_lock: std::sync::Mutex<Option<rusqlite::Connection>>,
+}
+
+/// Most case states the engine keeps folded between commands.
+const STATE_CACHE_ENTRIES_MAX: usize = 200_000;
+
+/// Folded case states keyed by case, each with the stream version it reflects.
+///
+/// Re-reading and decoding a whole stream for every command dominated the execute path,
+/// so the engine keeps the state it folded after its own last append. The store stays the
+/// source of truth: an entry is only a guess. A stale guess (another engine appended to the
+/// stream) either fails the append's expected-version check, which drops the entry and
+/// reloads, or makes `decide` refuse or produce nothing, which the engine re-checks against a
+/// fresh load before answering. Closed cases are not kept, and the map is capped, so memory
+/// stays modest.
+#[derive(Default)]
+pub(crate) struct StateCache {
+    entries: std::sync::Mutex<std::collections::HashMap<CaseId, (CaseState, u64)>>,
+}
+
+impl StateCache {
+    /// Takes a case's entry out of the cache (a concurrent command on the same case then
+    /// loads from the store, which is always correct).
+    fn take(&self, case_id: CaseId) -> Option<(CaseState, u64)> {
+        self.entries.lock().ok()?.remove(&case_id)
+    }
+
+    /// Keeps a case's state at `version`, unless the case is closed.
+    fn put(&self, case_id: CaseId, state: CaseState, version: u64) {
+        if !state.is_open() {
+            return;
+        }
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= STATE_CACHE_ENTRIES_MAX && !entries.contains_key(&case_id) {
+            // Any entry will do: a missing entry only costs one reload.
+            if let Some(evicted) = entries.keys().next().copied() {
+                entries.remove(&evicted);
+            }
+        }
+        entries.insert(case_id, (state, version));
+    }
 }
 
 /// The Caseflow engine. Cheap to clone; clones share the store and the read models.
@@ -287,6 +331,7 @@ impl Engine {
                 retry: config.retry,
                 read: Mutex::new(read),
                 persistent_read_models: persistent,
+                states: StateCache::default(),
                 _read_model_lock: std::sync::Mutex::new(lock),
             }),
         })
@@ -360,7 +405,6 @@ impl Engine {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let (state, version) = self.load_state(case_id).await?;
             let context = Context::new(
                 &envelope.actor,
                 envelope.issued_at,
@@ -368,13 +412,28 @@ impl Engine {
                 &district.calendar,
                 &district.policies,
             );
-            let events = decide(&state, &envelope.command, &context).map_err(|source| {
-                EngineError::Rejected {
-                    command: envelope.command.name(),
-                    case_id,
-                    source,
+            // A cached state is trusted only for a decision that produces events: the append
+            // checks its version. A refusal or an empty decision is answered from the store.
+            let cached = inner.states.take(case_id).and_then(|(state, version)| {
+                match decide(&state, &envelope.command, &context) {
+                    Ok(events) if !events.is_empty() => Some((state, version, events)),
+                    _ => None,
                 }
-            })?;
+            });
+            let (mut state, version, events) = match cached {
+                Some(hit) => hit,
+                None => {
+                    let (state, version) = self.load_state(case_id).await?;
+                    let events = decide(&state, &envelope.command, &context).map_err(|source| {
+                        EngineError::Rejected {
+                            command: envelope.command.name(),
+                            case_id,
+                            source,
+                        }
+                    })?;
+                    (state, version, events)
+                }
+            };
             if events.is_empty() {
                 return Ok(ExecuteOutcome {
                     command_id: envelope.command_id,
@@ -424,6 +483,14 @@ impl Engine {
                         .await;
                 }
                 Ok(outcome) => {
+                    if outcome.first_version == version + 1
+                        && outcome.last_version == version + events.len() as u64
+                    {
+                        for event in &events {
+                            evolve(&mut state, event);
+                        }
+                        inner.states.put(case_id, state, outcome.last_version);
+                    }
                     return Ok(ExecuteOutcome {
                         command_id: envelope.command_id,
                         case_id,
