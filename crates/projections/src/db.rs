@@ -135,3 +135,90 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
         reason: e.to_string(),
     })
 }
+
+/// A read-model table holding one JSON document per case: `(case_id TEXT PRIMARY KEY,
+/// <column> TEXT)`.
+///
+/// Projections whose state is a map from case to a serde value (the to-do entries, the
+/// statistics facts, the engine's deadline index) persist it through this one piece, so the
+/// create / load / save-the-changed-cases logic and its corruption checks exist once.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseJsonTable {
+    /// The projection's name, used in errors.
+    pub projection: &'static str,
+    /// The table's name.
+    pub table: &'static str,
+    /// The name of the JSON column.
+    pub column: &'static str,
+}
+
+impl CaseJsonTable {
+    /// Creates the table if it does not exist.
+    pub fn create(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+                 case_id TEXT PRIMARY KEY NOT NULL,
+                 {} TEXT NOT NULL
+             ) WITHOUT ROWID;",
+            self.table, self.column
+        ))
+    }
+
+    /// Deletes every row (before a rebuild).
+    pub fn delete_all(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.execute(&format!("DELETE FROM {}", self.table), [])
+            .map(|_| ())
+    }
+
+    /// Reads every row and hands each decoded document to `each`. A row whose case id or
+    /// document does not decode is a `CorruptReadModel` error naming the projection.
+    pub fn load<T: serde::de::DeserializeOwned>(
+        &self,
+        conn: &Connection,
+        mut each: impl FnMut(caseflow_domain::CaseId, T) -> Result<(), ProjectionError>,
+    ) -> Result<(), ProjectionError> {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT case_id, {} FROM {}",
+            self.column, self.table
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let text: String = row.get(1)?;
+            let case_id = uuid::Uuid::parse_str(&id)
+                .map(caseflow_domain::CaseId::new)
+                .map_err(|e| ProjectionError::CorruptReadModel {
+                    projection: self.projection.to_owned(),
+                    reason: format!("case id {id:?}: {e}"),
+                })?;
+            each(case_id, from_json(self.projection, &text)?)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the rows of the `changed` cases: the document `current` returns, or no row when
+    /// it returns `None` (the case left the read model).
+    pub fn save<'a, T: serde::Serialize + 'a>(
+        &self,
+        conn: &Connection,
+        changed: impl IntoIterator<Item = &'a caseflow_domain::CaseId>,
+        current: impl Fn(&caseflow_domain::CaseId) -> Option<&'a T>,
+    ) -> Result<(), ProjectionError> {
+        let mut upsert = conn.prepare_cached(&format!(
+            "INSERT INTO {table} (case_id, {column}) VALUES (?1, ?2)
+             ON CONFLICT(case_id) DO UPDATE SET {column} = excluded.{column}",
+            table = self.table,
+            column = self.column
+        ))?;
+        let mut delete =
+            conn.prepare_cached(&format!("DELETE FROM {} WHERE case_id = ?1", self.table))?;
+        for case_id in changed {
+            let id = case_id.to_string();
+            match current(case_id) {
+                Some(doc) => upsert.execute(params![id, to_json(self.projection, doc)?])?,
+                None => delete.execute(params![id])?,
+            };
+        }
+        Ok(())
+    }
+}

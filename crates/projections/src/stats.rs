@@ -15,10 +15,10 @@ use caseflow_domain::{
     Level, Satisfaction, Severity, Stage, UnitId, VisitResult,
 };
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::db::{from_json, to_json};
+use crate::db::CaseJsonTable;
 use crate::error::{ApplyFailure, ProjectionError};
 use crate::projection::{Applied, Projection};
 use crate::todo::short_title;
@@ -26,6 +26,13 @@ use crate::who_acts::{Assignee, Obligation};
 
 /// The projection's name (checkpoint key, table prefix).
 pub const STATS_PROJECTION: &str = "stats";
+
+/// Where the SQLite variant keeps each case's statistics facts.
+const STATS_TABLE: CaseJsonTable = CaseJsonTable {
+    projection: STATS_PROJECTION,
+    table: "stats_cases",
+    column: "facts",
+};
 
 /// Deadlines met and missed by one assignee, as counted so far.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -535,35 +542,21 @@ impl Projection for StatsProjection {
     }
 
     fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS stats_cases (
-                 case_id TEXT PRIMARY KEY NOT NULL,
-                 facts TEXT NOT NULL
-             );",
-        )
+        STATS_TABLE.create(conn)
     }
 
     fn delete_rows(&self, conn: &Connection) -> rusqlite::Result<()> {
-        conn.execute("DELETE FROM stats_cases", []).map(|_| ())
+        STATS_TABLE.delete_all(conn)
     }
 
     fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
         let tracking = self.changed.is_some();
         self.cases.clear();
-        let mut stmt = conn.prepare("SELECT case_id, facts FROM stats_cases")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            let text: String = row.get(1)?;
-            let case_id = uuid::Uuid::parse_str(&id).map(CaseId::new).map_err(|e| {
-                ProjectionError::CorruptReadModel {
-                    projection: STATS_PROJECTION.to_owned(),
-                    reason: format!("case id {id:?}: {e}"),
-                }
-            })?;
-            self.cases
-                .insert(case_id, from_json(STATS_PROJECTION, &text)?);
-        }
+        let cases = &mut self.cases;
+        STATS_TABLE.load(conn, |case_id, facts| {
+            cases.insert(case_id, facts);
+            Ok(())
+        })?;
         self.changed = tracking.then(HashSet::default);
         Ok(())
     }
@@ -576,21 +569,8 @@ impl Projection for StatsProjection {
         let Some(changed) = self.changed.take() else {
             return Ok(());
         };
-        let result = (|| -> Result<(), ProjectionError> {
-            let mut upsert = conn.prepare_cached(
-                "INSERT INTO stats_cases (case_id, facts) VALUES (?1, ?2)
-                 ON CONFLICT(case_id) DO UPDATE SET facts = excluded.facts",
-            )?;
-            for case_id in &changed {
-                if let Some(facts) = self.cases.get(case_id) {
-                    upsert.execute(params![
-                        case_id.to_string(),
-                        to_json(STATS_PROJECTION, facts)?
-                    ])?;
-                }
-            }
-            Ok(())
-        })();
+        let result = STATS_TABLE.save(conn, &changed, |case_id| self.cases.get(case_id));
+        // Keep the change set until the rows are written, so a failed save loses nothing.
         self.changed = Some(if result.is_ok() {
             HashSet::default()
         } else {

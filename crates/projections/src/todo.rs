@@ -18,10 +18,10 @@ use caseflow_domain::{
     CaseId, CaseKind, Category, Level, Organisation, ReporterHandle, Stage, UnitId, ZoneId,
 };
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::db::{from_json, to_json};
+use crate::db::CaseJsonTable;
 use crate::error::{ApplyFailure, ProjectionError};
 use crate::projection::{Applied, Projection};
 use crate::who_acts::{Action, Assignee, Obligation, Priority};
@@ -187,6 +187,13 @@ impl PartialEq for TodoProjection {
 
 /// The projection's name (checkpoint key, table prefix).
 pub const TODO_PROJECTION: &str = "todo";
+
+/// Where the SQLite variant keeps each waiting case's entry.
+const TODO_TABLE: CaseJsonTable = CaseJsonTable {
+    projection: TODO_PROJECTION,
+    table: "todo_cases",
+    column: "entry",
+};
 
 impl TodoProjection {
     /// An empty model.
@@ -497,36 +504,30 @@ impl Projection for TodoProjection {
     }
 
     fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS todo_cases (
-                 case_id TEXT PRIMARY KEY NOT NULL,
-                 entry TEXT NOT NULL
-             );",
-        )
+        TODO_TABLE.create(conn)
     }
 
     fn delete_rows(&self, conn: &Connection) -> rusqlite::Result<()> {
-        conn.execute("DELETE FROM todo_cases", []).map(|_| ())
+        TODO_TABLE.delete_all(conn)
     }
 
     fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
         let tracking = self.changed.is_some();
         self.cases.clear();
         self.index.clear();
-        let mut stmt = conn.prepare("SELECT case_id, entry FROM todo_cases")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            let text: String = row.get(1)?;
-            let entry: CaseEntry = from_json(TODO_PROJECTION, &text)?;
-            if entry.card.case_id.to_string() != id {
+        TODO_TABLE.load(conn, |case_id, entry: CaseEntry| {
+            if entry.card.case_id != case_id {
                 return Err(ProjectionError::CorruptReadModel {
                     projection: TODO_PROJECTION.to_owned(),
-                    reason: format!("row {id} holds the entry of case {}", entry.card.case_id),
+                    reason: format!(
+                        "row {case_id} holds the entry of case {}",
+                        entry.card.case_id
+                    ),
                 });
             }
-            self.insert_case(entry.card.case_id, entry);
-        }
+            self.insert_case(case_id, entry);
+            Ok(())
+        })?;
         self.changed = tracking.then(HashSet::default);
         Ok(())
     }
@@ -539,25 +540,7 @@ impl Projection for TodoProjection {
         let Some(changed) = self.changed.take() else {
             return Ok(());
         };
-        let result = (|| -> Result<(), ProjectionError> {
-            let mut upsert = conn.prepare_cached(
-                "INSERT INTO todo_cases (case_id, entry) VALUES (?1, ?2)
-                 ON CONFLICT(case_id) DO UPDATE SET entry = excluded.entry",
-            )?;
-            let mut delete = conn.prepare_cached("DELETE FROM todo_cases WHERE case_id = ?1")?;
-            for case_id in &changed {
-                let id = case_id.to_string();
-                match self.cases.get(case_id) {
-                    Some(entry) => {
-                        upsert.execute(params![id, to_json(TODO_PROJECTION, entry)?])?;
-                    }
-                    None => {
-                        delete.execute(params![id])?;
-                    }
-                }
-            }
-            Ok(())
-        })();
+        let result = TODO_TABLE.save(conn, &changed, |case_id| self.cases.get(case_id));
         // Keep the change set until the rows are written, so a failed save loses nothing.
         self.changed = Some(if result.is_ok() {
             HashSet::default()

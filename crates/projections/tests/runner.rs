@@ -413,7 +413,7 @@ async fn a_corrupt_stored_row_is_reported_not_loaded() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         let changed = conn
-            .execute("UPDATE todo_cases SET entry = '{\"card\": 1}' WHERE rowid = (SELECT min(rowid) FROM todo_cases)", [])
+            .execute("UPDATE todo_cases SET entry = '{\"card\": 1}' WHERE case_id = (SELECT min(case_id) FROM todo_cases)", [])
             .unwrap();
         assert_eq!(changed, 1);
     }
