@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration as StdDuration;
 
 use caseflow_domain::{Actor, CaseId, DeadlineKind, Role, UnitId, UrgeOverdue, urgeable};
-use caseflow_projections::{Applied, ApplyFailure, Projection, ProjectionError};
+use caseflow_projections::{Applied, ApplyFailure, CaseJsonTable, Projection, ProjectionError};
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use tracing::{Instrument, info, info_span, warn};
 use uuid::Uuid;
@@ -22,6 +22,13 @@ use crate::ids::derived_id;
 
 /// Name of the engine's deadline read model.
 pub const DEADLINE_PROJECTION: &str = "engine_deadlines";
+
+/// Where the SQLite variant keeps each case's open deadlines.
+const DEADLINE_TABLE: CaseJsonTable = CaseJsonTable {
+    projection: DEADLINE_PROJECTION,
+    table: "engine_deadlines",
+    column: "deadlines",
+};
 
 /// One open deadline as the watcher sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,37 +138,21 @@ impl Projection for DeadlineProjection {
     }
 
     fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS engine_deadlines (
-                 case_id TEXT PRIMARY KEY NOT NULL,
-                 deadlines TEXT NOT NULL
-             ) WITHOUT ROWID;",
-        )
+        DEADLINE_TABLE.create(conn)
     }
 
     fn delete_rows(&self, conn: &Connection) -> rusqlite::Result<()> {
-        conn.execute("DELETE FROM engine_deadlines", []).map(|_| ())
+        DEADLINE_TABLE.delete_all(conn)
     }
 
     fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
         let tracking = self.changed.is_some();
         self.cases.clear();
-        let corrupt = |reason: String| ProjectionError::CorruptReadModel {
-            projection: DEADLINE_PROJECTION.to_owned(),
-            reason,
-        };
-        let mut stmt = conn.prepare("SELECT case_id, deadlines FROM engine_deadlines")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let case_text: String = row.get(0)?;
-            let json: String = row.get(1)?;
-            let case_id = Uuid::parse_str(&case_text)
-                .map(CaseId::new)
-                .map_err(|e| corrupt(format!("case id {case_text:?}: {e}")))?;
-            let deadlines: Vec<WatchedDeadline> =
-                serde_json::from_str(&json).map_err(|e| corrupt(format!("case {case_id}: {e}")))?;
-            self.cases.insert(case_id, deadlines);
-        }
+        let cases = &mut self.cases;
+        DEADLINE_TABLE.load(conn, |case_id, deadlines| {
+            cases.insert(case_id, deadlines);
+            Ok(())
+        })?;
         self.changed = tracking.then(BTreeSet::new);
         Ok(())
     }
@@ -174,27 +165,8 @@ impl Projection for DeadlineProjection {
         let Some(changed) = self.changed.take() else {
             return Ok(());
         };
-        let result = (|| -> Result<(), ProjectionError> {
-            let mut delete =
-                conn.prepare_cached("DELETE FROM engine_deadlines WHERE case_id = ?1")?;
-            let mut insert = conn.prepare_cached(
-                "INSERT INTO engine_deadlines (case_id, deadlines) VALUES (?1, ?2)",
-            )?;
-            for case_id in &changed {
-                let key = case_id.to_string();
-                delete.execute(params![key])?;
-                if let Some(deadlines) = self.cases.get(case_id) {
-                    let json = serde_json::to_string(deadlines).map_err(|e| {
-                        ProjectionError::CorruptReadModel {
-                            projection: DEADLINE_PROJECTION.to_owned(),
-                            reason: e.to_string(),
-                        }
-                    })?;
-                    insert.execute(params![key, json])?;
-                }
-            }
-            Ok(())
-        })();
+        let result = DEADLINE_TABLE.save(conn, &changed, |case_id| self.cases.get(case_id));
+        // Keep the change set until the rows are written, so a failed save loses nothing.
         self.changed = Some(if result.is_ok() {
             BTreeSet::new()
         } else {
