@@ -468,3 +468,51 @@ async fn the_same_seed_and_clock_write_a_byte_identical_log() {
     assert_eq!(a, log_of(9).await, "same seed, same log");
     assert_ne!(a, log_of(10).await, "another seed, another log");
 }
+
+/// The engine caches folded case states between commands; a second engine writing to the
+/// same store must not make the first one decide on (and write from) a stale state.
+#[tokio::test]
+async fn a_stale_cached_state_after_another_engine_wrote_is_reloaded_not_trusted() {
+    // Two engines over one shared memory store (a SQLite file takes one writer at a time),
+    // with their own id streams so their command and event ids differ.
+    let fx = Fixture::new(Backend::Memory);
+    let first = fx.open().await;
+    let id = case_id(9);
+    let last = walk_to_plan(&first, &fx.clock, id, t0()).await;
+    let second = caseflow::Engine::open(
+        fx.config()
+            .ids(std::sync::Arc::new(caseflow::SeededIds::new(fx.seed + 1))),
+    )
+    .await
+    .expect("second engine opens");
+    let at = last + Duration::hours(1);
+    fx.clock.set(at);
+    let progress = |engine: &caseflow::Engine, note: &str| {
+        CommandEnvelope::new(
+            engine.new_id(),
+            officer("loc-chaoyang"),
+            at,
+            ReportRectificationProgress {
+                case_id: id,
+                note: note.to_owned(),
+                percent_complete: 10,
+            },
+        )
+    };
+    let by_second = second
+        .execute(progress(&second, "from the second engine"))
+        .await
+        .expect("second engine writes");
+    let by_first = first
+        .execute(progress(&first, "from the first engine"))
+        .await
+        .expect("first engine reloads after the version conflict and writes");
+    assert_eq!(by_first.first_version, by_second.last_version + 1);
+    let state = first.case_state(id).await.expect("case exists");
+    let rect = state
+        .case()
+        .and_then(|c| c.rectification.clone())
+        .expect("rectification open");
+    assert_eq!(rect.progress_reports, 2, "no update lost through the cache");
+    assert_eq!(state.version(), by_first.last_version);
+}
