@@ -5,11 +5,13 @@
 //! derived from the case, the deadline and its due time, so the store's command ledger
 //! makes a repeat (another process, or the same one after a restart) write nothing.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
 
 use caseflow_domain::{Actor, CaseId, DeadlineKind, Role, UnitId, UrgeOverdue, urgeable};
-use caseflow_projections::{Applied, ApplyFailure, CaseJsonTable, Projection, ProjectionError};
+use caseflow_projections::{
+    Applied, ApplyFailure, CaseJsonTable, ChangedCases, Projection, ProjectionError,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
@@ -60,7 +62,7 @@ impl WatchedDeadline {
 pub struct DeadlineProjection {
     cases: BTreeMap<CaseId, Vec<WatchedDeadline>>,
     /// Cases changed since the last save (only while a SQLite runner tracks changes).
-    changed: Option<BTreeSet<CaseId>>,
+    changed: ChangedCases,
 }
 
 /// Equal when the read models hold the same deadlines (change tracking is bookkeeping).
@@ -124,17 +126,13 @@ impl Projection for DeadlineProjection {
         } else {
             self.cases.insert(applied.case_id, deadlines);
         }
-        if let Some(changed) = &mut self.changed {
-            changed.insert(applied.case_id);
-        }
+        self.changed.mark(applied.case_id);
         Ok(())
     }
 
     fn reset(&mut self) {
         self.cases.clear();
-        if let Some(changed) = &mut self.changed {
-            changed.clear();
-        }
+        self.changed.clear();
     }
 
     fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
@@ -146,39 +144,26 @@ impl Projection for DeadlineProjection {
     }
 
     fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        let tracking = self.changed.is_some();
         self.cases.clear();
         let cases = &mut self.cases;
         DEADLINE_TABLE.load(conn, |case_id, deadlines| {
             cases.insert(case_id, deadlines);
             Ok(())
         })?;
-        self.changed = tracking.then(BTreeSet::new);
+        self.changed.clear();
         Ok(())
     }
 
     fn track_changes(&mut self, on: bool) {
-        self.changed = on.then(BTreeSet::new);
+        self.changed.track(on);
     }
 
     fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        let Some(changed) = self.changed.take() else {
-            return Ok(());
-        };
-        let result = DEADLINE_TABLE.save(conn, &changed, |case_id| self.cases.get(case_id));
-        // Keep the change set until the rows are written, so a failed save loses nothing.
-        self.changed = Some(if result.is_ok() {
-            BTreeSet::new()
-        } else {
-            changed
-        });
-        result
+        DEADLINE_TABLE.save_changed(conn, &mut self.changed, |case_id| self.cases.get(case_id))
     }
 
     fn discard_changes(&mut self) {
-        if let Some(changed) = &mut self.changed {
-            changed.clear();
-        }
+        self.changed.clear();
     }
 }
 

@@ -196,12 +196,33 @@ impl CaseJsonTable {
         Ok(())
     }
 
-    /// Writes the rows of the `changed` cases: the document `current` returns, or no row when
-    /// it returns `None` (the case left the read model).
-    pub fn save<'a, T: serde::Serialize + 'a>(
+    /// Writes the rows of the cases changed since the last save (nothing when change tracking
+    /// is off). The change set is kept until the rows are written, so a failed save loses
+    /// nothing.
+    pub fn save_changed<'a, T: serde::Serialize + 'a>(
         &self,
         conn: &Connection,
-        changed: impl IntoIterator<Item = &'a caseflow_domain::CaseId>,
+        changed: &mut ChangedCases,
+        current: impl Fn(&caseflow_domain::CaseId) -> Option<&'a T>,
+    ) -> Result<(), ProjectionError> {
+        let Some(set) = changed.0.take() else {
+            return Ok(());
+        };
+        let result = self.save(conn, &set, current);
+        changed.0 = Some(if result.is_ok() {
+            crate::fast_hash::HashSet::default()
+        } else {
+            set
+        });
+        result
+    }
+
+    /// Writes the rows of the `changed` cases: the document `current` returns, or no row when
+    /// it returns `None` (the case left the read model).
+    pub fn save<'a, 'c, T: serde::Serialize + 'a>(
+        &self,
+        conn: &Connection,
+        changed: impl IntoIterator<Item = &'c caseflow_domain::CaseId>,
         current: impl Fn(&caseflow_domain::CaseId) -> Option<&'a T>,
     ) -> Result<(), ProjectionError> {
         let mut upsert = conn.prepare_cached(&format!(
@@ -220,5 +241,32 @@ impl CaseJsonTable {
             };
         }
         Ok(())
+    }
+}
+
+/// The cases a projection changed since its last save. Kept only while a SQLite runner
+/// tracks changes, so the in-memory variant never pays for it.
+#[derive(Debug, Default, Clone)]
+pub struct ChangedCases(Option<crate::fast_hash::HashSet<caseflow_domain::CaseId>>);
+
+impl ChangedCases {
+    /// Starts (with an empty set) or stops tracking.
+    pub fn track(&mut self, on: bool) {
+        self.0 = on.then(crate::fast_hash::HashSet::default);
+    }
+
+    /// Notes that `case_id` changed (a no-op while not tracking).
+    pub fn mark(&mut self, case_id: caseflow_domain::CaseId) {
+        if let Some(set) = &mut self.0 {
+            set.insert(case_id);
+        }
+    }
+
+    /// Forgets the changes (after a rebuild, a load, or a discarded batch), still tracking
+    /// if tracking was on.
+    pub fn clear(&mut self) {
+        if let Some(set) = &mut self.0 {
+            set.clear();
+        }
     }
 }

@@ -31,7 +31,7 @@ pub mod timeline;
 pub mod todo;
 pub mod who_acts;
 
-pub use db::{CaseJsonTable, Durability, ReadModelDb};
+pub use db::{CaseJsonTable, ChangedCases, Durability, ReadModelDb};
 pub use error::{ApplyFailure, CannotApply, ProjectionError};
 pub use fold::{case_id_of_stream, case_stream_id};
 pub use projection::{Applied, Projection, ProjectionHandle, ReadGuard};

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::fast_hash::{HashMap, HashSet};
+use crate::fast_hash::HashMap;
 
 use caseflow_domain::{
     CaseEvent, CaseId, CaseKind, Category, Channel, DeadlineKind, Disposition, Finding, FocusArea,
@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::db::CaseJsonTable;
+use crate::db::{CaseJsonTable, ChangedCases};
 use crate::error::{ApplyFailure, ProjectionError};
 use crate::projection::{Applied, Projection};
 use crate::todo::short_title;
@@ -223,7 +223,7 @@ pub struct StatsReport {
 #[derive(Debug, Default)]
 pub struct StatsProjection {
     cases: HashMap<CaseId, CaseFacts>,
-    changed: Option<HashSet<CaseId>>,
+    changed: ChangedCases,
 }
 
 impl PartialEq for StatsProjection {
@@ -528,17 +528,13 @@ impl Projection for StatsProjection {
                     .filter_map(|o| o.due_at.map(|d| (o.assignee.clone(), d))),
             );
         }
-        if let Some(changed) = &mut self.changed {
-            changed.insert(applied.case_id);
-        }
+        self.changed.mark(applied.case_id);
         Ok(())
     }
 
     fn reset(&mut self) {
         self.cases.clear();
-        if let Some(changed) = &mut self.changed {
-            changed.clear();
-        }
+        self.changed.clear();
     }
 
     fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
@@ -550,39 +546,26 @@ impl Projection for StatsProjection {
     }
 
     fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        let tracking = self.changed.is_some();
         self.cases.clear();
         let cases = &mut self.cases;
         STATS_TABLE.load(conn, |case_id, facts| {
             cases.insert(case_id, facts);
             Ok(())
         })?;
-        self.changed = tracking.then(HashSet::default);
+        self.changed.clear();
         Ok(())
     }
 
     fn track_changes(&mut self, on: bool) {
-        self.changed = on.then(HashSet::default);
+        self.changed.track(on);
     }
 
     fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        let Some(changed) = self.changed.take() else {
-            return Ok(());
-        };
-        let result = STATS_TABLE.save(conn, &changed, |case_id| self.cases.get(case_id));
-        // Keep the change set until the rows are written, so a failed save loses nothing.
-        self.changed = Some(if result.is_ok() {
-            HashSet::default()
-        } else {
-            changed
-        });
-        result
+        STATS_TABLE.save_changed(conn, &mut self.changed, |case_id| self.cases.get(case_id))
     }
 
     fn discard_changes(&mut self) {
-        if let Some(changed) = &mut self.changed {
-            changed.clear();
-        }
+        self.changed.clear();
     }
 }
 

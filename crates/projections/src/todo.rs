@@ -10,7 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
-use crate::fast_hash::{HashMap, HashSet};
+use crate::fast_hash::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::db::CaseJsonTable;
+use crate::db::{CaseJsonTable, ChangedCases};
 use crate::error::{ApplyFailure, ProjectionError};
 use crate::projection::{Applied, Projection};
 use crate::who_acts::{Action, Assignee, Obligation, Priority};
@@ -174,7 +174,7 @@ pub struct TodoProjection {
     cases: HashMap<CaseId, CaseEntry>,
     /// Keyed by a shared assignee so an item copies it with a reference count, not a string.
     index: HashMap<Arc<Assignee>, BTreeMap<ItemKey, Arc<CaseCard>>>,
-    changed: Option<HashSet<CaseId>>,
+    changed: ChangedCases,
 }
 
 impl PartialEq for TodoProjection {
@@ -389,9 +389,7 @@ impl TodoProjection {
     }
 
     fn mark_changed(&mut self, case_id: CaseId) {
-        if let Some(changed) = &mut self.changed {
-            changed.insert(case_id);
-        }
+        self.changed.mark(case_id);
     }
 }
 
@@ -498,9 +496,7 @@ impl Projection for TodoProjection {
     fn reset(&mut self) {
         self.cases.clear();
         self.index.clear();
-        if let Some(changed) = &mut self.changed {
-            changed.clear();
-        }
+        self.changed.clear();
     }
 
     fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
@@ -512,7 +508,6 @@ impl Projection for TodoProjection {
     }
 
     fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        let tracking = self.changed.is_some();
         self.cases.clear();
         self.index.clear();
         TODO_TABLE.load(conn, |case_id, entry: CaseEntry| {
@@ -528,32 +523,20 @@ impl Projection for TodoProjection {
             self.insert_case(case_id, entry);
             Ok(())
         })?;
-        self.changed = tracking.then(HashSet::default);
+        self.changed.clear();
         Ok(())
     }
 
     fn track_changes(&mut self, on: bool) {
-        self.changed = on.then(HashSet::default);
+        self.changed.track(on);
     }
 
     fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        let Some(changed) = self.changed.take() else {
-            return Ok(());
-        };
-        let result = TODO_TABLE.save(conn, &changed, |case_id| self.cases.get(case_id));
-        // Keep the change set until the rows are written, so a failed save loses nothing.
-        self.changed = Some(if result.is_ok() {
-            HashSet::default()
-        } else {
-            changed
-        });
-        result
+        TODO_TABLE.save_changed(conn, &mut self.changed, |case_id| self.cases.get(case_id))
     }
 
     fn discard_changes(&mut self) {
-        if let Some(changed) = &mut self.changed {
-            changed.clear();
-        }
+        self.changed.clear();
     }
 }
 
