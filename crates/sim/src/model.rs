@@ -122,17 +122,7 @@ impl Layout {
         for v in 0..org.villages {
             villages_of_locality[(v % org.localities) as usize].push(v);
         }
-        let peers = units
-            .iter()
-            .map(|u| {
-                units
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, o)| o.level == u.level && o.zone == u.zone)
-                    .map(|(i, _)| i as u32)
-                    .collect()
-            })
-            .collect();
+        let peers = peers_of(&units);
         Layout {
             units,
             zones,
@@ -180,17 +170,7 @@ impl Layout {
                 villages_of_locality[li].push(v_index as u32);
             }
         }
-        let peers = units
-            .iter()
-            .map(|u| {
-                units
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, o)| o.level == u.level && o.zone == u.zone)
-                    .map(|(i, _)| i as u32)
-                    .collect()
-            })
-            .collect();
+        let peers = peers_of(&units);
         Layout {
             units,
             zones,
@@ -1353,4 +1333,20 @@ impl Simulation {
     pub fn open_case_info(&self, case_no: u64) -> Option<(u32, CaseKind, StageName)> {
         self.cases.get(&case_no).map(|c| (c.zone, c.kind, c.stage))
     }
+}
+
+/// For every unit, the indices of the units of the same level in the same zone (itself
+/// included): the staff a zone pools for cross-inspection and shared work.
+fn peers_of(units: &[Unit]) -> Vec<Vec<u32>> {
+    units
+        .iter()
+        .map(|u| {
+            units
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.level == u.level && o.zone == u.zone)
+                .map(|(i, _)| i as u32)
+                .collect()
+        })
+        .collect()
 }
