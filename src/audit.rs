@@ -333,7 +333,9 @@ impl Engine {
             std::sync::Arc::clone(&self.inner.store),
             &self.inner.district,
             None,
-        ) {
+        )
+        .await
+        {
             Ok(fresh) => fresh,
             Err(e) => {
                 outcome.errors.push(format!("cannot set up a rebuild: {e}"));

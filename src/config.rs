@@ -105,11 +105,30 @@ pub fn read_model_path(store_path: &Path) -> PathBuf {
     store_path.with_file_name(format!("{stem}.read.db"))
 }
 
+/// Where the engine keeps its read models (to-do lists, statistics, timelines, deadline
+/// index). Read models are derived data: any of these can be deleted and is rebuilt from
+/// the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ReadModelConfig {
+    /// A SQLite store keeps them in its sidecar file ([`read_model_path`]); every other store
+    /// keeps them in memory and rebuilds them at every start.
+    #[default]
+    Default,
+    /// In memory, rebuilt from the log at every start.
+    InMemory,
+    /// In this SQLite file, for any store: e.g. an engine over a URL-backed store that
+    /// should resume its read models rather than rebuild them at every start. The file must
+    /// belong to this store only (its checkpoints are positions of this store's log).
+    SqliteFile(PathBuf),
+}
+
 /// Everything [`crate::Engine::open`] needs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// The store.
     pub store: StoreConfig,
+    /// Where the read models live.
+    pub read_models: ReadModelConfig,
     /// The district.
     pub district: District,
     /// The clock every time in the engine comes from.
@@ -142,11 +161,18 @@ impl EngineConfig {
     pub fn with_store(store: StoreConfig, district: District) -> Self {
         EngineConfig {
             store,
+            read_models: ReadModelConfig::Default,
             district,
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             retry: RetryPolicy::default(),
         }
+    }
+
+    /// Replaces where the read models live.
+    pub fn read_models(mut self, read_models: ReadModelConfig) -> Self {
+        self.read_models = read_models;
+        self
     }
 
     /// Replaces the clock.

@@ -10,10 +10,10 @@ use std::time::Duration as StdDuration;
 
 use caseflow_domain::{Actor, CaseId, DeadlineKind, Role, UnitId, UrgeOverdue, urgeable};
 use caseflow_projections::{
-    Applied, ApplyFailure, CaseJsonTable, ChangedCases, Projection, ProjectionError,
+    Applied, ApplyFailure, CaseJsonTable, ChangedCases, Column, CommitBatch, Projection,
+    ProjectionError, StoredRows, TableSpec,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use tracing::{Instrument, info, info_span, warn};
 use uuid::Uuid;
@@ -26,11 +26,11 @@ use crate::ids::derived_id;
 pub const DEADLINE_PROJECTION: &str = "engine_deadlines";
 
 /// Where the SQLite variant keeps each case's open deadlines.
-const DEADLINE_TABLE: CaseJsonTable = CaseJsonTable {
-    projection: DEADLINE_PROJECTION,
-    table: "engine_deadlines",
-    column: "deadlines",
-};
+const DEADLINE_TABLE: CaseJsonTable = CaseJsonTable::new(
+    DEADLINE_PROJECTION,
+    "engine_deadlines",
+    &[Column::text("case_id"), Column::text("deadlines")],
+);
 
 /// One open deadline as the watcher sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,18 +135,14 @@ impl Projection for DeadlineProjection {
         self.changed.clear();
     }
 
-    fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
-        DEADLINE_TABLE.create(conn)
+    fn tables(&self) -> &'static [TableSpec] {
+        &[DEADLINE_TABLE.spec]
     }
 
-    fn delete_rows(&self, conn: &Connection) -> rusqlite::Result<()> {
-        DEADLINE_TABLE.delete_all(conn)
-    }
-
-    fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+    fn load(&mut self, mut rows: StoredRows) -> Result<(), ProjectionError> {
         self.cases.clear();
         let cases = &mut self.cases;
-        DEADLINE_TABLE.load(conn, |case_id, deadlines| {
+        DEADLINE_TABLE.load(rows.take(&DEADLINE_TABLE.spec), |case_id, deadlines| {
             cases.insert(case_id, deadlines);
             Ok(())
         })?;
@@ -158,8 +154,8 @@ impl Projection for DeadlineProjection {
         self.changed.track(on);
     }
 
-    fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        DEADLINE_TABLE.save_changed(conn, &mut self.changed, |case_id| self.cases.get(case_id))
+    fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
+        DEADLINE_TABLE.take_changes(batch, &mut self.changed, |case_id| self.cases.get(case_id))
     }
 
     fn discard_changes(&mut self) {

@@ -7,8 +7,8 @@ use caseflow_domain::{
     evolve,
 };
 use caseflow_projections::{
-    CaseTimeline, ProjectionHandle, ProjectionRunner, ReadModelDb, StatsProjection, StatsReport,
-    TimelineProjection, TodoItem, TodoProjection, case_stream_id,
+    CaseTimeline, ProjectionHandle, ProjectionRunner, ReadModelStore, SqliteReadModelStore,
+    StatsProjection, StatsReport, TimelineProjection, TodoItem, TodoProjection, case_stream_id,
 };
 use caseflow_store::{
     AppendOutcome, AppendRequest, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent,
@@ -21,7 +21,7 @@ use tracing::{Instrument, debug, info_span, warn};
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::config::{District, EngineConfig, StoreConfig, read_model_path};
+use crate::config::{District, EngineConfig, ReadModelConfig, StoreConfig, read_model_path};
 use crate::deadlines::DeadlineProjection;
 use crate::error::EngineError;
 use crate::ids::IdGenerator;
@@ -111,19 +111,21 @@ pub(crate) struct ReadModels {
 }
 
 impl ReadModels {
-    pub(crate) fn new(
+    pub(crate) async fn new(
         store: Arc<dyn EventStore>,
         district: &District,
-        db: Option<ReadModelDb>,
+        db: Option<Box<dyn ReadModelStore>>,
     ) -> Result<Self, EngineError> {
         let mut runner = match db {
-            Some(db) => ProjectionRunner::with_database(store, Arc::clone(&district.org), db),
+            Some(db) => {
+                ProjectionRunner::with_read_model_store(store, Arc::clone(&district.org), db)
+            }
             None => ProjectionRunner::in_memory(store, Arc::clone(&district.org)),
         };
-        let todo = runner.register(TodoProjection::new())?;
-        let stats = runner.register(StatsProjection::new())?;
-        let timeline = runner.register(TimelineProjection::new())?;
-        let deadlines = runner.register(DeadlineProjection::new())?;
+        let todo = runner.register(TodoProjection::new()).await?;
+        let stats = runner.register(StatsProjection::new()).await?;
+        let timeline = runner.register(TimelineProjection::new()).await?;
+        let deadlines = runner.register(DeadlineProjection::new()).await?;
         Ok(ReadModels {
             runner,
             todo,
@@ -206,20 +208,25 @@ impl std::fmt::Debug for Engine {
 /// The lock file that says which process maintains a store's persistent read models
 /// (`cases.db` -> `cases.read-owner.db`).
 pub fn read_model_lock_path(store_path: &std::path::Path) -> std::path::PathBuf {
-    let stem = store_path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "caseflow".to_owned());
-    store_path.with_file_name(format!("{stem}.read-owner.db"))
+    owner_lock_path(&read_model_path(store_path))
 }
 
-/// Tries to become the one process that maintains the persistent read models of a store:
-/// an exclusive SQLite lock on a small lock file, held for the engine's lifetime. Another
+/// The lock file of a read-model file (`cases.read.db` -> `cases.read-owner.db`).
+fn owner_lock_path(read_models: &std::path::Path) -> std::path::PathBuf {
+    let stem = read_models
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "caseflow.read".to_owned());
+    read_models.with_file_name(format!("{stem}-owner.db"))
+}
+
+/// Tries to become the one process that maintains a persistent read-model file: an
+/// exclusive SQLite lock on a small lock file, held for the engine's lifetime. Another
 /// engine over the same file (a CLI query next to a running service) does not get it and
 /// keeps its read models in memory instead, so two processes never write the same
 /// read-model rows.
-fn own_read_models(store_path: &std::path::Path) -> Option<rusqlite::Connection> {
-    let conn = rusqlite::Connection::open(read_model_lock_path(store_path)).ok()?;
+fn own_read_models(read_models: &std::path::Path) -> Option<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(owner_lock_path(read_models)).ok()?;
     conn.busy_timeout(std::time::Duration::ZERO).ok()?;
     conn.pragma_update(None, "locking_mode", "EXCLUSIVE").ok()?;
     // In exclusive locking mode the first write takes the lock and keeps it until close.
@@ -235,43 +242,51 @@ fn own_read_models(store_path: &std::path::Path) -> Option<rusqlite::Connection>
 /// What [`open_store`] opened.
 struct Opened {
     store: Arc<dyn EventStore>,
-    db: Option<ReadModelDb>,
+    db: Option<Box<dyn ReadModelStore>>,
     lock: Option<rusqlite::Connection>,
 }
 
-/// Opens the store a configuration names, and the read-model database that goes with it.
-async fn open_store(config: &StoreConfig) -> Result<Opened, EngineError> {
-    let memory_only = |store: Arc<dyn EventStore>| Opened {
-        store,
-        db: None,
-        lock: None,
-    };
+/// Opens the store a configuration names.
+async fn open_store(config: &StoreConfig) -> Result<Arc<dyn EventStore>, EngineError> {
     match config {
         StoreConfig::Sqlite { path, options } => {
-            let store = SqliteStore::open(path, options.clone())?;
-            let lock = own_read_models(path);
-            let db = match &lock {
-                Some(_) => Some(ReadModelDb::open(
-                    read_model_path(path),
-                    caseflow_projections::Durability::Normal,
-                )?),
-                None => {
-                    debug!(
-                        "another engine maintains the persistent read models; keeping them in memory"
-                    );
-                    None
-                }
-            };
-            Ok(Opened {
-                store: Arc::new(store),
-                db,
-                lock,
-            })
+            Ok(Arc::new(SqliteStore::open(path, options.clone())?))
         }
-        StoreConfig::Memory => Ok(memory_only(Arc::new(MemoryStore::new()))),
-        StoreConfig::Shared(store) => Ok(memory_only(Arc::clone(store))),
-        StoreConfig::Url(url) => Ok(memory_only(open_url(url).await?)),
+        StoreConfig::Memory => Ok(Arc::new(MemoryStore::new())),
+        StoreConfig::Shared(store) => Ok(Arc::clone(store)),
+        StoreConfig::Url(url) => open_url(url).await,
     }
+}
+
+/// Opens the store and the read-model store that goes with it: the configured SQLite file
+/// (the sidecar by default for a SQLite store), unless another engine owns it, in which
+/// case the read models are kept in memory.
+async fn open_stores(config: &EngineConfig) -> Result<Opened, EngineError> {
+    let store = open_store(&config.store).await?;
+    let file = match (&config.read_models, &config.store) {
+        (ReadModelConfig::Default, StoreConfig::Sqlite { path, .. }) => Some(read_model_path(path)),
+        (ReadModelConfig::SqliteFile(path), _) => Some(path.clone()),
+        (ReadModelConfig::Default | ReadModelConfig::InMemory, _) => None,
+    };
+    let Some(file) = file else {
+        return Ok(Opened {
+            store,
+            db: None,
+            lock: None,
+        });
+    };
+    let lock = own_read_models(&file);
+    let db: Option<Box<dyn ReadModelStore>> = match &lock {
+        Some(_) => Some(Box::new(SqliteReadModelStore::open(
+            &file,
+            caseflow_projections::Durability::Normal,
+        )?)),
+        None => {
+            debug!("another engine maintains the persistent read models; keeping them in memory");
+            None
+        }
+    };
+    Ok(Opened { store, db, lock })
 }
 
 #[cfg(feature = "kurrentdb")]
@@ -318,9 +333,9 @@ impl Engine {
     /// Opens the store named in `config`, loads the read models (from their sidecar file
     /// for SQLite) and brings them up to date with the log.
     pub async fn open(config: EngineConfig) -> Result<Engine, EngineError> {
-        let Opened { store, db, lock } = open_store(&config.store).await?;
+        let Opened { store, db, lock } = open_stores(&config).await?;
         let persistent = db.is_some();
-        let mut read = ReadModels::new(Arc::clone(&store), &config.district, db)?;
+        let mut read = ReadModels::new(Arc::clone(&store), &config.district, db).await?;
         read.runner.catch_up().await?;
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -337,8 +352,9 @@ impl Engine {
         })
     }
 
-    /// Whether this engine maintains the persistent read models (SQLite sidecar); false for
-    /// memory stores and when another engine over the same file maintains them.
+    /// Whether this engine maintains persistent read models (the SQLite sidecar, or the file
+    /// [`ReadModelConfig::SqliteFile`] names); false for in-memory read models and when
+    /// another engine maintains the same file.
     pub fn has_persistent_read_models(&self) -> bool {
         self.inner.persistent_read_models
     }
@@ -650,7 +666,7 @@ impl Engine {
     /// Drops every read model and rebuilds it from the first event; returns the records read.
     pub async fn rebuild(&self) -> Result<u64, EngineError> {
         let mut read = self.inner.read.lock().await;
-        read.runner.reset_all()?;
+        read.runner.reset_all().await?;
         Ok(read.runner.catch_up().await?)
     }
 

@@ -112,7 +112,7 @@ impl EngineError {
         match self {
             EngineError::Contention { .. } => true,
             EngineError::Store(e) => e.is_retryable(),
-            EngineError::Projection(ProjectionError::Store(e)) => e.is_retryable(),
+            EngineError::Projection(e) => e.is_retryable(),
             _ => false,
         }
     }

@@ -29,7 +29,9 @@ pub use caseflow_domain as domain;
 pub use caseflow_projections as projections;
 pub use caseflow_store as store;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{District, EngineConfig, SAMPLE_DISTRICT_TOML, StoreConfig, read_model_path};
+pub use config::{
+    District, EngineConfig, ReadModelConfig, SAMPLE_DISTRICT_TOML, StoreConfig, read_model_path,
+};
 pub use deadlines::{Urged, WatchReport, urge_command_id};
 pub use engine::{CommandEnvelope, Engine, ExecuteOutcome};
 pub use error::EngineError;

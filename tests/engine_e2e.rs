@@ -442,6 +442,59 @@ async fn a_second_engine_over_the_same_file_keeps_its_read_models_in_memory() {
 }
 
 #[tokio::test]
+async fn a_store_without_a_sidecar_keeps_its_read_models_in_a_configured_sqlite_file() {
+    // A memory store shared across "restarts" stands in for a URL-backed store here: the
+    // engine has no sidecar for it, so the read models go where the configuration says.
+    let fx = Fixture::new(Backend::Memory);
+    let file = fx.dir.path().join("remote.read.db");
+    let config = || {
+        fx.config()
+            .read_models(caseflow::ReadModelConfig::SqliteFile(file.clone()))
+    };
+    let first = caseflow::Engine::open(config())
+        .await
+        .expect("engine opens");
+    assert!(first.has_persistent_read_models());
+    let last = walk_to_plan(&first, &fx.clock, case_id(9), t0()).await;
+    let unit = UnitId::new("loc-chaoyang");
+    let before = first.todo(&unit, last).await.expect("todo");
+    assert!(!before.is_empty());
+    drop(first);
+    let store = caseflow::projections::SqliteReadModelStore::open(
+        &file,
+        caseflow::projections::Durability::Normal,
+    )
+    .expect("the read-model file exists");
+    let head = caseflow::store::EventStore::head_position(fx.memory.as_ref())
+        .await
+        .expect("head");
+    assert_eq!(store.stored_checkpoint("todo").expect("checkpoint"), head);
+    drop(store);
+    let again = caseflow::Engine::open(config())
+        .await
+        .expect("engine reopens");
+    assert!(again.has_persistent_read_models());
+    assert_eq!(
+        again.refresh().await.expect("refresh"),
+        0,
+        "resumed from the stored checkpoint, nothing re-applied"
+    );
+    assert_eq!(again.todo(&unit, last).await.expect("todo"), before);
+}
+
+#[tokio::test]
+async fn read_models_can_be_kept_in_memory_next_to_a_sqlite_store() {
+    let fx = Fixture::new(Backend::Sqlite);
+    let engine =
+        caseflow::Engine::open(fx.config().read_models(caseflow::ReadModelConfig::InMemory))
+            .await
+            .expect("engine opens");
+    assert!(!engine.has_persistent_read_models());
+    walk_to_plan(&engine, &fx.clock, case_id(10), t0()).await;
+    assert!(!caseflow::read_model_path(&fx.db_path()).exists());
+}
+
+#[tokio::test]
 async fn the_same_seed_and_clock_write_a_byte_identical_log() {
     async fn log_of(seed: u64) -> Vec<(uuid::Uuid, String, Vec<u8>, [u8; 32])> {
         let mut fx = Fixture::new(Backend::Memory);

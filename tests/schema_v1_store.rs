@@ -46,7 +46,9 @@ async fn open_copy(path: &Path) -> Engine {
     .clock(std::sync::Arc::new(caseflow::ManualClock::new(
         t0() + Duration::days(30),
     )));
-    Engine::open(config).await.expect("the schema-1 store opens")
+    Engine::open(config)
+        .await
+        .expect("the schema-1 store opens")
 }
 
 fn recorded_json() -> Vec<RecordedEvent> {
@@ -89,7 +91,10 @@ async fn a_schema_v1_store_replays_every_case() {
     let closed = engine.case_state(case_id(1)).await.expect("case 1 replays");
     assert_eq!(closed.stage(), Stage::Closed);
     let case = closed.case().expect("reported facts");
-    assert_eq!(case.reporter_handle, ReporterHandle(uuid::Uuid::from_u128(7)));
+    assert_eq!(
+        case.reporter_handle,
+        ReporterHandle(uuid::Uuid::from_u128(7))
+    );
 
     let declined = engine.case_state(case_id(2)).await.expect("case 2 replays");
     assert_eq!(declined.stage(), Stage::Declined);

@@ -31,7 +31,7 @@ fn main() {
     let (cases, model, fold) = rt.block_on(async {
         let (store, _) = support::store_with_open_cases(OPEN_CASES).await;
         let mut runner = ProjectionRunner::in_memory(store.clone(), org());
-        let todo = runner.register(TodoProjection::new()).unwrap();
+        let todo = runner.register(TodoProjection::new()).await.unwrap();
         runner.catch_up().await.unwrap();
         let cases = todo.read().unwrap().case_count();
         let held = |c: stats_alloc::Stats| c.bytes_deallocated.saturating_sub(c.bytes_allocated);

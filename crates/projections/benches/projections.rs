@@ -146,7 +146,7 @@ fn rebuild(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(async {
                 let mut runner = ProjectionRunner::in_memory(store.clone(), org());
-                let p = StandardProjections::register(&mut runner).unwrap();
+                let p = StandardProjections::register(&mut runner).await.unwrap();
                 let applied = runner.catch_up().await.unwrap();
                 assert_eq!(applied, head);
                 p
@@ -168,20 +168,6 @@ impl Projection for NullProjection {
         Ok(())
     }
     fn reset(&mut self) {}
-    fn create_tables(&self, _: &rusqlite::Connection) -> rusqlite::Result<()> {
-        Ok(())
-    }
-    fn delete_rows(&self, _: &rusqlite::Connection) -> rusqlite::Result<()> {
-        Ok(())
-    }
-    fn load(&mut self, _: &rusqlite::Connection) -> Result<(), ProjectionError> {
-        Ok(())
-    }
-    fn track_changes(&mut self, _: bool) {}
-    fn save_changes(&mut self, _: &rusqlite::Connection) -> Result<(), ProjectionError> {
-        Ok(())
-    }
-    fn discard_changes(&mut self) {}
 }
 
 /// One pass of each stage of a rebuild, printed once, to show where the time goes.
@@ -218,10 +204,10 @@ fn breakdown(rt: &tokio::runtime::Runtime, store: &Arc<dyn EventStore>, head: u6
             let started = std::time::Instant::now();
             let mut runner = ProjectionRunner::in_memory(store.clone(), org());
             match which {
-                "null" => drop(runner.register(NullProjection).unwrap()),
-                "todo" => drop(runner.register(TodoProjection::new()).unwrap()),
-                "stats" => drop(runner.register(StatsProjection::new()).unwrap()),
-                _ => drop(runner.register(TimelineProjection::new()).unwrap()),
+                "null" => drop(runner.register(NullProjection).await.unwrap()),
+                "todo" => drop(runner.register(TodoProjection::new()).await.unwrap()),
+                "stats" => drop(runner.register(StatsProjection::new()).await.unwrap()),
+                _ => drop(runner.register(TimelineProjection::new()).await.unwrap()),
             }
             runner.catch_up().await.unwrap();
             rate(
@@ -240,7 +226,7 @@ fn todo_query(c: &mut Criterion) {
     let (store, now) = rt.block_on(support::store_with_open_cases(OPEN_CASES));
     let (todo, open) = rt.block_on(async {
         let mut runner = ProjectionRunner::in_memory(store.clone(), org());
-        let todo = runner.register(TodoProjection::new()).unwrap();
+        let todo = runner.register(TodoProjection::new()).await.unwrap();
         runner.catch_up().await.unwrap();
         let open = todo.read().unwrap().case_count();
         (todo, open)

@@ -37,7 +37,9 @@ fn main() {
         Arc::new(SqliteStore::open(&path, SqliteOptions::normal()).expect("open the event log"));
     runtime.block_on(async {
         let mut runner = ProjectionRunner::in_memory(store, support::org());
-        let _projections = StandardProjections::register(&mut runner).expect("register");
+        let _projections = StandardProjections::register(&mut runner)
+            .await
+            .expect("register");
         let applied = runner.catch_up().await.expect("rebuild");
         eprintln!("applied {applied} events");
     });

@@ -6,6 +6,8 @@
 //! will not continue on its own — fix the cause, then rebuild or reopen.
 
 use caseflow_store::StoreError;
+
+use crate::persist::StorageError;
 use uuid::Uuid;
 
 /// Why one event could not be applied. Carried inside [`ProjectionError::CannotApply`],
@@ -101,11 +103,30 @@ pub enum ProjectionError {
     /// Reading the event log failed; the store error says whether retrying can help.
     #[error("event store: {0}")]
     Store(#[from] StoreError),
-    /// **Retry** when the cause is transient (disk full, busy), otherwise **fatal**: the
-    /// SQLite read-model database failed. The transaction was rolled back, so the stored
-    /// read model and its checkpoint are still consistent with each other.
-    #[error("read-model database: {0}")]
-    Database(#[from] rusqlite::Error),
+    /// **Retry** when [`StorageError::retryable`] says so (busy, locked, disk full, a lost
+    /// connection), otherwise **fatal**: the read-model store failed. The failed call
+    /// changed nothing, so the stored read model and its checkpoint are still consistent
+    /// with each other.
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+    /// **Fatal** (a programming error of the projection): a table description has an unsafe
+    /// name, no key or a repeated column. Nothing was created.
+    #[error("read-model table {table:?} is ill-described: {reason}")]
+    InvalidTable {
+        /// The table.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// **Fatal** (a programming error of the projection): a row does not fit its table's
+    /// description. Nothing of the batch was written.
+    #[error("a row does not fit read-model table {table}: {reason}")]
+    InvalidRow {
+        /// The table.
+        table: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// **Fatal**: a stored read-model row does not decode (written by another version, or
     /// changed behind our back). Rebuild the projection.
     #[error("stored read model {projection} is corrupt: {reason}")]
@@ -128,4 +149,15 @@ pub enum ProjectionError {
     /// **Fatal**: a read-model lock was poisoned by a panic in another thread.
     #[error("the read model {0} was poisoned by a panic in another thread")]
     Poisoned(String),
+}
+
+impl ProjectionError {
+    /// Whether the same call may succeed if tried again later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ProjectionError::Store(e) => e.is_retryable(),
+            ProjectionError::Storage(e) => e.retryable,
+            _ => false,
+        }
+    }
 }

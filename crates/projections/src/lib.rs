@@ -12,18 +12,20 @@
 //! into the case's [`caseflow_domain::CaseState`] once and hands the result to every
 //! registered [`Projection`]. It catches up from the projections' checkpoints, then follows
 //! live appends through the store's subscription, and reports each projection's lag. With
-//! a [`ReadModelDb`] it writes every batch's read-model rows and checkpoints in one SQLite
-//! transaction: exactly once across crashes. A projection that meets an event it cannot
+//! a [`ReadModelStore`] (SQLite: [`SqliteReadModelStore`]) it commits every batch's
+//! read-model rows and checkpoints together: exactly once across crashes. How a model folds
+//! events ([`Projection`]) and where its rows persist ([`ReadModelStore`]) are separate, so
+//! every backend keeps every read model. A projection that meets an event it cannot
 //! apply stops with [`ProjectionError::CannotApply`] naming the position and the event; it
 //! never skips one.
 //!
 //! Queries take `now` as an argument; nothing here reads a clock. Reporters appear only as
 //! their opaque [`caseflow_domain::ReporterHandle`].
 
-pub mod db;
 pub mod error;
 mod fast_hash;
 pub mod fold;
+pub mod persist;
 pub mod projection;
 pub mod runner;
 pub mod stats;
@@ -31,9 +33,12 @@ pub mod timeline;
 pub mod todo;
 pub mod who_acts;
 
-pub use db::{CaseJsonTable, ChangedCases, Durability, ReadModelDb};
 pub use error::{ApplyFailure, CannotApply, ProjectionError};
 pub use fold::{case_id_of_stream, case_stream_id};
+pub use persist::{
+    CaseJsonTable, Cell, ChangedCases, Column, ColumnType, CommitBatch, Durability, ReadModelStore,
+    Row, RowChange, SqliteReadModelStore, StorageError, StoredRows, TableSpec,
+};
 pub use projection::{Applied, Projection, ProjectionHandle, ReadGuard};
 pub use runner::{
     CrashPoint, DEFAULT_BATCH_SIZE, ProjectionRunner, ProjectionStatus, RunnerMonitor,
@@ -57,12 +62,12 @@ pub struct StandardProjections {
 
 impl StandardProjections {
     /// Registers fresh to-do, statistics and timeline projections on `runner` (loading
-    /// their stored state when the runner has a database).
-    pub fn register(runner: &mut ProjectionRunner) -> Result<Self, ProjectionError> {
+    /// their stored state when the runner has a read-model store).
+    pub async fn register(runner: &mut ProjectionRunner) -> Result<Self, ProjectionError> {
         Ok(Self {
-            todo: runner.register(TodoProjection::new())?,
-            stats: runner.register(StatsProjection::new())?,
-            timeline: runner.register(TimelineProjection::new())?,
+            todo: runner.register(TodoProjection::new()).await?,
+            stats: runner.register(StatsProjection::new()).await?,
+            timeline: runner.register(TimelineProjection::new()).await?,
         })
     }
 }

@@ -6,9 +6,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use caseflow_domain::{CaseEvent, CaseId, CaseState, Organisation, Stage};
 use caseflow_store::RecordedEvent;
-use rusqlite::Connection;
 
 use crate::error::{ApplyFailure, ProjectionError};
+use crate::persist::{CommitBatch, StoredRows, TableSpec};
 use crate::who_acts::Obligation;
 
 /// One event, decoded and folded, as every projection of a runner sees it.
@@ -41,9 +41,13 @@ pub struct Applied<'a> {
 /// leaves the model exactly as it was (validate first, then mutate). The runner relies on
 /// this to stop a projection at the position *before* an event it cannot apply.
 ///
-/// Every projection can also persist itself into the SQLite read-model database: the
-/// runner writes the rows that changed since the last save together with the checkpoint,
-/// in one transaction, which is what makes the SQLite variant exactly-once across crashes.
+/// How a model is stored is described here too, but not where: a model names its tables
+/// ([`Self::tables`]), reads itself back from their rows ([`Self::load`]) and hands over
+/// the rows it changed ([`Self::take_changes`]); a [`crate::ReadModelStore`] (SQLite,
+/// PostgreSQL, ...) keeps them. The runner commits a batch's row changes together with the
+/// checkpoints, atomically, which is what makes a persistent read model exactly-once across
+/// crashes. A model with no tables (the default) is kept in memory only, even on a runner
+/// with a store.
 pub trait Projection: Send + Sync + 'static {
     /// Stable name; the checkpoint key and the prefix of the projection's tables.
     fn name(&self) -> &'static str;
@@ -54,26 +58,33 @@ pub trait Projection: Send + Sync + 'static {
     /// Forgets everything (the first half of a rebuild from position zero).
     fn reset(&mut self);
 
-    /// Creates the projection's tables if they do not exist.
-    fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()>;
+    /// The tables the model persists in (none: memory only).
+    fn tables(&self) -> &'static [TableSpec] {
+        &[]
+    }
 
-    /// Deletes every stored row of the projection (inside the caller's transaction).
-    fn delete_rows(&self, conn: &Connection) -> rusqlite::Result<()>;
-
-    /// Replaces the in-memory model by the one stored in the database.
-    fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError>;
+    /// Replaces the in-memory model by the one stored in `rows` (the rows of every table
+    /// of [`Self::tables`]). A row that does not decode is a `CorruptReadModel` error.
+    fn load(&mut self, rows: StoredRows) -> Result<(), ProjectionError> {
+        let _ = rows;
+        Ok(())
+    }
 
     /// Starts or stops recording which rows changed. Purely in-memory projections leave
     /// it off and pay nothing for it.
-    fn track_changes(&mut self, on: bool);
+    fn track_changes(&mut self, on: bool) {
+        let _ = on;
+    }
 
-    /// Writes the rows changed since the last save (inside the caller's transaction) and
-    /// forgets the change set.
-    fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError>;
+    /// Adds the row changes since the last call to `batch` and forgets them. If the batch
+    /// is then not committed, the runner reloads the model from the store.
+    fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
+        let _ = batch;
+        Ok(())
+    }
 
-    /// Forgets the change set without writing (the transaction was rolled back and the
-    /// model is about to be reloaded).
-    fn discard_changes(&mut self);
+    /// Forgets the change set without writing (the model is about to be reloaded or reset).
+    fn discard_changes(&mut self) {}
 }
 
 /// A read model together with the position it has applied.

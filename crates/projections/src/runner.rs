@@ -2,13 +2,13 @@
 //! appends through the store's subscription; several projections side by side, each with
 //! its own checkpoint and lag.
 //!
-//! Exactly once: with a [`ReadModelDb`], after each batch the runner writes every
-//! projection's changed rows and its new checkpoint in one SQLite transaction. A crash
-//! before the commit loses both (the batch is applied again on restart); a crash after it
-//! keeps both. Nothing is ever counted twice or lost.
+//! Exactly once: with a [`ReadModelStore`], after each batch the runner commits every
+//! projection's changed rows and its new checkpoint together, atomically. A crash before
+//! the commit loses both (the batch is applied again on restart); a crash after it keeps
+//! both. Nothing is ever counted twice or lost.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLockWriteGuard};
 
 use caseflow_domain::CaseEvent;
 use caseflow_domain::Organisation;
@@ -16,13 +16,53 @@ use caseflow_store::{EventStore, RecordedEvent, StoreError};
 use futures::FutureExt;
 use tokio::sync::watch;
 
-use crate::db::{ReadModelDb, read_checkpoint, write_checkpoint};
 use crate::error::{ApplyFailure, ProjectionError};
 use crate::fold::{CaseFold, cannot_apply, decode};
+use crate::persist::{CommitBatch, ReadModelStore, StoredRows};
 
 /// Records and their decoded events, read ahead by [`ProjectionRunner::catch_up`].
 type DecodedBatch = (Vec<RecordedEvent>, Vec<Result<CaseEvent, ApplyFailure>>);
-use crate::projection::{Applied, Projection, ProjectionHandle};
+use crate::projection::{Applied, Projection, ProjectionHandle, Tracked};
+
+/// Applies one folded event to every projection that has not stopped and has not applied
+/// it yet; a projection that fails stops. Returns the first failure.
+fn apply_to_each(
+    guards: &mut [RwLockWriteGuard<'_, Tracked<dyn Projection>>],
+    applied: &Applied<'_>,
+) -> Option<ProjectionError> {
+    let record = applied.record;
+    let mut first_error = None;
+    for guard in guards.iter_mut() {
+        if guard.stopped.is_some() || guard.checkpoint >= record.position {
+            continue;
+        }
+        match guard.model.apply(applied) {
+            Ok(()) => guard.checkpoint = record.position,
+            Err(failure) => {
+                let error = ProjectionError::CannotApply(Box::new(crate::error::CannotApply {
+                    projection: guard.model.name().to_owned(),
+                    position: record.position,
+                    event_id: record.event_id,
+                    stream_id: record.stream_id.clone(),
+                    version: record.version,
+                    event_type: record.event_type.clone(),
+                    failure,
+                }));
+                guard.stopped = Some(error.to_string());
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    first_error
+}
+
+/// What applying a batch in memory left to do.
+struct InMemory {
+    /// The first event some projection could not apply (the batch stopped there).
+    first_error: Option<ProjectionError>,
+    /// For a persistent runner, the row changes and checkpoints to commit.
+    changes: Option<Result<CommitBatch, ProjectionError>>,
+}
 
 /// Default number of records read and applied per batch (and per transaction).
 pub const DEFAULT_BATCH_SIZE: usize = 4096;
@@ -32,8 +72,8 @@ pub const DEFAULT_BATCH_SIZE: usize = 4096;
 pub enum CrashPoint {
     /// The batch was applied in memory; nothing was written to the database.
     AfterApply,
-    /// The batch's read-model rows were written inside the transaction, but the process
-    /// died before the checkpoint was written and the transaction committed.
+    /// The batch's read-model rows were written inside the store's transaction, but the
+    /// process died before the transaction (rows and checkpoints) committed.
     BeforeCheckpoint,
 }
 
@@ -104,7 +144,7 @@ pub struct ProjectionRunner {
     /// Last position folded (the fold cache is consistent up to here).
     fold_position: u64,
     slots: Vec<ProjectionHandle<dyn Projection>>,
-    db: Option<ReadModelDb>,
+    db: Option<Box<dyn ReadModelStore>>,
     batch_size: usize,
     progress: watch::Sender<RunnerProgress>,
     head: u64,
@@ -129,16 +169,20 @@ impl ProjectionRunner {
         Self::build(store, org, None)
     }
 
-    /// A runner that persists read models and checkpoints into `db`, exactly once.
-    pub fn with_database(
+    /// A runner that persists read models and checkpoints into `read_models`, exactly once.
+    pub fn with_read_model_store(
         store: Arc<dyn EventStore>,
         org: Arc<Organisation>,
-        db: ReadModelDb,
+        read_models: Box<dyn ReadModelStore>,
     ) -> Self {
-        Self::build(store, org, Some(db))
+        Self::build(store, org, Some(read_models))
     }
 
-    fn build(store: Arc<dyn EventStore>, org: Arc<Organisation>, db: Option<ReadModelDb>) -> Self {
+    fn build(
+        store: Arc<dyn EventStore>,
+        org: Arc<Organisation>,
+        db: Option<Box<dyn ReadModelStore>>,
+    ) -> Self {
         let (progress, _) = watch::channel(RunnerProgress::default());
         Self {
             store,
@@ -165,21 +209,22 @@ impl ProjectionRunner {
         self.batch_size = batch_size.max(1);
     }
 
-    /// Registers a fresh projection. With a database, its stored rows and checkpoint are
-    /// loaded, so it resumes where it committed last.
-    pub fn register<P: Projection>(
+    /// Registers a fresh projection. With a read-model store, its stored rows and
+    /// checkpoint are loaded, so it resumes where it committed last.
+    pub async fn register<P: Projection>(
         &mut self,
         projection: P,
     ) -> Result<ProjectionHandle<P>, ProjectionError> {
         let handle = ProjectionHandle::new(projection);
-        self.attach(&handle)?;
+        self.attach(&handle).await?;
         Ok(handle)
     }
 
     /// Attaches an existing handle (e.g. an in-memory projection that outlived a stopped
-    /// runner); it continues from its own checkpoint. With a database, the stored model
-    /// and checkpoint replace whatever the handle held.
-    pub fn attach<P: Projection>(
+    /// runner); it continues from its own checkpoint. With a read-model store, the stored
+    /// model and checkpoint replace whatever the handle held (for a projection with
+    /// tables).
+    pub async fn attach<P: Projection>(
         &mut self,
         handle: &ProjectionHandle<P>,
     ) -> Result<(), ProjectionError> {
@@ -188,17 +233,28 @@ impl ProjectionRunner {
                 handle.name().to_owned(),
             ));
         }
-        if let Some(db) = &self.db {
+        let tables = handle.read()?.tables();
+        if let Some(db) = self.db.as_mut().filter(|_| !tables.is_empty()) {
+            db.ensure_tables(tables).await?;
+            let mut rows = StoredRows::empty();
+            for table in tables {
+                rows.insert(table, db.rows(table).await?);
+            }
+            let checkpoint = db.checkpoint(handle.name()).await?;
             let mut guard = handle.write()?;
-            guard.model.create_tables(&db.conn)?;
-            guard.model.load(&db.conn)?;
-            guard.checkpoint = read_checkpoint(&db.conn, handle.name())?;
+            guard.model.load(rows)?;
+            guard.checkpoint = checkpoint;
             guard.stopped = None;
             guard.model.track_changes(true);
         }
         self.slots.push(handle.erase());
         self.publish();
         Ok(())
+    }
+
+    /// Whether a projection's rows and checkpoint go to the read-model store.
+    fn persists(&self, model: &dyn Projection) -> bool {
+        self.db.is_some() && !model.tables().is_empty()
     }
 
     /// A view of the runner's progress that stays valid while it follows in a task.
@@ -220,21 +276,19 @@ impl ProjectionRunner {
 
     /// Drops a projection's read model (memory and stored rows) and sets its checkpoint to
     /// zero; the next [`Self::catch_up`] rebuilds it from the first event.
-    pub fn reset(&mut self, name: &str) -> Result<(), ProjectionError> {
+    pub async fn reset(&mut self, name: &str) -> Result<(), ProjectionError> {
         let slot = self
             .slots
             .iter()
             .find(|s| s.name() == name)
             .ok_or_else(|| ProjectionError::UnknownProjection(name.to_owned()))?
             .clone();
-        let mut guard = slot.write()?;
-        if let Some(db) = &mut self.db {
-            let tx = db.conn.transaction()?;
-            guard.model.delete_rows(&tx)?;
-            write_checkpoint(&tx, name, 0)?;
-            tx.commit()?;
-            guard.model.discard_changes();
+        let tables = slot.read()?.tables();
+        if let Some(db) = self.db.as_mut().filter(|_| !tables.is_empty()) {
+            db.clear(name, tables).await?;
         }
+        let mut guard = slot.write()?;
+        guard.model.discard_changes();
         guard.model.reset();
         guard.checkpoint = 0;
         guard.stopped = None;
@@ -244,10 +298,10 @@ impl ProjectionRunner {
     }
 
     /// Resets every projection (see [`Self::reset`]).
-    pub fn reset_all(&mut self) -> Result<(), ProjectionError> {
+    pub async fn reset_all(&mut self) -> Result<(), ProjectionError> {
         let names: Vec<&'static str> = self.slots.iter().map(|s| s.name()).collect();
         for name in names {
-            self.reset(name)?;
+            self.reset(name).await?;
         }
         Ok(())
     }
@@ -420,7 +474,46 @@ impl ProjectionRunner {
         self.fold
             .prefetch(self.store.as_ref(), &self.org, records)
             .await?;
+        let InMemory {
+            first_error,
+            changes,
+        } = self.apply_in_memory(records, decoded, crash)?;
+        if let Some(changes) = changes {
+            let outcome = match (changes, self.db.as_mut()) {
+                (Ok(batch), Some(db)) if crash == Some(CrashPoint::BeforeCheckpoint) => {
+                    db.write_then_roll_back(&batch).await
+                }
+                (Ok(batch), Some(db)) => db.commit(&batch).await,
+                (Ok(_), None) => Ok(()),
+                (Err(error), _) => Err(error),
+            };
+            if let Err(error) = outcome {
+                // Memory is ahead of the store now; go back to what was committed so the
+                // two agree, and let the caller retry.
+                self.reload().await?;
+                self.fold.clear();
+                self.fold_position = 0;
+                self.publish();
+                return Err(error);
+            }
+        }
+        self.publish();
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
 
+    /// Folds and applies a batch under the projections' write locks; returns the first
+    /// error met and, for a persistent runner, the batch of row changes to commit (the
+    /// locks are released before the store is awaited).
+    fn apply_in_memory(
+        &mut self,
+        records: &[RecordedEvent],
+        decoded: Option<Vec<Result<CaseEvent, ApplyFailure>>>,
+        crash: Option<CrashPoint>,
+    ) -> Result<InMemory, ProjectionError> {
+        let first = records[0].position;
         let slots = self.slots.clone();
         let mut guards = Vec::with_capacity(slots.len());
         for slot in &slots {
@@ -484,29 +577,8 @@ impl ProjectionRunner {
                 obligations: &entry.obligations,
                 org: &self.org,
             };
-            for guard in guards.iter_mut() {
-                if guard.stopped.is_some() || guard.checkpoint >= record.position {
-                    continue;
-                }
-                match guard.model.apply(&applied) {
-                    Ok(()) => guard.checkpoint = record.position,
-                    Err(failure) => {
-                        let error =
-                            ProjectionError::CannotApply(Box::new(crate::error::CannotApply {
-                                projection: guard.model.name().to_owned(),
-                                position: record.position,
-                                event_id: record.event_id,
-                                stream_id: record.stream_id.clone(),
-                                version: record.version,
-                                event_type: record.event_type.clone(),
-                                failure,
-                            }));
-                        guard.stopped = Some(error.to_string());
-                        if first_error.is_none() {
-                            first_error = Some(error);
-                        }
-                    }
-                }
+            if let Some(error) = apply_to_each(&mut guards, &applied) {
+                first_error.get_or_insert(error);
             }
             touched.push(folded.case_id);
             if first_error.is_some() {
@@ -518,46 +590,56 @@ impl ProjectionRunner {
             self.fold.evict_if_finished(case_id);
         }
 
-        if let Some(db) = &mut self.db {
-            let outcome = (|| -> Result<(), ProjectionError> {
-                if crash == Some(CrashPoint::AfterApply) {
-                    return Ok(());
-                }
-                let tx = db.conn.transaction()?;
-                for guard in guards.iter_mut() {
-                    guard.model.save_changes(&tx)?;
-                }
-                if crash == Some(CrashPoint::BeforeCheckpoint) {
-                    // Dropping the transaction rolls the rows back, as a crash would.
-                    return Ok(());
-                }
-                for guard in guards.iter() {
-                    write_checkpoint(&tx, guard.model.name(), guard.checkpoint)?;
-                }
-                tx.commit()?;
-                Ok(())
-            })();
-            if let Err(error) = outcome {
-                // Memory is ahead of the database now; go back to what was committed so
-                // the two agree, and let the caller retry.
-                for guard in guards.iter_mut() {
-                    guard.model.discard_changes();
-                    guard.model.load(&db.conn)?;
-                    guard.checkpoint = read_checkpoint(&db.conn, guard.model.name())?;
-                }
-                self.fold.clear();
-                self.fold_position = 0;
-                drop(guards);
-                self.publish();
-                return Err(error);
+        let changes = match &self.db {
+            Some(_) if crash != Some(CrashPoint::AfterApply) => {
+                Some(self.collect_changes(&mut guards))
+            }
+            _ => None,
+        };
+        Ok(InMemory {
+            first_error,
+            changes,
+        })
+    }
+
+    /// The changed rows and the checkpoints of every persisted projection, as one batch.
+    fn collect_changes(
+        &self,
+        guards: &mut [RwLockWriteGuard<'_, Tracked<dyn Projection>>],
+    ) -> Result<CommitBatch, ProjectionError> {
+        let mut batch = CommitBatch::default();
+        for guard in guards.iter_mut() {
+            if self.persists(&guard.model) {
+                guard.model.take_changes(&mut batch)?;
+                batch
+                    .checkpoints
+                    .push((guard.model.name(), guard.checkpoint));
             }
         }
-        drop(guards);
-        self.publish();
-        match first_error {
-            Some(error) => Err(error),
-            None => Ok(()),
+        Ok(batch)
+    }
+
+    /// Replaces every persisted projection's model and checkpoint by what is stored.
+    async fn reload(&mut self) -> Result<(), ProjectionError> {
+        let Some(db) = self.db.as_mut() else {
+            return Ok(());
+        };
+        for slot in &self.slots {
+            let tables = slot.read()?.tables();
+            if tables.is_empty() {
+                continue;
+            }
+            let mut rows = StoredRows::empty();
+            for table in tables {
+                rows.insert(table, db.rows(table).await?);
+            }
+            let checkpoint = db.checkpoint(slot.name()).await?;
+            let mut guard = slot.write()?;
+            guard.model.discard_changes();
+            guard.model.load(rows)?;
+            guard.checkpoint = checkpoint;
         }
+        Ok(())
     }
 
     fn publish(&self) {

@@ -15,11 +15,10 @@ use caseflow_domain::{
     Level, Satisfaction, Severity, Stage, UnitId, VisitResult,
 };
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::db::{CaseJsonTable, ChangedCases};
 use crate::error::{ApplyFailure, ProjectionError};
+use crate::persist::{CaseJsonTable, ChangedCases, Column, CommitBatch, StoredRows, TableSpec};
 use crate::projection::{Applied, Projection};
 use crate::todo::short_title;
 use crate::who_acts::{Assignee, Obligation};
@@ -28,11 +27,11 @@ use crate::who_acts::{Assignee, Obligation};
 pub const STATS_PROJECTION: &str = "stats";
 
 /// Where the SQLite variant keeps each case's statistics facts.
-const STATS_TABLE: CaseJsonTable = CaseJsonTable {
-    projection: STATS_PROJECTION,
-    table: "stats_cases",
-    column: "facts",
-};
+const STATS_TABLE: CaseJsonTable = CaseJsonTable::new(
+    STATS_PROJECTION,
+    "stats_cases",
+    &[Column::text("case_id"), Column::text("facts")],
+);
 
 /// Deadlines met and missed by one assignee, as counted so far.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -537,18 +536,14 @@ impl Projection for StatsProjection {
         self.changed.clear();
     }
 
-    fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
-        STATS_TABLE.create(conn)
+    fn tables(&self) -> &'static [TableSpec] {
+        &[STATS_TABLE.spec]
     }
 
-    fn delete_rows(&self, conn: &Connection) -> rusqlite::Result<()> {
-        STATS_TABLE.delete_all(conn)
-    }
-
-    fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+    fn load(&mut self, mut rows: StoredRows) -> Result<(), ProjectionError> {
         self.cases.clear();
         let cases = &mut self.cases;
-        STATS_TABLE.load(conn, |case_id, facts| {
+        STATS_TABLE.load(rows.take(&STATS_TABLE.spec), |case_id, facts| {
             cases.insert(case_id, facts);
             Ok(())
         })?;
@@ -560,8 +555,8 @@ impl Projection for StatsProjection {
         self.changed.track(on);
     }
 
-    fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        STATS_TABLE.save_changed(conn, &mut self.changed, |case_id| self.cases.get(case_id))
+    fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
+        STATS_TABLE.take_changes(batch, &mut self.changed, |case_id| self.cases.get(case_id))
     }
 
     fn discard_changes(&mut self) {

@@ -8,15 +8,34 @@ use std::sync::Arc;
 
 use caseflow_domain::{Actor, CaseId, Role, Stage, UnitId};
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{ApplyFailure, ProjectionError};
+use crate::persist::{Cell, Column, CommitBatch, Row, RowChange, StoredRows, TableSpec};
 use crate::projection::{Applied, Projection};
 
 /// The projection's name (checkpoint key, table prefix).
 pub const TIMELINE_PROJECTION: &str = "timeline";
+
+/// Where a persistent timeline keeps its entries: one row per event, keyed by case and
+/// version; times in nanoseconds since the epoch, stages by their stable names.
+const TIMELINE_TABLE: TableSpec = TableSpec {
+    name: "timeline_events",
+    columns: &[
+        Column::text("case_id"),
+        Column::integer("version"),
+        Column::integer("position"),
+        Column::text("event_id"),
+        Column::text("event_type"),
+        Column::text("actor"),
+        Column::integer("at_ns"),
+        Column::integer("recorded_at_ns"),
+        Column::text("stage_before"),
+        Column::text("stage_after"),
+    ],
+    key_len: 2,
+};
 
 /// One event of a case, as the audit view shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,71 +240,16 @@ impl Projection for TimelineProjection {
         }
     }
 
-    fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS timeline_events (
-                 case_id TEXT NOT NULL,
-                 version INTEGER NOT NULL,
-                 position INTEGER NOT NULL,
-                 event_id TEXT NOT NULL,
-                 event_type TEXT NOT NULL,
-                 actor TEXT NOT NULL,
-                 at_ns INTEGER NOT NULL,
-                 recorded_at_ns INTEGER NOT NULL,
-                 stage_before TEXT NOT NULL,
-                 stage_after TEXT NOT NULL,
-                 PRIMARY KEY (case_id, version)
-             ) WITHOUT ROWID;",
-        )
+    fn tables(&self) -> &'static [TableSpec] {
+        &[TIMELINE_TABLE]
     }
 
-    fn delete_rows(&self, conn: &Connection) -> rusqlite::Result<()> {
-        conn.execute("DELETE FROM timeline_events", []).map(|_| ())
-    }
-
-    fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+    fn load(&mut self, mut rows: StoredRows) -> Result<(), ProjectionError> {
         let tracking = self.changed.is_some();
         self.reset();
-        let corrupt = |reason: String| ProjectionError::CorruptReadModel {
-            projection: TIMELINE_PROJECTION.to_owned(),
-            reason,
-        };
-        let mut stmt = conn.prepare(
-            "SELECT case_id, version, position, event_id, event_type, actor, at_ns,
-                    recorded_at_ns, stage_before, stage_after
-             FROM timeline_events ORDER BY case_id, version",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let case_text: String = row.get(0)?;
-            let case_id = Uuid::parse_str(&case_text)
-                .map(CaseId::new)
-                .map_err(|e| corrupt(format!("case id {case_text:?}: {e}")))?;
-            let version: i64 = row.get(1)?;
-            let position: i64 = row.get(2)?;
-            let event_text: String = row.get(3)?;
-            let event_type: String = row.get(4)?;
-            let actor: String = row.get(5)?;
-            let at_ns: i64 = row.get(6)?;
-            let recorded_ns: i64 = row.get(7)?;
-            let before: String = row.get(8)?;
-            let after: String = row.get(9)?;
-            let entry = TimelineEntry {
-                version: u64::try_from(version)
-                    .map_err(|_| corrupt(format!("version {version}")))?,
-                position: u64::try_from(position)
-                    .map_err(|_| corrupt(format!("position {position}")))?,
-                event_id: Uuid::parse_str(&event_text)
-                    .map_err(|e| corrupt(format!("event id {event_text:?}: {e}")))?,
-                event_type: self.intern(&event_type),
-                actor: self.intern(&actor),
-                at: DateTime::from_timestamp_nanos(at_ns),
-                recorded_at: DateTime::from_timestamp_nanos(recorded_ns),
-                stage_before: parse_stage(&before)
-                    .ok_or_else(|| corrupt(format!("stage {before:?}")))?,
-                stage_after: parse_stage(&after)
-                    .ok_or_else(|| corrupt(format!("stage {after:?}")))?,
-            };
+        // Rows come in key order: by case, then version.
+        for row in rows.take(&TIMELINE_TABLE) {
+            let (case_id, entry) = self.entry_of_row(&row)?;
             let entries = self.cases.entry(case_id).or_default();
             if entry.version != entries.len() as u64 + 1 {
                 return Err(corrupt(format!(
@@ -303,37 +267,17 @@ impl Projection for TimelineProjection {
         self.changed = on.then(Vec::new);
     }
 
-    fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        let Some(changed) = self.changed.take() else {
+    fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
+        let Some(changed) = self.changed.as_mut() else {
             return Ok(());
         };
-        let result = (|| -> Result<(), ProjectionError> {
-            let mut insert = conn.prepare_cached(
-                "INSERT INTO timeline_events (case_id, version, position, event_id, event_type,
-                     actor, at_ns, recorded_at_ns, stage_before, stage_after)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
-            for (case_id, index) in &changed {
-                let Some(e) = self.cases.get(case_id).and_then(|v| v.get(*index)) else {
-                    continue;
-                };
-                insert.execute(params![
-                    case_id.to_string(),
-                    i64::try_from(e.version).unwrap_or(i64::MAX),
-                    i64::try_from(e.position).unwrap_or(i64::MAX),
-                    e.event_id.to_string(),
-                    e.event_type.as_ref(),
-                    e.actor.as_ref(),
-                    nanos(e.at),
-                    nanos(e.recorded_at),
-                    e.stage_before.as_str(),
-                    e.stage_after.as_str(),
-                ])?;
-            }
-            Ok(())
-        })();
-        self.changed = Some(if result.is_ok() { Vec::new() } else { changed });
-        result
+        for (case_id, index) in changed.drain(..) {
+            let Some(e) = self.cases.get(&case_id).and_then(|v| v.get(index)) else {
+                continue;
+            };
+            batch.push(TIMELINE_TABLE, RowChange::Upsert(row_of_entry(case_id, e)));
+        }
+        Ok(())
     }
 
     fn discard_changes(&mut self) {
@@ -346,6 +290,69 @@ impl Projection for TimelineProjection {
 /// Nanoseconds since the epoch; event times are validated by the store to fit.
 fn nanos(t: DateTime<Utc>) -> i64 {
     t.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+fn corrupt(reason: String) -> ProjectionError {
+    ProjectionError::CorruptReadModel {
+        projection: TIMELINE_PROJECTION.to_owned(),
+        reason,
+    }
+}
+
+/// The stored row of one entry.
+fn row_of_entry(case_id: CaseId, e: &TimelineEntry) -> Row {
+    Row(vec![
+        Cell::Text(case_id.to_string()),
+        Cell::Integer(i64::try_from(e.version).unwrap_or(i64::MAX)),
+        Cell::Integer(i64::try_from(e.position).unwrap_or(i64::MAX)),
+        Cell::Text(e.event_id.to_string()),
+        Cell::from(e.event_type.as_ref()),
+        Cell::from(e.actor.as_ref()),
+        Cell::Integer(nanos(e.at)),
+        Cell::Integer(nanos(e.recorded_at)),
+        Cell::from(e.stage_before.as_str()),
+        Cell::from(e.stage_after.as_str()),
+    ])
+}
+
+impl TimelineProjection {
+    /// Decodes a stored row (strings interned as when applied).
+    fn entry_of_row(&mut self, row: &Row) -> Result<(CaseId, TimelineEntry), ProjectionError> {
+        let text = |i: usize| {
+            row.text(i)
+                .ok_or_else(|| corrupt(format!("column {i} is not text")))
+        };
+        let integer = |i: usize| {
+            row.integer(i)
+                .ok_or_else(|| corrupt(format!("column {i} is not an integer")))
+        };
+        let count = |i: usize| {
+            integer(i).and_then(|v| u64::try_from(v).map_err(|_| corrupt(format!("{v} < 0"))))
+        };
+        let case_text = text(0)?;
+        let case_id = Uuid::parse_str(case_text)
+            .map(CaseId::new)
+            .map_err(|e| corrupt(format!("case id {case_text:?}: {e}")))?;
+        let event_text = text(3)?;
+        let stage = |i: usize| {
+            text(i).and_then(|name| {
+                parse_stage(name).ok_or_else(|| corrupt(format!("stage {name:?}")))
+            })
+        };
+        let entry = TimelineEntry {
+            version: count(1)?,
+            position: count(2)?,
+            event_id: Uuid::parse_str(event_text)
+                .map_err(|e| corrupt(format!("event id {event_text:?}: {e}")))?,
+            event_type: self.intern(text(4)?),
+            actor: self.intern(text(5)?),
+            at: DateTime::from_timestamp_nanos(integer(6)?),
+            recorded_at: DateTime::from_timestamp_nanos(integer(7)?),
+            stage_before: stage(8)?,
+            stage_after: stage(9)?,
+        };
+        Ok((case_id, entry))
+    }
 }
 
 /// Parses a stage from its stable name.

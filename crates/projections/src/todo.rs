@@ -18,11 +18,10 @@ use caseflow_domain::{
     CaseId, CaseKind, Category, Level, Organisation, ReporterHandle, Stage, UnitId, ZoneId,
 };
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::db::{CaseJsonTable, ChangedCases};
 use crate::error::{ApplyFailure, ProjectionError};
+use crate::persist::{CaseJsonTable, ChangedCases, Column, CommitBatch, StoredRows, TableSpec};
 use crate::projection::{Applied, Projection};
 use crate::who_acts::{Action, Assignee, Obligation, Priority};
 
@@ -188,12 +187,12 @@ impl PartialEq for TodoProjection {
 /// The projection's name (checkpoint key, table prefix).
 pub const TODO_PROJECTION: &str = "todo";
 
-/// Where the SQLite variant keeps each waiting case's entry.
-const TODO_TABLE: CaseJsonTable = CaseJsonTable {
-    projection: TODO_PROJECTION,
-    table: "todo_cases",
-    column: "entry",
-};
+/// Where a persistent to-do model keeps each waiting case's entry.
+const TODO_TABLE: CaseJsonTable = CaseJsonTable::new(
+    TODO_PROJECTION,
+    "todo_cases",
+    &[Column::text("case_id"), Column::text("entry")],
+);
 
 impl TodoProjection {
     /// An empty model.
@@ -499,18 +498,14 @@ impl Projection for TodoProjection {
         self.changed.clear();
     }
 
-    fn create_tables(&self, conn: &Connection) -> rusqlite::Result<()> {
-        TODO_TABLE.create(conn)
+    fn tables(&self) -> &'static [TableSpec] {
+        &[TODO_TABLE.spec]
     }
 
-    fn delete_rows(&self, conn: &Connection) -> rusqlite::Result<()> {
-        TODO_TABLE.delete_all(conn)
-    }
-
-    fn load(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
+    fn load(&mut self, mut rows: StoredRows) -> Result<(), ProjectionError> {
         self.cases.clear();
         self.index.clear();
-        TODO_TABLE.load(conn, |case_id, entry: CaseEntry| {
+        TODO_TABLE.load(rows.take(&TODO_TABLE.spec), |case_id, entry: CaseEntry| {
             if entry.card.case_id != case_id {
                 return Err(ProjectionError::CorruptReadModel {
                     projection: TODO_PROJECTION.to_owned(),
@@ -531,8 +526,8 @@ impl Projection for TodoProjection {
         self.changed.track(on);
     }
 
-    fn save_changes(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        TODO_TABLE.save_changed(conn, &mut self.changed, |case_id| self.cases.get(case_id))
+    fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
+        TODO_TABLE.take_changes(batch, &mut self.changed, |case_id| self.cases.get(case_id))
     }
 
     fn discard_changes(&mut self) {

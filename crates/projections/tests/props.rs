@@ -28,7 +28,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 async fn rebuilt(store: Arc<dyn EventStore>) -> StandardProjections {
     let mut runner = ProjectionRunner::in_memory(store, org());
-    let p = StandardProjections::register(&mut runner).unwrap();
+    let p = StandardProjections::register(&mut runner).await.unwrap();
     runner.catch_up().await.unwrap();
     p
 }
@@ -49,10 +49,13 @@ fn same(a: &StandardProjections, b: &StandardProjections) -> Result<(), TestCase
     Ok(())
 }
 
-fn sqlite_runner(store: &Arc<MemoryStore>, path: &Path) -> (ProjectionRunner, StandardProjections) {
-    let db = ReadModelDb::open(path, Durability::Normal).unwrap();
-    let mut runner = ProjectionRunner::with_database(store.clone(), org(), db);
-    let p = StandardProjections::register(&mut runner).unwrap();
+async fn sqlite_runner(
+    store: &Arc<MemoryStore>,
+    path: &Path,
+) -> (ProjectionRunner, StandardProjections) {
+    let db = SqliteReadModelStore::open(path, Durability::Normal).unwrap();
+    let mut runner = ProjectionRunner::with_read_model_store(store.clone(), org(), Box::new(db));
+    let p = StandardProjections::register(&mut runner).await.unwrap();
     (runner, p)
 }
 
@@ -96,7 +99,7 @@ proptest! {
             g.append(store.as_ref(), initial, seeded(seed)).await;
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("read-models.db");
-            let (mut runner, mut live) = sqlite_runner(&store, &path);
+            let (mut runner, mut live) = sqlite_runner(&store, &path).await;
             for (i, m) in plan.iter().enumerate() {
                 match *m {
                     Move::Step(n) => {
@@ -110,13 +113,13 @@ proptest! {
                         };
                         runner.step_then_crash(n, at).await.unwrap();
                         drop(runner);
-                        (runner, live) = sqlite_runner(&store, &path);
+                        (runner, live) = sqlite_runner(&store, &path).await;
                     }
                     Move::Restart => {
                         drop(runner);
-                        (runner, live) = sqlite_runner(&store, &path);
+                        (runner, live) = sqlite_runner(&store, &path).await;
                     }
-                    Move::Rebuild(which) => runner.reset(NAMES[which as usize]).unwrap(),
+                    Move::Rebuild(which) => runner.reset(NAMES[which as usize]).await.unwrap(),
                     Move::Append(n) => {
                         g.append(store.as_ref(), n, seeded(seed ^ (i as u64 + 1))).await;
                     }
@@ -127,12 +130,12 @@ proptest! {
             same(&live, &fresh)?;
             // What is stored equals it too: a new process loads exactly the rebuilt models.
             drop(runner);
-            let (_runner, loaded) = sqlite_runner(&store, &path);
+            let (_runner, loaded) = sqlite_runner(&store, &path).await;
             same(&loaded, &fresh)?;
             let head = store.head_position().await.unwrap();
             for name in NAMES {
-                let db = ReadModelDb::open(&path, Durability::Normal).unwrap();
-                prop_assert_eq!(db.checkpoint(name).unwrap(), head);
+                let db = SqliteReadModelStore::open(&path, Durability::Normal).unwrap();
+                prop_assert_eq!(db.stored_checkpoint(name).unwrap(), head);
             }
             Ok(())
         })?;
@@ -149,7 +152,7 @@ proptest! {
             let mut g = HistoryGen::new(seed);
             g.append(store.as_ref(), initial, seeded(seed)).await;
             let mut runner = ProjectionRunner::in_memory(store.clone(), org());
-            let live = StandardProjections::register(&mut runner).unwrap();
+            let live = StandardProjections::register(&mut runner).await.unwrap();
             for (i, m) in plan.iter().enumerate() {
                 match *m {
                     Move::Step(n) | Move::CrashAfterApply(n) | Move::CrashBeforeCheckpoint(n) => {
@@ -160,11 +163,11 @@ proptest! {
                         // checkpoints with an empty case fold.
                         drop(runner);
                         runner = ProjectionRunner::in_memory(store.clone(), org());
-                        runner.attach(&live.todo).unwrap();
-                        runner.attach(&live.stats).unwrap();
-                        runner.attach(&live.timeline).unwrap();
+                        runner.attach(&live.todo).await.unwrap();
+                        runner.attach(&live.stats).await.unwrap();
+                        runner.attach(&live.timeline).await.unwrap();
                     }
-                    Move::Rebuild(which) => runner.reset(NAMES[which as usize]).unwrap(),
+                    Move::Rebuild(which) => runner.reset(NAMES[which as usize]).await.unwrap(),
                     Move::Append(n) => {
                         g.append(store.as_ref(), n, seeded(seed ^ (i as u64 + 1))).await;
                     }

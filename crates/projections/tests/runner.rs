@@ -22,7 +22,7 @@ async fn store_with(n: usize, seed: u64) -> (Arc<MemoryStore>, HistoryGen) {
 /// The three projections rebuilt from zero over `store`, in memory.
 async fn rebuilt(store: Arc<dyn EventStore>) -> StandardProjections {
     let mut runner = ProjectionRunner::in_memory(store, org());
-    let p = StandardProjections::register(&mut runner).unwrap();
+    let p = StandardProjections::register(&mut runner).await.unwrap();
     runner.catch_up().await.unwrap();
     p
 }
@@ -81,7 +81,7 @@ async fn catch_up_applies_every_committed_event_and_reports_zero_lag() {
     let head = store.head_position().await.unwrap();
     let mut runner = ProjectionRunner::in_memory(store.clone(), org());
     runner.set_batch_size(37);
-    let p = StandardProjections::register(&mut runner).unwrap();
+    let p = StandardProjections::register(&mut runner).await.unwrap();
     assert_eq!(runner.catch_up().await.unwrap(), head);
     let status = runner.status();
     assert_eq!(status.head, head);
@@ -104,7 +104,7 @@ async fn lag_is_head_minus_checkpoint_while_behind() {
     let (store, _) = store_with(200, 2).await;
     let head = store.head_position().await.unwrap();
     let mut runner = ProjectionRunner::in_memory(store.clone(), org());
-    StandardProjections::register(&mut runner).unwrap();
+    StandardProjections::register(&mut runner).await.unwrap();
     assert_eq!(runner.step(50).await.unwrap(), 50);
     let status = runner.status();
     assert_eq!(status.head, head);
@@ -119,7 +119,7 @@ async fn follow_applies_live_appends_and_equals_a_rebuild() {
     let (store, mut g) = store_with(150, 3).await;
     let mut runner = ProjectionRunner::in_memory(store.clone(), org());
     runner.set_batch_size(16);
-    let live = StandardProjections::register(&mut runner).unwrap();
+    let live = StandardProjections::register(&mut runner).await.unwrap();
     let mut monitor = runner.monitor();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -158,10 +158,10 @@ async fn projections_side_by_side_keep_their_own_checkpoints() {
     let head = store.head_position().await.unwrap();
     let mut runner = ProjectionRunner::in_memory(store.clone(), org());
     runner.set_batch_size(64);
-    let p = StandardProjections::register(&mut runner).unwrap();
+    let p = StandardProjections::register(&mut runner).await.unwrap();
     runner.catch_up().await.unwrap();
     // Rebuild only the statistics, next to the others which stay current.
-    runner.reset("stats").unwrap();
+    runner.reset("stats").await.unwrap();
     assert_eq!(p.stats.checkpoint().unwrap(), 0);
     runner.step(100).await.unwrap();
     let status = runner.status();
@@ -180,11 +180,11 @@ async fn projections_side_by_side_keep_their_own_checkpoints() {
     runner.catch_up().await.unwrap();
     assert_same(&p, &rebuilt(store.clone()).await);
     assert!(matches!(
-        runner.reset("nope"),
+        runner.reset("nope").await,
         Err(ProjectionError::UnknownProjection(_))
     ));
     assert!(matches!(
-        runner.register(TodoProjection::new()),
+        runner.register(TodoProjection::new()).await,
         Err(ProjectionError::DuplicateProjection(_))
     ));
 }
@@ -207,7 +207,7 @@ async fn undecodable_event_stops_every_projection_at_its_position_and_is_never_s
     g.append(store.as_ref(), 10, seeded(55)).await;
 
     let mut runner = ProjectionRunner::in_memory(store.clone(), org());
-    let p = StandardProjections::register(&mut runner).unwrap();
+    let p = StandardProjections::register(&mut runner).await.unwrap();
     let err = cannot_apply(runner.catch_up().await.unwrap_err());
     assert_eq!(err.position, bad);
     assert_eq!(err.event_type, "CaseExploded");
@@ -230,7 +230,7 @@ async fn undecodable_event_stops_every_projection_at_its_position_and_is_never_s
         Err(ProjectionError::Stopped(_))
     ));
     // A rebuild meets the same event again and stops at the same place.
-    runner.reset_all().unwrap();
+    runner.reset_all().await.unwrap();
     let again = cannot_apply(runner.catch_up().await.unwrap_err());
     assert_eq!(again.position, bad);
 }
@@ -255,7 +255,7 @@ async fn an_event_that_does_not_fit_its_case_stops_with_the_domain_reason() {
     )
     .await;
     let mut runner = ProjectionRunner::in_memory(store, org());
-    StandardProjections::register(&mut runner).unwrap();
+    StandardProjections::register(&mut runner).await.unwrap();
     let err = cannot_apply(runner.catch_up().await.unwrap_err());
     assert_eq!(err.position, position);
     assert!(
@@ -277,7 +277,7 @@ async fn an_event_outside_any_case_stream_stops() {
     )
     .await;
     let mut runner = ProjectionRunner::in_memory(store, org());
-    StandardProjections::register(&mut runner).unwrap();
+    StandardProjections::register(&mut runner).await.unwrap();
     let err = cannot_apply(runner.catch_up().await.unwrap_err());
     assert_eq!(err.position, position);
     assert!(matches!(err.failure, ApplyFailure::NotACaseStream(_)));
@@ -298,7 +298,7 @@ async fn a_record_whose_version_skips_ahead_stops_with_a_version_gap() {
     assert!(store.tamper(position, |r| r.version += 5));
     let _ = state;
     let mut runner = ProjectionRunner::in_memory(store, org());
-    StandardProjections::register(&mut runner).unwrap();
+    StandardProjections::register(&mut runner).await.unwrap();
     let err = cannot_apply(runner.catch_up().await.unwrap_err());
     assert_eq!(err.position, position);
     assert_eq!(
@@ -316,18 +316,19 @@ async fn sqlite_read_models_resume_from_their_checkpoint_after_a_restart() {
     let path = dir.path().join("read-models.db");
     let (store, mut g) = store_with(250, 7).await;
     {
-        let db = ReadModelDb::open(&path, Durability::Normal).unwrap();
-        let mut runner = ProjectionRunner::with_database(store.clone(), org(), db);
+        let db = SqliteReadModelStore::open(&path, Durability::Normal).unwrap();
+        let mut runner =
+            ProjectionRunner::with_read_model_store(store.clone(), org(), Box::new(db));
         runner.set_batch_size(40);
-        StandardProjections::register(&mut runner).unwrap();
+        StandardProjections::register(&mut runner).await.unwrap();
         runner.catch_up().await.unwrap();
     }
     let head = store.head_position().await.unwrap();
     g.append(store.as_ref(), 100, seeded(77)).await;
-    let db = ReadModelDb::open(&path, Durability::Normal).unwrap();
-    assert_eq!(db.checkpoint("todo").unwrap(), head);
-    let mut runner = ProjectionRunner::with_database(store.clone(), org(), db);
-    let p = StandardProjections::register(&mut runner).unwrap();
+    let db = SqliteReadModelStore::open(&path, Durability::Normal).unwrap();
+    assert_eq!(db.stored_checkpoint("todo").unwrap(), head);
+    let mut runner = ProjectionRunner::with_read_model_store(store.clone(), org(), Box::new(db));
+    let p = StandardProjections::register(&mut runner).await.unwrap();
     // Loaded, not re-applied: the checkpoint is where the first runner committed.
     assert_eq!(p.todo.checkpoint().unwrap(), head);
     let read = runner.catch_up().await.unwrap();
@@ -343,17 +344,19 @@ async fn crash_before_commit_reapplies_the_batch_exactly_once() {
     for crash in [CrashPoint::AfterApply, CrashPoint::BeforeCheckpoint] {
         std::fs::remove_file(&path).ok();
         {
-            let db = ReadModelDb::open(&path, Durability::Normal).unwrap();
-            let mut runner = ProjectionRunner::with_database(store.clone(), org(), db);
-            StandardProjections::register(&mut runner).unwrap();
+            let db = SqliteReadModelStore::open(&path, Durability::Normal).unwrap();
+            let mut runner =
+                ProjectionRunner::with_read_model_store(store.clone(), org(), Box::new(db));
+            StandardProjections::register(&mut runner).await.unwrap();
             runner.step(120).await.unwrap();
             runner.step_then_crash(90, crash).await.unwrap();
             // The process dies here: the runner and its in-memory models are gone.
         }
-        let db = ReadModelDb::open(&path, Durability::Normal).unwrap();
-        assert_eq!(db.checkpoint("stats").unwrap(), 120, "{crash:?}");
-        let mut runner = ProjectionRunner::with_database(store.clone(), org(), db);
-        let p = StandardProjections::register(&mut runner).unwrap();
+        let db = SqliteReadModelStore::open(&path, Durability::Normal).unwrap();
+        assert_eq!(db.stored_checkpoint("stats").unwrap(), 120, "{crash:?}");
+        let mut runner =
+            ProjectionRunner::with_read_model_store(store.clone(), org(), Box::new(db));
+        let p = StandardProjections::register(&mut runner).await.unwrap();
         assert_eq!(p.stats.checkpoint().unwrap(), 120);
         runner.catch_up().await.unwrap();
         assert_same(&p, &rebuilt(store.clone()).await);
@@ -365,22 +368,22 @@ async fn rebuild_of_a_stored_read_model_drops_its_rows_and_equals_live() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("read-models.db");
     let (store, _) = store_with(200, 9).await;
-    let db = ReadModelDb::open(&path, Durability::Normal).unwrap();
-    let mut runner = ProjectionRunner::with_database(store.clone(), org(), db);
-    let p = StandardProjections::register(&mut runner).unwrap();
+    let db = SqliteReadModelStore::open(&path, Durability::Normal).unwrap();
+    let mut runner = ProjectionRunner::with_read_model_store(store.clone(), org(), Box::new(db));
+    let p = StandardProjections::register(&mut runner).await.unwrap();
     runner.catch_up().await.unwrap();
-    runner.reset_all().unwrap();
+    runner.reset_all().await.unwrap();
     assert_eq!(p.timeline.read().unwrap().case_count(), 0);
     drop(runner);
-    let db = ReadModelDb::open(&path, Durability::Normal).unwrap();
+    let db = SqliteReadModelStore::open(&path, Durability::Normal).unwrap();
     let rows: i64 = db
         .connection()
         .query_row("SELECT count(*) FROM timeline_events", [], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 0);
-    assert_eq!(db.checkpoint("timeline").unwrap(), 0);
-    let mut runner = ProjectionRunner::with_database(store.clone(), org(), db);
-    let p = StandardProjections::register(&mut runner).unwrap();
+    assert_eq!(db.stored_checkpoint("timeline").unwrap(), 0);
+    let mut runner = ProjectionRunner::with_read_model_store(store.clone(), org(), Box::new(db));
+    let p = StandardProjections::register(&mut runner).await.unwrap();
     runner.catch_up().await.unwrap();
     assert_same(&p, &rebuilt(store.clone()).await);
 }
@@ -393,7 +396,7 @@ fn a_read_model_file_of_a_newer_format_is_refused() {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
     }
-    match ReadModelDb::open(&path, Durability::Full) {
+    match SqliteReadModelStore::open(&path, Durability::Full) {
         Err(ProjectionError::NewerFormat { found: 99, .. }) => {}
         other => panic!("expected NewerFormat, got {other:?}"),
     }
@@ -405,9 +408,10 @@ async fn a_corrupt_stored_row_is_reported_not_loaded() {
     let path = dir.path().join("read-models.db");
     let (store, _) = store_with(50, 10).await;
     {
-        let db = ReadModelDb::open(&path, Durability::Normal).unwrap();
-        let mut runner = ProjectionRunner::with_database(store.clone(), org(), db);
-        StandardProjections::register(&mut runner).unwrap();
+        let db = SqliteReadModelStore::open(&path, Durability::Normal).unwrap();
+        let mut runner =
+            ProjectionRunner::with_read_model_store(store.clone(), org(), Box::new(db));
+        StandardProjections::register(&mut runner).await.unwrap();
         runner.catch_up().await.unwrap();
     }
     {
@@ -417,9 +421,9 @@ async fn a_corrupt_stored_row_is_reported_not_loaded() {
             .unwrap();
         assert_eq!(changed, 1);
     }
-    let db = ReadModelDb::open(&path, Durability::Normal).unwrap();
-    let mut runner = ProjectionRunner::with_database(store, org(), db);
-    match runner.register(TodoProjection::new()) {
+    let db = SqliteReadModelStore::open(&path, Durability::Normal).unwrap();
+    let mut runner = ProjectionRunner::with_read_model_store(store, org(), Box::new(db));
+    match runner.register(TodoProjection::new()).await {
         Err(ProjectionError::CorruptReadModel { projection, .. }) => assert_eq!(projection, "todo"),
         other => panic!("expected CorruptReadModel, got {other:?}"),
     }

@@ -28,7 +28,7 @@ fn fixture() -> Fixture {
         g.pace = 8;
         g.append(store.as_ref(), 260, seeded(2026)).await;
         let mut runner = ProjectionRunner::in_memory(store, org());
-        let p = StandardProjections::register(&mut runner).unwrap();
+        let p = StandardProjections::register(&mut runner).await.unwrap();
         runner.catch_up().await.unwrap();
         // Five days after the last event: some items are overdue, some not.
         Fixture {

@@ -236,7 +236,7 @@ async fn projections_of(run: &mut Run) -> StandardProjections {
             .unwrap();
     }
     let mut runner = ProjectionRunner::in_memory(store, org());
-    let p = StandardProjections::register(&mut runner).unwrap();
+    let p = StandardProjections::register(&mut runner).await.unwrap();
     runner.catch_up().await.unwrap();
     p
 }
