@@ -318,15 +318,15 @@ async fn open_url(url: &str) -> Result<Arc<dyn EventStore>, EngineError> {
     }
 }
 
-/// Decodes a stored record into a case event.
+/// Decodes a stored record into a case event through the one decode path
+/// ([`caseflow_projections::decode`], which upcasts older schema versions), naming the
+/// record when it does not decode.
 pub(crate) fn decode(record: &RecordedEvent) -> Result<CaseEvent, EngineError> {
-    CaseEvent::from_json(&record.event_type, record.schema_version, &record.payload).map_err(
-        |source| EngineError::Decode {
-            stream: record.stream_id.clone(),
-            version: record.version,
-            source,
-        },
-    )
+    caseflow_projections::decode(record).map_err(|source| EngineError::Decode {
+        stream: record.stream_id.clone(),
+        version: record.version,
+        source,
+    })
 }
 
 impl Engine {

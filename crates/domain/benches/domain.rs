@@ -210,15 +210,15 @@ fn benches(c: &mut Criterion) {
     c.bench_function("evolve: replay a closed clue (16 events)", |b| {
         b.iter(|| CaseState::from_events(black_box(&events)))
     });
-    let payloads: Vec<(&str, Vec<u8>)> = events
+    let payloads: Vec<(&str, u32, Vec<u8>)> = events
         .iter()
-        .map(|e| (e.event_type(), e.to_json()))
+        .map(|e| (e.event_type(), e.schema_version(), e.to_json()))
         .collect();
     c.bench_function("decode JSON and replay a closed clue (16 events)", |b| {
         b.iter(|| {
             let mut s = CaseState::default();
-            for (ty, p) in &payloads {
-                if let Ok(e) = CaseEvent::from_json(ty, 1, p) {
+            for (ty, version, p) in &payloads {
+                if let Ok(e) = CaseEvent::decode_current(ty, *version, p) {
                     evolve(&mut s, &e);
                 }
             }

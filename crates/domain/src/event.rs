@@ -437,13 +437,24 @@ pub enum DecodeError {
         /// The stored type.
         event_type: String,
     },
-    /// Fatal (or: an upcaster is missing): the schema version is not one this version reads.
+    /// Fatal (or: an upcaster is missing): the schema version is not one this version reads
+    /// (newer than current, or older without an upcaster path).
     #[error("event type `{event_type}` has unsupported schema version {schema_version}")]
     UnsupportedSchemaVersion {
         /// The stored type.
         event_type: String,
         /// The stored version.
         schema_version: u32,
+    },
+    /// Fatal: an upcaster refused the stored payload of an older schema version.
+    #[error("upcasting `{event_type}` from schema version {schema_version} failed: {reason}")]
+    UpcastFailed {
+        /// The type the failing step reads.
+        event_type: String,
+        /// The version the failing step reads.
+        schema_version: u32,
+        /// The upcaster's message.
+        reason: String,
     },
     /// Fatal: the payload is not valid JSON for this event type.
     #[error("payload of `{event_type}` is invalid: {message}")]
@@ -455,27 +466,51 @@ pub enum DecodeError {
     },
 }
 
+/// Declares [`CaseEvent`] from `Variant => "StoredName" @ current_schema_version` lines. The
+/// stored names are written out (never derived from the Rust identifiers), so renaming a
+/// type in code cannot change what is stored; `tests/codec.rs` pins every one of them.
 macro_rules! events {
-    ($($variant:ident),* $(,)?) => {
+    ($($variant:ident => $name:literal @ $version:literal),* $(,)?) => {
         /// Every event of a case stream. Serialized (as a whole) with a `type` tag holding the
-        /// event type; [`CaseEvent::to_json`] writes the payload alone, without the tag.
+        /// stored event type name; [`CaseEvent::to_json`] writes the payload alone, without
+        /// the tag.
         #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(tag = "type")]
         pub enum CaseEvent {
             $(
                 #[allow(missing_docs)]
+                #[serde(rename = $name)]
                 $variant($variant),
             )*
         }
 
         impl CaseEvent {
-            /// Every event type, in a stable order.
-            pub const EVENT_TYPES: &'static [&'static str] = &[$(stringify!($variant)),*];
+            /// Every stored event type name, in a stable order.
+            pub const EVENT_TYPES: &'static [&'static str] = &[$($name),*];
 
-            /// The stable event type name, e.g. `"CaseReported"`.
+            /// Every stored event type name with the schema version this release writes.
+            pub const SCHEMA_VERSIONS: &'static [(&'static str, u32)] = &[$(($name, $version)),*];
+
+            /// The stored event type name, e.g. `"CaseReported"`.
             pub fn event_type(&self) -> &'static str {
                 match self {
-                    $(CaseEvent::$variant(_) => stringify!($variant),)*
+                    $(CaseEvent::$variant(_) => $name,)*
+                }
+            }
+
+            /// The schema version of this event's payload (the version this release writes).
+            pub fn schema_version(&self) -> u32 {
+                match self {
+                    $(CaseEvent::$variant(_) => $version,)*
+                }
+            }
+
+            /// The schema version this release writes for a stored type name, if it knows
+            /// the type.
+            pub fn current_schema_version(event_type: &str) -> Option<u32> {
+                match event_type {
+                    $($name => Some($version),)*
+                    _ => None,
                 }
             }
 
@@ -510,23 +545,16 @@ macro_rules! events {
                 result.unwrap_or_else(|_| b"{}".to_vec())
             }
 
-            /// Decodes a stored payload written by [`CaseEvent::to_json`].
-            pub fn from_json(
+            /// Decodes a payload of the *current* schema version of its type, as
+            /// [`CaseEvent::to_json`] writes it; any other version is refused. Stored records
+            /// are decoded by `caseflow_projections::decode`, which brings older versions to
+            /// the current shape with the domain's [`crate::UPCASTERS`] first.
+            pub fn decode_current(
                 event_type: &str,
                 schema_version: u32,
                 payload: &[u8],
             ) -> Result<CaseEvent, DecodeError> {
-                if !Self::EVENT_TYPES.contains(&event_type) {
-                    return Err(DecodeError::UnknownEventType {
-                        event_type: event_type.to_owned(),
-                    });
-                }
-                if schema_version != SCHEMA_VERSION {
-                    return Err(DecodeError::UnsupportedSchemaVersion {
-                        event_type: event_type.to_owned(),
-                        schema_version,
-                    });
-                }
+                Self::check_current(event_type, schema_version)?;
                 let invalid = |e: serde_json::Error| DecodeError::InvalidPayload {
                     event_type: event_type.to_owned(),
                     message: e.to_string(),
@@ -536,12 +564,34 @@ macro_rules! events {
                 // inside it; anything else takes the byte path, so its error is unchanged.
                 let text = std::str::from_utf8(payload).ok();
                 match event_type {
-                    $(stringify!($variant) => match text {
+                    $($name => match text {
                         Some(text) => serde_json::from_str::<$variant>(text),
                         None => serde_json::from_slice::<$variant>(payload),
                     }
                     .map(CaseEvent::$variant)
                     .map_err(invalid),)*
+                    _ => Err(DecodeError::UnknownEventType {
+                        event_type: event_type.to_owned(),
+                    }),
+                }
+            }
+
+            /// Decodes a payload already brought to the current schema version of its type
+            /// (the end of an upcasting path).
+            pub fn decode_current_value(
+                event_type: &str,
+                schema_version: u32,
+                payload: serde_json::Value,
+            ) -> Result<CaseEvent, DecodeError> {
+                Self::check_current(event_type, schema_version)?;
+                let invalid = |e: serde_json::Error| DecodeError::InvalidPayload {
+                    event_type: event_type.to_owned(),
+                    message: e.to_string(),
+                };
+                match event_type {
+                    $($name => serde_json::from_value::<$variant>(payload)
+                        .map(CaseEvent::$variant)
+                        .map_err(invalid),)*
                     _ => Err(DecodeError::UnknownEventType {
                         event_type: event_type.to_owned(),
                     }),
@@ -559,40 +609,48 @@ macro_rules! events {
     };
 }
 
-/// The schema version of every event type in this release.
-pub const SCHEMA_VERSION: u32 = 1;
-
 impl CaseEvent {
-    /// The schema version of this event's payload.
-    pub fn schema_version(&self) -> u32 {
-        SCHEMA_VERSION
+    /// A known type at its current version, or the typed reason why not.
+    fn check_current(event_type: &str, schema_version: u32) -> Result<(), DecodeError> {
+        match Self::current_schema_version(event_type) {
+            None => Err(DecodeError::UnknownEventType {
+                event_type: event_type.to_owned(),
+            }),
+            Some(current) if current != schema_version => {
+                Err(DecodeError::UnsupportedSchemaVersion {
+                    event_type: event_type.to_owned(),
+                    schema_version,
+                })
+            }
+            Some(_) => Ok(()),
+        }
     }
 }
 
 events!(
-    CaseReported,
-    CaseAccepted,
-    CaseDeclined,
-    CaseMerged,
-    CaseTransferred,
-    CaseClassified,
-    JointConsultationRecorded,
-    CaseRouted,
-    DispositionChosen,
-    VerificationTeamFormed,
-    FindingsRecorded,
-    DisciplineRecorded,
-    ConsultationAnswered,
-    RectificationOrdered,
-    RectificationPlanSubmitted,
-    RectificationProgressReported,
-    RectificationCompleted,
-    CaseUrged,
-    FollowUpVisitScheduled,
-    FollowUpVisitRecorded,
-    SatisfactionRecorded,
-    CaseReopened,
-    CaseClosed,
+    CaseReported => "CaseReported" @ 1,
+    CaseAccepted => "CaseAccepted" @ 1,
+    CaseDeclined => "CaseDeclined" @ 1,
+    CaseMerged => "CaseMerged" @ 1,
+    CaseTransferred => "CaseTransferred" @ 1,
+    CaseClassified => "CaseClassified" @ 1,
+    JointConsultationRecorded => "JointConsultationRecorded" @ 1,
+    CaseRouted => "CaseRouted" @ 1,
+    DispositionChosen => "DispositionChosen" @ 1,
+    VerificationTeamFormed => "VerificationTeamFormed" @ 1,
+    FindingsRecorded => "FindingsRecorded" @ 1,
+    DisciplineRecorded => "DisciplineRecorded" @ 1,
+    ConsultationAnswered => "ConsultationAnswered" @ 1,
+    RectificationOrdered => "RectificationOrdered" @ 1,
+    RectificationPlanSubmitted => "RectificationPlanSubmitted" @ 1,
+    RectificationProgressReported => "RectificationProgressReported" @ 1,
+    RectificationCompleted => "RectificationCompleted" @ 1,
+    CaseUrged => "CaseUrged" @ 1,
+    FollowUpVisitScheduled => "FollowUpVisitScheduled" @ 1,
+    FollowUpVisitRecorded => "FollowUpVisitRecorded" @ 1,
+    SatisfactionRecorded => "SatisfactionRecorded" @ 1,
+    CaseReopened => "CaseReopened" @ 1,
+    CaseClosed => "CaseClosed" @ 1,
 );
 
 /// Decoding of the events' timestamps. chrono's own `Deserialize` runs its general format

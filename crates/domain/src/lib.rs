@@ -22,6 +22,7 @@ mod model;
 mod org;
 mod policy;
 mod state;
+mod upcast;
 
 pub use calendar::Calendar;
 pub use command::*;
@@ -40,6 +41,7 @@ pub use state::{
     Case, CaseState, Classification, Deadline, JointConsultation, Rectification,
     RectificationStatus, Route, ScheduledVisit, Stage, Urging, VerificationTeam,
 };
+pub use upcast::{PayloadUpcaster, UPCASTERS};
 
 /// The sample district shipped as `examples/district.toml` (5 rooms, 5 teams, 10 localities,
 /// 103 villages and communities, 3 zones), embedded so tests, examples and simulations in any

@@ -433,7 +433,9 @@ fn run(
     // Replaying the log (through the JSON codec, as a store would) reproduces the state.
     let decoded: Vec<CaseEvent> = log
         .iter()
-        .map(|e| CaseEvent::from_json(e.event_type(), e.schema_version(), &e.to_json()).unwrap())
+        .map(|e| {
+            CaseEvent::decode_current(e.event_type(), e.schema_version(), &e.to_json()).unwrap()
+        })
         .collect();
     assert_eq!(CaseState::from_events(&decoded), state);
     produced

@@ -5,6 +5,7 @@
 //! **fatal** means the projection (or its stored read model) is in a state from which it
 //! will not continue on its own — fix the cause, then rebuild or reopen.
 
+use caseflow_domain::DecodeError;
 use caseflow_store::StoreError;
 
 use crate::persist::StorageError;
@@ -18,7 +19,7 @@ pub enum ApplyFailure {
     /// The stored record does not decode into a case event (unknown type, unknown schema
     /// version, or a payload that does not have the promised shape).
     #[error("the record does not decode into a case event: {0}")]
-    Undecodable(String),
+    Undecodable(#[source] DecodeError),
     /// The stream id is not a case stream (`case-<uuid>`), so the event belongs to no case.
     #[error("stream {0:?} is not a case stream")]
     NotACaseStream(String),

@@ -31,10 +31,10 @@ pub fn case_id_of_stream(stream_id: &str) -> Option<CaseId> {
     Uuid::parse_str(rest).ok().map(CaseId::new)
 }
 
-/// Decodes a stored record into a case event.
-pub fn decode(record: &RecordedEvent) -> Result<CaseEvent, ApplyFailure> {
-    CaseEvent::from_json(&record.event_type, record.schema_version, &record.payload)
-        .map_err(|e| ApplyFailure::Undecodable(e.to_string()))
+/// Decodes a stored record into a case event (the one decode path, [`crate::decode`]), as
+/// an apply failure when it does not decode.
+pub(crate) fn decode_to_apply(record: &RecordedEvent) -> Result<CaseEvent, ApplyFailure> {
+    crate::decode::decode(record).map_err(ApplyFailure::Undecodable)
 }
 
 #[derive(Debug, Clone)]
@@ -111,8 +111,8 @@ impl CaseFold {
                     if earlier.version != entry.version + 1 || earlier.version > wanted {
                         break;
                     }
-                    let event =
-                        decode(earlier).map_err(|failure| cannot_apply(earlier, failure))?;
+                    let event = decode_to_apply(earlier)
+                        .map_err(|failure| cannot_apply(earlier, failure))?;
                     check_fits(&entry, &event).map_err(|failure| cannot_apply(earlier, failure))?;
                     evolve(&mut entry.state, &event);
                     entry.version = earlier.version;

@@ -22,6 +22,7 @@
 //! Queries take `now` as an argument; nothing here reads a clock. Reporters appear only as
 //! their opaque [`caseflow_domain::ReporterHandle`].
 
+pub mod decode;
 pub mod error;
 mod fast_hash;
 pub mod fold;
@@ -33,6 +34,7 @@ pub mod timeline;
 pub mod todo;
 pub mod who_acts;
 
+pub use decode::{decode, domain_upcaster_chain};
 pub use error::{ApplyFailure, CannotApply, ProjectionError};
 pub use fold::{case_id_of_stream, case_stream_id};
 pub use persist::{

@@ -17,7 +17,7 @@ use futures::FutureExt;
 use tokio::sync::watch;
 
 use crate::error::{ApplyFailure, ProjectionError};
-use crate::fold::{CaseFold, cannot_apply, decode};
+use crate::fold::{CaseFold, cannot_apply, decode_to_apply};
 use crate::persist::{CommitBatch, ReadModelStore, StoredRows};
 
 /// Records and their decoded events, read ahead by [`ProjectionRunner::catch_up`].
@@ -332,7 +332,7 @@ impl ProjectionRunner {
                 };
                 let Some(last) = records.last() else { return };
                 from = last.position + 1;
-                let decoded = records.iter().map(decode).collect();
+                let decoded = records.iter().map(decode_to_apply).collect();
                 if tx.send(Ok((records, decoded))).await.is_err() {
                     return;
                 }
@@ -526,8 +526,8 @@ impl ProjectionRunner {
         // Positions are strictly increasing in every backend (gap-free in SQLite and
         // memory, opaque offsets in KurrentDB); anything else means the feed is broken.
         let mut previous_position = first.saturating_sub(1);
-        let mut decoded = decoded;
-        for (index, record) in records.iter().enumerate() {
+        let mut decoded = decoded.map(Vec::into_iter);
+        for record in records {
             if record.position <= previous_position {
                 first_error = Some(cannot_apply(
                     record,
@@ -541,11 +541,10 @@ impl ProjectionRunner {
                 break;
             }
             previous_position = record.position;
-            let event = match decoded.as_mut().and_then(|d| d.get_mut(index)) {
-                Some(slot) => {
-                    std::mem::replace(slot, Err(ApplyFailure::Undecodable(String::new())))
-                }
-                None => decode(record),
+            // The read-ahead decoded the records in order; take each one's result in turn.
+            let event = match decoded.as_mut().and_then(Iterator::next) {
+                Some(event) => event,
+                None => decode_to_apply(record),
             };
             let folded = match self.fold.advance(record, event, &self.org) {
                 Ok(folded) => folded,

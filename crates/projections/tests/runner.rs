@@ -213,7 +213,13 @@ async fn undecodable_event_stops_every_projection_at_its_position_and_is_never_s
     assert_eq!(err.event_type, "CaseExploded");
     assert_eq!(err.stream_id, case_stream_id(case));
     assert_eq!(err.version, version + 1);
-    assert!(matches!(err.failure, ApplyFailure::Undecodable(_)));
+    // The typed decode error survives, not a flattened message.
+    assert_eq!(
+        err.failure,
+        ApplyFailure::Undecodable(caseflow_domain::DecodeError::UnknownEventType {
+            event_type: "CaseExploded".into()
+        })
+    );
     for s in runner.status().projections {
         assert_eq!(
             s.checkpoint,

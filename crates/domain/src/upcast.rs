@@ -1,0 +1,23 @@
+//! Schema evolution of stored events, as pure transformations of their JSON payloads.
+//!
+//! The store keeps every record exactly as written (the hash chain covers the original
+//! bytes), so an event whose shape changes gets a new schema version, and the older
+//! versions are brought to the current shape on read, one step at a time. The steps are
+//! domain knowledge (what an old field meant) and pure (no IO, no clock), so they live
+//! here; the one decoder that applies them, with the store's generic `UpcasterChain`, is
+//! `caseflow_projections::decode` (the domain cannot see the store, and the store knows
+//! nothing of the domain).
+
+/// One step: a payload of `(event_type, from_version)` becomes one of `from_version + 1`.
+#[derive(Debug, Clone, Copy)]
+pub struct PayloadUpcaster {
+    /// The stored type name the step reads.
+    pub event_type: &'static str,
+    /// The schema version it reads; it produces `from_version + 1`.
+    pub from_version: u32,
+    /// The transformation; an `Err` names what the old payload lacked.
+    pub upcast: fn(serde_json::Value) -> Result<serde_json::Value, String>,
+}
+
+/// Every upcasting step of this release, oldest first.
+pub const UPCASTERS: &[PayloadUpcaster] = &[];
