@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use caseflow::demo::{DemoConfig, run_demo};
+use caseflow::domain::Assignee;
 use caseflow::domain::{Level, UnitId};
-use caseflow::projections::Assignee;
 use caseflow::store::SqliteOptions;
 use caseflow::{
     District, Engine, EngineConfig, ManualClock, SeededIds, StoreConfig, read_model_path,

@@ -22,7 +22,7 @@ use crate::db::{CaseJsonTable, ChangedCases};
 use crate::error::{ApplyFailure, ProjectionError};
 use crate::projection::{Applied, Projection};
 use crate::todo::short_title;
-use crate::who_acts::{Assignee, Obligation};
+use caseflow_domain::{Assignee, Obligation};
 
 /// The projection's name (checkpoint key, table prefix).
 pub const STATS_PROJECTION: &str = "stats";

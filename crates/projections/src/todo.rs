@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::{CaseJsonTable, ChangedCases};
 use crate::error::{ApplyFailure, ProjectionError};
 use crate::projection::{Applied, Projection};
-use crate::who_acts::{Action, Assignee, Obligation, Priority};
+use caseflow_domain::{Action, Assignee, Obligation, Priority};
 
 /// Longest short title, in characters.
 pub const TITLE_CHARS_MAX: usize = 24;

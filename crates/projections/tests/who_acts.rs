@@ -5,7 +5,6 @@
 mod support;
 
 use caseflow_domain::*;
-use caseflow_projections::{Action, Assignee, obligations};
 use proptest::prelude::*;
 use support::{HistoryGen, district, seeded};
 
