@@ -115,10 +115,22 @@ impl NextCommand {
 /// deadline that may be urged or escalated). Empty before the case is reported (the first
 /// command, `ReportCase`, names its own place and needs no case) and after it ended.
 pub fn next_commands(state: &CaseState, ctx: &NextContext<'_>) -> Vec<NextCommand> {
+    let duties = duties(state, ctx);
     CommandKind::ALL
         .iter()
-        .flat_map(|kind| next_commands_of(state, *kind, ctx))
+        .flat_map(|kind| listed_of(state, *kind, ctx, &duties))
         .collect()
+}
+
+/// The actions on the case's to-do lists now (empty where the table cannot place them).
+fn duties(state: &CaseState, ctx: &NextContext<'_>) -> Vec<Action> {
+    let mut actions: Vec<Action> = obligations(state, ctx.org, ctx.policies.cross_inspection)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| o.action)
+        .collect();
+    actions.dedup();
+    actions
 }
 
 /// The commands of one kind legal now on a case (usually none or one; `UrgeOverdue` once per
@@ -128,6 +140,15 @@ pub fn next_commands_of(
     kind: CommandKind,
     ctx: &NextContext<'_>,
 ) -> Vec<NextCommand> {
+    listed_of(state, kind, ctx, &duties(state, ctx))
+}
+
+fn listed_of(
+    state: &CaseState,
+    kind: CommandKind,
+    ctx: &NextContext<'_>,
+    duties: &[Action],
+) -> Vec<NextCommand> {
     let Some(case) = state.case() else {
         return Vec::new();
     };
@@ -136,7 +157,7 @@ pub fn next_commands_of(
     }
     probes(kind, state, case, ctx)
         .into_iter()
-        .filter_map(|probe| admitted(state, case, probe, ctx))
+        .filter_map(|probe| admitted(state, case, probe, ctx, duties))
         .collect()
 }
 
@@ -152,23 +173,18 @@ fn admitted(
     case: &Case,
     probe: Probe,
     ctx: &NextContext<'_>,
+    duties: &[Action],
 ) -> Option<NextCommand> {
     let rule = authority(&probe.command, case)?;
     let issuers = rule.actors(case, ctx.org);
     let first = issuers.first()?;
     decide(state, &probe.command, &ctx.decision_context(first)).ok()?;
     let kind = probe.command.kind();
-    let discharges = obligations(state, ctx.org, ctx.policies.cross_inspection)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|o| o.action)
+    let discharges = duties
+        .iter()
+        .copied()
         .filter(|a| a.discharged_by().contains(&kind))
-        .fold(Vec::new(), |mut acc, a| {
-            if !acc.contains(&a) {
-                acc.push(a);
-            }
-            acc
-        });
+        .fold(Vec::new(), push_unique);
     Some(NextCommand {
         kind,
         issuers,
