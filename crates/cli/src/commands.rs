@@ -149,14 +149,6 @@ pub async fn open(args: &StoreArgs) -> Result<Engine, CliError> {
     Ok(Engine::open(EngineConfig::with_store(store, district)).await?)
 }
 
-/// The district's UTC offset.
-pub fn offset_of(engine: &Engine) -> FixedOffset {
-    FixedOffset::east_opt(engine.district().calendar.utc_offset_minutes * 60)
-        .unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| Utc.fix()))
-}
-
-use chrono::Offset;
-
 /// Parses a time: RFC 3339, `YYYY-MM-DDTHH:MM[:SS]` or `YYYY-MM-DD HH:MM` in district time,
 /// `YYYY-MM-DD` (midnight, district time), or `now` (the wall clock).
 pub fn parse_time(text: &str, offset: FixedOffset) -> Result<DateTime<Utc>, CliError> {
@@ -196,7 +188,7 @@ pub fn parse_time(text: &str, offset: FixedOffset) -> Result<DateTime<Utc>, CliE
 /// store is judged at its own time), or the wall clock for an empty store.
 async fn now_or_last(engine: &Engine, now: Option<&str>) -> Result<DateTime<Utc>, CliError> {
     if let Some(text) = now {
-        return parse_time(text, offset_of(engine));
+        return parse_time(text, engine.district().calendar.utc_offset());
     }
     let head = engine
         .store()
@@ -249,7 +241,7 @@ pub async fn todo(args: TodoArgs) -> Result<ExitCode, CliError> {
 pub async fn case(args: CaseArgs) -> Result<ExitCode, CliError> {
     let engine = open(&args.store).await?;
     let case_id = parse_case_id(&args.case_id)?;
-    let offset = offset_of(&engine);
+    let offset = engine.district().calendar.utc_offset();
     let snapshot = match (&args.as_of, args.version) {
         (Some(t), _) => {
             engine
@@ -355,7 +347,7 @@ pub async fn rebuild(args: RebuildArgs) -> Result<ExitCode, CliError> {
 /// `caseflow audit`.
 pub async fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
     let engine = open(&args.store).await?;
-    let offset = offset_of(&engine);
+    let offset = engine.district().calendar.utc_offset();
     let report = match (&args.case, &args.from, &args.to) {
         (Some(case), _, _) => {
             let now = now_or_last(&engine, None).await?;

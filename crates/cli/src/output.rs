@@ -38,7 +38,7 @@ pub fn todo_table(
     items: &[TodoItem],
     limit: usize,
 ) -> String {
-    let offset = crate::commands::offset_of(engine);
+    let offset = engine.district().calendar.utc_offset();
     let overdue = items.iter().filter(|i| i.overdue).count();
     let name = engine
         .district()
