@@ -19,6 +19,7 @@ mod error;
 mod event;
 mod evolve;
 mod ids;
+mod labels;
 mod model;
 mod next;
 mod obligations;
@@ -36,6 +37,7 @@ pub use error::DomainError;
 pub use event::*;
 pub use evolve::{Misfit, evolve, evolve_checked, misfit};
 pub use ids::{CaseId, DepartmentId, ReporterHandle, UnitId, ZoneId};
+pub use labels::{Label, Lang};
 pub use model::*;
 pub use next::{
     CommandOptions, NextCommand, NextContext, command_options, next_commands, next_commands_of,
