@@ -290,9 +290,11 @@ impl Engine {
         Ok(report)
     }
 
-    /// Who urges a deadline, as the domain's rule for `UrgeOverdue` lists them: for a first
-    /// urging the natural issuer (the lead unit, else a room of the zone); for an escalation a
-    /// room of the zone other than the lead unit where there is one, so it goes upwards.
+    /// On whose behalf the watcher urges a deadline, as the domain's rule for `UrgeOverdue`
+    /// lists the issuers: for a first urging the natural issuer (the lead unit, else a room of
+    /// the zone); for an escalation a room of the zone other than the lead unit where there is
+    /// one, so it goes upwards. The actor is that unit with the `Watcher` role: the record
+    /// says the rule urged, not a person.
     fn urging_actor(
         &self,
         state: &CaseState,
@@ -308,10 +310,12 @@ impl Engine {
         let lead = state.case().and_then(|c| c.lead_unit());
         let leaders = urge.issuers.iter().filter(|a| a.role == Role::Leader);
         let upwards = leaders.clone().find(|a| escalate && Some(&a.unit) != lead);
-        upwards
+        let unit = upwards
             .or_else(|| leaders.clone().next())
-            .or_else(|| urge.issuers.first())
-            .cloned()
+            .or_else(|| urge.issuers.first())?
+            .unit
+            .clone();
+        Some(Actor::new(unit, Role::Watcher))
     }
 
     /// Runs the watcher every `interval` (of real time) until `stop` completes. Time limits

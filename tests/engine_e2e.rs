@@ -300,8 +300,17 @@ async fn the_deadline_watcher_urges_each_missed_deadline_once_even_across_restar
             .expect("read")
             .iter()
             .filter(|r| r.event_type == "CaseUrged")
-            .count();
-        assert_eq!(urgings, 2, "{backend:?}: one urging and one escalation");
+            .map(|r| r.metadata.actor.clone())
+            .collect::<Vec<_>>();
+        assert_eq!(
+            urgings.len(),
+            2,
+            "{backend:?}: one urging and one escalation"
+        );
+        // Both are recorded as the watcher acting by the rule, not as a person.
+        for actor in &urgings {
+            assert!(actor.ends_with("/watcher"), "{backend:?}: urged as {actor}");
+        }
     }
 }
 

@@ -157,9 +157,14 @@ impl Authority {
         self.parties.iter().any(|p| p.admits(unit, case, org))
     }
 
-    /// Whether the rule admits this role (given an admitted unit).
-    pub(crate) fn admits_role(&self, role: Role) -> bool {
-        !self.leader_only || role == Role::Leader
+    /// Whether the rule admits this role (given an admitted unit). The deadline watcher acts
+    /// by the rule itself, so it may urge (and escalate) wherever its unit may; it issues
+    /// nothing else.
+    pub(crate) fn admits_role(&self, role: Role, command: &Command) -> bool {
+        match role {
+            Role::Watcher => matches!(command, Command::UrgeOverdue(_)),
+            _ => !self.leader_only || role == Role::Leader,
+        }
     }
 
     /// Every actor the rule admits on this case, in the order of the rule's parties (so the
@@ -179,14 +184,15 @@ impl Authority {
             .flat_map(|unit| {
                 roles_at(unit.level)
                     .iter()
-                    .filter(|r| self.admits_role(**r))
+                    .filter(|r| !self.leader_only || **r == Role::Leader)
                     .map(|r| Actor::new(unit.id.clone(), *r))
             })
             .collect()
     }
 }
 
-/// The roles a person acting for a unit of this level can have.
+/// The roles a person acting for a unit of this level can have (the watcher is not a
+/// person: the engine's watcher takes its unit from the listed issuers).
 pub(crate) fn roles_at(level: Level) -> &'static [Role] {
     match level {
         Level::Village => &[Role::InformationOfficer],

@@ -114,10 +114,13 @@ impl Acting<'_> {
         let Some(rule) = authority(self.issued, case) else {
             return Ok(());
         };
+        if self.role() == Role::Watcher && !rule.admits_role(Role::Watcher, self.issued) {
+            return Err(self.deny("the deadline watcher only urges missed time limits"));
+        }
         if !rule.admits_unit(self.unit, case, self.ctx.org) {
             return Err(self.deny(rule.rule));
         }
-        if !rule.admits_role(self.role()) {
+        if !rule.admits_role(self.role(), self.issued) {
             return Err(self.deny(rule.rule));
         }
         Ok(())
@@ -337,6 +340,9 @@ fn report(c: &ReportCase, a: &Acting<'_>) -> Result<Vec<CaseEvent>, DomainError>
                 locality: locality.id.clone(),
             });
         }
+    }
+    if a.role() == Role::Watcher {
+        return Err(a.deny("the deadline watcher only urges missed time limits"));
     }
     match a.unit.level {
         Level::Village if c.village.as_ref() != Some(&a.unit.id) => {

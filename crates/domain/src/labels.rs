@@ -225,6 +225,7 @@ labels!(Role {
     Role::Leader => ("负责人", "leader"),
     Role::CaseOfficer => ("承办人", "case officer"),
     Role::InformationOfficer => ("信息员", "information officer"),
+    Role::Watcher => ("自动督办", "deadline watcher"),
 });
 
 labels!(Level {
