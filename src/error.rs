@@ -43,6 +43,10 @@ pub enum EngineError {
     /// **Caller**: no case with this id has been reported.
     #[error("no case {0} in the store")]
     CaseNotFound(CaseId),
+    /// **Caller**: a to-do list was asked for a unit, department, zone or level the district
+    /// does not have.
+    #[error("the district has no {0}")]
+    UnknownListOwner(String),
     /// **Caller**: a replay asked for a version the case has not reached.
     #[error("case {case_id} has {latest} events; version {requested} does not exist")]
     VersionOutOfRange {
@@ -124,6 +128,7 @@ impl EngineError {
             EngineError::Rejected { .. }
                 | EngineError::MergeTargetNotOpen { .. }
                 | EngineError::CaseNotFound(_)
+                | EngineError::UnknownListOwner(_)
                 | EngineError::VersionOutOfRange { .. }
                 | EngineError::District(_)
                 | EngineError::BackendNotCompiled { .. }

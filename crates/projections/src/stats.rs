@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use crate::db::{CaseJsonTable, ChangedCases};
 use crate::error::{ApplyFailure, ProjectionError};
 use crate::projection::{Applied, Projection};
-use crate::todo::short_title;
 use caseflow_domain::{Assignee, Obligation};
 
 /// The projection's name (checkpoint key, table prefix).
@@ -45,7 +44,7 @@ struct MetMissed {
 /// What the statistics need to know about one case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseFacts {
-    /// Short title.
+    /// The case's summary, whole.
     pub title: String,
     /// Channel.
     pub channel: Channel,
@@ -103,7 +102,7 @@ pub struct CaseFacts {
 pub struct DemandEntry {
     /// The case.
     pub case_id: CaseId,
-    /// Short title.
+    /// The case's summary, whole.
     pub title: String,
     /// Focus area.
     pub focus_area: FocusArea,
@@ -417,7 +416,7 @@ impl Projection for StatsProjection {
             .cases
             .entry(applied.case_id)
             .or_insert_with(|| CaseFacts {
-                title: short_title(&case.summary),
+                title: case.summary.clone(),
                 channel: case.channel,
                 kind: case.kind,
                 category: None,
