@@ -128,14 +128,15 @@ fn next_morning(calendar: &Calendar, t: DateTime<Utc>) -> DateTime<Utc> {
     calendar.add_working_days(t, 1) - Duration::hours(8)
 }
 
-fn print_event(calendar: &Calendar, state: &CaseState, event: &CaseEvent) {
+fn print_event(d: &DistrictConfig, state: &CaseState, event: &CaseEvent) {
+    let lang = d.org.info().language;
     println!(
-        "{}  {:<14}  {:<34}  {:<30}  {}",
-        local(calendar, event.at()),
-        state.stage().as_str(),
+        "{}  {}  {:<34}  {:<30}  {}",
+        local(&d.calendar, event.at()),
+        pad(state.stage().label(lang), 10),
         event.actor().to_string(),
         event.event_type(),
-        describe(calendar, event)
+        describe(event, &d.org, &d.calendar, lang)
     );
 }
 
@@ -155,7 +156,7 @@ fn walk(d: &DistrictConfig, facts: &Facts, n: u128, start: DateTime<Utc>) -> Res
         taken.push(command.kind());
         for event in &events {
             evolve(&mut state, event);
-            print_event(&d.calendar, &state, event);
+            print_event(d, &state, event);
         }
         now = next_morning(&d.calendar, now);
         let next =
@@ -170,120 +171,17 @@ fn walk(d: &DistrictConfig, facts: &Facts, n: u128, start: DateTime<Utc>) -> Res
     Err("the walk did not end within 64 steps".into())
 }
 
-fn local(calendar: &Calendar, t: DateTime<Utc>) -> String {
-    calendar.to_local(t).format("%Y-%m-%d %H:%M").to_string()
+/// Pads to `width` terminal columns (a CJK character takes two).
+fn pad(text: &str, width: usize) -> String {
+    let columns: usize = text
+        .chars()
+        .map(|c| if c > '\u{2e80}' { 2 } else { 1 })
+        .sum();
+    format!("{text}{}", " ".repeat(width.saturating_sub(columns)))
 }
 
-/// A few words about what an event says (never the reporter's contact).
-fn describe(calendar: &Calendar, event: &CaseEvent) -> String {
-    let local = |t| local(calendar, t);
-    match event {
-        CaseEvent::CaseReported(e) => format!(
-            "{:?} via {} at {}/{}; reporter {}; intake due {}",
-            e.kind,
-            e.channel.as_str(),
-            e.locality,
-            e.village.as_ref().map_or("-", |v| v.as_str()),
-            if e.reporter.is_anonymous() {
-                "anonymous"
-            } else {
-                "named (protected)"
-            },
-            local(e.intake_due_at)
-        ),
-        CaseEvent::CaseAccepted(e) => {
-            format!("classify by {}", local(e.classification_due_at))
-        }
-        CaseEvent::CaseClassified(e) => format!(
-            "{:?}, {:?}, involves locality: {}{}",
-            e.category,
-            e.severity,
-            e.involves_locality,
-            e.involved_department
-                .as_ref()
-                .map_or(String::new(), |d| format!(", department {d}"))
-        ),
-        CaseEvent::JointConsultationRecorded(e) => format!(
-            "{} units, {} departments: {}",
-            e.participants.len(),
-            e.departments.len(),
-            e.conclusion
-        ),
-        CaseEvent::CaseRouted(e) => format!(
-            "lead {}, responsible {}, {} working days, due {}",
-            e.lead_unit,
-            e.responsible
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("+"),
-            e.time_limit_days,
-            local(e.handling_due_at)
-        ),
-        CaseEvent::DispositionChosen(e) => format!(
-            "{:?}{}",
-            e.disposition,
-            e.due_at
-                .map_or(String::new(), |d| format!(", due {}", local(d)))
-        ),
-        CaseEvent::VerificationTeamFormed(e) => format!(
-            "led by {}, members {} (cross-inspection)",
-            e.leader,
-            e.members
-                .iter()
-                .map(UnitId::as_str)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        CaseEvent::FindingsRecorded(e) => format!("{:?}: {}", e.finding, e.summary),
-        CaseEvent::DisciplineRecorded(e) => format!(
-            "{} people: {}",
-            e.people.len(),
-            e.people
-                .iter()
-                .map(|p| format!("{} {:?}", p.position, p.measure))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        CaseEvent::ConsultationAnswered(e) => e.answer.clone(),
-        CaseEvent::RectificationOrdered(e) => format!(
-            "{} must rectify: {}; plan due {}",
-            e.responsible,
-            e.requirements,
-            local(e.plan_due_at)
-        ),
-        CaseEvent::RectificationPlanSubmitted(e) => format!(
-            "{} measures, deadline {}",
-            e.measures.len(),
-            local(e.rectification_due_at)
-        ),
-        CaseEvent::RectificationProgressReported(e) => {
-            format!("{}%: {}", e.percent_complete, e.note)
-        }
-        CaseEvent::RectificationCompleted(e) => format!(
-            "{} (evidence: {}); review due {}",
-            e.summary,
-            e.evidence.join(", "),
-            local(e.review_due_at)
-        ),
-        CaseEvent::CaseUrged(e) => format!(
-            "{:?} missed (due {}){}; respond by {}",
-            e.deadline,
-            local(e.missed_due_at),
-            if e.escalated { ", escalated" } else { "" },
-            local(e.respond_by)
-        ),
-        CaseEvent::FollowUpVisitScheduled(e) => {
-            format!("{} visits on {}", e.visitor, local(e.scheduled_for))
-        }
-        CaseEvent::FollowUpVisitRecorded(e) => format!("{:?}: {}", e.result, e.notes),
-        CaseEvent::SatisfactionRecorded(e) => format!("{:?}", e.satisfaction),
-        CaseEvent::CaseReopened(e) => e.reason.clone(),
-        CaseEvent::CaseClosed(e) => format!("{:?}: {}", e.outcome, e.summary),
-        CaseEvent::CaseDeclined(e) => format!("{:?}: {}", e.reason, e.explanation),
-        CaseEvent::CaseMerged(e) => format!("into {}", e.into),
-        CaseEvent::CaseTransferred(e) => format!("to {}: {}", e.to_authority, e.reason),
-    }
+fn local(calendar: &Calendar, t: DateTime<Utc>) -> String {
+    calendar.to_local(t).format("%Y-%m-%d %H:%M").to_string()
 }
 
 fn main() -> ExitCode {
@@ -328,7 +226,7 @@ fn main() -> ExitCode {
     for (i, (title, facts)) in titles.iter().zip(&WALKS).enumerate() {
         println!("\n== {title} ==");
         println!(
-            "{:<16}  {:<14}  {:<34}  {:<30}  details",
+            "{:<16}  {:<10}  {:<34}  {:<30}  details",
             "time (district)", "stage", "actor", "event"
         );
         if let Err(e) = walk(

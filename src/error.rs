@@ -6,6 +6,7 @@
 use caseflow_domain::{CaseId, DecodeError, DomainError, OrgError};
 use caseflow_projections::ProjectionError;
 use caseflow_store::StoreError;
+use chrono::{DateTime, Utc};
 
 /// Everything that can go wrong in the engine.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,16 @@ pub enum EngineError {
     /// does not have.
     #[error("the district has no {0}")]
     UnknownListOwner(String),
+    /// **Caller**: a replay asked for the case at a time before it was reported.
+    #[error("case {case_id} did not exist yet at {at} (it was reported at {reported_at})")]
+    NotYetReported {
+        /// The case.
+        case_id: CaseId,
+        /// The time asked for.
+        at: DateTime<Utc>,
+        /// When the store recorded its report.
+        reported_at: DateTime<Utc>,
+    },
     /// **Caller**: a replay asked for a version the case has not reached.
     #[error("case {case_id} has {latest} events; version {requested} does not exist")]
     VersionOutOfRange {
@@ -129,6 +140,7 @@ impl EngineError {
                 | EngineError::MergeTargetNotOpen { .. }
                 | EngineError::CaseNotFound(_)
                 | EngineError::UnknownListOwner(_)
+                | EngineError::NotYetReported { .. }
                 | EngineError::VersionOutOfRange { .. }
                 | EngineError::District(_)
                 | EngineError::BackendNotCompiled { .. }

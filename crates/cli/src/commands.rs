@@ -190,6 +190,10 @@ pub struct AuditArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "md")]
     format: ReportFormat,
+    /// For a case report: measure the current stage's duration up to this time (RFC 3339 or
+    /// `YYYY-MM-DD[THH:MM]` in district time; default: now).
+    #[arg(long, value_name = "TIME", conflicts_with = "from")]
+    now: Option<String>,
 }
 
 /// Opens the engine over an existing store.
@@ -405,7 +409,7 @@ pub async fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
     let offset = engine.district().calendar.utc_offset();
     let report = match (&args.case, &args.from, &args.to) {
         (Some(case), _, _) => {
-            let now = now_or_clock(&engine, None)?;
+            let now = now_or_clock(&engine, args.now.as_deref())?;
             engine.audit_case(parse_case_id(case)?, now).await?
         }
         (None, Some(from), Some(to)) => {

@@ -1,7 +1,7 @@
 //! Tables (comfy-table) and JSON for the CLI's outputs.
 
 use caseflow::audit::{AuditReport, CaseSnapshot, human_duration};
-use caseflow::domain::{Assignee, Calendar, CaseId, Label, Lang, UnitId};
+use caseflow::domain::{Assignee, Calendar, CaseId, Label, Lang, Level, UnitId};
 use caseflow::projections::{Place, StatsReport};
 use caseflow::{Engine, ListOwner, TodoList};
 use chrono::{DateTime, FixedOffset, Utc};
@@ -33,6 +33,7 @@ fn name_of<T: Serialize>(value: &T) -> String {
 /// The words of the to-do table that are not domain labels.
 struct TodoWords {
     header: [&'static str; 9],
+    holder: &'static str,
     overdue: &'static str,
     title: &'static str,
     items: &'static str,
@@ -54,6 +55,7 @@ fn todo_words(lang: Lang) -> TodoWords {
                 "紧急程度",
                 "同时在办",
             ],
+            holder: "承办单位",
             overdue: "已逾期",
             title: "待办清单",
             items: "项待办，逾期",
@@ -72,6 +74,7 @@ fn todo_words(lang: Lang) -> TodoWords {
                 "priority",
                 "also held by",
             ],
+            holder: "on the list of",
             overdue: "OVERDUE",
             title: "To-do list of",
             items: "item(s), overdue:",
@@ -94,7 +97,21 @@ pub fn owner_name(engine: &Engine, owner: &ListOwner, lang: Lang) -> String {
         ListOwner::Zone(z) => org
             .zone(z)
             .map_or_else(|| z.to_string(), |x| x.name.clone()),
-        ListOwner::Level(l) => l.label(lang).to_owned(),
+        ListOwner::Level(l) => level_plural(*l, lang).to_owned(),
+    }
+}
+
+/// Every unit of a level, as a list's heading names them.
+fn level_plural(level: Level, lang: Lang) -> &'static str {
+    match (level, lang) {
+        (Level::Room, Lang::ZhCn) => "各纪检监察室",
+        (Level::Team, Lang::ZhCn) => "各派出纪检监察组",
+        (Level::Locality, Lang::ZhCn) => "各镇街纪（工）委",
+        (Level::Village, Lang::ZhCn) => "各村（社区）信息员",
+        (Level::Room, Lang::En) => "every room",
+        (Level::Team, Lang::En) => "every team",
+        (Level::Locality, Lang::En) => "every locality",
+        (Level::Village, Lang::En) => "every village officer",
     }
 }
 
@@ -141,7 +158,13 @@ pub fn todo_table(engine: &Engine, list: &TodoList, lang: Lang, limit: usize) ->
     if list.items.is_empty() {
         return format!("{heading}\n{}", words.nothing);
     }
-    let mut t = table(&words.header);
+    // A zone's or a level's list gathers several units' items: say whose each one is.
+    let many_owners = matches!(list.owner, ListOwner::Zone(_) | ListOwner::Level(_));
+    let mut header = words.header.to_vec();
+    if many_owners {
+        header.insert(2, words.holder);
+    }
+    let mut t = table(&header);
     t.set_content_arrangement(ContentArrangement::Dynamic);
     for item in list.items.iter().take(limit) {
         let others: Vec<String> = list
@@ -149,7 +172,7 @@ pub fn todo_table(engine: &Engine, list: &TodoList, lang: Lang, limit: usize) ->
             .into_iter()
             .map(|a| assignee_name(engine, a))
             .collect();
-        t.add_row(vec![
+        let mut row = vec![
             item.due_at
                 .map_or_else(|| "-".to_owned(), |d| short_time(calendar, d)),
             if item.overdue { words.overdue } else { "" }.to_owned(),
@@ -160,7 +183,11 @@ pub fn todo_table(engine: &Engine, list: &TodoList, lang: Lang, limit: usize) ->
             place_name(engine, &item.case.place),
             item.priority.label(lang).to_owned(),
             others.join("、"),
-        ]);
+        ];
+        if many_owners {
+            row.insert(2, assignee_name(engine, &item.assignee));
+        }
+        t.add_row(row);
     }
     let more = if list.items.len() > limit {
         format!(
@@ -175,10 +202,12 @@ pub fn todo_table(engine: &Engine, list: &TodoList, lang: Lang, limit: usize) ->
     format!("{heading}\n{t}{more}")
 }
 
-/// The first eight hex digits of a case id: enough to tell the rows of one list apart (the
-/// JSON output carries the whole id).
+/// The last eight hex digits of a case id (the random end of a UUIDv7; its start is the
+/// time, shared by cases reported together): enough to tell the rows of a list apart. The
+/// JSON output carries the whole id.
 fn short_case_id(id: &CaseId) -> String {
-    id.to_string().chars().take(8).collect()
+    let text = id.to_string();
+    text[text.len().saturating_sub(8)..].to_owned()
 }
 
 /// A time in district time with its offset, e.g. `2026-05-31 09:00 +08:00`.
