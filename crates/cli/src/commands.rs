@@ -271,7 +271,7 @@ fn now_or_clock(engine: &Engine, now: Option<&str>) -> Result<DateTime<Utc>, Cli
 
 use caseflow::EngineError;
 
-fn parse_case_id(text: &str) -> Result<CaseId, CliError> {
+pub fn parse_case_id(text: &str) -> Result<CaseId, CliError> {
     uuid::Uuid::parse_str(text.trim())
         .map(CaseId::new)
         .map_err(|_| CliError::Usage(format!("`{text}` is not a case id (a UUID)")))

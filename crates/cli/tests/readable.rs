@@ -199,3 +199,76 @@ fn a_case_asked_for_before_it_existed_says_so() {
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("did not exist yet"), "{err}");
 }
+
+fn caseflow_with_input(db: &Path, args: &[&str], input: &str) -> (Option<i32>, String, String) {
+    let out = Bin::cargo_bin("caseflow")
+        .expect("the caseflow binary")
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .write_stdin(input)
+        .output()
+        .expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_operator_lists_what_may_happen_and_issues_it_once_even_when_retrying() {
+    let (_dir, db) = store();
+    let id = case_id(1).to_string();
+    let next: serde_json::Value = serde_json::from_str(&caseflow(
+        &db,
+        &["next", &id, "--actor", "room-2/case_officer"],
+    ))
+    .expect("next JSON");
+    let accept = next["next"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|n| n["command"] == "AcceptCase")
+        .expect("room 2 may accept the reported case");
+    assert_eq!(accept["label"], "受理");
+    let draft = accept["draft"].to_string();
+    let args = [
+        "command",
+        "--actor",
+        "room-2/case_officer",
+        "--command-id",
+        "0191b0a0-0000-7000-8000-0000000000aa",
+    ];
+    let (code, first, _) = caseflow_with_input(&db, &args, &draft);
+    assert_eq!(code, Some(0), "{first}");
+    let first: serde_json::Value = serde_json::from_str(&first).expect("outcome");
+    assert_eq!(first["events"], serde_json::json!(["CaseAccepted"]));
+    assert_eq!(first["replayed"], false);
+    // The same command id again: the first result, nothing written.
+    let (code, again, _) = caseflow_with_input(&db, &args, &draft);
+    assert_eq!(code, Some(0));
+    let again: serde_json::Value = serde_json::from_str(&again).expect("outcome");
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["version"], first["version"]);
+    // A refused command is a caller error (exit 3) with its reason, and writes nothing.
+    let (code, refused, stderr) = caseflow_with_input(
+        &db,
+        &["command", "--actor", "vil-dongyuan/information_officer"],
+        &draft,
+    );
+    assert_eq!(code, Some(3), "{stderr}");
+    let refused: serde_json::Value = serde_json::from_str(&refused).expect("error JSON");
+    assert_eq!(refused["error"], "caller");
+    // Not an actor, not a command: usage errors (exit 2), never a panic.
+    let (code, _, stderr) = caseflow_with_input(&db, &["command", "--actor", "room-2"], &draft);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("is not an actor"), "{stderr}");
+    let (code, _, stderr) = caseflow_with_input(
+        &db,
+        &["command", "--actor", "room-2/leader"],
+        "{\"type\":\"Nope\"}",
+    );
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("is not a command"), "{stderr}");
+}
