@@ -124,6 +124,15 @@ pub(crate) fn authority(command: &Command, case: &Case) -> Option<Authority> {
     })
 }
 
+/// Who may issue this command on this case, in words (the rule `decide` checks), or `None`
+/// before the case exists (a report's rule depends on the place it names; docs/domain.md).
+pub fn who_may_issue(command: &Command, state: &crate::state::CaseState) -> Option<&'static str> {
+    state
+        .case()
+        .and_then(|case| authority(command, case))
+        .map(|rule| rule.rule)
+}
+
 /// The first urging of a deadline is for the lead unit or a zone room (and, for a
 /// rectification's deadlines, for the unit supervising it); after that, escalation goes to a
 /// leader of a room of the zone.

@@ -29,7 +29,7 @@ mod policy;
 mod state;
 pub mod walk;
 
-pub use authority::{acting_unit_for, supervisor_of};
+pub use authority::{acting_unit_for, supervisor_of, who_may_issue};
 pub use calendar::Calendar;
 pub use command::*;
 pub use config::{DistrictConfig, MAX_LIMIT_DAYS};
