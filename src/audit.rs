@@ -3,12 +3,13 @@
 
 use std::fmt::Write as _;
 
-use caseflow_domain::{CaseEvent, CaseId, CaseState, Stage, evolve};
+use caseflow_domain::{CaseEvent, CaseId, CaseState, Stage, describe, evolve};
 use caseflow_projections::{case_id_of_stream, case_stream_id};
 use caseflow_store::RecordedEvent;
 use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::config::District;
 use crate::engine::{Engine, READ_BATCH, ReadModels, decode};
 use crate::error::EngineError;
 
@@ -50,6 +51,8 @@ pub struct AuditEntry {
     pub stage_after: Stage,
     /// The command that produced it.
     pub command_id: Option<String>,
+    /// What was decided, in a line (the district's language, names, district time).
+    pub decided: String,
     /// SHA-256 chain hash of the record (hex).
     pub hash: String,
     /// Hash of the previous record of the stream (hex).
@@ -76,8 +79,10 @@ pub struct CaseAudit {
     pub case_id: CaseId,
     /// Short title (the reported summary).
     pub title: String,
-    /// Current stage (at the report's end).
+    /// The stage at the end of the report (for a range: at its end, which may be before now).
     pub stage: Stage,
+    /// The stage now, after every event of the case (equal to `stage` for a case report).
+    pub stage_now: Stage,
     /// Stage by stage, with durations.
     pub stages: Vec<StageStay>,
     /// Every event (within the report's range).
@@ -236,10 +241,10 @@ impl Engine {
         }
         let keep = records.iter().take_while(|r| r.recorded_at <= at).count();
         if keep == 0 {
-            return Err(EngineError::VersionOutOfRange {
+            return Err(EngineError::NotYetReported {
                 case_id,
-                requested: 0,
-                latest,
+                at,
+                reported_at: records[0].recorded_at,
             });
         }
         snapshot(case_id, &records[..keep], latest)
@@ -404,7 +409,7 @@ impl Engine {
         if records.is_empty() {
             return Err(EngineError::CaseNotFound(case_id));
         }
-        let audit = case_audit(case_id, &records, None, now)?;
+        let audit = case_audit(self.district(), case_id, &records, None, now)?;
         Ok(AuditReport {
             scope: format!("case {case_id}"),
             from: None,
@@ -428,7 +433,13 @@ impl Engine {
             {
                 continue;
             }
-            cases.push(case_audit(case_id, &records, Some((from, to)), to)?);
+            cases.push(case_audit(
+                self.district(),
+                case_id,
+                &records,
+                Some((from, to)),
+                to,
+            )?);
         }
         Ok(AuditReport {
             scope: format!(
@@ -465,21 +476,29 @@ fn snapshot(
 }
 
 fn case_audit(
+    district: &District,
     case_id: CaseId,
     records: &[RecordedEvent],
     range: Option<(DateTime<Utc>, DateTime<Utc>)>,
     end: DateTime<Utc>,
 ) -> Result<CaseAudit, EngineError> {
+    let lang = district.org.info().language;
     let mut state = CaseState::default();
+    let mut stage_at_end = None;
     let mut entries = Vec::new();
     let mut stages: Vec<StageStay> = Vec::new();
     for r in records {
         if let Some((_, to)) = range {
-            if r.recorded_at >= to {
-                break;
+            if r.recorded_at >= to && stage_at_end.is_none() {
+                stage_at_end = Some(state.stage());
             }
         }
         let event = decode(r)?;
+        if stage_at_end.is_some() {
+            // After the range: only the stage now is wanted.
+            evolve(&mut state, &event);
+            continue;
+        }
         let before = state.stage();
         evolve(&mut state, &event);
         let after = state.stage();
@@ -509,6 +528,7 @@ fn case_audit(
                 stage_before: before,
                 stage_after: after,
                 command_id: r.metadata.command_id.map(|c| c.to_string()),
+                decided: describe(&event, &district.org, &district.calendar, lang),
                 hash: hex::encode(r.hash),
                 prev_hash: hex::encode(r.prev_hash),
             });
@@ -522,7 +542,8 @@ fn case_audit(
     Ok(CaseAudit {
         case_id,
         title: state.case().map(|c| c.summary.clone()).unwrap_or_default(),
-        stage: state.stage(),
+        stage: stage_at_end.unwrap_or(state.stage()),
+        stage_now: state.stage(),
         stages,
         events: entries,
     })
@@ -534,7 +555,9 @@ impl AuditReport {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
-    /// The report as Markdown, times shown at `offset` (the district's UTC offset).
+    /// The report as Markdown, times shown at `offset` (the district's UTC offset): every
+    /// event with when it was issued and recorded, who, what was decided, the command that
+    /// decided it and both hashes, so a reader of the Markdown sees what the JSON holds.
     pub fn to_markdown(&self, offset: FixedOffset) -> String {
         let t = |d: &DateTime<Utc>| {
             d.with_timezone(&offset)
@@ -546,46 +569,61 @@ impl AuditReport {
         for case in &self.cases {
             let _ = writeln!(s, "## Case {}\n", case.case_id);
             let _ = writeln!(s, "- Title: {}", case.title);
-            let _ = writeln!(s, "- Stage now: {}\n", case.stage);
-            let _ = writeln!(
-                s,
-                "### Stages\n\n| stage | entered | left | duration |\n|---|---|---|---|"
-            );
-            for st in &case.stages {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {} |",
-                    st.stage,
-                    t(&st.entered_at),
-                    st.left_at
-                        .as_ref()
-                        .map_or_else(|| "(current)".to_owned(), t),
-                    human_duration(st.duration_seconds)
-                );
+            if self.to.is_some() {
+                let _ = writeln!(s, "- Stage at the end of the range: {}", case.stage);
             }
-            let _ = writeln!(
-                s,
-                "\n### Events\n\n| v | when | who | what | stage | hash |\n|---|---|---|---|---|---|"
-            );
-            for e in &case.events {
-                let stage = if e.stage_before == e.stage_after {
-                    e.stage_after.to_string()
-                } else {
-                    format!("{} → {}", e.stage_before, e.stage_after)
-                };
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {} | {} | `{}` |",
-                    e.version,
-                    t(&e.at),
-                    e.actor,
-                    e.event_type,
-                    stage,
-                    &e.hash
-                );
-            }
+            let _ = writeln!(s, "- Stage now: {}\n", case.stage_now);
+            write_stages(&mut s, case, &t);
+            write_events(&mut s, case, &t);
             s.push('\n');
         }
         s
+    }
+}
+
+fn write_stages(s: &mut String, case: &CaseAudit, t: &dyn Fn(&DateTime<Utc>) -> String) {
+    let _ = writeln!(
+        s,
+        "### Stages\n\n| stage | entered | left | duration |\n|---|---|---|---|"
+    );
+    for st in &case.stages {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            st.stage,
+            t(&st.entered_at),
+            st.left_at
+                .as_ref()
+                .map_or_else(|| "(current)".to_owned(), t),
+            human_duration(st.duration_seconds)
+        );
+    }
+}
+
+fn write_events(s: &mut String, case: &CaseAudit, t: &dyn Fn(&DateTime<Utc>) -> String) {
+    let _ = writeln!(
+        s,
+        "\n### Events\n\n| v | issued | recorded | who | what | decided | stage | command | prev hash | hash |\n|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for e in &case.events {
+        let stage = if e.stage_before == e.stage_after {
+            e.stage_after.to_string()
+        } else {
+            format!("{} → {}", e.stage_before, e.stage_after)
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | `{}` | `{}` | `{}` |",
+            e.version,
+            t(&e.at),
+            t(&e.recorded_at),
+            e.actor,
+            e.event_type,
+            e.decided.replace('|', "\\|"),
+            stage,
+            e.command_id.as_deref().unwrap_or("-"),
+            &e.prev_hash,
+            &e.hash
+        );
     }
 }

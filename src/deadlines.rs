@@ -8,7 +8,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
 
-use caseflow_domain::{Actor, CaseId, DeadlineKind, Role, UnitId, UrgeOverdue, urgeable};
+use caseflow_domain::{
+    Actor, CaseId, CaseState, Command, CommandKind, DeadlineKind, NextContext, Role, UnitId,
+    UrgeOverdue, next_commands_of, urgeable,
+};
 use caseflow_projections::{
     Applied, ApplyFailure, CaseJsonTable, ChangedCases, Column, CommitBatch, Projection,
     ProjectionError, StoredRows, TableSpec,
@@ -227,33 +230,15 @@ impl Engine {
             if !urgeable(&state, now).contains(&(deadline.kind, escalate)) {
                 continue;
             }
-            let Some(case) = state.case() else { continue };
-            let zone_rooms: Vec<UnitId> = self
-                .inner
-                .district
-                .org
-                .zone(&case.zone)
-                .map(|z| z.rooms.clone())
-                .unwrap_or_default();
-            let lead = case.supervising_unit().cloned();
-            let by = if escalate {
-                // Escalate upwards: prefer a room of the zone other than the lead unit.
-                zone_rooms
-                    .iter()
-                    .find(|r| Some(*r) != lead.as_ref())
-                    .or(zone_rooms.first())
-                    .cloned()
-            } else {
-                lead.or_else(|| zone_rooms.first().cloned())
-            };
-            let Some(by) = by else {
+            let Some(actor) = self.urging_actor(&state, deadline.kind, escalate, now) else {
                 report.refused.push((
                     case_id,
                     deadline.kind,
-                    "no room in the case's zone".to_owned(),
+                    "nobody may urge this deadline now".to_owned(),
                 ));
                 continue;
             };
+            let by = actor.unit.clone();
             let command_id = urge_command_id(case_id, deadline.kind, deadline.due_at, escalate);
             let note = if escalate {
                 format!(
@@ -268,7 +253,7 @@ impl Engine {
             };
             let envelope = CommandEnvelope::new(
                 command_id,
-                Actor::new(by.clone(), Role::Leader),
+                actor,
                 now,
                 UrgeOverdue {
                     case_id,
@@ -299,6 +284,34 @@ impl Engine {
             }
         }
         Ok(report)
+    }
+
+    /// On whose behalf the watcher urges a deadline, as the domain's rule for `UrgeOverdue`
+    /// lists the issuers: for a first urging the natural issuer (the lead unit, else a room of
+    /// the zone); for an escalation a room of the zone other than the lead unit where there is
+    /// one, so it goes upwards. The actor is that unit with the `Watcher` role: the record
+    /// says the rule urged, not a person.
+    fn urging_actor(
+        &self,
+        state: &CaseState,
+        kind: DeadlineKind,
+        escalate: bool,
+        now: DateTime<Utc>,
+    ) -> Option<Actor> {
+        let district = &self.inner.district;
+        let ctx = NextContext::new(&district.org, &district.calendar, &district.policies, now);
+        let urge = next_commands_of(state, CommandKind::UrgeOverdue, &ctx)
+            .into_iter()
+            .find(|n| matches!(&n.draft, Some(Command::UrgeOverdue(c)) if c.deadline == kind))?;
+        let lead = state.case().and_then(|c| c.lead_unit());
+        let leaders = urge.issuers.iter().filter(|a| a.role == Role::Leader);
+        let upwards = leaders.clone().find(|a| escalate && Some(&a.unit) != lead);
+        let unit = upwards
+            .or_else(|| leaders.clone().next())
+            .or_else(|| urge.issuers.first())?
+            .unit
+            .clone();
+        Some(Actor::new(unit, Role::Watcher))
     }
 
     /// Runs the watcher every `interval` (of real time) until `stop` completes. Time limits

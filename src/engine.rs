@@ -408,7 +408,18 @@ impl Engine {
                 .await;
         }
         if let Command::MergeCase(merge) = &envelope.command {
-            // The domain cannot see other streams; the engine checks the merge target.
+            // The domain cannot see other streams; the engine checks the merge target. The
+            // check reads the target, and the append below is conditional on the duplicate's
+            // own version only: no store offers an append conditional on a second stream on
+            // every backend (KurrentDB appends to one stream at a time). So if another
+            // command ends the target between this read and the append, the duplicate is
+            // still merged into it, and ends (merged is final) pointing at a case that closed
+            // moments before. Nothing is lost: both streams keep every event, the audit
+            // timeline shows the order by global position, and the target can be reopened
+            // (`ReopenCase`), which brings the merged matter back onto the lists. A target
+            // declined, merged or transferred in that window is final and cannot be
+            // reopened: the duplicate's matter must then be registered anew. The window is
+            // one read-to-append round trip; docs/engine.md says the same.
             let target = self.load_state(merge.into).await?.0;
             if !target.is_open() || merge.into == merge.case_id {
                 return Err(EngineError::MergeTargetNotOpen {

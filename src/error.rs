@@ -6,6 +6,7 @@
 use caseflow_domain::{CaseId, DecodeError, DomainError, OrgError};
 use caseflow_projections::ProjectionError;
 use caseflow_store::StoreError;
+use chrono::{DateTime, Utc};
 
 /// Everything that can go wrong in the engine.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,20 @@ pub enum EngineError {
     /// **Caller**: no case with this id has been reported.
     #[error("no case {0} in the store")]
     CaseNotFound(CaseId),
+    /// **Caller**: a to-do list was asked for a unit, department, zone or level the district
+    /// does not have.
+    #[error("the district has no {0}")]
+    UnknownListOwner(String),
+    /// **Caller**: a replay asked for the case at a time before it was reported.
+    #[error("case {case_id} did not exist yet at {at} (it was reported at {reported_at})")]
+    NotYetReported {
+        /// The case.
+        case_id: CaseId,
+        /// The time asked for.
+        at: DateTime<Utc>,
+        /// When the store recorded its report.
+        reported_at: DateTime<Utc>,
+    },
     /// **Caller**: a replay asked for a version the case has not reached.
     #[error("case {case_id} has {latest} events; version {requested} does not exist")]
     VersionOutOfRange {
@@ -124,6 +139,8 @@ impl EngineError {
             EngineError::Rejected { .. }
                 | EngineError::MergeTargetNotOpen { .. }
                 | EngineError::CaseNotFound(_)
+                | EngineError::UnknownListOwner(_)
+                | EngineError::NotYetReported { .. }
                 | EngineError::VersionOutOfRange { .. }
                 | EngineError::District(_)
                 | EngineError::BackendNotCompiled { .. }

@@ -24,6 +24,7 @@ pub mod error;
 pub mod export;
 pub mod ids;
 pub mod retry;
+pub mod todo;
 
 pub use caseflow_domain as domain;
 pub use caseflow_projections as projections;
@@ -37,3 +38,4 @@ pub use engine::{CommandEnvelope, Engine, ExecuteOutcome};
 pub use error::EngineError;
 pub use ids::{IdGenerator, RandomIds, SeededIds, derived_id};
 pub use retry::RetryPolicy;
+pub use todo::{ListOwner, TodoList};

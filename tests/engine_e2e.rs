@@ -300,8 +300,17 @@ async fn the_deadline_watcher_urges_each_missed_deadline_once_even_across_restar
             .expect("read")
             .iter()
             .filter(|r| r.event_type == "CaseUrged")
-            .count();
-        assert_eq!(urgings, 2, "{backend:?}: one urging and one escalation");
+            .map(|r| r.metadata.actor.clone())
+            .collect::<Vec<_>>();
+        assert_eq!(
+            urgings.len(),
+            2,
+            "{backend:?}: one urging and one escalation"
+        );
+        // Both are recorded as the watcher acting by the rule, not as a person.
+        for actor in &urgings {
+            assert!(actor.ends_with("/watcher"), "{backend:?}: urged as {actor}");
+        }
     }
 }
 
@@ -339,7 +348,7 @@ async fn time_travel_shows_a_case_as_of_a_version_and_as_of_a_time() {
         ));
         assert!(matches!(
             engine.state_as_of_time(id, t0() - Duration::hours(1)).await,
-            Err(EngineError::VersionOutOfRange { .. })
+            Err(EngineError::NotYetReported { .. })
         ));
         assert!(matches!(
             engine.state_as_of_version(case_id(999), 1).await,

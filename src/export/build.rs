@@ -5,9 +5,12 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use caseflow_domain::{CaseState, Organisation, ResponsibleParty, evolve};
+use caseflow_domain::{
+    Calendar, Case, CaseEvent, CaseId, CaseState, Organisation, ResponsibleParty, evolve,
+};
 use caseflow_projections::case_stream_id;
-use chrono::{DateTime, FixedOffset, Offset, Utc};
+use caseflow_store::RecordedEvent;
+use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 
 use super::{
@@ -36,10 +39,6 @@ fn name_of<T: Serialize>(value: &T) -> String {
     }
 }
 
-fn local(offset: FixedOffset, t: DateTime<Utc>) -> DateTime<FixedOffset> {
-    t.with_timezone(&offset)
-}
-
 fn party_object(p: &ResponsibleParty) -> String {
     match p {
         ResponsibleParty::Unit(u) => format!("unit:{u}"),
@@ -48,14 +47,9 @@ fn party_object(p: &ResponsibleParty) -> String {
 }
 
 impl Engine {
-    fn offset(&self) -> FixedOffset {
-        FixedOffset::east_opt(self.district().calendar.utc_offset_minutes * 60)
-            .unwrap_or_else(|| Utc.fix())
-    }
-
     /// Builds the XES model of the whole store: one trace per case.
     pub async fn xes_log(&self) -> Result<XesLog, EngineError> {
-        let offset = self.offset();
+        let calendar = &self.district().calendar;
         let mut log = XesLog {
             name: format!("caseflow: {}", self.district().org.info().name),
             traces: Vec::new(),
@@ -69,7 +63,7 @@ impl Engine {
                 evolve(&mut state, &event);
                 events.push(XesEvent {
                     activity: r.event_type.clone(),
-                    timestamp: local(offset, event.at()),
+                    timestamp: calendar.to_local(event.at()),
                     lifecycle: "complete".to_owned(),
                     resource: event.actor().unit.to_string(),
                     attributes: vec![
@@ -91,7 +85,7 @@ impl Engine {
                         ),
                         (
                             "caseflow:recorded_at".to_owned(),
-                            AttrValue::Date(local(offset, r.recorded_at)),
+                            AttrValue::Date(calendar.to_local(r.recorded_at)),
                         ),
                         (
                             "caseflow:hash".to_owned(),
@@ -152,295 +146,19 @@ impl Engine {
 
     /// Builds the OCEL 2.0 model of the whole store.
     pub async fn ocel_log(&self) -> Result<OcelLog, EngineError> {
-        let offset = self.offset();
-        let org: &Organisation = &self.district().org;
-        let mut objects: BTreeMap<String, OcelObject> = BTreeMap::new();
-        let mut events: Vec<(u64, OcelEvent)> = Vec::new();
-        let epoch = DateTime::<Utc>::UNIX_EPOCH.with_timezone(&offset);
-        let ensure_unit = |objects: &mut BTreeMap<String, OcelObject>, id: &str| -> String {
-            let key = format!("unit:{id}");
-            objects.entry(key.clone()).or_insert_with(|| {
-                let mut attributes = Vec::new();
-                let mut relationships = Vec::new();
-                if let Some(unit) = org.unit(&id.into()) {
-                    attributes.push((
-                        "name".to_owned(),
-                        epoch,
-                        AttrValue::String(unit.name.clone()),
-                    ));
-                    attributes.push((
-                        "level".to_owned(),
-                        epoch,
-                        AttrValue::String(unit.level.to_string()),
-                    ));
-                    attributes.push((
-                        "zone".to_owned(),
-                        epoch,
-                        AttrValue::String(unit.zone.to_string()),
-                    ));
-                    if let Some(loc) = &unit.locality {
-                        relationships
-                            .push((format!("unit:{loc}"), "belongs to locality".to_owned()));
-                    }
-                }
-                OcelObject {
-                    id: key.clone(),
-                    object_type: "unit".to_owned(),
-                    attributes,
-                    relationships,
-                }
-            });
-            key
-        };
+        let district = self.district();
+        let mut builder = OcelBuilder::new(&district.org, &district.calendar);
         for case_id in self.case_ids().await? {
             let records = self.read_stream_all(&case_stream_id(case_id)).await?;
-            let case_key = format!("case:{case_id}");
-            let mut state = CaseState::default();
-            let mut plans = 0u32;
+            let mut case = OcelCase::new(case_id);
             for r in &records {
                 let event = decode(r)?;
-                evolve(&mut state, &event);
-                let at = local(offset, event.at());
-                let mut rel: Vec<(String, String)> = vec![(case_key.clone(), "case".to_owned())];
-                let actor_key = ensure_unit(&mut objects, event.actor().unit.as_str());
-                rel.push((actor_key, "actor".to_owned()));
-                let Some(case) = state.case() else { continue };
-                match r.event_type.as_str() {
-                    "CaseReported" => {
-                        let loc = ensure_unit(&mut objects, case.locality.as_str());
-                        rel.push((loc, "locality".to_owned()));
-                        if let Some(v) = &case.village {
-                            let key = format!("village:{v}");
-                            objects.entry(key.clone()).or_insert_with(|| OcelObject {
-                                id: key.clone(),
-                                object_type: "village".to_owned(),
-                                attributes: org
-                                    .unit(v)
-                                    .map(|u| {
-                                        vec![(
-                                            "name".to_owned(),
-                                            epoch,
-                                            AttrValue::String(u.name.clone()),
-                                        )]
-                                    })
-                                    .unwrap_or_default(),
-                                relationships: vec![(
-                                    format!("unit:{}", case.locality),
-                                    "in locality".to_owned(),
-                                )],
-                            });
-                            rel.push((key, "place".to_owned()));
-                        }
-                        let reporter = format!("reporter:{}", case.reporter_handle);
-                        objects
-                            .entry(reporter.clone())
-                            .or_insert_with(|| OcelObject {
-                                id: reporter.clone(),
-                                object_type: "reporter".to_owned(),
-                                attributes: vec![(
-                                    "anonymous".to_owned(),
-                                    at,
-                                    AttrValue::Bool(case.reporter.is_anonymous()),
-                                )],
-                                relationships: Vec::new(),
-                            });
-                        rel.push((reporter, "reported by".to_owned()));
-                    }
-                    "CaseRouted" => {
-                        if let Some(route) = &case.route {
-                            let lead = ensure_unit(&mut objects, route.lead_unit.as_str());
-                            rel.push((lead, "lead unit".to_owned()));
-                            for p in &route.responsible {
-                                rel.push((party_object(p), "responsible".to_owned()));
-                            }
-                        }
-                    }
-                    "VerificationTeamFormed" => {
-                        if let Some(team) = &case.verification_team {
-                            let leader = ensure_unit(&mut objects, team.leader.as_str());
-                            rel.push((leader, "team leader".to_owned()));
-                            for m in &team.members {
-                                let key = ensure_unit(&mut objects, m.as_str());
-                                rel.push((key, "team member".to_owned()));
-                            }
-                        }
-                    }
-                    "RectificationOrdered" => {
-                        if let Some(rect) = &case.rectification {
-                            rel.push((party_object(&rect.responsible), "responsible".to_owned()));
-                        }
-                    }
-                    "RectificationPlanSubmitted" => {
-                        plans += 1;
-                        if let Some(rect) = &case.rectification {
-                            let key = format!("plan:{case_id}:{plans}");
-                            let mut attributes = vec![(
-                                "measures".to_owned(),
-                                at,
-                                AttrValue::Int(rect.measures.len() as i64),
-                            )];
-                            if let Some(deadline) = rect.deadline {
-                                attributes.push((
-                                    "deadline".to_owned(),
-                                    at,
-                                    AttrValue::Date(local(offset, deadline)),
-                                ));
-                            }
-                            objects.insert(
-                                key.clone(),
-                                OcelObject {
-                                    id: key.clone(),
-                                    object_type: "rectification plan".to_owned(),
-                                    attributes,
-                                    relationships: vec![
-                                        (case_key.clone(), "for case".to_owned()),
-                                        (party_object(&rect.responsible), "responsible".to_owned()),
-                                    ],
-                                },
-                            );
-                            rel.push((key, "plan".to_owned()));
-                        }
-                    }
-                    "RectificationProgressReported" | "RectificationCompleted" if plans > 0 => {
-                        rel.push((format!("plan:{case_id}:{plans}"), "plan".to_owned()));
-                    }
-                    "FollowUpVisitScheduled" => {
-                        if let Some(visit) = &case.scheduled_visit {
-                            let key = ensure_unit(&mut objects, visit.visitor.as_str());
-                            rel.push((key, "visitor".to_owned()));
-                        }
-                    }
-                    "CaseMerged" => {
-                        if let Some(into) = case.merged_into {
-                            rel.push((format!("case:{into}"), "merged into".to_owned()));
-                        }
-                    }
-                    _ => {}
-                }
-                rel.dedup();
-                events.push((
-                    r.position,
-                    OcelEvent {
-                        id: r.event_id.to_string(),
-                        event_type: r.event_type.clone(),
-                        time: at,
-                        attributes: vec![
-                            (
-                                "stage".to_owned(),
-                                AttrValue::String(state.stage().as_str().to_owned()),
-                            ),
-                            (
-                                "version".to_owned(),
-                                AttrValue::Int(i64::try_from(r.version).unwrap_or(i64::MAX)),
-                            ),
-                            (
-                                "role".to_owned(),
-                                AttrValue::String(event.actor().role.to_string()),
-                            ),
-                            ("hash".to_owned(), AttrValue::String(hex::encode(r.hash))),
-                        ],
-                        relationships: rel,
-                    },
-                ));
+                evolve(&mut case.state, &event);
+                builder.event(&mut case, r, &event);
             }
-            if let Some(case) = state.case() {
-                let reported = local(offset, case.reported_at);
-                let mut relationships = vec![(
-                    format!("reporter:{}", case.reporter_handle),
-                    "reported by".to_owned(),
-                )];
-                if let Some(v) = &case.village {
-                    relationships.push((format!("village:{v}"), "located in".to_owned()));
-                }
-                if let Some(lead) = case.lead_unit() {
-                    relationships.push((format!("unit:{lead}"), "led by".to_owned()));
-                }
-                if let Some(into) = case.merged_into {
-                    relationships.push((format!("case:{into}"), "duplicate of".to_owned()));
-                }
-                let mut attributes = vec![
-                    (
-                        "channel".to_owned(),
-                        reported,
-                        AttrValue::String(name_of(&case.channel)),
-                    ),
-                    (
-                        "kind".to_owned(),
-                        reported,
-                        AttrValue::String(name_of(&case.kind)),
-                    ),
-                    (
-                        "focus_area".to_owned(),
-                        reported,
-                        AttrValue::String(name_of(&case.focus_area)),
-                    ),
-                    (
-                        "locality".to_owned(),
-                        reported,
-                        AttrValue::String(case.locality.to_string()),
-                    ),
-                    (
-                        "stage".to_owned(),
-                        local(offset, case.last_event_at),
-                        AttrValue::String(state.stage().as_str().to_owned()),
-                    ),
-                ];
-                if let Some(c) = case.category() {
-                    attributes.push((
-                        "category".to_owned(),
-                        reported,
-                        AttrValue::String(name_of(&c)),
-                    ));
-                }
-                objects.insert(
-                    case_key.clone(),
-                    OcelObject {
-                        id: case_key,
-                        object_type: "case".to_owned(),
-                        attributes,
-                        relationships,
-                    },
-                );
-            }
+            builder.case_object(case);
         }
-        // Departments named as responsible parties become objects too, so every relation
-        // points at a declared object.
-        let referenced: Vec<String> = events
-            .iter()
-            .flat_map(|(_, e)| e.relationships.iter().map(|(id, _)| id.clone()))
-            .chain(
-                objects
-                    .values()
-                    .flat_map(|o| o.relationships.iter().map(|(id, _)| id.clone())),
-            )
-            .collect();
-        for id in referenced {
-            if objects.contains_key(&id) {
-                continue;
-            }
-            if let Some(dept) = id.strip_prefix("department:") {
-                let name = org
-                    .department(&dept.into())
-                    .map(|d| d.name.clone())
-                    .unwrap_or_default();
-                objects.insert(
-                    id.clone(),
-                    OcelObject {
-                        id: id.clone(),
-                        object_type: "department".to_owned(),
-                        attributes: vec![("name".to_owned(), epoch, AttrValue::String(name))],
-                        relationships: Vec::new(),
-                    },
-                );
-            } else if let Some(unit) = id.strip_prefix("unit:") {
-                ensure_unit(&mut objects, unit);
-            }
-        }
-        events.sort_by_key(|(position, _)| *position);
-        Ok(OcelLog {
-            objects: objects.into_values().collect(),
-            events: events.into_iter().map(|(_, e)| e).collect(),
-        })
+        Ok(builder.finish())
     }
 
     /// Writes the whole store as OCEL 2.0 JSON to `out`.
@@ -459,5 +177,333 @@ impl Engine {
             events: log.events.len() as u64,
             objects: log.objects.len() as u64,
         })
+    }
+}
+
+/// One case while its stream is read: its folded state and how many plans it had.
+struct OcelCase {
+    case_id: CaseId,
+    key: String,
+    state: CaseState,
+    plans: u32,
+}
+
+impl OcelCase {
+    fn new(case_id: CaseId) -> Self {
+        OcelCase {
+            case_id,
+            key: format!("case:{case_id}"),
+            state: CaseState::default(),
+            plans: 0,
+        }
+    }
+
+    fn plan_key(&self) -> String {
+        format!("plan:{}:{}", self.case_id, self.plans)
+    }
+}
+
+/// Accumulates the OCEL objects and events of the whole store, case by case.
+struct OcelBuilder<'d> {
+    org: &'d Organisation,
+    calendar: &'d Calendar,
+    epoch: DateTime<FixedOffset>,
+    objects: BTreeMap<String, OcelObject>,
+    events: Vec<(u64, OcelEvent)>,
+}
+
+type Relations = Vec<(String, String)>;
+
+fn relation(key: impl Into<String>, qualifier: &str) -> (String, String) {
+    (key.into(), qualifier.to_owned())
+}
+
+impl<'d> OcelBuilder<'d> {
+    fn new(org: &'d Organisation, calendar: &'d Calendar) -> Self {
+        OcelBuilder {
+            org,
+            calendar,
+            epoch: calendar.to_local(DateTime::<Utc>::UNIX_EPOCH),
+            objects: BTreeMap::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Declares a unit object (once) and returns its key.
+    fn unit(&mut self, id: &str) -> String {
+        let key = format!("unit:{id}");
+        if self.objects.contains_key(&key) {
+            return key;
+        }
+        let mut attributes = Vec::new();
+        let mut relationships = Vec::new();
+        if let Some(unit) = self.org.unit(&id.into()) {
+            let text =
+                |name: &str, value: String| (name.to_owned(), self.epoch, AttrValue::String(value));
+            attributes.push(text("name", unit.name.clone()));
+            attributes.push(text("level", unit.level.to_string()));
+            attributes.push(text("zone", unit.zone.to_string()));
+            if let Some(loc) = &unit.locality {
+                relationships.push(relation(format!("unit:{loc}"), "belongs to locality"));
+            }
+        }
+        self.declare(&key, "unit", attributes, relationships);
+        key
+    }
+
+    fn declare(
+        &mut self,
+        key: &str,
+        object_type: &str,
+        attributes: Vec<(String, DateTime<FixedOffset>, AttrValue)>,
+        relationships: Relations,
+    ) {
+        self.objects
+            .entry(key.to_owned())
+            .or_insert_with(|| OcelObject {
+                id: key.to_owned(),
+                object_type: object_type.to_owned(),
+                attributes,
+                relationships,
+            });
+    }
+
+    /// Adds one event with its relations to the objects it touches.
+    fn event(&mut self, case: &mut OcelCase, r: &RecordedEvent, event: &CaseEvent) {
+        let at = self.calendar.to_local(event.at());
+        let mut rel: Relations = vec![relation(case.key.clone(), "case")];
+        let actor = self.unit(event.actor().unit.as_str());
+        rel.push(relation(actor, "actor"));
+        if case.state.case().is_none() {
+            return;
+        }
+        if r.event_type == "RectificationPlanSubmitted" {
+            case.plans += 1;
+        }
+        rel.extend(self.relations_of(case, &r.event_type, at));
+        rel.dedup();
+        let stage = case.state.stage().as_str().to_owned();
+        self.events.push((
+            r.position,
+            OcelEvent {
+                id: r.event_id.to_string(),
+                event_type: r.event_type.clone(),
+                time: at,
+                attributes: vec![
+                    ("stage".to_owned(), AttrValue::String(stage)),
+                    (
+                        "version".to_owned(),
+                        AttrValue::Int(i64::try_from(r.version).unwrap_or(i64::MAX)),
+                    ),
+                    (
+                        "role".to_owned(),
+                        AttrValue::String(event.actor().role.to_string()),
+                    ),
+                    ("hash".to_owned(), AttrValue::String(hex::encode(r.hash))),
+                ],
+                relationships: rel,
+            },
+        ));
+    }
+
+    /// The objects an event of this type relates to, beyond its case and actor.
+    fn relations_of(
+        &mut self,
+        c: &OcelCase,
+        event_type: &str,
+        at: DateTime<FixedOffset>,
+    ) -> Relations {
+        let Some(case) = c.state.case() else {
+            return Vec::new();
+        };
+        match event_type {
+            "CaseReported" => self.reported(case, at),
+            "CaseRouted" => match &case.route {
+                Some(route) => {
+                    let mut rel = vec![relation(self.unit(route.lead_unit.as_str()), "lead unit")];
+                    rel.extend(
+                        route
+                            .responsible
+                            .iter()
+                            .map(|p| relation(party_object(p), "responsible")),
+                    );
+                    rel
+                }
+                None => Vec::new(),
+            },
+            "VerificationTeamFormed" => match &case.verification_team {
+                Some(team) => {
+                    let mut rel = vec![relation(self.unit(team.leader.as_str()), "team leader")];
+                    for m in &team.members {
+                        rel.push(relation(self.unit(m.as_str()), "team member"));
+                    }
+                    rel
+                }
+                None => Vec::new(),
+            },
+            "RectificationOrdered" => case
+                .rectification
+                .iter()
+                .map(|r| relation(party_object(&r.responsible), "responsible"))
+                .collect(),
+            "RectificationPlanSubmitted" => self.plan(c, at),
+            "RectificationProgressReported" | "RectificationCompleted" if c.plans > 0 => {
+                vec![relation(c.plan_key(), "plan")]
+            }
+            "FollowUpVisitScheduled" => case
+                .scheduled_visit
+                .as_ref()
+                .map(|v| vec![relation(self.unit(v.visitor.as_str()), "visitor")])
+                .unwrap_or_default(),
+            "CaseMerged" => case
+                .merged_into
+                .map(|into| vec![relation(format!("case:{into}"), "merged into")])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A report relates to the locality, the village and the reporter's opaque handle.
+    fn reported(&mut self, case: &Case, at: DateTime<FixedOffset>) -> Relations {
+        let mut rel = vec![relation(self.unit(case.locality.as_str()), "locality")];
+        if let Some(v) = &case.village {
+            let key = format!("village:{v}");
+            let attributes = self
+                .org
+                .unit(v)
+                .map(|u| {
+                    vec![(
+                        "name".to_owned(),
+                        self.epoch,
+                        AttrValue::String(u.name.clone()),
+                    )]
+                })
+                .unwrap_or_default();
+            let in_locality = vec![relation(format!("unit:{}", case.locality), "in locality")];
+            self.declare(&key, "village", attributes, in_locality);
+            rel.push(relation(key, "place"));
+        }
+        let reporter = format!("reporter:{}", case.reporter_handle);
+        let anonymous = vec![(
+            "anonymous".to_owned(),
+            at,
+            AttrValue::Bool(case.reporter.is_anonymous()),
+        )];
+        self.declare(&reporter, "reporter", anonymous, Vec::new());
+        rel.push(relation(reporter, "reported by"));
+        rel
+    }
+
+    /// A submitted plan becomes an object of its own.
+    fn plan(&mut self, c: &OcelCase, at: DateTime<FixedOffset>) -> Relations {
+        let Some(rect) = c.state.case().and_then(|case| case.rectification.as_ref()) else {
+            return Vec::new();
+        };
+        let key = c.plan_key();
+        let mut attributes = vec![(
+            "measures".to_owned(),
+            at,
+            AttrValue::Int(rect.measures.len() as i64),
+        )];
+        if let Some(deadline) = rect.deadline {
+            attributes.push((
+                "deadline".to_owned(),
+                at,
+                AttrValue::Date(self.calendar.to_local(deadline)),
+            ));
+        }
+        let relationships = vec![
+            relation(c.key.clone(), "for case"),
+            relation(party_object(&rect.responsible), "responsible"),
+        ];
+        self.objects.insert(
+            key.clone(),
+            OcelObject {
+                id: key.clone(),
+                object_type: "rectification plan".to_owned(),
+                attributes,
+                relationships,
+            },
+        );
+        vec![relation(key, "plan")]
+    }
+
+    /// The case object, with its facts as they stood at the end of its stream.
+    fn case_object(&mut self, c: OcelCase) {
+        let Some(case) = c.state.case() else { return };
+        let reported = self.calendar.to_local(case.reported_at);
+        let mut relationships = vec![relation(
+            format!("reporter:{}", case.reporter_handle),
+            "reported by",
+        )];
+        if let Some(v) = &case.village {
+            relationships.push(relation(format!("village:{v}"), "located in"));
+        }
+        if let Some(lead) = case.lead_unit() {
+            relationships.push(relation(format!("unit:{lead}"), "led by"));
+        }
+        if let Some(into) = case.merged_into {
+            relationships.push(relation(format!("case:{into}"), "duplicate of"));
+        }
+        let text = |name: &str, at, value: String| (name.to_owned(), at, AttrValue::String(value));
+        let mut attributes = vec![
+            text("channel", reported, name_of(&case.channel)),
+            text("kind", reported, name_of(&case.kind)),
+            text("focus_area", reported, name_of(&case.focus_area)),
+            text("locality", reported, case.locality.to_string()),
+            text(
+                "stage",
+                self.calendar.to_local(case.last_event_at),
+                c.state.stage().as_str().to_owned(),
+            ),
+        ];
+        if let Some(category) = case.category() {
+            attributes.push(text("category", reported, name_of(&category)));
+        }
+        self.objects.insert(
+            c.key.clone(),
+            OcelObject {
+                id: c.key,
+                object_type: "case".to_owned(),
+                attributes,
+                relationships,
+            },
+        );
+    }
+
+    /// Departments and units that are only referenced become objects too, so every relation
+    /// points at a declared object; events go in log order.
+    fn finish(mut self) -> OcelLog {
+        let referenced: Vec<String> = self
+            .events
+            .iter()
+            .flat_map(|(_, e)| e.relationships.iter().map(|(id, _)| id.clone()))
+            .chain(
+                self.objects
+                    .values()
+                    .flat_map(|o| o.relationships.iter().map(|(id, _)| id.clone())),
+            )
+            .collect();
+        for id in referenced {
+            if self.objects.contains_key(&id) {
+                continue;
+            }
+            if let Some(dept) = id.strip_prefix("department:") {
+                let name = self
+                    .org
+                    .department(&dept.into())
+                    .map(|d| d.name.clone())
+                    .unwrap_or_default();
+                let attributes = vec![("name".to_owned(), self.epoch, AttrValue::String(name))];
+                self.declare(&id, "department", attributes, Vec::new());
+            } else if let Some(unit) = id.strip_prefix("unit:") {
+                self.unit(unit);
+            }
+        }
+        self.events.sort_by_key(|(position, _)| *position);
+        OcelLog {
+            objects: self.objects.into_values().collect(),
+            events: self.events.into_iter().map(|(_, e)| e).collect(),
+        }
     }
 }

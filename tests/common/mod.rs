@@ -131,100 +131,33 @@ pub async fn run(
         .unwrap_or_else(|e| panic!("{name} at {at} fails: {e}"))
 }
 
-/// Walks a complaint handled by its locality up to a submitted rectification plan; returns
-/// the time of the last step. Seven events.
+/// Walks a complaint from 东苑社区 up to a submitted rectification plan, one hour a step,
+/// along the path the domain suggests (`next_commands`, first issuer): accepted, classified
+/// as a mass demand, routed to and answered by 朝阳街道 itself, substantiated, rectification
+/// ordered, plan submitted. Returns the time of the last step. Seven events.
 pub async fn walk_to_plan(
     engine: &Engine,
     clock: &ManualClock,
     id: CaseId,
     start: DateTime<Utc>,
 ) -> DateTime<Utc> {
-    let loc = "loc-chaoyang";
     let mut t = start;
-    let mut step = |h: i64| {
-        t += Duration::hours(h);
-        t
-    };
-    run(
-        engine,
-        clock,
-        step(0),
-        informant("vil-dongyuan"),
-        report(id),
-    )
-    .await;
-    run(
-        engine,
-        clock,
-        step(1),
-        officer("room-1"),
-        AcceptCase { case_id: id },
-    )
-    .await;
-    run(
-        engine,
-        clock,
-        step(1),
-        leader(loc),
-        ClassifyCase {
-            case_id: id,
-            category: Category::MassDemand,
-            focus_area: FocusArea::LivingEnvironment,
-            severity: Severity::Ordinary,
-            involves_locality: false,
-            involved_department: None,
-        },
-    )
-    .await;
-    run(
-        engine,
-        clock,
-        step(1),
-        leader(loc),
-        RouteCase {
-            case_id: id,
-            lead_unit: UnitId::new(loc),
-            responsible: vec![ResponsibleParty::Unit(UnitId::new(loc))],
-            time_limit_days: None,
-        },
-    )
-    .await;
-    run(
-        engine,
-        clock,
-        step(1),
-        officer(loc),
-        RecordFindings {
-            case_id: id,
-            finding: Finding::Substantiated,
-            summary: "属实".into(),
-        },
-    )
-    .await;
-    run(
-        engine,
-        clock,
-        step(1),
-        leader(loc),
-        OrderRectification {
-            case_id: id,
-            responsible: ResponsibleParty::Unit(UnitId::new(loc)),
-            requirements: "一周内修复路灯".into(),
-        },
-    )
-    .await;
-    let at = step(1);
-    run(
-        engine,
-        clock,
-        at,
-        leader(loc),
-        SubmitRectificationPlan {
-            case_id: id,
-            measures: vec!["更换灯具".into()],
-            deadline: at + Duration::days(7),
-        },
-    )
-    .await;
-    t
+    run(engine, clock, t, informant("vil-dongyuan"), report(id)).await;
+    loop {
+        let state = engine.case_state(id).await.expect("case state");
+        let planned = state
+            .case()
+            .and_then(|c| c.rectification.as_ref())
+            .is_some_and(|r| r.deadline.is_some());
+        if planned {
+            return t;
+        }
+        t += Duration::hours(1);
+        let district = engine.district();
+        let next = NextContext::new(&district.org, &district.calendar, &district.policies, t)
+            .with_note("办理中");
+        let step = walk::next_move(&state, &next, walk::Style::Forward, &mut walk::First)
+            .expect("the case moves on");
+        run(engine, clock, t, step.actor, step.command).await;
+    }
 }

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use caseflow::domain::{CaseId, UnitId};
+use caseflow::domain::{CaseId, DepartmentId, Lang, Level, UnitId, ZoneId};
 use caseflow::store::SqliteOptions;
-use caseflow::{District, Engine, EngineConfig, StoreConfig};
+use caseflow::{District, Engine, EngineConfig, ListOwner, StoreConfig};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use clap::{Args, ValueEnum};
 
@@ -14,19 +14,87 @@ use crate::{CliError, ReportFormat, StoreArgs};
 
 /// Arguments of `todo`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("owner").required(true).args(["unit", "department", "zone", "level"])))]
 pub struct TodoArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// The unit (e.g. room-1, team-2, loc-zhongshan, vil-wenhuagong).
+    /// A unit's list (e.g. room-1, team-2, loc-zhongshan, vil-wenhuagong).
     #[arg(long, value_name = "ID")]
-    unit: String,
-    /// Judge overdue items at this time (RFC 3339, `YYYY-MM-DD[THH:MM]` in district time, or
-    /// `now`; default: the time of the last recorded event).
+    unit: Option<String>,
+    /// A partner department's list (e.g. dept-finance).
+    #[arg(long, value_name = "ID")]
+    department: Option<String>,
+    /// Every unit of a collaboration zone (e.g. zone-1).
+    #[arg(long, value_name = "ID")]
+    zone: Option<String>,
+    /// Every unit of one level.
+    #[arg(long, value_enum)]
+    level: Option<LevelArg>,
+    /// Judge overdue items at this time (RFC 3339, `YYYY-MM-DD[THH:MM]` in district time;
+    /// default: now).
     #[arg(long, value_name = "TIME")]
     now: Option<String>,
+    /// The language of the labels (default: the district's, zh-CN for the sample district).
+    #[arg(long, value_name = "TAG")]
+    lang: Option<String>,
+    /// Show at most this many rows in the table (JSON is always whole).
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// The four levels, as `--level` takes them.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LevelArg {
+    /// Rooms (室).
+    Room,
+    /// Teams (组).
+    Team,
+    /// Localities (地).
+    Locality,
+    /// Village officers (村).
+    Village,
+}
+
+impl From<LevelArg> for Level {
+    fn from(l: LevelArg) -> Level {
+        match l {
+            LevelArg::Room => Level::Room,
+            LevelArg::Team => Level::Team,
+            LevelArg::Locality => Level::Locality,
+            LevelArg::Village => Level::Village,
+        }
+    }
+}
+
+impl TodoArgs {
+    fn owner(&self) -> Option<ListOwner> {
+        let text = |s: &Option<String>| s.as_deref().map(str::trim).map(str::to_owned);
+        if let Some(u) = text(&self.unit) {
+            return Some(ListOwner::Unit(UnitId::new(u)));
+        }
+        if let Some(d) = text(&self.department) {
+            return Some(ListOwner::Department(DepartmentId::new(d)));
+        }
+        if let Some(z) = text(&self.zone) {
+            return Some(ListOwner::Zone(ZoneId::new(z)));
+        }
+        self.level.map(|l| ListOwner::Level(l.into()))
+    }
+}
+
+/// The language to print labels in: `--lang`, else the district's.
+pub fn language(engine: &Engine, tag: Option<&str>) -> Result<Lang, CliError> {
+    match tag {
+        None => Ok(engine.district().org.info().language),
+        Some(tag) => Lang::parse(tag).ok_or_else(|| {
+            CliError::Usage(format!(
+                "`{tag}` is not a language this build speaks (zh-CN or en)"
+            ))
+        }),
+    }
 }
 
 /// Arguments of `case`.
@@ -85,9 +153,13 @@ pub struct ExportArgs {
 pub struct StatsArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// Statistics at this time (default: the time of the last recorded event).
+    /// Statistics at this time (RFC 3339 or `YYYY-MM-DD[THH:MM]` in district time; default:
+    /// now).
     #[arg(long, value_name = "TIME")]
     now: Option<String>,
+    /// The language of the labels (default: the district's).
+    #[arg(long, value_name = "TAG")]
+    lang: Option<String>,
     /// Print JSON instead of tables.
     #[arg(long)]
     json: bool,
@@ -118,6 +190,10 @@ pub struct AuditArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "md")]
     format: ReportFormat,
+    /// For a case report: measure the current stage's duration up to this time (RFC 3339 or
+    /// `YYYY-MM-DD[THH:MM]` in district time; default: now).
+    #[arg(long, value_name = "TIME", conflicts_with = "from")]
+    now: Option<String>,
 }
 
 /// Opens the engine over an existing store.
@@ -148,14 +224,6 @@ pub async fn open(args: &StoreArgs) -> Result<Engine, CliError> {
     };
     Ok(Engine::open(EngineConfig::with_store(store, district)).await?)
 }
-
-/// The district's UTC offset.
-pub fn offset_of(engine: &Engine) -> FixedOffset {
-    FixedOffset::east_opt(engine.district().calendar.utc_offset_minutes * 60)
-        .unwrap_or(FixedOffset::east_opt(0).unwrap_or_else(|| Utc.fix()))
-}
-
-use chrono::Offset;
 
 /// Parses a time: RFC 3339, `YYYY-MM-DDTHH:MM[:SS]` or `YYYY-MM-DD HH:MM` in district time,
 /// `YYYY-MM-DD` (midnight, district time), or `now` (the wall clock).
@@ -192,31 +260,18 @@ pub fn parse_time(text: &str, offset: FixedOffset) -> Result<DateTime<Utc>, CliE
     )))
 }
 
-/// `--now` or, by default, the time of the last recorded event (so a demo or simulated
-/// store is judged at its own time), or the wall clock for an empty store.
-async fn now_or_last(engine: &Engine, now: Option<&str>) -> Result<DateTime<Utc>, CliError> {
-    if let Some(text) = now {
-        return parse_time(text, offset_of(engine));
+/// `--now` in district time, or by default the engine's clock (the wall clock): a user who
+/// asks what is overdue sees what is overdue now.
+fn now_or_clock(engine: &Engine, now: Option<&str>) -> Result<DateTime<Utc>, CliError> {
+    match now {
+        Some(text) => parse_time(text, engine.district().calendar.utc_offset()),
+        None => Ok(engine.now()),
     }
-    let head = engine
-        .store()
-        .head_position()
-        .await
-        .map_err(EngineError::from)?;
-    if head == 0 {
-        return Ok(Utc::now());
-    }
-    let last = engine
-        .store()
-        .read_all(head, 1)
-        .await
-        .map_err(EngineError::from)?;
-    Ok(last.first().map_or_else(Utc::now, |r| r.recorded_at))
 }
 
 use caseflow::EngineError;
 
-fn parse_case_id(text: &str) -> Result<CaseId, CliError> {
+pub fn parse_case_id(text: &str) -> Result<CaseId, CliError> {
     uuid::Uuid::parse_str(text.trim())
         .map(CaseId::new)
         .map_err(|_| CliError::Usage(format!("`{text}` is not a case id (a UUID)")))
@@ -225,22 +280,17 @@ fn parse_case_id(text: &str) -> Result<CaseId, CliError> {
 /// `caseflow todo`.
 pub async fn todo(args: TodoArgs) -> Result<ExitCode, CliError> {
     let engine = open(&args.store).await?;
-    let unit = UnitId::new(args.unit.clone());
-    if engine.district().org.unit(&unit).is_none() {
-        return Err(CliError::Usage(format!(
-            "no unit `{}` in the district",
-            args.unit
-        )));
-    }
-    let now = now_or_last(&engine, args.now.as_deref()).await?;
-    let items = engine.todo(&unit, now).await?;
+    let owner = args
+        .owner()
+        .ok_or_else(|| CliError::Usage("give --unit, --department, --zone or --level".into()))?;
+    let lang = language(&engine, args.lang.as_deref())?;
+    let now = now_or_clock(&engine, args.now.as_deref())?;
+    let list = engine.todo_list(owner, now).await?;
     if args.json {
-        say!("{}", output::todo_json(&unit, now, &items));
+        say!("{}", output::todo_json(&engine, &list, lang));
     } else {
-        say!(
-            "{}",
-            output::todo_table(&engine, &unit, now, &items, usize::MAX)
-        );
+        let limit = args.limit.unwrap_or(usize::MAX);
+        say!("{}", output::todo_table(&engine, &list, lang, limit));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -249,7 +299,7 @@ pub async fn todo(args: TodoArgs) -> Result<ExitCode, CliError> {
 pub async fn case(args: CaseArgs) -> Result<ExitCode, CliError> {
     let engine = open(&args.store).await?;
     let case_id = parse_case_id(&args.case_id)?;
-    let offset = offset_of(&engine);
+    let offset = engine.district().calendar.utc_offset();
     let snapshot = match (&args.as_of, args.version) {
         (Some(t), _) => {
             engine
@@ -269,7 +319,7 @@ pub async fn case(args: CaseArgs) -> Result<ExitCode, CliError> {
             }
         }
     };
-    let now = now_or_last(&engine, None).await?;
+    let now = now_or_clock(&engine, None)?;
     let report = engine.audit_case(case_id, now).await?;
     if args.json {
         say!("{}", output::case_json(&snapshot, &report));
@@ -327,7 +377,7 @@ pub async fn export(args: ExportArgs) -> Result<ExitCode, CliError> {
 /// `caseflow stats`.
 pub async fn stats(args: StatsArgs) -> Result<ExitCode, CliError> {
     let engine = open(&args.store).await?;
-    let now = now_or_last(&engine, args.now.as_deref()).await?;
+    let now = now_or_clock(&engine, args.now.as_deref())?;
     let report = engine.stats(now).await?;
     if args.json {
         say!(
@@ -335,7 +385,8 @@ pub async fn stats(args: StatsArgs) -> Result<ExitCode, CliError> {
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        say!("{}", output::stats_tables(&report));
+        let lang = language(&engine, args.lang.as_deref())?;
+        say!("{}", output::stats_tables(&engine, &report, lang));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -355,10 +406,10 @@ pub async fn rebuild(args: RebuildArgs) -> Result<ExitCode, CliError> {
 /// `caseflow audit`.
 pub async fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
     let engine = open(&args.store).await?;
-    let offset = offset_of(&engine);
+    let offset = engine.district().calendar.utc_offset();
     let report = match (&args.case, &args.from, &args.to) {
         (Some(case), _, _) => {
-            let now = now_or_last(&engine, None).await?;
+            let now = now_or_clock(&engine, args.now.as_deref())?;
             engine.audit_case(parse_case_id(case)?, now).await?
         }
         (None, Some(from), Some(to)) => {

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use caseflow::demo::{DemoConfig, run_demo};
+use caseflow::domain::Assignee;
 use caseflow::domain::{Level, UnitId};
-use caseflow::projections::Assignee;
 use caseflow::store::SqliteOptions;
 use caseflow::{
     District, Engine, EngineConfig, ManualClock, SeededIds, StoreConfig, read_model_path,
@@ -152,14 +152,15 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
             say!("No {level} has anything to do.\n");
             continue;
         };
-        let list = engine.todo(unit, now).await?;
-        say!(
-            "{}\n",
-            output::todo_table(&engine, unit, now, &list, args.rows)
-        );
+        let list = engine
+            .todo_list(caseflow::ListOwner::Unit(unit.clone()), now)
+            .await?;
+        let lang = engine.district().org.info().language;
+        say!("{}\n", output::todo_table(&engine, &list, lang, args.rows));
     }
     let stats = engine.stats(now).await?;
-    say!("{}", output::stats_tables(&stats));
+    let lang = engine.district().org.info().language;
+    say!("{}", output::stats_tables(&engine, &stats, lang));
     say!(
         "\nNext: caseflow todo --db {db} --unit room-1 | caseflow stats --db {db} | caseflow verify --db {db} | caseflow export --db {db} --format xes --out demo.xes",
         db = args.db.display()

@@ -12,6 +12,7 @@ macro_rules! say {
     }};
 }
 
+mod act;
 mod commands;
 mod demo;
 mod output;
@@ -90,6 +91,10 @@ enum Verb {
     Audit(commands::AuditArgs),
     /// Run a workflow simulation scenario.
     Simulate(simulate::SimulateArgs),
+    /// What may happen on a case now: the legal commands, who may issue each, drafts.
+    Next(act::NextArgs),
+    /// Issue one command (JSON on stdin or --file) as an actor, with a command id for retries.
+    Command(act::CommandArgs),
 }
 
 /// Output format of `audit`.
@@ -143,6 +148,8 @@ fn main() -> ExitCode {
             Verb::Rebuild(args) => commands::rebuild(args).await,
             Verb::Audit(args) => commands::audit(args).await,
             Verb::Simulate(args) => simulate::run_async(args).await,
+            Verb::Next(args) => act::next(args).await,
+            Verb::Command(args) => act::command(args).await,
         }
     });
     match result {

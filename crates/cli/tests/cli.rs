@@ -99,14 +99,16 @@ fn first_case_id(db: &Path) -> String {
 #[test]
 fn demo_prints_four_to_do_lists_and_the_headline_statistics() {
     let d = demo();
-    for unit in ["room-", "team-", "loc-", "vil-"] {
+    let lists = d.stdout.matches("待办清单 ").count();
+    assert_eq!(lists, 4, "one list per level:\n{}", d.stdout);
+    for level_name in ["纪检监察室", "纪检监察组"] {
         assert!(
-            d.stdout.contains(&format!("To-do list of {unit}")),
-            "no {unit} list:\n{}",
+            d.stdout.contains(level_name),
+            "no {level_name} list:\n{}",
             d.stdout
         );
     }
-    assert!(d.stdout.contains("people disciplined"), "{}", d.stdout);
+    assert!(d.stdout.contains("处理处分人数"), "{}", d.stdout);
     assert!(d.stdout.contains(" 0 refused commands"), "{}", d.stdout);
 }
 
@@ -114,7 +116,16 @@ fn demo_prints_four_to_do_lists_and_the_headline_statistics() {
 fn todo_prints_a_table_and_json() {
     let d = demo();
     let table = run_ok(&["todo", "--unit", "loc-chaoyang"], &d.db);
-    assert!(table.starts_with("To-do list of loc-chaoyang"), "{table}");
+    assert!(table.starts_with("待办清单 朝阳街道纪工委 · "), "{table}");
+    assert!(
+        table.contains("+08:00"),
+        "the time shows its offset: {table}"
+    );
+    let english = run_ok(&["todo", "--unit", "loc-chaoyang", "--lang", "en"], &d.db);
+    assert!(
+        english.starts_with("To-do list of 朝阳街道纪工委 · "),
+        "{english}"
+    );
     let json = run_ok(
         &[
             "todo",
@@ -127,8 +138,11 @@ fn todo_prints_a_table_and_json() {
         &d.db,
     );
     let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
-    assert_eq!(v["unit"], "loc-chaoyang");
-    assert_eq!(v["now"], "2026-03-20T01:00:00Z");
+    assert_eq!(
+        v["list"],
+        serde_json::json!({"scope": "unit", "id": "loc-chaoyang"})
+    );
+    assert_eq!(v["now"], "2026-03-20T09:00:00+08:00");
     assert!(v["items"].is_array());
     let err = run_err(&[
         "todo",
@@ -137,7 +151,53 @@ fn todo_prints_a_table_and_json() {
         "--db",
         d.db.to_str().expect("utf-8 path"),
     ]);
-    assert!(err.starts_with("error: no unit `room-99`"), "{err}");
+    assert!(
+        err.starts_with("error: the district has no unit room-99"),
+        "{err}"
+    );
+}
+
+#[test]
+fn todo_lists_departments_zones_and_levels_and_says_when_nothing_waits() {
+    let d = demo();
+    for owner in [
+        ["--department", "dept-finance"],
+        ["--zone", "zone-1"],
+        ["--level", "village"],
+    ] {
+        let json = run_ok(&["todo", owner[0], owner[1], "--json"], &d.db);
+        let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+        assert!(v["items"].is_array(), "{owner:?}: {json}");
+    }
+    let zone = run_ok(&["todo", "--zone", "zone-1", "--lang", "en"], &d.db);
+    assert!(zone.starts_with("To-do list of "), "{zone}");
+    // A list with nothing on it says so instead of drawing an empty frame.
+    let far_future = run_ok(&["todo", "--unit", "vil-zhaoqiao", "--lang", "en"], &d.db);
+    if far_future.contains("0 item(s)") {
+        assert!(
+            far_future.contains("Nothing waits on this list."),
+            "{far_future}"
+        );
+        assert!(!far_future.contains('┌'), "{far_future}");
+    }
+}
+
+#[test]
+fn todo_json_carries_whole_titles() {
+    let d = demo();
+    let json = run_ok(&["todo", "--level", "room", "--json"], &d.db);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let items = v["items"].as_array().expect("items");
+    assert!(!items.is_empty(), "the demo leaves work for the rooms");
+    for item in items {
+        let id = item["case_id"].as_str().expect("case id");
+        let case = run_ok(&["case", id, "--json"], &d.db);
+        let c: serde_json::Value = serde_json::from_str(&case).expect("case JSON");
+        assert_eq!(
+            item["title"], c["state"]["case"]["summary"],
+            "the to-do item's title is the whole summary"
+        );
+    }
 }
 
 #[test]
@@ -295,6 +355,8 @@ fn private_copy(dir: &Path) -> PathBuf {
 fn stats_rebuild_and_audit_work_on_the_demo() {
     let d = demo();
     let stats = run_ok(&["stats"], &d.db);
+    assert!(stats.contains("满意度"), "{stats}");
+    let stats = run_ok(&["stats", "--lang", "en"], &d.db);
     assert!(stats.contains("satisfaction"), "{stats}");
     // Rebuild a private copy, so no other test's process holds its read models meanwhile.
     let dir = tempfile::tempdir().expect("temp dir");

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc, Weekday,
+};
 use serde::{Deserialize, Serialize};
 
 /// The district's working calendar. Pure data: it never reads the clock.
@@ -54,6 +56,18 @@ impl Calendar {
 
     fn offset(&self) -> Duration {
         Duration::minutes(i64::from(self.utc_offset_minutes))
+    }
+
+    /// The district's offset from UTC. The loader keeps it within ±14 h; an offset beyond
+    /// what chrono represents (a hand-built calendar) reads as UTC rather than panicking.
+    pub fn utc_offset(&self) -> FixedOffset {
+        FixedOffset::east_opt(self.utc_offset_minutes.saturating_mul(60)).unwrap_or(Utc.fix())
+    }
+
+    /// An instant in district time (with its offset): the one conversion every output of
+    /// the workspace uses, so a to-do list, a report and an export agree on the hour.
+    pub fn to_local(&self, t: DateTime<Utc>) -> DateTime<FixedOffset> {
+        t.with_timezone(&self.utc_offset())
     }
 
     /// The local calendar date of an instant.

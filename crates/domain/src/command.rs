@@ -293,12 +293,45 @@ macro_rules! commands {
             )*
         }
 
+        /// Which command, without its fields: what [`crate::next_commands`] lists and the
+        /// to-do actions name as the commands that discharge them.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        pub enum CommandKind {
+            $(
+                #[allow(missing_docs)]
+                $variant,
+            )*
+        }
+
+        impl CommandKind {
+            /// Every kind, in a stable order.
+            pub const ALL: &'static [CommandKind] = &[$(CommandKind::$variant),*];
+
+            /// The command's stable name, e.g. `"ReportCase"`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(CommandKind::$variant => stringify!($variant),)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for CommandKind {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
         impl Command {
+            /// Which command this is.
+            pub fn kind(&self) -> CommandKind {
+                match self {
+                    $(Command::$variant(_) => CommandKind::$variant,)*
+                }
+            }
+
             /// The command's stable name, e.g. `"ReportCase"`.
             pub fn name(&self) -> &'static str {
-                match self {
-                    $(Command::$variant(_) => stringify!($variant),)*
-                }
+                self.kind().name()
             }
 
             /// The case the command is for.

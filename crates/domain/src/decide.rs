@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::authority::authority;
 use crate::calendar::Calendar;
 use crate::command::*;
 use crate::error::DomainError;
@@ -56,13 +57,41 @@ impl<'a> Context<'a> {
     fn due(&self, days: u32) -> DateTime<Utc> {
         self.calendar.add_working_days(self.issued_at, days.max(1))
     }
+
+    fn latest_plan_deadline(&self) -> DateTime<Utc> {
+        latest_plan_deadline(self.calendar, self.policies, self.issued_at)
+    }
+
+    fn latest_visit(&self) -> DateTime<Utc> {
+        latest_visit(self.calendar, self.policies, self.issued_at)
+    }
 }
 
-/// The acting unit, resolved against the organisation, with helpers for the authorization
-/// rules (docs/domain.md, "Authorization").
+/// The latest deadline a rectification plan submitted at `at` may set.
+pub(crate) fn latest_plan_deadline(
+    calendar: &Calendar,
+    policies: &Policies,
+    at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    calendar.add_working_days(at, policies.limits.rectification_max_days.max(1))
+}
+
+/// The latest time a follow-up visit scheduled at `at` may be planned for.
+pub(crate) fn latest_visit(
+    calendar: &Calendar,
+    policies: &Policies,
+    at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    calendar.add_working_days(at, policies.limits.route_limit_max_days.max(1))
+}
+
+impl Context<'_> {}
+
+/// The acting unit, resolved against the organisation, and the command it issues.
 struct Acting<'c> {
     ctx: &'c Context<'c>,
     unit: &'c Unit,
+    issued: &'c Command,
     command: &'static str,
 }
 
@@ -80,66 +109,69 @@ impl Acting<'_> {
         }
     }
 
-    fn is_lead(&self, case: &Case) -> bool {
-        case.lead_unit() == Some(&self.unit.id)
-    }
-
-    fn is_zone_room(&self, case: &Case) -> bool {
-        self.unit.level == Level::Room && self.unit.zone == case.zone
-    }
-
-    fn is_leader(&self) -> bool {
-        self.role() == Role::Leader
-    }
-
-    /// Intake decisions: any room or team, or the case's own locality; not a village officer.
-    fn may_decide_intake(&self, case: &Case) -> Result<(), DomainError> {
-        match self.unit.level {
-            Level::Room | Level::Team => Ok(()),
-            Level::Locality if self.unit.id == case.locality => Ok(()),
-            Level::Locality => Err(self.deny("a locality decides intake only in its own area")),
-            Level::Village => {
-                Err(self.deny("a village officer reports but does not decide intake"))
-            }
-        }
-    }
-
-    fn must_lead(&self, case: &Case, leader_only: bool) -> Result<(), DomainError> {
-        if !self.is_lead(case) {
-            return Err(self.deny("only the lead unit may do this"));
-        }
-        if leader_only && !self.is_leader() {
-            return Err(self.deny("this is a decision for the lead unit's leader"));
-        }
-        Ok(())
-    }
-
-    fn must_lead_or_zone_room(&self, case: &Case, leader_only: bool) -> Result<(), DomainError> {
-        if !(self.is_lead(case) || self.is_zone_room(case)) {
-            return Err(self.deny("only the lead unit or a room of the case's zone may do this"));
-        }
-        if leader_only && !self.is_leader() {
-            return Err(self.deny("this is a decision for a leader"));
-        }
-        Ok(())
-    }
-
-    /// The responsible party acts itself if it is a unit; a department acts through the team
-    /// stationed in it.
-    fn must_be_responsible(&self, party: &ResponsibleParty) -> Result<(), DomainError> {
-        let ok = match party {
-            ResponsibleParty::Unit(u) => &self.unit.id == u,
-            ResponsibleParty::Department(d) => {
-                self.ctx.org.team_stationed_in(d) == Some(&self.unit.id)
-            }
+    /// Checks the actor against the command's rule in [`crate::authority`].
+    fn authorize(&self, case: &Case) -> Result<(), DomainError> {
+        let Some(rule) = authority(self.issued, case) else {
+            return Ok(());
         };
-        if ok {
+        if self.role() == Role::Watcher && !rule.admits_role(Role::Watcher, self.issued) {
+            return Err(self.deny("the deadline watcher only urges missed time limits"));
+        }
+        if !rule.admits_unit(self.unit, case, self.ctx.org) {
+            return Err(self.deny(rule.rule));
+        }
+        if !rule.admits_role(self.role(), self.issued) {
+            return Err(self.deny(rule.rule));
+        }
+        Ok(())
+    }
+
+    /// Checks that the case is in a stage where the command applies.
+    fn in_stage(&self, case: &Case) -> Result<(), DomainError> {
+        if allowed_stages(self.issued.kind()).contains(&case.stage) {
             Ok(())
         } else {
-            Err(self.deny(
-                "only the responsible party (a department through its stationed team) may do this",
-            ))
+            Err(DomainError::WrongStage {
+                command: self.command,
+                stage: case.stage,
+            })
         }
+    }
+}
+
+const OPEN_STAGES: &[Stage] = &[
+    Stage::Intake,
+    Stage::Classification,
+    Stage::Handling,
+    Stage::Rectification,
+    Stage::Review,
+];
+
+/// The stages in which a command applies; the one table `decide` checks and
+/// [`crate::next_commands`] consults before it asks `decide`.
+pub fn allowed_stages(kind: CommandKind) -> &'static [Stage] {
+    use CommandKind as K;
+    match kind {
+        K::ReportCase => &[Stage::None],
+        K::AcceptCase | K::DeclineCase => &[Stage::Intake],
+        K::MergeCase | K::TransferCase => &[Stage::Intake, Stage::Classification],
+        K::ClassifyCase | K::RouteCase => &[Stage::Classification],
+        K::RecordJointConsultation => &[Stage::Classification, Stage::Handling],
+        K::ChooseDisposition
+        | K::FormVerificationTeam
+        | K::RecordFindings
+        | K::AnswerConsultation
+        | K::OrderRectification => &[Stage::Handling],
+        K::RecordDiscipline => &[Stage::Handling, Stage::Rectification, Stage::Review],
+        K::SubmitRectificationPlan | K::ReportRectificationProgress | K::CompleteRectification => {
+            &[Stage::Rectification]
+        }
+        K::UrgeOverdue => OPEN_STAGES,
+        K::ScheduleFollowUpVisit | K::RecordFollowUpVisit | K::RecordSatisfaction => {
+            &[Stage::Review]
+        }
+        K::ReopenCase => &[Stage::Review, Stage::Closed],
+        K::CloseCase => &[Stage::Handling, Stage::Rectification, Stage::Review],
     }
 }
 
@@ -192,17 +224,6 @@ fn department(org: &Organisation, id: &DepartmentId) -> Result<(), DomainError> 
         })
 }
 
-fn stage_in(command: &'static str, case: &Case, allowed: &[Stage]) -> Result<(), DomainError> {
-    if allowed.contains(&case.stage) {
-        Ok(())
-    } else {
-        Err(DomainError::WrongStage {
-            command,
-            stage: case.stage,
-        })
-    }
-}
-
 fn category(case: &Case) -> Result<Category, DomainError> {
     case.category().ok_or(DomainError::PrerequisiteMissing {
         missing: "classification",
@@ -234,6 +255,7 @@ pub fn decide(
     let acting = Acting {
         ctx,
         unit: actor_unit,
+        issued: command,
         command: command.name(),
     };
     let Some(case) = state.case() else {
@@ -319,6 +341,9 @@ fn report(c: &ReportCase, a: &Acting<'_>) -> Result<Vec<CaseEvent>, DomainError>
             });
         }
     }
+    if a.role() == Role::Watcher {
+        return Err(a.deny("the deadline watcher only urges missed time limits"));
+    }
     match a.unit.level {
         Level::Village if c.village.as_ref() != Some(&a.unit.id) => {
             return Err(a.deny("a village officer reports only for its own village or community"));
@@ -380,8 +405,8 @@ fn report(c: &ReportCase, a: &Acting<'_>) -> Result<Vec<CaseEvent>, DomainError>
 }
 
 fn accept(c: &AcceptCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Intake])?;
-    a.may_decide_intake(case)?;
+    a.in_stage(case)?;
+    a.authorize(case)?;
     Ok(CaseAccepted {
         case_id: c.case_id,
         at: a.ctx.issued_at,
@@ -392,8 +417,8 @@ fn accept(c: &AcceptCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, Doma
 }
 
 fn decline(c: &DeclineCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Intake])?;
-    a.may_decide_intake(case)?;
+    a.in_stage(case)?;
+    a.authorize(case)?;
     non_empty("explanation", &c.explanation)?;
     Ok(CaseDeclined {
         case_id: c.case_id,
@@ -406,8 +431,8 @@ fn decline(c: &DeclineCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, Do
 }
 
 fn merge(c: &MergeCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Intake, Stage::Classification])?;
-    a.may_decide_intake(case)?;
+    a.in_stage(case)?;
+    a.authorize(case)?;
     if c.into == c.case_id {
         return Err(DomainError::MergeIntoSelf);
     }
@@ -421,8 +446,8 @@ fn merge(c: &MergeCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, Domain
 }
 
 fn transfer(c: &TransferCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Intake, Stage::Classification])?;
-    a.may_decide_intake(case)?;
+    a.in_stage(case)?;
+    a.authorize(case)?;
     non_empty("to_authority", &c.to_authority)?;
     non_empty("reason", &c.reason)?;
     Ok(CaseTransferred {
@@ -436,12 +461,8 @@ fn transfer(c: &TransferCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, 
 }
 
 fn classify(c: &ClassifyCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Classification])?;
-    match a.unit.level {
-        Level::Room => {}
-        Level::Locality if a.unit.id == case.locality => {}
-        _ => return Err(a.deny("a room, or the case's own locality, classifies")),
-    }
+    a.in_stage(case)?;
+    a.authorize(case)?;
     if let Some(d) = &c.involved_department {
         department(a.ctx.org, d)?;
     }
@@ -463,8 +484,8 @@ fn joint_consultation(
     case: &Case,
     a: &Acting<'_>,
 ) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Classification, Stage::Handling])?;
-    a.must_lead_or_zone_room(case, false)?;
+    a.in_stage(case)?;
+    a.authorize(case)?;
     category(case)?;
     if c.participants.is_empty() {
         return Err(DomainError::InvalidInput {
@@ -474,29 +495,8 @@ fn joint_consultation(
     }
     no_repeats("participants", &c.participants)?;
     no_repeats("departments", &c.departments)?;
-    let involved = case.involved_locality();
     for p in &c.participants {
-        let u = unit(a.ctx.org, p)?;
-        if Some(&u.id) == involved {
-            return Err(DomainError::CrossInspectionViolated {
-                unit: u.id.clone(),
-                involved_locality: case.locality.clone(),
-            });
-        }
-        if u.level == Level::Village {
-            return Err(DomainError::WrongLevel {
-                field: "participants",
-                unit: u.id.clone(),
-                actual: u.level,
-                expected: Level::Locality,
-            });
-        }
-        if u.zone != case.zone {
-            return Err(DomainError::OutsideZone {
-                unit: u.id.clone(),
-                zone: case.zone.clone(),
-            });
-        }
+        check_participant(unit(a.ctx.org, p)?, case)?;
     }
     for d in &c.departments {
         department(a.ctx.org, d)?;
@@ -513,59 +513,49 @@ fn joint_consultation(
     .into())
 }
 
+/// Whether a unit may take part in the case's joint consultation: a room, team or locality
+/// of the case's zone, never the involved locality.
+pub(crate) fn check_participant(u: &Unit, case: &Case) -> Result<(), DomainError> {
+    if case.involved_locality() == Some(&u.id) {
+        return Err(DomainError::CrossInspectionViolated {
+            unit: u.id.clone(),
+            involved_locality: case.locality.clone(),
+        });
+    }
+    if u.level == Level::Village {
+        return Err(DomainError::WrongLevel {
+            field: "participants",
+            unit: u.id.clone(),
+            actual: u.level,
+            expected: Level::Locality,
+        });
+    }
+    if u.zone != case.zone {
+        return Err(DomainError::OutsideZone {
+            unit: u.id.clone(),
+            zone: case.zone.clone(),
+        });
+    }
+    Ok(())
+}
+
 fn route(c: &RouteCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Classification])?;
+    a.in_stage(case)?;
     let class = case
         .classification
         .as_ref()
         .ok_or(DomainError::PrerequisiteMissing {
             missing: "classification",
         })?;
-    match a.unit.level {
-        Level::Room => {}
-        Level::Locality if a.unit.id == case.locality && !class.involves_locality => {}
-        Level::Locality if a.unit.id == case.locality => {
-            return Err(a.deny("a locality may not route a case that involves itself"));
-        }
-        _ => return Err(a.deny("a room, or the case's own locality, routes")),
-    }
-    if !a.is_leader() {
-        return Err(a.deny("routing by level (分级) is a leader's decision"));
-    }
-    if class.category == Category::DisciplineClue
-        && class.severity == crate::model::Severity::Grave
-        && case.joint_consultations.is_empty()
-    {
+    a.authorize(case)?;
+    if case.awaits_joint_consultation() {
         return Err(DomainError::PrerequisiteMissing {
             missing: "a joint consultation for a grave clue",
         });
     }
     let org = a.ctx.org;
     let lead = unit(org, &c.lead_unit)?;
-    if lead.level == Level::Village {
-        return Err(DomainError::RouteViolatesRule {
-            rule: "a village officer cannot lead a case",
-        });
-    }
-    if class.involves_locality && lead.id == case.locality {
-        return Err(DomainError::CrossInspectionViolated {
-            unit: lead.id.clone(),
-            involved_locality: case.locality.clone(),
-        });
-    }
-    if cross_inspected(case, a.ctx.policies).is_some() {
-        if lead.level != Level::Room {
-            return Err(DomainError::RouteViolatesRule {
-                rule: "a clue under cross-inspection is led by a room",
-            });
-        }
-        if lead.zone != case.zone {
-            return Err(DomainError::OutsideZone {
-                unit: lead.id.clone(),
-                zone: case.zone.clone(),
-            });
-        }
-    }
+    check_route_lead(lead, case, a.ctx.policies)?;
     if c.responsible.is_empty() {
         return Err(DomainError::InvalidInput {
             field: "responsible",
@@ -574,17 +564,7 @@ fn route(c: &RouteCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, Domain
     }
     no_repeats("responsible", &c.responsible)?;
     for r in &c.responsible {
-        match r {
-            ResponsibleParty::Unit(u) => {
-                let u = unit(org, u)?;
-                if !matches!(u.level, Level::Locality | Level::Village) {
-                    return Err(DomainError::RouteViolatesRule {
-                        rule: "responsible units are localities or villages (or departments)",
-                    });
-                }
-            }
-            ResponsibleParty::Department(d) => department(org, d)?,
-        }
+        check_responsible(r, org)?;
     }
     let limits = &a.ctx.policies.limits;
     let days = match c.time_limit_days {
@@ -609,12 +589,65 @@ fn route(c: &RouteCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, Domain
     .into())
 }
 
+/// Whether `lead` may lead the case: never a village officer, never the involved locality,
+/// and a room of the case's zone under cross-inspection.
+pub(crate) fn check_route_lead(
+    lead: &Unit,
+    case: &Case,
+    policies: &Policies,
+) -> Result<(), DomainError> {
+    if lead.level == Level::Village {
+        return Err(DomainError::RouteViolatesRule {
+            rule: "a village officer cannot lead a case",
+        });
+    }
+    if case.involved_locality() == Some(&lead.id) {
+        return Err(DomainError::CrossInspectionViolated {
+            unit: lead.id.clone(),
+            involved_locality: case.locality.clone(),
+        });
+    }
+    if cross_inspected(case, policies).is_some() {
+        if lead.level != Level::Room {
+            return Err(DomainError::RouteViolatesRule {
+                rule: "a clue under cross-inspection is led by a room",
+            });
+        }
+        if lead.zone != case.zone {
+            return Err(DomainError::OutsideZone {
+                unit: lead.id.clone(),
+                zone: case.zone.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a party may answer for a case: a locality, a village or a known department.
+pub(crate) fn check_responsible(
+    party: &ResponsibleParty,
+    org: &Organisation,
+) -> Result<(), DomainError> {
+    match party {
+        ResponsibleParty::Unit(u) => {
+            let u = unit(org, u)?;
+            if !matches!(u.level, Level::Locality | Level::Village) {
+                return Err(DomainError::RouteViolatesRule {
+                    rule: "responsible units are localities or villages (or departments)",
+                });
+            }
+            Ok(())
+        }
+        ResponsibleParty::Department(d) => department(org, d),
+    }
+}
+
 fn disposition(
     c: &ChooseDisposition,
     case: &Case,
     a: &Acting<'_>,
 ) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Handling])?;
+    a.in_stage(case)?;
     let cat = category(case)?;
     if cat != Category::DisciplineClue {
         return Err(DomainError::NotApplicableToCategory {
@@ -622,7 +655,7 @@ fn disposition(
             category: cat,
         });
     }
-    a.must_lead(case, true)?;
+    a.authorize(case)?;
     if case.finding.is_some() {
         return Err(DomainError::InvalidInput {
             field: "disposition",
@@ -664,7 +697,7 @@ fn verification_team(
     case: &Case,
     a: &Acting<'_>,
 ) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Handling])?;
+    a.in_stage(case)?;
     let cat = category(case)?;
     if cat == Category::Consultation {
         return Err(DomainError::NotApplicableToCategory {
@@ -672,7 +705,7 @@ fn verification_team(
             category: cat,
         });
     }
-    a.must_lead(case, true)?;
+    a.authorize(case)?;
     verifying_disposition(case)?;
     if c.members.is_empty() {
         return Err(DomainError::InvalidInput {
@@ -683,12 +716,28 @@ fn verification_team(
     no_repeats("members", &c.members)?;
     let org = a.ctx.org;
     let leader = unit(org, &c.leader)?;
-    let involved = cross_inspected(case, a.ctx.policies);
-    let expected_leader = if involved.is_some() {
-        Level::Room
-    } else {
-        leader.level
-    };
+    check_team_leader(leader, case, a.ctx.policies)?;
+    for m in &c.members {
+        check_team_member(unit(org, m)?, case, a.ctx.policies)?;
+    }
+    Ok(VerificationTeamFormed {
+        case_id: c.case_id,
+        at: a.ctx.issued_at,
+        by: a.ctx.actor.clone(),
+        leader: leader.id.clone(),
+        members: c.members.clone(),
+    }
+    .into())
+}
+
+/// Whether a unit may lead the verification team: not a village officer; under
+/// cross-inspection a room of the case's zone (never the involved locality).
+pub(crate) fn check_team_leader(
+    leader: &Unit,
+    case: &Case,
+    policies: &Policies,
+) -> Result<(), DomainError> {
+    let involved = cross_inspected(case, policies);
     if let Some(inv) = involved {
         if &leader.id == inv {
             return Err(DomainError::CrossInspectionViolated {
@@ -697,7 +746,9 @@ fn verification_team(
             });
         }
     }
-    if leader.level == Level::Village || leader.level != expected_leader {
+    let wrong_level =
+        leader.level == Level::Village || (involved.is_some() && leader.level != Level::Room);
+    if wrong_level {
         return Err(DomainError::WrongLevel {
             field: "leader",
             unit: leader.id.clone(),
@@ -711,30 +762,19 @@ fn verification_team(
             zone: case.zone.clone(),
         });
     }
-    for m in &c.members {
-        let u = unit(org, m)?;
-        if let Some(inv) = involved {
-            if &u.id == inv || u.locality.as_ref() == Some(inv) {
-                return Err(DomainError::CrossInspectionViolated {
-                    unit: u.id.clone(),
-                    involved_locality: inv.clone(),
-                });
-            }
-            if u.level != Level::Locality {
-                return Err(DomainError::WrongLevel {
-                    field: "members",
-                    unit: u.id.clone(),
-                    actual: u.level,
-                    expected: Level::Locality,
-                });
-            }
-            if u.zone != case.zone {
-                return Err(DomainError::OutsideZone {
-                    unit: u.id.clone(),
-                    zone: case.zone.clone(),
-                });
-            }
-        } else if u.level == Level::Village {
+    Ok(())
+}
+
+/// Whether a unit may serve on the verification team: not a village officer; under
+/// cross-inspection another locality of the case's zone (never the involved one or one of
+/// its villages).
+pub(crate) fn check_team_member(
+    u: &Unit,
+    case: &Case,
+    policies: &Policies,
+) -> Result<(), DomainError> {
+    let Some(inv) = cross_inspected(case, policies) else {
+        if u.level == Level::Village {
             return Err(DomainError::WrongLevel {
                 field: "members",
                 unit: u.id.clone(),
@@ -742,19 +782,33 @@ fn verification_team(
                 expected: Level::Locality,
             });
         }
+        return Ok(());
+    };
+    if &u.id == inv || u.locality.as_ref() == Some(inv) {
+        return Err(DomainError::CrossInspectionViolated {
+            unit: u.id.clone(),
+            involved_locality: inv.clone(),
+        });
     }
-    Ok(VerificationTeamFormed {
-        case_id: c.case_id,
-        at: a.ctx.issued_at,
-        by: a.ctx.actor.clone(),
-        leader: leader.id.clone(),
-        members: c.members.clone(),
+    if u.level != Level::Locality {
+        return Err(DomainError::WrongLevel {
+            field: "members",
+            unit: u.id.clone(),
+            actual: u.level,
+            expected: Level::Locality,
+        });
     }
-    .into())
+    if u.zone != case.zone {
+        return Err(DomainError::OutsideZone {
+            unit: u.id.clone(),
+            zone: case.zone.clone(),
+        });
+    }
+    Ok(())
 }
 
 fn findings(c: &RecordFindings, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Handling])?;
+    a.in_stage(case)?;
     let cat = category(case)?;
     if cat == Category::Consultation {
         return Err(DomainError::NotApplicableToCategory {
@@ -762,7 +816,7 @@ fn findings(c: &RecordFindings, case: &Case, a: &Acting<'_>) -> Result<CaseEvent
             category: cat,
         });
     }
-    a.must_lead(case, false)?;
+    a.authorize(case)?;
     verifying_disposition(case)?;
     if cross_inspected(case, a.ctx.policies).is_some() && case.verification_team.is_none() {
         return Err(DomainError::VerificationTeamRequired);
@@ -779,11 +833,7 @@ fn findings(c: &RecordFindings, case: &Case, a: &Acting<'_>) -> Result<CaseEvent
 }
 
 fn discipline(c: &RecordDiscipline, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    stage_in(
-        a.command,
-        case,
-        &[Stage::Handling, Stage::Rectification, Stage::Review],
-    )?;
+    a.in_stage(case)?;
     let cat = category(case)?;
     if cat != Category::DisciplineClue {
         return Err(DomainError::NotApplicableToCategory {
@@ -791,7 +841,7 @@ fn discipline(c: &RecordDiscipline, case: &Case, a: &Acting<'_>) -> Result<CaseE
             category: cat,
         });
     }
-    a.must_lead(case, true)?;
+    a.authorize(case)?;
     if !case.finding.is_some_and(Finding::is_substantiated) {
         return Err(DomainError::PrerequisiteMissing {
             missing: "substantiated findings",
@@ -817,7 +867,7 @@ fn discipline(c: &RecordDiscipline, case: &Case, a: &Acting<'_>) -> Result<CaseE
 }
 
 fn answer(c: &AnswerConsultation, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Handling])?;
+    a.in_stage(case)?;
     let cat = category(case)?;
     if cat != Category::Consultation {
         return Err(DomainError::NotApplicableToCategory {
@@ -825,7 +875,7 @@ fn answer(c: &AnswerConsultation, case: &Case, a: &Acting<'_>) -> Result<CaseEve
             category: cat,
         });
     }
-    a.must_lead(case, false)?;
+    a.authorize(case)?;
     non_empty("answer", &c.answer)?;
     Ok(ConsultationAnswered {
         case_id: c.case_id,
@@ -841,9 +891,9 @@ fn order_rectification(
     case: &Case,
     a: &Acting<'_>,
 ) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Handling])?;
+    a.in_stage(case)?;
     let cat = category(case)?;
-    a.must_lead(case, true)?;
+    a.authorize(case)?;
     let ready = match cat {
         Category::Consultation => case.answer.is_some(),
         _ => case.finding.is_some_and(Finding::is_substantiated),
@@ -880,7 +930,7 @@ fn rectification_at<'c>(
     status: RectificationStatus,
     expected: &'static str,
 ) -> Result<&'c crate::state::Rectification, DomainError> {
-    stage_in(a.command, case, &[Stage::Rectification])?;
+    a.in_stage(case)?;
     let r = case
         .rectification
         .as_ref()
@@ -888,7 +938,7 @@ fn rectification_at<'c>(
             command: a.command,
             expected,
         })?;
-    a.must_be_responsible(&r.responsible)?;
+    a.authorize(case)?;
     if r.status != status {
         return Err(DomainError::RectificationStep {
             command: a.command,
@@ -910,10 +960,7 @@ fn submit_plan(
         "ordered and without a plan",
     )?;
     non_empty_list("measures", &c.measures)?;
-    let latest = a.ctx.calendar.add_working_days(
-        a.ctx.issued_at,
-        a.ctx.policies.limits.rectification_max_days.max(1),
-    );
+    let latest = a.ctx.latest_plan_deadline();
     if c.deadline <= a.ctx.issued_at || c.deadline > latest {
         return Err(DomainError::DateOutOfRange {
             field: "deadline",
@@ -993,22 +1040,15 @@ fn urge(c: &UrgeOverdue, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, Domai
         })?;
     let grace = a.ctx.policies.limits.urge_grace_days;
     let (escalated, missed) = match (&d.urged, &d.escalated) {
-        (None, _) => {
-            a.must_lead_or_zone_room(case, false)?;
-            (false, d.due_at)
-        }
-        (Some(first), None) => {
-            if !(a.is_zone_room(case) && a.is_leader()) {
-                return Err(a.deny("escalation goes to a leader of a room of the case's zone"));
-            }
-            (true, first.respond_by)
-        }
+        (None, _) => (false, d.due_at),
+        (Some(first), None) => (true, first.respond_by),
         (Some(_), Some(_)) => {
             return Err(DomainError::AlreadyUrged {
                 deadline: c.deadline,
             });
         }
     };
+    a.authorize(case)?;
     if a.ctx.issued_at <= missed {
         return Err(DomainError::DeadlineNotPassed {
             deadline: c.deadline,
@@ -1042,27 +1082,28 @@ fn review_not_failed(case: &Case) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// Whether a unit may make the follow-up visit: anyone but the involved locality.
+pub(crate) fn check_visitor(visitor: &Unit, case: &Case) -> Result<(), DomainError> {
+    match case.involved_locality() {
+        Some(inv) if &visitor.id == inv => Err(DomainError::CrossInspectionViolated {
+            unit: visitor.id.clone(),
+            involved_locality: inv.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn schedule_visit(
     c: &ScheduleFollowUpVisit,
     case: &Case,
     a: &Acting<'_>,
 ) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Review])?;
-    a.must_lead_or_zone_room(case, false)?;
+    a.in_stage(case)?;
+    a.authorize(case)?;
     review_not_failed(case)?;
     let visitor = unit(a.ctx.org, &c.visitor)?;
-    if let Some(inv) = case.involved_locality() {
-        if &visitor.id == inv {
-            return Err(DomainError::CrossInspectionViolated {
-                unit: visitor.id.clone(),
-                involved_locality: inv.clone(),
-            });
-        }
-    }
-    let latest = a.ctx.calendar.add_working_days(
-        a.ctx.issued_at,
-        a.ctx.policies.limits.route_limit_max_days.max(1),
-    );
+    check_visitor(visitor, case)?;
+    let latest = a.ctx.latest_visit();
     if c.scheduled_for <= a.ctx.issued_at || c.scheduled_for > latest {
         return Err(DomainError::DateOutOfRange {
             field: "scheduled_for",
@@ -1086,16 +1127,13 @@ fn record_visit(
     case: &Case,
     a: &Acting<'_>,
 ) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Review])?;
-    let scheduled = case
-        .scheduled_visit
-        .as_ref()
-        .ok_or(DomainError::PrerequisiteMissing {
+    a.in_stage(case)?;
+    if case.scheduled_visit.is_none() {
+        return Err(DomainError::PrerequisiteMissing {
             missing: "a scheduled follow-up visit",
-        })?;
-    if scheduled.visitor != a.unit.id {
-        return Err(a.deny("only the scheduled visitor records the visit"));
+        });
     }
+    a.authorize(case)?;
     review_not_failed(case)?;
     non_empty("notes", &c.notes)?;
     Ok(FollowUpVisitRecorded {
@@ -1113,11 +1151,8 @@ fn satisfaction(
     case: &Case,
     a: &Acting<'_>,
 ) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Review])?;
-    let own_village = a.unit.level == Level::Village && case.village.as_ref() == Some(&a.unit.id);
-    if !(own_village || a.is_lead(case)) {
-        return Err(a.deny("the case's village officer or the lead unit asks the reporter"));
-    }
+    a.in_stage(case)?;
+    a.authorize(case)?;
     review_not_failed(case)?;
     if case.satisfaction.is_some() {
         return Err(DomainError::InvalidInput {
@@ -1136,8 +1171,8 @@ fn satisfaction(
 }
 
 fn reopen(c: &ReopenCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    stage_in(a.command, case, &[Stage::Review, Stage::Closed])?;
-    a.must_lead_or_zone_room(case, true)?;
+    a.in_stage(case)?;
+    a.authorize(case)?;
     if case.stage == Stage::Review && review_not_failed(case).is_ok() {
         return Err(DomainError::ReopenNotWarranted);
     }
@@ -1153,7 +1188,7 @@ fn reopen(c: &ReopenCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, Doma
 }
 
 /// The outcome a case's record supports in its current stage.
-fn expected_outcome(case: &Case) -> Result<CaseOutcome, DomainError> {
+pub(crate) fn expected_outcome(case: &Case) -> Result<CaseOutcome, DomainError> {
     match case.stage {
         Stage::Rectification => Err(DomainError::RectificationOpen),
         Stage::Handling => {
@@ -1191,12 +1226,8 @@ fn expected_outcome(case: &Case) -> Result<CaseOutcome, DomainError> {
 }
 
 fn close(c: &CloseCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    stage_in(
-        a.command,
-        case,
-        &[Stage::Handling, Stage::Rectification, Stage::Review],
-    )?;
-    a.must_lead_or_zone_room(case, true)?;
+    a.in_stage(case)?;
+    a.authorize(case)?;
     let expected = expected_outcome(case)?;
     if c.outcome != expected {
         return Err(DomainError::OutcomeMismatch {

@@ -10,29 +10,43 @@
 //! events. See `docs/domain.md` for the lifecycle, the authorization table, the time limits
 //! and the cross-inspection rule.
 
+mod authority;
 mod calendar;
 mod command;
 mod config;
 mod decide;
+mod describe;
 mod error;
 mod event;
 mod evolve;
 mod ids;
+mod labels;
 mod model;
+mod next;
+mod obligations;
 mod org;
 mod policy;
 mod state;
 mod upcast;
+pub mod walk;
 
+pub use authority::{acting_unit_for, supervisor_of, who_may_issue};
 pub use calendar::Calendar;
 pub use command::*;
 pub use config::{DistrictConfig, MAX_LIMIT_DAYS};
-pub use decide::{Context, decide, urgeable};
+pub use decide::{Context, allowed_stages, decide, urgeable};
+pub use describe::describe;
 pub use error::DomainError;
 pub use event::*;
 pub use evolve::{Misfit, evolve, evolve_checked, misfit};
 pub use ids::{CaseId, DepartmentId, ReporterHandle, UnitId, ZoneId};
+pub use labels::{Label, Lang};
 pub use model::*;
+pub use next::{
+    CommandOptions, NextCommand, NextContext, command_options, next_commands, next_commands_of,
+    suggested_category,
+};
+pub use obligations::{Action, Assignee, Obligation, ObligationError, Priority, obligations};
 pub use org::{
     Department, DistrictInfo, Level, MIN_LOCALITIES_PER_ZONE, OrgError, Organisation, Unit, Zone,
 };

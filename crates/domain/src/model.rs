@@ -358,6 +358,10 @@ pub enum Role {
     CaseOfficer,
     /// A village or community information officer (信息员); only valid at village level.
     InformationOfficer,
+    /// The engine's deadline watcher, urging a missed time limit on a unit's behalf by the
+    /// rule (自动督办): not a person. It may issue `UrgeOverdue` and nothing else, wherever
+    /// the unit it acts for may urge; the record then says the rule urged, not a leader.
+    Watcher,
 }
 
 impl Role {
@@ -365,7 +369,7 @@ impl Role {
     pub fn valid_at(self, level: Level) -> bool {
         match self {
             Role::InformationOfficer => level == Level::Village,
-            Role::Leader | Role::CaseOfficer => level != Level::Village,
+            Role::Leader | Role::CaseOfficer | Role::Watcher => level != Level::Village,
         }
     }
 }
@@ -376,6 +380,7 @@ impl fmt::Display for Role {
             Role::Leader => "leader",
             Role::CaseOfficer => "case_officer",
             Role::InformationOfficer => "information_officer",
+            Role::Watcher => "watcher",
         })
     }
 }

@@ -245,6 +245,10 @@ pub struct DistrictInfo {
     /// A free note (e.g. where the names come from).
     #[serde(default)]
     pub note: String,
+    /// The language its staff read (`zh-CN` unless the file says otherwise): the labels of
+    /// every to-do list, report and page are given in it.
+    #[serde(default)]
+    pub language: crate::labels::Lang,
 }
 
 #[derive(Debug, Deserialize)]

@@ -128,6 +128,16 @@ pub enum CrossInspectionScope {
     AllClues,
 }
 
+impl CrossInspectionScope {
+    /// Whether a case of this category and involvement gets cross-inspection under this
+    /// scope: only discipline clues, and among them those that involve a town or street
+    /// unless the scope is every clue.
+    pub fn applies(self, category: Category, involves_locality: bool) -> bool {
+        category == Category::DisciplineClue
+            && (involves_locality || self == CrossInspectionScope::AllClues)
+    }
+}
+
 /// The policies a decision is taken under.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Policies {
@@ -168,13 +178,12 @@ pub struct RouteSuggestion {
 impl Policies {
     /// Whether a discipline clue with this involvement gets cross-inspection.
     pub fn cross_inspection_applies(&self, category: Category, involves_locality: bool) -> bool {
-        category == Category::DisciplineClue
-            && (involves_locality || self.cross_inspection == CrossInspectionScope::AllClues)
+        self.cross_inspection.applies(category, involves_locality)
     }
 
     /// Suggests a route:
-    /// - a discipline clue involving a locality (or any clue, under
-    ///   [`CrossInspectionScope::AllClues`]) is led by a room of that locality's zone, picked
+    /// - a case involving its locality, and any clue under
+    ///   [`CrossInspectionScope::AllClues`], is led by a room of that locality's zone, picked
     ///   deterministically from the case id so clues spread over the zone's rooms;
     /// - a case involving a department goes to the team stationed there, and the department
     ///   answers for it;
@@ -193,7 +202,11 @@ impl Policies {
         let time_limit_days = self.limits.handling_days(input.category, input.severity);
         let locality_party = ResponsibleParty::Unit(locality.id.clone());
 
-        if self.cross_inspection_applies(input.category, input.involves_locality) {
+        // A town or street never leads a case that involves it (for a clue that is the
+        // cross-inspection rule; for any other matter the same conflict of interest).
+        if input.involves_locality
+            || self.cross_inspection_applies(input.category, input.involves_locality)
+        {
             let zone = org
                 .zone(&locality.zone)
                 .ok_or_else(|| DomainError::UnknownUnit {

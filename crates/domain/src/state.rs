@@ -304,6 +304,14 @@ impl Case {
         }
     }
 
+    /// Whether the case waits for the joint consultation a grave discipline clue needs
+    /// before it may be routed.
+    pub fn awaits_joint_consultation(&self) -> bool {
+        self.classification.as_ref().is_some_and(|c| {
+            c.category == Category::DisciplineClue && c.severity == Severity::Grave
+        }) && self.joint_consultations.is_empty()
+    }
+
     /// The supervising unit: the lead unit once routed (it urges missed limits); before
     /// routing, nobody below the zone's rooms.
     pub fn supervising_unit(&self) -> Option<&UnitId> {

@@ -296,9 +296,13 @@ fn command(sel: u8, p: [u8; 6], now: DateTime<Utc>) -> Command {
 /// minutes (may be negative: time running backwards must be refused, never crash).
 type RandomStep = (u8, u8, u8, [u8; 6], i64);
 
-/// A step to run: the actor, a ready command (prefix) or a random template `Err((selector,
-/// params))` built at issue time, and the time advance in minutes.
-type ScriptStep = (Actor, Result<Command, (u8, [u8; 6])>, i64);
+/// Where a step's command comes from.
+enum Source {
+    /// The prefix: the next move of a walk through `next_commands` (choices from the seed).
+    Walk(u8),
+    /// A random template `(selector, params)` built at issue time, by a random actor.
+    Random(Actor, u8, [u8; 6]),
+}
 
 fn random_step() -> impl Strategy<Value = RandomStep> {
     (
@@ -359,6 +363,30 @@ fn check_invariants(state: &CaseState, policies: &Policies) {
     }
 }
 
+/// Whatever `decide` accepts on an existing case, `next_commands` lists, with the actor
+/// among its issuers: the list is complete, not only sound.
+#[track_caller]
+fn assert_listed(
+    before: &CaseState,
+    cmd: &Command,
+    actor: &Actor,
+    policies: &Policies,
+    now: DateTime<Utc>,
+) {
+    if before.case().is_none() {
+        return;
+    }
+    let d = district();
+    let next = NextContext::new(&d.org, &d.calendar, policies, now);
+    let listed = next_commands_of(before, cmd.kind(), &next);
+    assert!(
+        listed.iter().any(|n| n.may_issue(actor)),
+        "{} by {actor} was accepted at stage {} but next_commands does not list it",
+        cmd.name(),
+        before.stage()
+    );
+}
+
 /// Runs one sequence; returns the event types the random (non-prefix) steps produced.
 fn run(
     prefix_kind: u8,
@@ -380,29 +408,49 @@ fn run(
     let mut log: Vec<CaseEvent> = Vec::new();
     let mut now = t0();
 
-    let prefix = happy_path(pick(&CaseKind::ALL, prefix_kind));
-    let prefix_len = prefix_len.min(prefix.len());
-    // Random commands are built at their own issue time, so the dates they carry (plan
-    // deadlines, visit times) are spread around it rather than around t0.
-    let mut script: Vec<ScriptStep> = prefix
-        .into_iter()
-        .take(prefix_len)
-        .map(|(a, c)| (a, Ok(c), 60))
-        .collect();
+    // The prefix reports a case, then walks it forward through `next_commands`; the random
+    // steps follow. Random commands are built at
+    // their own issue time, so the dates they carry are spread around it.
+    let kind = pick(&CaseKind::ALL, prefix_kind);
+    // Without a prefix the random steps must report the case themselves (anywhere).
+    let mut script: Vec<(Source, i64)> = Vec::new();
+    if prefix_len > 0 {
+        script.push((Source::Random(vil(), 0, [0; 6]), 0));
+        script
+            .extend((1..prefix_len).map(|i| (Source::Walk(prefix_kind.wrapping_add(i as u8)), 60)));
+    }
     for (unit, role, sel, p, advance) in steps {
         let unit = pick(&UNITS, unit);
         let actor = Actor::new(unit, role_for(unit, role));
-        script.push((actor, Err((sel, p)), advance));
+        script.push((Source::Random(actor, sel, p), advance));
     }
-    for (actor, cmd, advance) in script {
+    for (i, (source, advance)) in script.into_iter().enumerate() {
         now += Duration::minutes(advance);
-        let random = cmd.is_err();
-        let cmd = cmd.unwrap_or_else(|(sel, p)| command(sel, p, now));
+        let random = i >= prefix_len;
+        let (actor, cmd) = match source {
+            Source::Random(actor, _, _) if i == 0 => (actor, report(kind, Channel::Hotline)),
+            Source::Random(actor, sel, p) => (actor, command(sel, p, now)),
+            Source::Walk(seed) => {
+                let next = NextContext::new(&d.org, &d.calendar, &policies, now);
+                // The first command that moves the case on (the path the policies
+                // suggest), by a seeded choice of its issuers.
+                let mut calls = 0usize;
+                let mut chooser = |n: usize| {
+                    calls += 1;
+                    if calls == 1 { 0 } else { usize::from(seed) % n }
+                };
+                match walk::next_move(&state, &next, walk::Style::Forward, &mut chooser) {
+                    Some(m) => (m.actor, m.command),
+                    None => continue,
+                }
+            }
+        };
         let ctx = Context::new(&actor, now, &d.org, &d.calendar, &policies);
         let before = state.clone();
         match decide(&state, &cmd, &ctx) {
             Ok(events) => {
                 assert!(!events.is_empty());
+                assert_listed(&before, &cmd, &actor, &policies, now);
                 assert!(!before.stage().is_final(), "a final case produced events");
                 if before.stage() == Stage::Closed {
                     assert_eq!(
@@ -455,7 +503,7 @@ proptest! {
     }
 }
 
-/// Sequences that follow a happy path to the end and then keep going at random still hold.
+/// Sequences that walk a case a long way and then keep going at random still hold.
 #[test]
 fn a_full_happy_path_then_random_commands() {
     let mut runner = proptest::test_runner::TestRunner::deterministic();
@@ -477,7 +525,7 @@ fn random_steps_reach_most_transitions() {
         prop::collection::vec(random_step(), 0..60),
     );
     let mut produced = std::collections::BTreeSet::new();
-    for _ in 0..300 {
+    for _ in 0..900 {
         let (kind, len, steps) = strategy.new_tree(&mut runner).unwrap().current();
         produced.extend(run(kind, len, steps, false));
     }

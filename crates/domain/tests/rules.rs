@@ -697,6 +697,58 @@ fn a_missed_deadline_is_urged_once_then_escalated_once_to_a_zone_room() {
         });
 }
 
+#[test]
+fn the_deadline_watcher_urges_and_escalates_by_the_rule_and_does_nothing_else() {
+    let g = Gwt::new().given(clue_rectification_ordered());
+    let due = g
+        .state
+        .deadline(DeadlineKind::RectificationPlan)
+        .unwrap()
+        .due_at;
+    let g = g.at(due);
+    let watcher = |unit: &str| actor(unit, Role::Watcher);
+    // The watcher acts for a unit the rule admits, never for another.
+    g.when(
+        watcher("loc-zhongshan"),
+        urge(DeadlineKind::RectificationPlan),
+    )
+    .then_not_authorized();
+    g.when(watcher("room-1"), urge(DeadlineKind::RectificationPlan))
+        .then_events(&["CaseUrged"]);
+    // It issues nothing but urgings.
+    g.when(watcher("room-1"), close_case(CaseOutcome::Rectified))
+        .then_not_authorized();
+    g.when(watcher("loc-chaoyang"), plan(due + Duration::days(5)))
+        .then_not_authorized();
+    Gwt::new()
+        .when(
+            watcher("room-1"),
+            report(CaseKind::Complaint, Channel::Hotline),
+        )
+        .then_not_authorized();
+    // An escalation is a leader's; the watcher escalates by the rule for a zone room.
+    let g = g.given([(watcher("room-1"), urge(DeadlineKind::RectificationPlan))]);
+    let respond_by = g
+        .state
+        .deadline(DeadlineKind::RectificationPlan)
+        .unwrap()
+        .urged
+        .clone()
+        .unwrap()
+        .respond_by;
+    let g = g.at(respond_by);
+    g.when(watcher("room-2"), urge(DeadlineKind::RectificationPlan))
+        .then_events(&["CaseUrged"]);
+    // A watcher does not exist in a village.
+    g.when(
+        watcher("vil-dongyuan"),
+        urge(DeadlineKind::RectificationPlan),
+    )
+    .then_error_matches("role not valid", |e| {
+        matches!(e, DomainError::RoleNotValidForLevel { .. })
+    });
+}
+
 // ---- Review -------------------------------------------------------------------------------
 
 #[test]

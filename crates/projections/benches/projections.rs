@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use caseflow_domain::{CaseId, Level};
+use caseflow_domain::{Assignee, CaseId, Level};
 use caseflow_projections::*;
 use caseflow_store::{EventStore, SqliteOptions, SqliteStore};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

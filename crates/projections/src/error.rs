@@ -58,6 +58,20 @@ pub enum ApplyFailure {
     Invariant(String),
 }
 
+impl From<caseflow_domain::ObligationError> for ApplyFailure {
+    fn from(e: caseflow_domain::ObligationError) -> Self {
+        use caseflow_domain::ObligationError as E;
+        match e {
+            E::UnknownUnit { unit } => ApplyFailure::UnknownParty(format!("unit {unit}")),
+            E::UnknownDepartment { department } => {
+                ApplyFailure::UnknownParty(format!("department {department}"))
+            }
+            E::UnknownZone { zone } => ApplyFailure::UnknownParty(format!("zone {zone}")),
+            other => ApplyFailure::Invariant(other.to_string()),
+        }
+    }
+}
+
 /// Where and why a projection stopped: the event it could not apply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(

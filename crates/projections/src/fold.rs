@@ -15,7 +15,7 @@ use caseflow_store::{EventStore, RecordedEvent};
 use uuid::Uuid;
 
 use crate::error::{ApplyFailure, ProjectionError};
-use crate::who_acts::{Obligation, obligations};
+use caseflow_domain::{Obligation, obligations};
 
 /// The prefix of every case stream id: `case-<uuid>`.
 pub const CASE_STREAM_PREFIX: &str = "case-";
@@ -119,7 +119,7 @@ impl CaseFold {
                 }
             }
             entry.obligations = obligations(&entry.state, org, self.scope)
-                .map_err(|failure| cannot_apply(record, failure))?;
+                .map_err(|failure| cannot_apply(record, failure.into()))?;
             self.cases.insert(case_id, entry);
         }
         Ok(())

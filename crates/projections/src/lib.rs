@@ -4,7 +4,7 @@
 //!
 //! - [`TodoProjection`]: the to-do lists (待办) of every unit at every level — room, team,
 //!   locality, village officer — and the zone and partner-department views, built from the
-//!   who-acts table ([`who_acts::obligations`]);
+//!   who-acts table ([`caseflow_domain::obligations`]);
 //! - [`StatsProjection`]: the demand list (诉求清单) and the commission's figures;
 //! - [`TimelineProjection`]: the audit timeline of each case.
 //!
@@ -32,7 +32,6 @@ pub mod runner;
 pub mod stats;
 pub mod timeline;
 pub mod todo;
-pub mod who_acts;
 
 pub use decode::{decode, domain_upcaster_chain};
 pub use error::{ApplyFailure, CannotApply, ProjectionError};
@@ -49,7 +48,6 @@ pub use runner::{
 pub use stats::{StatsProjection, StatsReport};
 pub use timeline::{CaseTimeline, StageSpan, TimelineEntry, TimelineProjection};
 pub use todo::{CaseCard, Place, TodoCounts, TodoItem, TodoItemRef, TodoProjection};
-pub use who_acts::{Action, Assignee, Obligation, Priority, obligations};
 
 /// The three standard projections, registered on one runner.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use caseflow_store::RecordedEvent;
 
 use crate::error::{ApplyFailure, ProjectionError};
 use crate::persist::{CommitBatch, StoredRows, TableSpec};
-use crate::who_acts::Obligation;
+use caseflow_domain::Obligation;
 
 /// One event, decoded and folded, as every projection of a runner sees it.
 ///

@@ -20,8 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ApplyFailure, ProjectionError};
 use crate::persist::{CaseJsonTable, ChangedCases, Column, CommitBatch, StoredRows, TableSpec};
 use crate::projection::{Applied, Projection};
-use crate::todo::short_title;
-use crate::who_acts::{Assignee, Obligation};
+use caseflow_domain::{Assignee, Obligation};
 
 /// The projection's name (checkpoint key, table prefix).
 pub const STATS_PROJECTION: &str = "stats";
@@ -44,7 +43,7 @@ struct MetMissed {
 /// What the statistics need to know about one case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseFacts {
-    /// Short title.
+    /// The case's summary, whole.
     pub title: String,
     /// Channel.
     pub channel: Channel,
@@ -102,7 +101,7 @@ pub struct CaseFacts {
 pub struct DemandEntry {
     /// The case.
     pub case_id: CaseId,
-    /// Short title.
+    /// The case's summary, whole.
     pub title: String,
     /// Focus area.
     pub focus_area: FocusArea,
@@ -416,7 +415,7 @@ impl Projection for StatsProjection {
             .cases
             .entry(applied.case_id)
             .or_insert_with(|| CaseFacts {
-                title: short_title(&case.summary),
+                title: case.summary.clone(),
                 channel: case.channel,
                 kind: case.kind,
                 category: None,

@@ -23,10 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ApplyFailure, ProjectionError};
 use crate::persist::{CaseJsonTable, ChangedCases, Column, CommitBatch, StoredRows, TableSpec};
 use crate::projection::{Applied, Projection};
-use crate::who_acts::{Action, Assignee, Obligation, Priority};
-
-/// Longest short title, in characters.
-pub const TITLE_CHARS_MAX: usize = 24;
+use caseflow_domain::{Action, Assignee, Obligation, Priority};
 
 /// Where a case is.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -45,7 +42,8 @@ pub struct Place {
 pub struct CaseCard {
     /// The case.
     pub case_id: CaseId,
-    /// The summary, cut to [`TITLE_CHARS_MAX`] characters.
+    /// The case's summary, whole (tables shorten it to fit a screen; JSON and pages carry it
+    /// as reported).
     pub title: String,
     /// The case's stage.
     pub stage: Stage,
@@ -431,20 +429,6 @@ fn make_ref<'a>(
     }
 }
 
-/// Cuts a summary to a short title on a character boundary.
-pub fn short_title(summary: &str) -> String {
-    let summary = summary.trim();
-    let mut chars = summary.char_indices();
-    match chars.nth(TITLE_CHARS_MAX) {
-        None => summary.to_owned(),
-        Some((cut, _)) => {
-            let mut title = summary[..cut].trim_end().to_owned();
-            title.push('…');
-            title
-        }
-    }
-}
-
 impl Projection for TodoProjection {
     fn name(&self) -> &'static str {
         TODO_PROJECTION
@@ -542,7 +526,7 @@ fn card_of(applied: &Applied<'_>) -> Result<CaseCard, ApplyFailure> {
         .ok_or_else(|| ApplyFailure::Invariant("an open case without reported facts".to_owned()))?;
     Ok(CaseCard {
         case_id: applied.case_id,
-        title: short_title(&facts.summary),
+        title: facts.summary.clone(),
         stage: facts.stage,
         kind: facts.kind,
         category: facts.category(),

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
-use caseflow_domain::{CaseId, CrossInspectionScope, Level};
+use caseflow_domain::{Action, Assignee, CaseId, CrossInspectionScope, Level, obligations};
 use caseflow_projections::*;
 use caseflow_store::{EventStore, MemoryStore};
 use chrono::{DateTime, Duration, Utc};

@@ -1,7 +1,7 @@
-//! A generator of valid case histories for the sample district, driven by the domain's own
-//! `decide`: at each step it picks a case (or a new one) and a plausible next command from a
-//! stream of choices, tries the actors that might be allowed to issue it, and keeps the
-//! events of the first decision the domain accepts. Every history it makes is therefore a
+//! A generator of valid case histories for the sample district, driven by the domain itself:
+//! at each step it picks a case (or reports a new one) and one of the commands the domain's
+//! `next_commands` lists for it, issued by one of the listed issuers, and keeps the events
+//! `decide` produces. Every history it makes is therefore a
 //! history the real engine could have written. Shared by the tests and the benchmarks.
 #![allow(dead_code)]
 
@@ -223,352 +223,59 @@ impl HistoryGen {
         decided
     }
 
+    /// One command on an existing case, chosen among what the domain says may happen next
+    /// (`next_commands`): usually a step that moves the case on (findings, satisfaction,
+    /// lead unit, team and visitor drawn at random within their legal values), now and then
+    /// any legal command, and at intake sometimes a merge into another open case.
     fn advance(&mut self, case_id: CaseId, rng: &mut Mix) -> Option<Decided> {
         let state = self.states[&case_id].clone();
-        let case = state.case()?.clone();
-        let mut commands: Vec<Command> = Vec::new();
-        let org = &self.cfg.org;
-        let zone_localities: Vec<UnitId> = org
-            .zone(&case.zone)
-            .map(|z| z.localities.clone())
-            .unwrap_or_default();
-        for (kind, _) in urgeable(&state, self.now) {
-            commands.push(
-                UrgeOverdue {
-                    case_id,
-                    deadline: kind,
-                    note: "请按期办理".into(),
-                }
-                .into(),
-            );
+        if state.stage() == Stage::Intake && rng.below(20) == 0 {
+            if let Some(merge) = self.merge_into_another(&state, case_id) {
+                return Some(merge);
+            }
         }
-        match case.stage {
-            Stage::Intake => {
-                let r = rng.below(20);
-                if r < 16 {
-                    commands.push(AcceptCase { case_id }.into());
-                } else if r < 18 {
-                    commands.push(
-                        DeclineCase {
-                            case_id,
-                            reason: DeclineReason::OutsideRemit,
-                            explanation: "不属于受理范围".into(),
-                        }
-                        .into(),
-                    );
-                } else if r < 19 {
-                    if let Some(into) = self.open.iter().copied().find(|c| *c != case_id) {
-                        commands.push(MergeCase { case_id, into }.into());
-                    }
-                } else {
-                    commands.push(
-                        TransferCase {
-                            case_id,
-                            to_authority: "区信访局".into(),
-                            reason: "属信访事项".into(),
-                        }
-                        .into(),
-                    );
-                }
-                commands.push(AcceptCase { case_id }.into());
+        let style = if rng.below(6) == 0 {
+            walk::Style::Explore
+        } else {
+            walk::Style::Branch
+        };
+        let next = NextContext::new(
+            &self.cfg.org,
+            &self.cfg.calendar,
+            &self.cfg.policies,
+            self.now,
+        )
+        .with_note("请按期办理");
+        // The first pick is the command: usually the first listed (the one that moves the
+        // case on, e.g. accepting rather than declining); then issuer and choice fields.
+        let mut first_pick = true;
+        let mut chooser = |n: usize| {
+            let natural = std::mem::take(&mut first_pick) && rng.below(4) != 0;
+            if natural {
+                0
+            } else {
+                rng.below(n as u64) as usize
             }
-            Stage::Classification => match &case.classification {
-                None => {
-                    let category = match case.kind {
-                        CaseKind::ProblemClue => Category::DisciplineClue,
-                        CaseKind::Consultation => Category::Consultation,
-                        _ if rng.below(5) == 0 => Category::DisciplineClue,
-                        _ => Category::MassDemand,
-                    };
-                    let severity = [Severity::Ordinary, Severity::Serious, Severity::Grave]
-                        [rng.below(3) as usize];
-                    let involved_department = (rng.below(3) == 0).then(|| {
-                        self.departments[rng.below(self.departments.len() as u64) as usize].clone()
-                    });
-                    commands.push(
-                        ClassifyCase {
-                            case_id,
-                            category,
-                            focus_area: case.focus_area,
-                            severity,
-                            involves_locality: category == Category::DisciplineClue
-                                && rng.below(2) == 0,
-                            involved_department,
-                        }
-                        .into(),
-                    );
-                }
-                Some(_) => {
-                    let participants: Vec<UnitId> = zone_localities
-                        .iter()
-                        .filter(|l| Some(*l) != case.involved_locality())
-                        .cloned()
-                        .collect();
-                    if case.joint_consultations.is_empty() {
-                        commands.push(
-                            RecordJointConsultation {
-                                case_id,
-                                participants,
-                                departments: Vec::new(),
-                                conclusion: "同意按程序办理".into(),
-                            }
-                            .into(),
-                        );
-                    }
-                    if let Ok(s) = self.cfg.policies.suggest_route_for(org, &state) {
-                        commands.insert(
-                            0,
-                            RouteCase {
-                                case_id,
-                                lead_unit: s.lead_unit,
-                                responsible: s.responsible,
-                                time_limit_days: None,
-                            }
-                            .into(),
-                        );
-                    }
-                }
-            },
-            Stage::Handling => {
-                let lead = case.lead_unit().cloned();
-                if case.category() == Some(Category::Consultation) && case.answer.is_none() {
-                    commands.push(
-                        AnswerConsultation {
-                            case_id,
-                            answer: "已答复".into(),
-                        }
-                        .into(),
-                    );
-                }
-                if case.category() == Some(Category::DisciplineClue) && case.finding.is_none() {
-                    let d = [
-                        Disposition::PreliminaryVerification,
-                        Disposition::TalkOrLetterInquiry,
-                        Disposition::HoldForLater,
-                        Disposition::CloseWithoutAction,
-                    ][match rng.below(10) {
-                        0..=5 => 0,
-                        6..=7 => 1,
-                        8 => 2,
-                        _ => 3,
-                    }];
-                    if !matches!(
-                        case.disposition,
-                        Some(
-                            Disposition::PreliminaryVerification | Disposition::TalkOrLetterInquiry
-                        )
-                    ) {
-                        commands.push(
-                            ChooseDisposition {
-                                case_id,
-                                disposition: d,
-                            }
-                            .into(),
-                        );
-                    }
-                }
-                if case.verification_team.is_none() {
-                    if let Some(lead) = &lead {
-                        let members: Vec<UnitId> = zone_localities
-                            .iter()
-                            .filter(|l| *l != &case.locality)
-                            .take(2)
-                            .cloned()
-                            .collect();
-                        if !members.is_empty() {
-                            commands.push(
-                                FormVerificationTeam {
-                                    case_id,
-                                    leader: lead.clone(),
-                                    members,
-                                }
-                                .into(),
-                            );
-                        }
-                    }
-                }
-                let finding = [
-                    Finding::Substantiated,
-                    Finding::PartlySubstantiated,
-                    Finding::NotSubstantiated,
-                ][rng.below(3) as usize];
-                if case.finding.is_none() {
-                    commands.push(
-                        RecordFindings {
-                            case_id,
-                            finding,
-                            summary: "核查完毕".into(),
-                        }
-                        .into(),
-                    );
-                }
-                if case.finding.is_some_and(Finding::is_substantiated)
-                    && case.category() == Some(Category::DisciplineClue)
-                    && rng.below(3) == 0
-                {
-                    let people = (0..=rng.below(2))
-                        .map(|i| DisciplinedPerson {
-                            name: format!("某{i}"),
-                            position: "村委会主任".into(),
-                            measure: DisciplineMeasure::Warning,
-                        })
-                        .collect();
-                    commands.push(RecordDiscipline { case_id, people }.into());
-                }
-                if let Some(route) = &case.route {
-                    let responsible = route.responsible
-                        [rng.below(route.responsible.len() as u64) as usize]
-                        .clone();
-                    commands.push(
-                        OrderRectification {
-                            case_id,
-                            responsible,
-                            requirements: "限期整改".into(),
-                        }
-                        .into(),
-                    );
-                }
-                for outcome in [
-                    CaseOutcome::ClosedWithoutAction,
-                    CaseOutcome::Answered,
-                    CaseOutcome::NotSubstantiated,
-                ] {
-                    commands.push(
-                        CloseCase {
-                            case_id,
-                            outcome,
-                            summary: "办结".into(),
-                        }
-                        .into(),
-                    );
-                }
-            }
-            Stage::Rectification => {
-                let r = case.rectification.as_ref()?;
-                match r.status {
-                    RectificationStatus::Ordered => commands.push(
-                        SubmitRectificationPlan {
-                            case_id,
-                            measures: vec!["立即整改".into()],
-                            deadline: self
-                                .cfg
-                                .calendar
-                                .add_working_days(self.now, 1 + rng.below(5) as u32),
-                        }
-                        .into(),
-                    ),
-                    _ => {
-                        if rng.below(3) == 0 {
-                            commands.push(
-                                ReportRectificationProgress {
-                                    case_id,
-                                    note: "推进中".into(),
-                                    percent_complete: 50,
-                                }
-                                .into(),
-                            );
-                        }
-                        commands.push(
-                            CompleteRectification {
-                                case_id,
-                                evidence: vec!["照片".into()],
-                                summary: "已整改".into(),
-                            }
-                            .into(),
-                        );
-                    }
-                }
-            }
-            Stage::Review => {
-                if case.last_visit == Some(VisitResult::Failed)
-                    || case.satisfaction == Some(Satisfaction::Unsatisfied)
-                {
-                    commands.push(
-                        ReopenCase {
-                            case_id,
-                            reason: "整改不到位".into(),
-                        }
-                        .into(),
-                    );
-                }
-                if case.scheduled_visit.is_none() && case.last_visit.is_none() {
-                    let visitor = case.village.clone().unwrap_or_else(|| {
-                        zone_localities
-                            .iter()
-                            .find(|l| *l != &case.locality)
-                            .cloned()
-                            .unwrap_or_else(|| case.locality.clone())
-                    });
-                    commands.push(
-                        ScheduleFollowUpVisit {
-                            case_id,
-                            visitor,
-                            scheduled_for: self.cfg.calendar.add_working_days(self.now, 1),
-                        }
-                        .into(),
-                    );
-                }
-                let result = if rng.below(6) == 0 {
-                    VisitResult::Failed
-                } else {
-                    VisitResult::Held
-                };
-                commands.push(
-                    RecordFollowUpVisit {
-                        case_id,
-                        result,
-                        notes: "已回访".into(),
-                    }
-                    .into(),
-                );
-                let satisfaction = [
-                    Satisfaction::Satisfied,
-                    Satisfaction::BasicallySatisfied,
-                    Satisfaction::Unsatisfied,
-                ][match rng.below(8) {
-                    0..=4 => 0,
-                    5..=6 => 1,
-                    _ => 2,
-                }];
-                commands.push(
-                    RecordSatisfaction {
-                        case_id,
-                        satisfaction,
-                        comment: String::new(),
-                    }
-                    .into(),
-                );
-                commands.push(
-                    CloseCase {
-                        case_id,
-                        outcome: CaseOutcome::Rectified,
-                        summary: "办结".into(),
-                    }
-                    .into(),
-                );
-            }
-            Stage::Closed if rng.below(4) == 0 => {
-                commands.push(
-                    ReopenCase {
-                        case_id,
-                        reason: "出现新情况".into(),
-                    }
-                    .into(),
-                );
-            }
-            _ => {}
-        }
-        if commands.is_empty() {
-            return None;
-        }
-        // Rotate the candidate list so the choice picks which one is tried first.
-        let first = rng.below(commands.len() as u64) as usize;
-        let bias = rng.below(3) != 0; // usually keep the natural order (progress first)
-        if !bias {
-            commands.rotate_left(first);
-        }
-        let actors = self.actors_for(&case);
-        self.try_decide(case_id, &actors, &commands)
+        };
+        let step = walk::next_move(&state, &next, style, &mut chooser)?;
+        self.try_decide(case_id, &[step.actor], &[step.command])
+    }
+
+    /// Merges a case at intake into another open case, as whoever may.
+    fn merge_into_another(&mut self, state: &CaseState, case_id: CaseId) -> Option<Decided> {
+        let into = self.open.iter().copied().find(|c| *c != case_id)?;
+        let next = NextContext::new(
+            &self.cfg.org,
+            &self.cfg.calendar,
+            &self.cfg.policies,
+            self.now,
+        );
+        let merge = next_commands_of(state, CommandKind::MergeCase, &next).pop()?;
+        self.try_decide(
+            case_id,
+            &merge.issuers,
+            &[MergeCase { case_id, into }.into()],
+        )
     }
 
     /// Decides one scripted command at the generator's clock, as whoever may issue it
@@ -576,8 +283,19 @@ impl HistoryGen {
     pub fn exec(&mut self, command: impl Into<Command>) -> Decided {
         let command = command.into();
         let case_id = command.case_id();
-        let actors = match (self.states.get(&case_id).and_then(|s| s.case()), &command) {
-            (Some(case), _) => self.actors_for(&case.clone()),
+        let actors = match (self.states.get(&case_id), &command) {
+            (Some(state), _) => {
+                let next = NextContext::new(
+                    &self.cfg.org,
+                    &self.cfg.calendar,
+                    &self.cfg.policies,
+                    self.now,
+                );
+                next_commands_of(state, command.kind(), &next)
+                    .into_iter()
+                    .flat_map(|n| n.issuers)
+                    .collect()
+            }
             (None, Command::ReportCase(r)) => {
                 let unit = r.village.clone().unwrap_or_else(|| r.locality.clone());
                 let role = if self.cfg.org.level_of(&unit) == Some(Level::Village) {
@@ -597,48 +315,6 @@ impl HistoryGen {
             self.order.push(case_id);
         }
         decided
-    }
-
-    /// Everyone who might be allowed to act on the case.
-    fn actors_for(&self, case: &Case) -> Vec<Actor> {
-        let org = &self.cfg.org;
-        let mut units: Vec<UnitId> = Vec::new();
-        if let Some(l) = case.lead_unit() {
-            units.push(l.clone());
-        }
-        if let Some(zone) = org.zone(&case.zone) {
-            units.extend(zone.rooms.iter().cloned());
-        }
-        units.push(case.locality.clone());
-        if let Some(r) = &case.rectification {
-            match &r.responsible {
-                ResponsibleParty::Unit(u) => units.push(u.clone()),
-                ResponsibleParty::Department(d) => {
-                    if let Some(t) = org.team_stationed_in(d) {
-                        units.push(t.clone());
-                    }
-                }
-            }
-        }
-        if let Some(v) = &case.scheduled_visit {
-            units.push(v.visitor.clone());
-        }
-        if let Some(v) = &case.village {
-            units.push(v.clone());
-        }
-        let mut actors = Vec::new();
-        for u in units {
-            let role = if org.level_of(&u) == Some(Level::Village) {
-                Role::InformationOfficer
-            } else {
-                Role::Leader
-            };
-            let a = Actor::new(u, role);
-            if !actors.contains(&a) {
-                actors.push(a);
-            }
-        }
-        actors
     }
 
     fn try_decide(

@@ -1,21 +1,60 @@
 //! The who-acts table: a pure function from a case's state and the organisation to the
 //! list of obligations — which unit (or department) must do what, by when, how urgently.
 //!
-//! This is the single place the table is written in code; `docs/projections.md` prints the
-//! same table for people. The to-do lists are this function's output indexed by assignee,
-//! and the statistics use it to tell whether each duty was done in time.
+//! This is the single place the table is written in code; ARCHITECTURE.md and
+//! docs/projections.md print the same table for people. The to-do lists are this function's
+//! output indexed by assignee, the statistics use it to tell whether each duty was done in
+//! time, and [`crate::next_commands`] names for each command the duty it discharges
+//! ([`Action::discharged_by`]). The parties are the ones [`crate::authority`] admits.
 
 use std::fmt;
 
-use caseflow_domain::{
-    Case, CaseState, Category, CrossInspectionScope, DeadlineKind, DepartmentId, Disposition,
-    Level, Organisation, RectificationStatus, ResponsibleParty, Satisfaction, Severity, Stage,
-    UnitId, VisitResult,
-};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
-use crate::error::ApplyFailure;
+use crate::authority::supervisor_of;
+use crate::command::CommandKind;
+use crate::ids::{DepartmentId, UnitId, ZoneId};
+use crate::model::{
+    Category, DeadlineKind, Disposition, ResponsibleParty, Satisfaction, Severity, VisitResult,
+};
+use crate::org::Organisation;
+use crate::policy::CrossInspectionScope;
+use crate::state::{Case, CaseState, RectificationStatus, Stage};
+
+/// Why the who-acts table cannot place a case's duties. Fatal for the read model that asked:
+/// the case refers to something the organisation does not know (the district file changed
+/// under a running store), or its state breaks an invariant `evolve` keeps for events
+/// `decide` produced (the stream was written by something else).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ObligationError {
+    /// A unit the case names is not in the organisation.
+    #[error("unit {unit} is not in the organisation")]
+    UnknownUnit {
+        /// The unit.
+        unit: UnitId,
+    },
+    /// A department the case names is not in the organisation.
+    #[error("department {department} is not in the organisation")]
+    UnknownDepartment {
+        /// The department.
+        department: DepartmentId,
+    },
+    /// The case's zone is not in the organisation.
+    #[error("zone {zone} is not in the organisation")]
+    UnknownZone {
+        /// The zone.
+        zone: ZoneId,
+    },
+    /// The case's state breaks an invariant of the workflow.
+    #[error("inconsistent case: {reason}")]
+    Inconsistent {
+        /// Which invariant.
+        reason: &'static str,
+    },
+}
 
 /// Whose list an item is on: a unit of the commission at any level, or a partner
 /// department (a department answers for rectifications; it works through the engine via
@@ -59,8 +98,8 @@ impl From<ResponsibleParty> for Assignee {
     }
 }
 
-/// What an assignee must do next. Each action corresponds to the command that discharges
-/// it (named in the docs table).
+/// What an assignee must do next. Each action names the commands that discharge it
+/// ([`Action::discharged_by`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -133,6 +172,35 @@ impl Action {
     }
 }
 
+impl Action {
+    /// The commands that discharge this duty; empty for [`Action::Verify`] (team members
+    /// report to the lead unit, which records the findings).
+    pub fn discharged_by(self) -> &'static [CommandKind] {
+        use CommandKind as K;
+        match self {
+            Action::DecideIntake => &[K::AcceptCase, K::DeclineCase, K::MergeCase, K::TransferCase],
+            Action::Classify => &[K::ClassifyCase],
+            Action::HoldJointConsultation => &[K::RecordJointConsultation],
+            Action::Route => &[K::RouteCase],
+            Action::ChooseDisposition | Action::ReviewHeldClue => &[K::ChooseDisposition],
+            Action::FormVerificationTeam => &[K::FormVerificationTeam],
+            Action::Verify => &[],
+            Action::RecordFindings => &[K::RecordFindings],
+            Action::AnswerConsultation => &[K::AnswerConsultation],
+            Action::OrderRectification => &[K::OrderRectification],
+            Action::SubmitRectificationPlan => &[K::SubmitRectificationPlan],
+            // Progress reports are welcome but only completion ends the duty.
+            Action::CarryOutRectification => &[K::CompleteRectification],
+            Action::SuperviseRectification => &[K::UrgeOverdue],
+            Action::ScheduleFollowUpVisit => &[K::ScheduleFollowUpVisit],
+            Action::VisitOnSite => &[K::RecordFollowUpVisit],
+            Action::AskSatisfaction => &[K::RecordSatisfaction],
+            Action::Reopen => &[K::ReopenCase],
+            Action::Close => &[K::CloseCase],
+        }
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -174,7 +242,7 @@ pub fn obligations(
     state: &CaseState,
     org: &Organisation,
     scope: CrossInspectionScope,
-) -> Result<Vec<Obligation>, ApplyFailure> {
+) -> Result<Vec<Obligation>, ObligationError> {
     let Some(case) = state.case() else {
         return Ok(Vec::new());
     };
@@ -203,11 +271,7 @@ pub fn obligations(
             let deadline = Some(DeadlineKind::Classification);
             let (action, locality_may) = match &case.classification {
                 None => (Action::Classify, true),
-                Some(c)
-                    if c.category == Category::DisciplineClue
-                        && c.severity == Severity::Grave
-                        && case.joint_consultations.is_empty() =>
-                {
+                Some(_) if case.awaits_joint_consultation() => {
                     // Before routing there is no lead unit: the zone's rooms convene it.
                     (Action::HoldJointConsultation, false)
                 }
@@ -269,31 +333,35 @@ impl Table<'_> {
     }
 }
 
-fn zone_rooms(case: &Case, org: &Organisation) -> Result<Vec<UnitId>, ApplyFailure> {
+fn zone_rooms(case: &Case, org: &Organisation) -> Result<Vec<UnitId>, ObligationError> {
     let zone = org
         .zone(&case.zone)
-        .ok_or_else(|| ApplyFailure::UnknownParty(format!("zone {}", case.zone)))?;
+        .ok_or_else(|| ObligationError::UnknownZone {
+            zone: case.zone.clone(),
+        })?;
     Ok(zone.rooms.clone())
 }
 
-fn known_unit(unit: &UnitId, org: &Organisation) -> Result<UnitId, ApplyFailure> {
+fn known_unit(unit: &UnitId, org: &Organisation) -> Result<UnitId, ObligationError> {
     match org.unit(unit) {
         Some(u) => Ok(u.id.clone()),
-        None => Err(ApplyFailure::UnknownParty(format!("unit {unit}"))),
+        None => Err(ObligationError::UnknownUnit { unit: unit.clone() }),
     }
 }
 
-fn lead(case: &Case) -> Result<UnitId, ApplyFailure> {
-    case.lead_unit().cloned().ok_or_else(|| {
-        ApplyFailure::Invariant(format!("case at stage {} has no route", case.stage))
-    })
+fn lead(case: &Case) -> Result<UnitId, ObligationError> {
+    case.lead_unit()
+        .cloned()
+        .ok_or(ObligationError::Inconsistent {
+            reason: "a case past classification has no route",
+        })
 }
 
 fn handling(
     case: &Case,
     scope: CrossInspectionScope,
     out: &mut Table<'_>,
-) -> Result<(), ApplyFailure> {
+) -> Result<(), ObligationError> {
     let lead = lead(case)?;
     let handling = Some(DeadlineKind::Handling);
     let category = case.category();
@@ -337,9 +405,9 @@ fn handling(
         // (with a verification team if it formed one) and records findings.
         Some(Category::MassDemand) => verification(case, &lead, scope, out),
         None => {
-            return Err(ApplyFailure::Invariant(
-                "a routed case without a category".to_owned(),
-            ));
+            return Err(ObligationError::Inconsistent {
+                reason: "a routed case without a category",
+            });
         }
     }
     Ok(())
@@ -349,10 +417,10 @@ fn handling(
 /// verify; the lead unit records the findings.
 fn verification(case: &Case, lead: &UnitId, scope: CrossInspectionScope, out: &mut Table<'_>) {
     let handling = Some(DeadlineKind::Handling);
-    let cross_inspected = case.classification.as_ref().is_some_and(|c| {
-        c.category == Category::DisciplineClue
-            && (c.involves_locality || scope == CrossInspectionScope::AllClues)
-    });
+    let cross_inspected = case
+        .classification
+        .as_ref()
+        .is_some_and(|c| scope.applies(c.category, c.involves_locality));
     match &case.verification_team {
         None if cross_inspected => {
             out.push(
@@ -378,40 +446,31 @@ fn verification(case: &Case, lead: &UnitId, scope: CrossInspectionScope, out: &m
     );
 }
 
-/// Who supervises a responsible party's rectification: the team stationed in a
-/// department; the locality of a village; otherwise the lead unit.
+/// Who supervises a responsible party's rectification ([`supervisor_of`]), or why the
+/// organisation cannot say.
 fn supervisor(
     party: &ResponsibleParty,
     lead: &UnitId,
     org: &Organisation,
-) -> Result<UnitId, ApplyFailure> {
-    match party {
-        ResponsibleParty::Department(d) => {
-            if org.department(d).is_none() {
-                return Err(ApplyFailure::UnknownParty(format!("department {d}")));
-            }
-            Ok(org
-                .team_stationed_in(d)
-                .cloned()
-                .unwrap_or_else(|| lead.clone()))
-        }
-        ResponsibleParty::Unit(u) => match org.level_of(u) {
-            None => Err(ApplyFailure::UnknownParty(format!("unit {u}"))),
-            Some(Level::Village) => org
-                .locality_of(u)
-                .cloned()
-                .ok_or_else(|| ApplyFailure::UnknownParty(format!("locality of {u}"))),
-            Some(_) => Ok(lead.clone()),
+) -> Result<UnitId, ObligationError> {
+    supervisor_of(party, lead, org).ok_or_else(|| match party {
+        ResponsibleParty::Department(d) => ObligationError::UnknownDepartment {
+            department: d.clone(),
         },
-    }
+        ResponsibleParty::Unit(u) => ObligationError::UnknownUnit { unit: u.clone() },
+    })
 }
 
-fn rectification(case: &Case, org: &Organisation, out: &mut Table<'_>) -> Result<(), ApplyFailure> {
+fn rectification(
+    case: &Case,
+    org: &Organisation,
+    out: &mut Table<'_>,
+) -> Result<(), ObligationError> {
     let lead = lead(case)?;
     let Some(r) = &case.rectification else {
-        return Err(ApplyFailure::Invariant(
-            "rectification stage without a rectification".to_owned(),
-        ));
+        return Err(ObligationError::Inconsistent {
+            reason: "rectification stage without a rectification",
+        });
     };
     let (action, deadline) = match r.status {
         RectificationStatus::Ordered => (
@@ -422,9 +481,9 @@ fn rectification(case: &Case, org: &Organisation, out: &mut Table<'_>) -> Result
             (Action::CarryOutRectification, DeadlineKind::Rectification)
         }
         RectificationStatus::Completed => {
-            return Err(ApplyFailure::Invariant(
-                "rectification stage with a completed rectification".to_owned(),
-            ));
+            return Err(ObligationError::Inconsistent {
+                reason: "rectification stage with a completed rectification",
+            });
         }
     };
     let supervising = supervisor(&r.responsible, &lead, org)?;
@@ -443,7 +502,7 @@ fn rectification(case: &Case, org: &Organisation, out: &mut Table<'_>) -> Result
     Ok(())
 }
 
-fn review(case: &Case, org: &Organisation, out: &mut Table<'_>) -> Result<(), ApplyFailure> {
+fn review(case: &Case, org: &Organisation, out: &mut Table<'_>) -> Result<(), ObligationError> {
     let lead = lead(case)?;
     let review = Some(DeadlineKind::Review);
     // The village officer of the case's village asks the reporter; without a village the
