@@ -424,8 +424,21 @@ impl Engine {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<AuditReport, EngineError> {
+        self.audit_range_with(from, to, &crate::Silent).await
+    }
+
+    /// [`Engine::audit_range`], reporting the cases read.
+    pub async fn audit_range_with(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        progress: &dyn crate::Progress,
+    ) -> Result<AuditReport, EngineError> {
         let mut cases = Vec::new();
-        for case_id in self.case_ids().await? {
+        let case_ids = self.case_ids().await?;
+        progress.total(case_ids.len() as u64);
+        for (done, case_id) in case_ids.into_iter().enumerate() {
+            progress.done(done as u64);
             let records = self.read_stream_all(&case_stream_id(case_id)).await?;
             if !records
                 .iter()

@@ -676,9 +676,31 @@ impl Engine {
 
     /// Drops every read model and rebuilds it from the first event; returns the records read.
     pub async fn rebuild(&self) -> Result<u64, EngineError> {
+        self.rebuild_with(&crate::Silent).await
+    }
+
+    /// [`Engine::rebuild`], reporting the records applied so far (a watcher task follows the
+    /// runner's published progress, so the rebuild itself is not slowed down).
+    pub async fn rebuild_with(&self, progress: &dyn crate::Progress) -> Result<u64, EngineError> {
+        let head = self.inner.store.head_position().await?;
+        progress.total(head);
         let mut read = self.inner.read.lock().await;
         read.runner.reset_all().await?;
-        Ok(read.runner.catch_up().await?)
+        let mut monitor = read.runner.monitor();
+        let rebuild = read.runner.catch_up();
+        tokio::pin!(rebuild);
+        loop {
+            tokio::select! {
+                result = &mut rebuild => {
+                    progress.done(head);
+                    return Ok(result?);
+                }
+                Ok(p) = monitor.next_change() => {
+                    let applied = p.projections.iter().map(|s| s.checkpoint).min().unwrap_or(0);
+                    progress.done(applied);
+                }
+            }
+        }
     }
 
     /// Every case id in the store, in order of first appearance in the log.

@@ -23,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod ids;
+pub mod progress;
 pub mod retry;
 pub mod todo;
 
@@ -37,5 +38,6 @@ pub use deadlines::{Urged, WatchReport, urge_command_id};
 pub use engine::{CommandEnvelope, Engine, ExecuteOutcome};
 pub use error::EngineError;
 pub use ids::{IdGenerator, RandomIds, SeededIds, derived_id};
+pub use progress::{Progress, Silent};
 pub use retry::RetryPolicy;
 pub use todo::{ListOwner, TodoList};

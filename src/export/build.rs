@@ -18,6 +18,7 @@ use super::{
 };
 use crate::engine::{Engine, decode};
 use crate::error::EngineError;
+use crate::progress::{Progress, Silent};
 
 /// Counts of what an export wrote (so callers and tests can compare with the store).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -49,12 +50,20 @@ fn party_object(p: &ResponsibleParty) -> String {
 impl Engine {
     /// Builds the XES model of the whole store: one trace per case.
     pub async fn xes_log(&self) -> Result<XesLog, EngineError> {
+        self.xes_log_with(&Silent).await
+    }
+
+    /// [`Engine::xes_log`], reporting the cases done.
+    pub async fn xes_log_with(&self, progress: &dyn Progress) -> Result<XesLog, EngineError> {
         let calendar = &self.district().calendar;
         let mut log = XesLog {
             name: format!("caseflow: {}", self.district().org.info().name),
             traces: Vec::new(),
         };
-        for case_id in self.case_ids().await? {
+        let case_ids = self.case_ids().await?;
+        progress.total(case_ids.len() as u64);
+        for (done, case_id) in case_ids.into_iter().enumerate() {
+            progress.done(done as u64);
             let records = self.read_stream_all(&case_stream_id(case_id)).await?;
             let mut state = CaseState::default();
             let mut events = Vec::with_capacity(records.len());
@@ -132,7 +141,16 @@ impl Engine {
 
     /// Writes the whole store as XES (IEEE 1849) to `out`.
     pub async fn export_xes<W: Write>(&self, out: W) -> Result<ExportSummary, EngineError> {
-        let log = self.xes_log().await?;
+        self.export_xes_with(out, &Silent).await
+    }
+
+    /// [`Engine::export_xes`], reporting the cases done.
+    pub async fn export_xes_with<W: Write>(
+        &self,
+        out: W,
+        progress: &dyn Progress,
+    ) -> Result<ExportSummary, EngineError> {
+        let log = self.xes_log_with(progress).await?;
         write_xes(&log, out).map_err(|source| EngineError::Io {
             what: "cannot write the XES export".to_owned(),
             source,
@@ -146,9 +164,17 @@ impl Engine {
 
     /// Builds the OCEL 2.0 model of the whole store.
     pub async fn ocel_log(&self) -> Result<OcelLog, EngineError> {
+        self.ocel_log_with(&Silent).await
+    }
+
+    /// [`Engine::ocel_log`], reporting the cases done.
+    pub async fn ocel_log_with(&self, progress: &dyn Progress) -> Result<OcelLog, EngineError> {
         let district = self.district();
         let mut builder = OcelBuilder::new(&district.org, &district.calendar);
-        for case_id in self.case_ids().await? {
+        let case_ids = self.case_ids().await?;
+        progress.total(case_ids.len() as u64);
+        for (done, case_id) in case_ids.into_iter().enumerate() {
+            progress.done(done as u64);
             let records = self.read_stream_all(&case_stream_id(case_id)).await?;
             let mut case = OcelCase::new(case_id);
             for r in &records {
@@ -163,7 +189,16 @@ impl Engine {
 
     /// Writes the whole store as OCEL 2.0 JSON to `out`.
     pub async fn export_ocel2<W: Write>(&self, out: W) -> Result<ExportSummary, EngineError> {
-        let log = self.ocel_log().await?;
+        self.export_ocel2_with(out, &Silent).await
+    }
+
+    /// [`Engine::export_ocel2`], reporting the cases done.
+    pub async fn export_ocel2_with<W: Write>(
+        &self,
+        out: W,
+        progress: &dyn Progress,
+    ) -> Result<ExportSummary, EngineError> {
+        let log = self.ocel_log_with(progress).await?;
         write_ocel2(&log, out).map_err(|source| EngineError::Io {
             what: "cannot write the OCEL 2.0 export".to_owned(),
             source,

@@ -9,6 +9,7 @@ use caseflow::{District, Engine, EngineConfig, ListOwner, StoreConfig};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use clap::{Args, ValueEnum};
 
+use crate::bar::Bar;
 use crate::output;
 use crate::{CliError, ReportFormat, StoreArgs};
 
@@ -356,10 +357,12 @@ pub async fn export(args: ExportArgs) -> Result<ExitCode, CliError> {
         source,
     })?;
     let writer = std::io::BufWriter::new(file);
+    let bar = Bar::new("exporting", false);
     let summary = match args.format {
-        ExportFormat::Xes => engine.export_xes(writer).await?,
-        ExportFormat::Ocel2 => engine.export_ocel2(writer).await?,
+        ExportFormat::Xes => engine.export_xes_with(writer, &bar).await?,
+        ExportFormat::Ocel2 => engine.export_ocel2_with(writer, &bar).await?,
     };
+    bar.finish();
     say!(
         "wrote {} ({} cases, {} events{})",
         args.out.display(),
@@ -395,7 +398,9 @@ pub async fn stats(args: StatsArgs) -> Result<ExitCode, CliError> {
 pub async fn rebuild(args: RebuildArgs) -> Result<ExitCode, CliError> {
     let engine = open(&args.store).await?;
     let started = std::time::Instant::now();
-    let n = engine.rebuild().await?;
+    let bar = Bar::new("rebuilding", false);
+    let n = engine.rebuild_with(&bar).await?;
+    bar.finish();
     say!(
         "rebuilt every read model from {n} events in {:.2?}",
         started.elapsed()
@@ -417,7 +422,10 @@ pub async fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
             if from >= to {
                 return Err(CliError::Usage("--from must be before --to".to_owned()));
             }
-            engine.audit_range(from, to).await?
+            let bar = Bar::new("auditing", args.format == ReportFormat::Json);
+            let report = engine.audit_range_with(from, to, &bar).await?;
+            bar.finish();
+            report
         }
         _ => {
             return Err(CliError::Usage(

@@ -13,6 +13,7 @@ macro_rules! say {
 }
 
 mod act;
+mod bar;
 mod commands;
 mod demo;
 mod output;

@@ -211,6 +211,27 @@ fn no_repeats<T: Ord>(field: &'static str, items: &[T]) -> Result<(), DomainErro
     }
 }
 
+/// `OutsideZone` unless the unit is in the case's collaboration zone.
+fn in_case_zone(u: &Unit, case: &Case) -> Result<(), DomainError> {
+    if u.zone == case.zone {
+        Ok(())
+    } else {
+        Err(DomainError::OutsideZone {
+            unit: u.id.clone(),
+            zone: case.zone.clone(),
+        })
+    }
+}
+
+fn wrong_level(field: &'static str, u: &Unit, expected: Level) -> DomainError {
+    DomainError::WrongLevel {
+        field,
+        unit: u.id.clone(),
+        actual: u.level,
+        expected,
+    }
+}
+
 fn unit<'o>(org: &'o Organisation, id: &UnitId) -> Result<&'o Unit, DomainError> {
     org.unit(id)
         .ok_or_else(|| DomainError::UnknownUnit { unit: id.clone() })
@@ -317,12 +338,7 @@ fn report(c: &ReportCase, a: &Acting<'_>) -> Result<Vec<CaseEvent>, DomainError>
     let org = a.ctx.org;
     let locality = unit(org, &c.locality)?;
     if locality.level != Level::Locality {
-        return Err(DomainError::WrongLevel {
-            field: "locality",
-            unit: locality.id.clone(),
-            actual: locality.level,
-            expected: Level::Locality,
-        });
+        return Err(wrong_level("locality", locality, Level::Locality));
     }
     if let Some(v) = &c.village {
         let village = unit(org, v)?;
@@ -523,19 +539,9 @@ pub(crate) fn check_participant(u: &Unit, case: &Case) -> Result<(), DomainError
         });
     }
     if u.level == Level::Village {
-        return Err(DomainError::WrongLevel {
-            field: "participants",
-            unit: u.id.clone(),
-            actual: u.level,
-            expected: Level::Locality,
-        });
+        return Err(wrong_level("participants", u, Level::Locality));
     }
-    if u.zone != case.zone {
-        return Err(DomainError::OutsideZone {
-            unit: u.id.clone(),
-            zone: case.zone.clone(),
-        });
-    }
+    in_case_zone(u, case)?;
     Ok(())
 }
 
@@ -746,21 +752,13 @@ pub(crate) fn check_team_leader(
             });
         }
     }
-    let wrong_level =
+    let leads_wrongly =
         leader.level == Level::Village || (involved.is_some() && leader.level != Level::Room);
-    if wrong_level {
-        return Err(DomainError::WrongLevel {
-            field: "leader",
-            unit: leader.id.clone(),
-            actual: leader.level,
-            expected: Level::Room,
-        });
+    if leads_wrongly {
+        return Err(wrong_level("leader", leader, Level::Room));
     }
-    if involved.is_some() && leader.zone != case.zone {
-        return Err(DomainError::OutsideZone {
-            unit: leader.id.clone(),
-            zone: case.zone.clone(),
-        });
+    if involved.is_some() {
+        in_case_zone(leader, case)?;
     }
     Ok(())
 }
@@ -791,19 +789,9 @@ pub(crate) fn check_team_member(
         });
     }
     if u.level != Level::Locality {
-        return Err(DomainError::WrongLevel {
-            field: "members",
-            unit: u.id.clone(),
-            actual: u.level,
-            expected: Level::Locality,
-        });
+        return Err(wrong_level("members", u, Level::Locality));
     }
-    if u.zone != case.zone {
-        return Err(DomainError::OutsideZone {
-            unit: u.id.clone(),
-            zone: case.zone.clone(),
-        });
-    }
+    in_case_zone(u, case)?;
     Ok(())
 }
 

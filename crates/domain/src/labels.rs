@@ -267,18 +267,7 @@ mod tests {
 
     #[test]
     fn every_stage_action_and_command_has_a_label_in_both_languages_and_no_two_collide() {
-        let stages = [
-            Stage::None,
-            Stage::Intake,
-            Stage::Classification,
-            Stage::Handling,
-            Stage::Rectification,
-            Stage::Review,
-            Stage::Closed,
-            Stage::Declined,
-            Stage::Merged,
-            Stage::Transferred,
-        ];
+        let stages = Stage::ALL;
         for lang in [Lang::ZhCn, Lang::En] {
             let mut seen = std::collections::BTreeSet::new();
             for s in stages {

@@ -26,7 +26,7 @@ use crate::model::{
     DisciplinedPerson, Disposition, Finding, ResponsibleParty, Satisfaction, Severity, VisitResult,
 };
 use crate::obligations::{Action, obligations};
-use crate::org::{Level, Organisation};
+use crate::org::{Organisation, Unit};
 use crate::policy::{Policies, RouteSuggestion};
 use crate::state::{Case, CaseState};
 
@@ -403,32 +403,34 @@ fn participants(case: &Case, ctx: &NextContext<'_>) -> Vec<UnitId> {
     let Some(zone) = ctx.org.zone(&case.zone) else {
         return Vec::new();
     };
-    zone.rooms
-        .iter()
-        .chain(&zone.teams)
-        .chain(&zone.localities)
-        .filter(|id| {
-            ctx.org
-                .unit(id)
-                .is_some_and(|u| check_participant(u, case).is_ok())
-        })
-        .cloned()
-        .collect()
+    let zone_units = zone.rooms.iter().chain(&zone.teams).chain(&zone.localities);
+    passing(zone_units.cloned(), ctx, |u| {
+        check_participant(u, case).is_ok()
+    })
+}
+
+/// The candidates the organisation knows that pass a check of `decide`, each once, in order.
+fn passing(
+    candidates: impl Iterator<Item = UnitId>,
+    ctx: &NextContext<'_>,
+    check: impl Fn(&Unit) -> bool,
+) -> Vec<UnitId> {
+    candidates
+        .filter(|id| ctx.org.unit(id).is_some_and(&check))
+        .fold(Vec::new(), push_unique)
+}
+
+/// Every unit of the district, in file order.
+fn all_units(ctx: &NextContext<'_>) -> impl Iterator<Item = UnitId> {
+    ctx.org.units().map(|u| u.id.clone())
 }
 
 /// The units that may lead the verification team, the lead unit first.
 fn team_leaders(case: &Case, ctx: &NextContext<'_>) -> Vec<UnitId> {
-    let lead = case.lead_unit().cloned();
-    let others = ctx.org.units().filter(|u| u.level != Level::Village);
-    lead.iter()
-        .cloned()
-        .chain(others.map(|u| u.id.clone()))
-        .filter(|id| {
-            ctx.org
-                .unit(id)
-                .is_some_and(|u| check_team_leader(u, case, ctx.policies).is_ok())
-        })
-        .fold(Vec::new(), push_unique)
+    let candidates = case.lead_unit().cloned().into_iter().chain(all_units(ctx));
+    passing(candidates, ctx, |u| {
+        check_team_leader(u, case, ctx.policies).is_ok()
+    })
 }
 
 /// The units that may serve on the verification team: the other localities of the case's
@@ -440,30 +442,18 @@ fn team_members(case: &Case, ctx: &NextContext<'_>) -> Vec<UnitId> {
         .map(|z| z.localities.clone())
         .unwrap_or_default();
     let preferred = zone_localities.into_iter().filter(|l| l != &case.locality);
-    preferred
-        .chain(ctx.org.units().map(|u| u.id.clone()))
-        .filter(|id| {
-            ctx.org
-                .unit(id)
-                .is_some_and(|u| check_team_member(u, case, ctx.policies).is_ok())
-        })
-        .fold(Vec::new(), push_unique)
+    passing(preferred.chain(all_units(ctx)), ctx, |u| {
+        check_team_member(u, case, ctx.policies).is_ok()
+    })
 }
 
 /// The units that may make the follow-up visit: the case's village officer first, then the
 /// lead unit, then everyone else the rules admit.
 fn visitors(case: &Case, ctx: &NextContext<'_>) -> Vec<UnitId> {
-    case.village
-        .iter()
-        .chain(case.lead_unit())
-        .cloned()
-        .chain(ctx.org.units().map(|u| u.id.clone()))
-        .filter(|id| {
-            ctx.org
-                .unit(id)
-                .is_some_and(|u| check_visitor(u, case).is_ok())
-        })
-        .fold(Vec::new(), push_unique)
+    let first = case.village.iter().chain(case.lead_unit()).cloned();
+    passing(first.chain(all_units(ctx)), ctx, |u| {
+        check_visitor(u, case).is_ok()
+    })
 }
 
 fn push_unique<T: PartialEq>(mut acc: Vec<T>, item: T) -> Vec<T> {

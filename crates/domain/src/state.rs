@@ -39,6 +39,20 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in order: none, the five working stages, the four ends.
+    pub const ALL: [Stage; 10] = [
+        Stage::None,
+        Stage::Intake,
+        Stage::Classification,
+        Stage::Handling,
+        Stage::Rectification,
+        Stage::Review,
+        Stage::Closed,
+        Stage::Declined,
+        Stage::Merged,
+        Stage::Transferred,
+    ];
+
     /// A stable snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -112,6 +112,15 @@ impl RunnerMonitor {
         self.rx.borrow().clone()
     }
 
+    /// Waits for the next published progress (an error when the runner is gone).
+    pub async fn next_change(&mut self) -> Result<RunnerProgress, String> {
+        self.rx
+            .changed()
+            .await
+            .map_err(|_| "the runner is gone".to_owned())?;
+        Ok(self.rx.borrow_and_update().clone())
+    }
+
     /// Waits until every projection has applied `position`, or one has stopped (then
     /// returns its error message), or the runner is gone.
     pub async fn wait_for(&mut self, position: u64) -> Result<RunnerProgress, String> {

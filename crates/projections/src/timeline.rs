@@ -357,17 +357,5 @@ impl TimelineProjection {
 
 /// Parses a stage from its stable name.
 pub fn parse_stage(name: &str) -> Option<Stage> {
-    const ALL: [Stage; 10] = [
-        Stage::None,
-        Stage::Intake,
-        Stage::Classification,
-        Stage::Handling,
-        Stage::Rectification,
-        Stage::Review,
-        Stage::Closed,
-        Stage::Declined,
-        Stage::Merged,
-        Stage::Transferred,
-    ];
-    ALL.into_iter().find(|s| s.as_str() == name)
+    Stage::ALL.into_iter().find(|s| s.as_str() == name)
 }

@@ -393,8 +393,9 @@ async fn the_reopened_clue_waits_on_its_lead_unit_again() {
     for case_id in [A, B, C] {
         assert!(todo.case(&case_id).is_none());
     }
+    // Read models keep the whole title; shortening is the display's business.
     assert_eq!(
         card.title,
-        "花园小区路灯损坏，多次反映无人修，晚上出行很不方…"
+        "花园小区路灯损坏，多次反映无人修，晚上出行很不方便"
     );
 }
