@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use caseflow_domain::{CaseEvent, CaseId, CaseState, Stage, describe, evolve};
+use caseflow_domain::{CaseEvent, CaseId, CaseNumber, CaseState, Stage, describe, evolve};
 use caseflow_projections::{case_id_of_stream, case_stream_id};
 use caseflow_store::RecordedEvent;
 use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, Utc};
@@ -77,6 +77,8 @@ pub struct StageStay {
 pub struct CaseAudit {
     /// The case.
     pub case_id: CaseId,
+    /// Its human number (`2026-0042`).
+    pub number: Option<CaseNumber>,
     /// Short title (the reported summary).
     pub title: String,
     /// The stage at the end of the report (for a range: at its end, which may be before now).
@@ -383,6 +385,7 @@ impl Engine {
         compare!(todo, case_count);
         compare!(timeline, case_count);
         compare!(deadlines, case_count);
+        compare!(numbers, len);
         match (live.stats.read(), fresh.stats.read()) {
             (Ok(l), Ok(f)) => {
                 if *l != *f {
@@ -409,7 +412,8 @@ impl Engine {
         if records.is_empty() {
             return Err(EngineError::CaseNotFound(case_id));
         }
-        let audit = case_audit(self.district(), case_id, &records, None, now)?;
+        let mut audit = case_audit(self.district(), case_id, &records, None, now)?;
+        audit.number = self.case_number(case_id).await?;
         Ok(AuditReport {
             scope: format!("case {case_id}"),
             from: None,
@@ -436,6 +440,7 @@ impl Engine {
     ) -> Result<AuditReport, EngineError> {
         let mut cases = Vec::new();
         let case_ids = self.case_ids().await?;
+        let numbers = self.case_numbers(&case_ids).await?;
         progress.total(case_ids.len() as u64);
         for (done, case_id) in case_ids.into_iter().enumerate() {
             progress.done(done as u64);
@@ -446,13 +451,9 @@ impl Engine {
             {
                 continue;
             }
-            cases.push(case_audit(
-                self.district(),
-                case_id,
-                &records,
-                Some((from, to)),
-                to,
-            )?);
+            let mut audit = case_audit(self.district(), case_id, &records, Some((from, to)), to)?;
+            audit.number = numbers.get(&case_id).copied();
+            cases.push(audit);
         }
         Ok(AuditReport {
             scope: format!(
@@ -554,6 +555,7 @@ fn case_audit(
     }
     Ok(CaseAudit {
         case_id,
+        number: None,
         title: state.case().map(|c| c.summary.clone()).unwrap_or_default(),
         stage: stage_at_end.unwrap_or(state.stage()),
         stage_now: state.stage(),
@@ -580,7 +582,11 @@ impl AuditReport {
         let _ = writeln!(s, "# Audit report: {}\n", self.scope);
         let _ = writeln!(s, "{} case(s).\n", self.cases.len());
         for case in &self.cases {
-            let _ = writeln!(s, "## Case {}\n", case.case_id);
+            match case.number {
+                Some(n) => writeln!(s, "## Case {n} ({})\n", case.case_id),
+                None => writeln!(s, "## Case {}\n", case.case_id),
+            }
+            .ok();
             let _ = writeln!(s, "- Title: {}", case.title);
             if self.to.is_some() {
                 let _ = writeln!(s, "- Stage at the end of the range: {}", case.stage);

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use caseflow_domain::{
-    Actor, CaseEvent, CaseId, CaseState, Command, Context, DomainError, Level, UnitId, decide,
-    evolve,
+    Actor, CaseEvent, CaseId, CaseNumber, CaseState, Command, Context, DomainError, Level, UnitId,
+    decide, evolve,
 };
 use caseflow_projections::{
     CaseTimeline, ProjectionHandle, ProjectionRunner, ReadModelStore, SqliteReadModelStore,
@@ -26,6 +26,7 @@ use crate::deadlines::DeadlineProjection;
 use crate::error::EngineError;
 use crate::ids::IdGenerator;
 use crate::retry::RetryPolicy;
+use caseflow_projections::CaseNumbers;
 
 /// Records read per call when walking a whole stream or the global log.
 pub(crate) const READ_BATCH: usize = 4096;
@@ -108,6 +109,7 @@ pub(crate) struct ReadModels {
     pub(crate) stats: ProjectionHandle<StatsProjection>,
     pub(crate) timeline: ProjectionHandle<TimelineProjection>,
     pub(crate) deadlines: ProjectionHandle<DeadlineProjection>,
+    pub(crate) numbers: ProjectionHandle<CaseNumbers>,
 }
 
 impl ReadModels {
@@ -126,12 +128,16 @@ impl ReadModels {
         let stats = runner.register(StatsProjection::new()).await?;
         let timeline = runner.register(TimelineProjection::new()).await?;
         let deadlines = runner.register(DeadlineProjection::new()).await?;
+        let numbers = runner
+            .register(CaseNumbers::new(district.calendar.clone()))
+            .await?;
         Ok(ReadModels {
             runner,
             todo,
             stats,
             timeline,
             deadlines,
+            numbers,
         })
     }
 }
@@ -672,6 +678,37 @@ impl Engine {
         timeline
             .timeline(&case_id, now)
             .ok_or(EngineError::CaseNotFound(case_id))
+    }
+
+    /// A case's human number (`2026-0042`), once the read models have seen its report.
+    pub async fn case_number(&self, case_id: CaseId) -> Result<Option<CaseNumber>, EngineError> {
+        self.refresh().await?;
+        let read = self.inner.read.lock().await;
+        Ok(read.numbers.read()?.number(&case_id))
+    }
+
+    /// The human numbers of many cases at once (one catch-up, one lock).
+    pub async fn case_numbers(
+        &self,
+        case_ids: &[CaseId],
+    ) -> Result<std::collections::BTreeMap<CaseId, CaseNumber>, EngineError> {
+        self.refresh().await?;
+        let read = self.inner.read.lock().await;
+        let numbers = read.numbers.read()?;
+        Ok(case_ids
+            .iter()
+            .filter_map(|id| Some((*id, numbers.number(id)?)))
+            .collect())
+    }
+
+    /// The case with a human number.
+    pub async fn case_by_number(&self, number: CaseNumber) -> Result<CaseId, EngineError> {
+        self.refresh().await?;
+        let read = self.inner.read.lock().await;
+        read.numbers
+            .read()?
+            .case_with(number)
+            .ok_or(EngineError::NoCaseNumbered(number))
     }
 
     /// Drops every read model and rebuilds it from the first event; returns the records read.

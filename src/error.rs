@@ -3,7 +3,7 @@
 //! succeed later) or **fatal** (stored data or configuration is in a state the engine will
 //! not work with; an operator must act).
 
-use caseflow_domain::{CaseId, DecodeError, DomainError, OrgError};
+use caseflow_domain::{CaseId, CaseNumber, DecodeError, DomainError, OrgError};
 use caseflow_projections::ProjectionError;
 use caseflow_store::StoreError;
 use chrono::{DateTime, Utc};
@@ -48,6 +48,9 @@ pub enum EngineError {
     /// does not have.
     #[error("the district has no {0}")]
     UnknownListOwner(String),
+    /// **Caller**: no case has this human number.
+    #[error("no case is numbered {0}")]
+    NoCaseNumbered(CaseNumber),
     /// **Caller**: a replay asked for the case at a time before it was reported.
     #[error("case {case_id} did not exist yet at {at} (it was reported at {reported_at})")]
     NotYetReported {
@@ -141,6 +144,7 @@ impl EngineError {
                 | EngineError::CaseNotFound(_)
                 | EngineError::UnknownListOwner(_)
                 | EngineError::NotYetReported { .. }
+                | EngineError::NoCaseNumbered(_)
                 | EngineError::VersionOutOfRange { .. }
                 | EngineError::District(_)
                 | EngineError::BackendNotCompiled { .. }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use caseflow_domain::{Assignee, CaseId, DepartmentId, Level, UnitId, ZoneId};
+use caseflow_domain::{Assignee, CaseId, CaseNumber, DepartmentId, Level, UnitId, ZoneId};
 use caseflow_projections::TodoItem;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -48,6 +48,8 @@ pub struct TodoList {
     /// For each case on the list, every assignee that holds it (on any list), so an item can
     /// say who else must act on the same case.
     pub holders: BTreeMap<CaseId, Vec<Assignee>>,
+    /// The human number of each case on the list.
+    pub numbers: BTreeMap<CaseId, CaseNumber>,
 }
 
 impl TodoList {
@@ -59,6 +61,11 @@ impl TodoList {
             .flatten()
             .filter(|a| **a != *item.assignee)
             .collect()
+    }
+
+    /// The human number of an item's case (`2026-0042`).
+    pub fn number(&self, item: &TodoItem) -> Option<CaseNumber> {
+        self.numbers.get(&item.case.case_id).copied()
     }
 
     /// How many items are overdue.
@@ -86,6 +93,11 @@ impl Engine {
             ListOwner::Zone(z) => todo.for_zone(org, z, now),
             ListOwner::Level(l) => todo.for_level(org, *l, now),
         };
+        let numbers_model = read.numbers.read()?;
+        let numbers = items
+            .iter()
+            .filter_map(|i| Some((i.case.case_id, numbers_model.number(&i.case.case_id)?)))
+            .collect();
         let mut holders: BTreeMap<CaseId, Vec<Assignee>> = BTreeMap::new();
         for item in &items {
             holders.entry(item.case.case_id).or_insert_with(|| {
@@ -103,6 +115,7 @@ impl Engine {
             now,
             items,
             holders,
+            numbers,
         })
     }
 

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use caseflow_domain::{
-    Calendar, Case, CaseEvent, CaseId, CaseState, Organisation, ResponsibleParty, evolve,
+    Calendar, Case, CaseEvent, CaseId, CaseNumber, CaseState, Organisation, ResponsibleParty,
+    evolve,
 };
 use caseflow_projections::case_stream_id;
 use caseflow_store::RecordedEvent;
@@ -61,6 +62,7 @@ impl Engine {
             traces: Vec::new(),
         };
         let case_ids = self.case_ids().await?;
+        let numbers = self.case_numbers(&case_ids).await?;
         progress.total(case_ids.len() as u64);
         for (done, case_id) in case_ids.into_iter().enumerate() {
             progress.done(done as u64);
@@ -104,6 +106,12 @@ impl Engine {
                 });
             }
             let mut attributes = Vec::new();
+            if let Some(number) = numbers.get(&case_id) {
+                attributes.push((
+                    "caseflow:number".to_owned(),
+                    AttrValue::String(number.to_string()),
+                ));
+            }
             if let Some(case) = state.case() {
                 attributes.push((
                     "channel".to_owned(),
@@ -172,6 +180,7 @@ impl Engine {
         let district = self.district();
         let mut builder = OcelBuilder::new(&district.org, &district.calendar);
         let case_ids = self.case_ids().await?;
+        builder.numbers = self.case_numbers(&case_ids).await?;
         progress.total(case_ids.len() as u64);
         for (done, case_id) in case_ids.into_iter().enumerate() {
             progress.done(done as u64);
@@ -245,6 +254,7 @@ struct OcelBuilder<'d> {
     epoch: DateTime<FixedOffset>,
     objects: BTreeMap<String, OcelObject>,
     events: Vec<(u64, OcelEvent)>,
+    numbers: BTreeMap<CaseId, CaseNumber>,
 }
 
 type Relations = Vec<(String, String)>;
@@ -261,6 +271,7 @@ impl<'d> OcelBuilder<'d> {
             epoch: calendar.to_local(DateTime::<Utc>::UNIX_EPOCH),
             objects: BTreeMap::new(),
             events: Vec::new(),
+            numbers: BTreeMap::new(),
         }
     }
 
@@ -494,6 +505,9 @@ impl<'d> OcelBuilder<'d> {
         ];
         if let Some(category) = case.category() {
             attributes.push(text("category", reported, name_of(&category)));
+        }
+        if let Some(number) = self.numbers.get(&c.case_id) {
+            attributes.push(text("number", reported, number.to_string()));
         }
         self.objects.insert(
             c.key.clone(),

@@ -13,7 +13,7 @@ use clap::Args;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::commands::{language, open, parse_case_id, parse_time};
+use crate::commands::{language, open, parse_time, resolve_case};
 use crate::{CliError, StoreArgs};
 
 /// Arguments of `next`.
@@ -21,8 +21,8 @@ use crate::{CliError, StoreArgs};
 pub struct NextArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// The case id (a UUID).
-    #[arg(value_name = "CASE_ID")]
+    /// The case: its id (a UUID) or its number (e.g. 2026-0042).
+    #[arg(value_name = "CASE")]
     case_id: String,
     /// Only the commands this actor may issue (`unit/role`, e.g. `room-1/leader`).
     #[arg(long, value_name = "UNIT/ROLE")]
@@ -76,7 +76,7 @@ pub fn parse_actor(text: &str) -> Result<Actor, CliError> {
 /// discharge, and a draft to edit and send with `caseflow command`.
 pub async fn next(args: NextArgs) -> Result<ExitCode, CliError> {
     let engine = open(&args.store).await?;
-    let case_id = parse_case_id(&args.case_id)?;
+    let case_id = resolve_case(&engine, &args.case_id).await?;
     let lang = language(&engine, args.lang.as_deref())?;
     let actor = args.actor.as_deref().map(parse_actor).transpose()?;
     let d = engine.district();

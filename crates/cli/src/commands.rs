@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use caseflow::domain::{CaseId, DepartmentId, Lang, Level, UnitId, ZoneId};
+use caseflow::domain::{CaseId, CaseNumber, DepartmentId, Lang, Level, UnitId, ZoneId};
 use caseflow::store::SqliteOptions;
 use caseflow::{District, Engine, EngineConfig, ListOwner, StoreConfig};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -103,8 +103,8 @@ pub fn language(engine: &Engine, tag: Option<&str>) -> Result<Lang, CliError> {
 pub struct CaseArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// The case id (a UUID).
-    #[arg(value_name = "CASE_ID")]
+    /// The case: its id (a UUID) or its number (e.g. 2026-0042).
+    #[arg(value_name = "CASE")]
     case_id: String,
     /// Show the case as the store recorded it at this time.
     #[arg(long, value_name = "TIME", conflicts_with = "version")]
@@ -179,8 +179,8 @@ pub struct RebuildArgs {
 pub struct AuditArgs {
     #[command(flatten)]
     store: StoreArgs,
-    /// Audit one case.
-    #[arg(long, value_name = "ID")]
+    /// Audit one case (its id or its number, e.g. 2026-0042).
+    #[arg(long, value_name = "CASE")]
     case: Option<String>,
     /// Start of the time range (inclusive).
     #[arg(long, value_name = "TIME", requires = "to")]
@@ -272,10 +272,17 @@ fn now_or_clock(engine: &Engine, now: Option<&str>) -> Result<DateTime<Utc>, Cli
 
 use caseflow::EngineError;
 
-pub fn parse_case_id(text: &str) -> Result<CaseId, CliError> {
-    uuid::Uuid::parse_str(text.trim())
-        .map(CaseId::new)
-        .map_err(|_| CliError::Usage(format!("`{text}` is not a case id (a UUID)")))
+/// A case by its id (a UUID) or its human number (`2026-0042`).
+pub async fn resolve_case(engine: &Engine, text: &str) -> Result<CaseId, CliError> {
+    if let Ok(id) = uuid::Uuid::parse_str(text.trim()) {
+        return Ok(CaseId::new(id));
+    }
+    match text.parse::<CaseNumber>() {
+        Ok(number) => Ok(engine.case_by_number(number).await?),
+        Err(_) => Err(CliError::Usage(format!(
+            "`{text}` is neither a case id (a UUID) nor a case number (like 2026-0042)"
+        ))),
+    }
 }
 
 /// `caseflow todo`.
@@ -299,7 +306,7 @@ pub async fn todo(args: TodoArgs) -> Result<ExitCode, CliError> {
 /// `caseflow case`.
 pub async fn case(args: CaseArgs) -> Result<ExitCode, CliError> {
     let engine = open(&args.store).await?;
-    let case_id = parse_case_id(&args.case_id)?;
+    let case_id = resolve_case(&engine, &args.case_id).await?;
     let offset = engine.district().calendar.utc_offset();
     let snapshot = match (&args.as_of, args.version) {
         (Some(t), _) => {
@@ -415,7 +422,9 @@ pub async fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
     let report = match (&args.case, &args.from, &args.to) {
         (Some(case), _, _) => {
             let now = now_or_clock(&engine, args.now.as_deref())?;
-            engine.audit_case(parse_case_id(case)?, now).await?
+            engine
+                .audit_case(resolve_case(&engine, case).await?, now)
+                .await?
         }
         (None, Some(from), Some(to)) => {
             let (from, to) = (parse_time(from, offset)?, parse_time(to, offset)?);

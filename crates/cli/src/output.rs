@@ -177,7 +177,8 @@ pub fn todo_table(engine: &Engine, list: &TodoList, lang: Lang, limit: usize) ->
                 .map_or_else(|| "-".to_owned(), |d| short_time(calendar, d)),
             if item.overdue { words.overdue } else { "" }.to_owned(),
             item.action.label(lang).to_owned(),
-            short_case_id(&item.case.case_id),
+            list.number(item)
+                .map_or_else(|| short_case_id(&item.case.case_id), |n| n.to_string()),
             item.case.stage.label(lang).to_owned(),
             item.case.title.clone(),
             place_name(engine, &item.case.place),
@@ -233,6 +234,7 @@ pub fn todo_json(engine: &Engine, list: &TodoList, lang: Lang) -> String {
         .map(|i| {
             json!({
                 "case_id": i.case.case_id,
+                "case_number": list.number(i).map(|n| n.to_string()),
                 "title": i.case.title,
                 "stage": i.case.stage,
                 "stage_label": i.case.stage.label(lang),
@@ -442,8 +444,10 @@ pub fn case_json(snapshot: &CaseSnapshot, report: &AuditReport) -> String {
                 .collect()
         })
         .unwrap_or_default();
+    let number = report.cases.first().and_then(|c| c.number);
     serde_json::to_string_pretty(&json!({
         "case_id": snapshot.case_id,
+        "case_number": number.map(|n| n.to_string()),
         "version": snapshot.version,
         "latest_version": snapshot.latest_version,
         "stage": snapshot.state.stage(),
@@ -466,7 +470,12 @@ fn public_state(snapshot: &CaseSnapshot) -> serde_json::Value {
 pub fn case_tables(snapshot: &CaseSnapshot, report: &AuditReport, offset: FixedOffset) -> String {
     let mut out = String::new();
     let state = &snapshot.state;
-    let mut head = table(&["case", &snapshot.case_id.to_string()]);
+    let number = report.cases.first().and_then(|c| c.number);
+    let title = match number {
+        Some(n) => format!("{n} ({})", snapshot.case_id),
+        None => snapshot.case_id.to_string(),
+    };
+    let mut head = table(&["case", &title]);
     head.add_row(vec![
         "version".to_owned(),
         format!("{} of {}", snapshot.version, snapshot.latest_version),

@@ -223,7 +223,7 @@ fn case_shows_state_and_timeline_now_as_of_a_version_and_a_time() {
     .expect("JSON");
     assert_eq!(at["version"], at["latest_version"]);
     let err = run_err(&["case", "not-a-uuid", "--db", d.db.to_str().expect("path")]);
-    assert!(err.contains("is not a case id"), "{err}");
+    assert!(err.contains("is neither a case id"), "{err}");
     let err = run_err(&[
         "case",
         &id,

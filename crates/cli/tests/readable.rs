@@ -272,3 +272,57 @@ fn an_operator_lists_what_may_happen_and_issues_it_once_even_when_retrying() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("is not a command"), "{stderr}");
 }
+
+#[test]
+fn cases_are_numbered_per_year_in_log_order_and_the_numbers_survive_a_restart() {
+    let (_dir, db) = store();
+    let by_number: serde_json::Value =
+        serde_json::from_str(&caseflow(&db, &["case", "2026-0002", "--json"])).expect("case JSON");
+    assert_eq!(by_number["case_id"], case_id(2).to_string());
+    assert_eq!(by_number["case_number"], "2026-0002");
+    // A report after a restart continues the year's sequence; a report whose district date
+    // is already the next year (16:30 UTC on 31 December is 00:30 in China) starts it.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let clock = Arc::new(ManualClock::new(t0() + Duration::days(2)));
+        let config = EngineConfig::sqlite(&db, District::sample().expect("sample"))
+            .clock(clock.clone())
+            .ids(Arc::new(SeededIds::new(12)));
+        let engine = Engine::open(config).await.expect("engine");
+        let officer = Actor::new("vil-dongyuan", Role::InformationOfficer);
+        let at = t0() + Duration::days(2);
+        let c = report(
+            4,
+            CaseKind::Complaint,
+            "vil-dongyuan",
+            "loc-chaoyang",
+            "又一件",
+        );
+        run(&engine, &clock, at, officer.clone(), c.into()).await;
+        let new_year = Utc.with_ymd_and_hms(2026, 12, 31, 16, 30, 0).unwrap();
+        let c = report(
+            5,
+            CaseKind::Complaint,
+            "vil-dongyuan",
+            "loc-chaoyang",
+            "新年第一件",
+        );
+        run(&engine, &clock, new_year, officer, c.into()).await;
+        let numbers = engine
+            .case_numbers(&[case_id(4), case_id(5)])
+            .await
+            .expect("numbers");
+        assert_eq!(numbers[&case_id(4)].to_string(), "2026-0004");
+        assert_eq!(numbers[&case_id(5)].to_string(), "2027-0001");
+    });
+    let err = Bin::cargo_bin("caseflow")
+        .expect("binary")
+        .args(["case", "2026-0999", "--db"])
+        .arg(&db)
+        .output()
+        .expect("runs");
+    assert!(String::from_utf8_lossy(&err.stderr).contains("no case is numbered 2026-0999"));
+}

@@ -93,3 +93,42 @@ string_id!(
     /// A collaboration zone (办案协作区), e.g. `zone-1`.
     ZoneId
 );
+
+/// A case's human number: the year it was reported in (district time) and its place among
+/// that year's reports in the order the log recorded them, shown as `2026-0042`. Short, stable
+/// and unique: an append-only log only ever adds later reports, so a number once shown never
+/// changes, and every engine instance reading the same log gives the same numbers without
+/// coordinating. The case id (a UUID) stays the identity; the number is for people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CaseNumber {
+    /// The year of the report, in district time.
+    pub year: i32,
+    /// 1 for the first report of the year, then one more for each.
+    pub seq: u32,
+}
+
+impl fmt::Display for CaseNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{:04}", self.year, self.seq)
+    }
+}
+
+impl std::str::FromStr for CaseNumber {
+    type Err = &'static str;
+
+    /// Parses `2026-0042` (or `2026-42`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (year, seq) = s
+            .trim()
+            .split_once('-')
+            .ok_or("a case number is YEAR-NUMBER")?;
+        let year = year
+            .parse()
+            .map_err(|_| "the year of a case number is a number")?;
+        let seq = seq.parse().map_err(|_| "a case number ends in a number")?;
+        if seq == 0 {
+            return Err("case numbers start at 1");
+        }
+        Ok(CaseNumber { year, seq })
+    }
+}

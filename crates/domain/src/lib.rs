@@ -39,7 +39,7 @@ pub use describe::describe;
 pub use error::DomainError;
 pub use event::*;
 pub use evolve::{Misfit, evolve, evolve_checked, misfit};
-pub use ids::{CaseId, DepartmentId, ReporterHandle, UnitId, ZoneId};
+pub use ids::{CaseId, CaseNumber, DepartmentId, ReporterHandle, UnitId, ZoneId};
 pub use labels::{Label, Lang};
 pub use model::*;
 pub use next::{

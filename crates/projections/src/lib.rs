@@ -26,6 +26,7 @@ pub mod decode;
 pub mod error;
 mod fast_hash;
 pub mod fold;
+pub mod numbers;
 pub mod persist;
 pub mod projection;
 pub mod runner;
@@ -36,6 +37,7 @@ pub mod todo;
 pub use decode::{decode, domain_upcaster_chain};
 pub use error::{ApplyFailure, CannotApply, ProjectionError};
 pub use fold::{case_id_of_stream, case_stream_id};
+pub use numbers::{CASE_NUMBERS, CaseNumbers};
 pub use persist::{
     CaseJsonTable, Cell, ChangedCases, Column, ColumnType, CommitBatch, Durability, ReadModelStore,
     Row, RowChange, SqliteReadModelStore, StorageError, StoredRows, TableSpec,
