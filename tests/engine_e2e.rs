@@ -247,6 +247,32 @@ async fn the_deadline_watcher_urges_each_missed_deadline_once_even_across_restar
             urged.command_id,
             urge_command_id(id, DeadlineKind::IntakeDecision, due, false)
         );
+        // The stored note is the district-language note, not Rust debug text.
+        let records = engine
+            .store()
+            .read_stream(&case_stream_id(id), 1, 100)
+            .await
+            .expect("read the case");
+        let note = records
+            .iter()
+            .find_map(|r| match caseflow::projections::decode(r) {
+                Ok(CaseEvent::CaseUrged(e)) => Some(e.note),
+                _ => None,
+            })
+            .expect("the deadline was urged");
+        let district = district();
+        assert_eq!(
+            note,
+            caseflow::deadlines::urging_note(
+                DeadlineKind::IntakeDecision,
+                due,
+                false,
+                &district.calendar,
+                district.org.info().language,
+            )
+        );
+        assert!(note.starts_with("自动督办：受理时限"), "{note}");
+        assert!(!note.contains("IntakeDecision"), "{note}");
         // Again at the same time, and after a restart: nothing more.
         let report = engine.check_deadlines(late).await.expect("watch");
         assert!(report.issued.is_empty(), "{backend:?}: urged once only");

@@ -229,6 +229,9 @@ pub struct Obligation {
     pub action: Action,
     /// By when (`None`: no time limit runs for this step).
     pub due_at: Option<DateTime<Utc>>,
+    /// The time limit that runs for this step, when one does: what identifies the duty
+    /// across events while its due time moves (an extension, a renewed limit).
+    pub deadline: Option<DeadlineKind>,
     /// How urgent.
     pub priority: Priority,
 }
@@ -320,6 +323,7 @@ impl Table<'_> {
             assignee,
             action,
             due_at: open.map(|d| d.due_at),
+            deadline: open.and(deadline),
             priority,
         };
         // One unit can be named twice (e.g. lead and supervisor); keep one item per duty.

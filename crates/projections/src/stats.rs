@@ -563,7 +563,47 @@ impl Projection for StatsProjection {
     }
 }
 
-/// Whether two obligations are the same duty (priority may change while it stays open).
+/// Whether two obligations are the same duty: the same assignee doing the same thing under
+/// the same time limit. Its priority may change while it stays open (an urging), and so may
+/// its due time (an extended or renewed limit): neither discharges it.
 fn same_duty(a: &Obligation, b: &Obligation) -> bool {
-    a.assignee == b.assignee && a.action == b.action && a.due_at == b.due_at
+    a.assignee == b.assignee && a.action == b.action && a.deadline == b.deadline
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use caseflow_domain::{Action, DeadlineKind, Priority};
+    use chrono::TimeZone;
+
+    fn duty(deadline: Option<DeadlineKind>, due_day: u32) -> Obligation {
+        Obligation {
+            assignee: Assignee::unit("loc-chaoyang"),
+            action: Action::SuperviseRectification,
+            due_at: Utc.with_ymd_and_hms(2026, 3, due_day, 1, 0, 0).single(),
+            deadline,
+            priority: Priority::Normal,
+        }
+    }
+
+    #[test]
+    fn a_duty_whose_due_time_moves_is_still_the_same_duty() {
+        let before = duty(Some(DeadlineKind::Rectification), 10);
+        let extended = duty(Some(DeadlineKind::Rectification), 20);
+        assert!(same_duty(&before, &extended));
+        let urged = Obligation {
+            priority: Priority::High,
+            ..before.clone()
+        };
+        assert!(same_duty(&before, &urged));
+    }
+
+    #[test]
+    fn the_same_action_under_another_time_limit_is_another_duty() {
+        // Supervising the plan's submission is discharged when the plan comes in, even
+        // though supervising its execution follows under the next limit.
+        let plan = duty(Some(DeadlineKind::RectificationPlan), 10);
+        let execution = duty(Some(DeadlineKind::Rectification), 20);
+        assert!(!same_duty(&plan, &execution));
+    }
 }

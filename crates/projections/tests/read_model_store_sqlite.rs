@@ -75,3 +75,29 @@ async fn a_commit_to_a_read_only_file_is_a_storage_error_and_changes_nothing() {
     assert!(store.rows(&DOCS).await.unwrap().is_empty());
     assert_eq!(store.checkpoint("todo").await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_file_of_an_older_format_is_emptied_so_its_read_models_are_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("read.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE projection_checkpoints (name TEXT PRIMARY KEY NOT NULL, position INTEGER NOT NULL);
+             INSERT INTO projection_checkpoints VALUES ('todo', 500);
+             CREATE TABLE contract_docs (case_id TEXT PRIMARY KEY NOT NULL, entry TEXT NOT NULL) WITHOUT ROWID;
+             INSERT INTO contract_docs VALUES ('a', '{\"old\": true}');
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let mut store = SqliteReadModelStore::open(&path, Durability::Normal).unwrap();
+    let version: i64 = store
+        .connection()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, caseflow_projections::persist::READ_MODEL_FORMAT);
+    assert_eq!(store.checkpoint("todo").await.unwrap(), 0);
+    store.ensure_tables(&[DOCS]).await.unwrap();
+    assert!(store.rows(&DOCS).await.unwrap().is_empty());
+}

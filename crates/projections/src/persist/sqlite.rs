@@ -12,8 +12,11 @@ use crate::persist::{
     Cell, ColumnType, CommitBatch, ReadModelStore, Row, RowChange, StorageError, TableSpec,
 };
 
-/// The `user_version` this build writes. Bump it (with a migration) when a table changes.
-pub const READ_MODEL_FORMAT: i64 = 1;
+/// The `user_version` this build writes. Bump it when the stored form of a read model
+/// changes: a file of an older format is emptied on open and its read models rebuilt from
+/// the log (they are derived data; migrating them would only copy a rebuild). Format 2:
+/// obligations carry the time limit that identifies them.
+pub const READ_MODEL_FORMAT: i64 = 2;
 
 const BACKEND: &str = "sqlite";
 
@@ -93,6 +96,9 @@ impl SqliteReadModelStore {
                 found,
                 supported: READ_MODEL_FORMAT,
             });
+        }
+        if found > 0 && found < READ_MODEL_FORMAT {
+            drop_every_table(&conn)?;
         }
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS projection_checkpoints (
@@ -288,6 +294,23 @@ impl ReadModelStore for SqliteReadModelStore {
         drop(tx);
         Ok(())
     }
+}
+
+/// Empties a read-model file of an older format, in one transaction, so every read model is
+/// rebuilt from the log at the next catch-up.
+fn drop_every_table(conn: &Connection) -> Result<(), ProjectionError> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect())
+        .map_err(storage("list the tables of an older format"))?;
+    let mut sql = String::from("BEGIN;");
+    for name in names {
+        // Quoted: these names come from the file, not from our table descriptions.
+        sql.push_str(&format!("DROP TABLE \"{}\";", name.replace('"', "\"\"")));
+    }
+    sql.push_str("COMMIT;");
+    conn.execute_batch(&sql)
+        .map_err(storage("empty a read-model file of an older format"))
 }
 
 fn sql_type(ty: ColumnType) -> &'static str {

@@ -1,170 +1,24 @@
 //! The deadline watcher: when a time limit has passed (by the injected clock) it issues the
-//! domain's `UrgeOverdue` — first the urging (督办) by the supervising unit, then, if the
-//! deadline is still missed after the grace period, the escalation by a leader of a room
+//! domain's `UrgeOverdue` — first the urging (督办) on behalf of the supervising unit, then,
+//! if the deadline is still missed after the grace period, the escalation on behalf of a room
 //! of the case's zone. Each urging of each missed deadline is issued once: its command id is
 //! derived from the case, the deadline and its due time, so the store's command ledger
 //! makes a repeat (another process, or the same one after a restart) write nothing.
 
-use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
 
 use caseflow_domain::{
-    Actor, CaseId, CaseState, Command, CommandKind, DeadlineKind, NextContext, Role, UnitId,
-    UrgeOverdue, next_commands_of, urgeable,
-};
-use caseflow_projections::{
-    Applied, ApplyFailure, CaseJsonTable, ChangedCases, Column, CommitBatch, Projection,
-    ProjectionError, StoredRows, TableSpec,
+    Actor, Calendar, CaseId, CaseState, Command, CommandKind, DeadlineKind, Label, Lang,
+    NextContext, Role, UnitId, UrgeOverdue, next_commands_of, urgeable,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tracing::{Instrument, info, info_span, warn};
 use uuid::Uuid;
 
 use crate::engine::{CommandEnvelope, Engine};
 use crate::error::EngineError;
 use crate::ids::derived_id;
-
-/// Name of the engine's deadline read model.
-pub const DEADLINE_PROJECTION: &str = "engine_deadlines";
-
-/// Where the SQLite variant keeps each case's open deadlines.
-const DEADLINE_TABLE: CaseJsonTable = CaseJsonTable::new(
-    DEADLINE_PROJECTION,
-    "engine_deadlines",
-    &[Column::text("case_id"), Column::text("deadlines")],
-);
-
-/// One open deadline as the watcher sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WatchedDeadline {
-    /// Which time limit.
-    pub kind: DeadlineKind,
-    /// When it is due.
-    pub due_at: DateTime<Utc>,
-    /// After a first urging: when it may be escalated.
-    pub respond_by: Option<DateTime<Utc>>,
-    /// Whether it was escalated already.
-    pub escalated: bool,
-}
-
-impl WatchedDeadline {
-    /// Whether, at `now`, this deadline needs an urging (`Some(false)`) or an escalation
-    /// (`Some(true)`).
-    pub fn needs_urging(&self, now: DateTime<Utc>) -> Option<bool> {
-        match (self.respond_by, self.escalated) {
-            (None, _) if now > self.due_at => Some(false),
-            (Some(respond_by), false) if now > respond_by => Some(true),
-            _ => None,
-        }
-    }
-}
-
-/// Read model of every open deadline of every open case (the watcher's index).
-#[derive(Debug, Default)]
-pub struct DeadlineProjection {
-    cases: BTreeMap<CaseId, Vec<WatchedDeadline>>,
-    /// Cases changed since the last save (only while a SQLite runner tracks changes).
-    changed: ChangedCases,
-}
-
-/// Equal when the read models hold the same deadlines (change tracking is bookkeeping).
-impl PartialEq for DeadlineProjection {
-    fn eq(&self, other: &Self) -> bool {
-        self.cases == other.cases
-    }
-}
-
-impl DeadlineProjection {
-    /// An empty read model.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Every (case, deadline, escalate?) that needs urging at `now`.
-    pub fn due(&self, now: DateTime<Utc>) -> Vec<(CaseId, WatchedDeadline, bool)> {
-        self.cases
-            .iter()
-            .flat_map(|(case, deadlines)| {
-                deadlines
-                    .iter()
-                    .filter_map(move |d| d.needs_urging(now).map(|esc| (*case, d.clone(), esc)))
-            })
-            .collect()
-    }
-
-    /// Open deadlines of one case.
-    pub fn for_case(&self, case_id: &CaseId) -> &[WatchedDeadline] {
-        self.cases.get(case_id).map_or(&[], Vec::as_slice)
-    }
-
-    /// Number of cases with at least one open deadline.
-    pub fn case_count(&self) -> usize {
-        self.cases.len()
-    }
-}
-
-impl Projection for DeadlineProjection {
-    fn name(&self) -> &'static str {
-        DEADLINE_PROJECTION
-    }
-
-    fn apply(&mut self, applied: &Applied<'_>) -> Result<(), ApplyFailure> {
-        let deadlines: Vec<WatchedDeadline> = if applied.state.is_open() {
-            applied
-                .state
-                .deadlines()
-                .map(|d| WatchedDeadline {
-                    kind: d.kind,
-                    due_at: d.due_at,
-                    respond_by: d.urged.as_ref().map(|u| u.respond_by),
-                    escalated: d.escalated.is_some(),
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if deadlines.is_empty() {
-            self.cases.remove(&applied.case_id);
-        } else {
-            self.cases.insert(applied.case_id, deadlines);
-        }
-        self.changed.mark(applied.case_id);
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.cases.clear();
-        self.changed.clear();
-    }
-
-    fn tables(&self) -> &'static [TableSpec] {
-        &[DEADLINE_TABLE.spec]
-    }
-
-    fn load(&mut self, mut rows: StoredRows) -> Result<(), ProjectionError> {
-        self.cases.clear();
-        let cases = &mut self.cases;
-        DEADLINE_TABLE.load(rows.take(&DEADLINE_TABLE.spec), |case_id, deadlines| {
-            cases.insert(case_id, deadlines);
-            Ok(())
-        })?;
-        self.changed.clear();
-        Ok(())
-    }
-
-    fn track_changes(&mut self, on: bool) {
-        self.changed.track(on);
-    }
-
-    fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
-        DEADLINE_TABLE.take_changes(batch, &mut self.changed, |case_id| self.cases.get(case_id))
-    }
-
-    fn discard_changes(&mut self) {
-        self.changed.clear();
-    }
-}
 
 /// One urging the watcher issued (or found already issued).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -213,6 +67,28 @@ pub fn urge_command_id(
     )
 }
 
+/// The note an urging carries for the urged unit, in the district's language, with the due
+/// time in district time. It is part of the stored event, so it is built from labels and a
+/// fixed time format (never from `Debug` output, which may change with the code).
+pub fn urging_note(
+    kind: DeadlineKind,
+    due_at: DateTime<Utc>,
+    escalate: bool,
+    calendar: &Calendar,
+    lang: Lang,
+) -> String {
+    let limit = kind.label(lang);
+    let due = calendar.to_local(due_at).format("%Y-%m-%d %H:%M %:z");
+    match (lang, escalate) {
+        (Lang::ZhCn, false) => format!("自动督办：{limit}已于 {due} 届满"),
+        (Lang::ZhCn, true) => format!("升级督办：{limit}督办后仍未办结"),
+        (Lang::En, false) => format!("urged by rule: the {limit} time limit passed at {due}"),
+        (Lang::En, true) => {
+            format!("escalated by rule: the {limit} time limit is still missed after urging")
+        }
+    }
+}
+
 impl Engine {
     /// One pass of the deadline watcher at `now`: urges every missed deadline not yet urged,
     /// escalates every urged deadline still missed after its grace period. Idempotent.
@@ -240,17 +116,14 @@ impl Engine {
             };
             let by = actor.unit.clone();
             let command_id = urge_command_id(case_id, deadline.kind, deadline.due_at, escalate);
-            let note = if escalate {
-                format!(
-                    "escalated: the {:?} time limit is still missed after urging",
-                    deadline.kind
-                )
-            } else {
-                format!(
-                    "urged: the {:?} time limit passed on {}",
-                    deadline.kind, deadline.due_at
-                )
-            };
+            let district = &self.inner.district;
+            let note = urging_note(
+                deadline.kind,
+                deadline.due_at,
+                escalate,
+                &district.calendar,
+                district.org.info().language,
+            );
             let envelope = CommandEnvelope::new(
                 command_id,
                 actor,
@@ -330,6 +203,40 @@ impl Engine {
             tokio::select! {
                 () = &mut stop => return Ok(()),
                 () = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn urging_notes_name_the_limit_and_the_district_time_in_the_districts_language() {
+        let calendar = crate::District::sample().expect("district").calendar;
+        let due = Utc
+            .with_ymd_and_hms(2026, 3, 5, 9, 30, 0)
+            .single()
+            .expect("time");
+        let kind = DeadlineKind::IntakeDecision;
+        assert_eq!(
+            urging_note(kind, due, false, &calendar, Lang::ZhCn),
+            "自动督办：受理时限已于 2026-03-05 17:30 +08:00 届满"
+        );
+        assert_eq!(
+            urging_note(kind, due, true, &calendar, Lang::ZhCn),
+            "升级督办：受理时限督办后仍未办结"
+        );
+        assert_eq!(
+            urging_note(kind, due, false, &calendar, Lang::En),
+            "urged by rule: the intake decision time limit passed at 2026-03-05 17:30 +08:00"
+        );
+        for kind in DeadlineKind::ALL {
+            for escalate in [false, true] {
+                let note = urging_note(kind, due, escalate, &calendar, Lang::En);
+                assert!(!note.contains(&format!("{kind:?}")), "{note}");
             }
         }
     }
