@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use caseflow::demo::{DemoConfig, run_demo};
 use caseflow::domain::{
     Actor, CaseId, CaseKind, Channel, FocusArea, ReportCase, Reporter, ReporterHandle, Role, UnitId,
 };
@@ -13,6 +12,9 @@ use caseflow::{
 };
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
+
+#[path = "../tests/common/workload.rs"]
+mod workload;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -102,10 +104,14 @@ fn execute(c: &mut Criterion) {
 fn queries(c: &mut Criterion) {
     let rt = runtime();
     let (engine, clock) = rt.block_on(engine(StoreConfig::Memory));
-    let config = DemoConfig::months(1, 1);
-    rt.block_on(run_demo(&engine, &clock, &config, |_, _| {}))
-        .expect("demo");
-    let now = config.end();
+    // A month of the walked workload (the same shape of history the demo month had).
+    let start = Utc
+        .with_ymd_and_hms(2026, 3, 2, 1, 0, 0)
+        .single()
+        .expect("time");
+    let now = rt
+        .block_on(workload::walked_workload(&engine, &clock, start, 30, 1))
+        .end;
     rt.block_on(engine.refresh()).expect("refresh");
     let unit = UnitId::new("room-1");
     c.bench_function("todo_room_1_after_one_demo_month", |b| {

@@ -1,30 +1,30 @@
 //! An auditor's session: replay a case to a past time and a past version, print its audit
 //! report, and verify that nothing in the store was altered.
 //!
-//! Run with `cargo run --example audit_replay`. It first writes a small history with the
-//! demo workload into an in-memory store (use `caseflow case|audit|verify --db` on a real
-//! store).
+//! Run with `cargo run --example audit_replay`. It first writes a small history with a
+//! walked workload (cases moved along the domain's `next_commands`) into an in-memory store
+//! (use `caseflow case|audit|verify --db` on a real store, e.g. the demo's).
 
 use std::sync::Arc;
 
-use caseflow::demo::{DemoConfig, run_demo};
+#[path = "../tests/common/workload.rs"]
+mod workload;
+
 use caseflow::{District, Engine, EngineConfig, ManualClock, SeededIds};
 use chrono::{Duration, FixedOffset};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let config = DemoConfig {
-        days: 20,
-        ..DemoConfig::months(1, 5)
-    };
-    let clock = Arc::new(ManualClock::new(config.start));
+    // Monday 2026-03-02, 09:00 CST.
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00+08:00")?.to_utc();
+    let clock = Arc::new(ManualClock::new(start));
     let engine = Engine::open(
         EngineConfig::memory(District::sample()?)
             .clock(clock.clone())
             .ids(Arc::new(SeededIds::new(5))),
     )
     .await?;
-    let summary = run_demo(&engine, &clock, &config, |_, _| {}).await?;
+    let summary = workload::walked_workload(&engine, &clock, start, 20, 5).await;
     println!(
         "history: {} cases, {} commands\n",
         summary.cases, summary.commands
@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Who did what and when, stage by stage, with the hash of every event.
     let offset = FixedOffset::east_opt(engine.district().calendar.utc_offset_minutes * 60)
         .ok_or("offset")?;
-    let report = engine.audit_case(case_id, config.end()).await?;
+    let report = engine.audit_case(case_id, summary.end).await?;
     println!("{}", report.to_markdown(offset));
 
     // Hash chains of every case, and every read model against a rebuild from the log.

@@ -18,7 +18,6 @@ pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod deadlines;
-pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod export;

@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::{BTreeSet, HashSet};
 
-use caseflow::demo::{DemoConfig, run_demo};
 use caseflow::domain::*;
 use chrono::{Duration, FixedOffset};
 use common::*;
@@ -151,22 +150,16 @@ async fn audit_reports_say_who_did_what_when_stage_by_stage() {
     );
 }
 
-async fn demo_engine() -> (Fixture, caseflow::Engine) {
+async fn workload_engine() -> (Fixture, caseflow::Engine) {
     let fx = Fixture::new(Backend::Memory);
     let engine = fx.open().await;
-    let config = DemoConfig {
-        days: 25,
-        ..DemoConfig::months(1, 3)
-    };
-    run_demo(&engine, &fx.clock, &config, |_, _| {})
-        .await
-        .expect("demo");
+    common::workload::walked_workload(&engine, &fx.clock, t0(), 25, 3).await;
     (fx, engine)
 }
 
 #[tokio::test]
 async fn the_xes_export_parses_back_with_every_required_attribute_and_matching_counts() {
-    let (_fx, engine) = demo_engine().await;
+    let (_fx, engine) = workload_engine().await;
     let mut out = Vec::new();
     let summary = engine.export_xes(&mut out).await.expect("export");
     let text = String::from_utf8(out).expect("utf-8");
@@ -246,7 +239,7 @@ async fn the_xes_export_parses_back_with_every_required_attribute_and_matching_c
 
 #[tokio::test]
 async fn the_ocel2_export_parses_back_with_declared_types_and_resolvable_relations() {
-    let (_fx, engine) = demo_engine().await;
+    let (_fx, engine) = workload_engine().await;
     let mut out = Vec::new();
     let summary = engine.export_ocel2(&mut out).await.expect("export");
     let doc: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");

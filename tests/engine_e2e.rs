@@ -423,24 +423,13 @@ async fn queries_follow_commands_and_survive_a_restart() {
 }
 
 #[tokio::test]
-async fn the_demo_workload_is_valid_for_the_domain_and_verifies() {
+async fn a_walked_many_case_workload_is_valid_for_the_domain_and_verifies() {
     let fx = Fixture::new(Backend::Memory);
     let engine = fx.open().await;
-    let config = caseflow::demo::DemoConfig {
-        days: 40,
-        ..caseflow::demo::DemoConfig::months(1, 11)
-    };
-    let summary = caseflow::demo::run_demo(&engine, &fx.clock, &config, |_, _| {})
-        .await
-        .expect("demo runs");
+    let summary = common::workload::walked_workload(&engine, &fx.clock, t0(), 40, 11).await;
     assert!(summary.cases > 50, "{summary:?}");
-    assert_eq!(
-        summary.refused, 0,
-        "every scripted step is allowed: {:?}",
-        summary.refusal_samples
-    );
     assert!(summary.urgings > 0, "some limits are missed and urged");
-    let stats = engine.stats(config.end()).await.expect("stats");
+    let stats = engine.stats(summary.end).await.expect("stats");
     assert!(
         stats.by_stage.get(&Stage::Closed).copied().unwrap_or(0) > 0,
         "some cases close"
@@ -535,13 +524,7 @@ async fn the_same_seed_and_clock_write_a_byte_identical_log() {
         let mut fx = Fixture::new(Backend::Memory);
         fx.seed = seed;
         let engine = fx.open().await;
-        let config = caseflow::demo::DemoConfig {
-            days: 12,
-            ..caseflow::demo::DemoConfig::months(1, seed)
-        };
-        caseflow::demo::run_demo(&engine, &fx.clock, &config, |_, _| {})
-            .await
-            .expect("demo");
+        common::workload::walked_workload(&engine, &fx.clock, t0(), 12, seed).await;
         engine
             .store()
             .read_all(1, 1_000_000)

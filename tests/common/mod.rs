@@ -2,6 +2,8 @@
 //! walked to rectification, and both store backends.
 #![allow(dead_code)]
 
+pub mod workload;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -1,21 +1,26 @@
-//! `caseflow demo`: the district demo (the README's main job).
+//! `caseflow demo`: the district demo (the README's main job). It runs the shipped demo
+//! scenario (`examples/scenarios/demo.toml`, embedded) through the simulator on the real
+//! engine into a fresh SQLite store, then prints the to-do lists of the busiest room, team,
+//! locality and village officer and the headline statistics.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use caseflow::demo::{DemoConfig, run_demo};
 use caseflow::domain::Assignee;
 use caseflow::domain::{Level, UnitId};
 use caseflow::store::SqliteOptions;
-use caseflow::{
-    District, Engine, EngineConfig, ManualClock, SeededIds, StoreConfig, read_model_path,
-};
+use caseflow::{Engine, read_model_path};
+use caseflow_sim::district::DistrictChoice;
+use caseflow_sim::engine::{EngineOptions, EngineRun, StoreChoice, run_on_engine_with_progress};
+use caseflow_sim::{Scenario, SimError};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{CliError, output};
+
+/// The shipped demo scenario, embedded so the demo runs from any directory.
+const DEMO_SCENARIO: &str = include_str!("../../../examples/scenarios/demo.toml");
 
 /// Arguments of `demo`.
 #[derive(Debug, Args)]
@@ -26,13 +31,17 @@ pub struct DemoArgs {
     /// The district file (default: the built-in sample district, examples/district.toml).
     #[arg(long, value_name = "PATH")]
     district: Option<PathBuf>,
-    /// Months of cases to generate.
+    /// The scenario to run (default: the shipped demo scenario, examples/scenarios/demo.toml).
+    #[arg(long, value_name = "PATH")]
+    scenario: Option<PathBuf>,
+    /// Months (of 30 days) of cases to simulate.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=24))]
     months: u32,
-    /// Mean new cases per working day.
-    #[arg(long, default_value_t = 6.0)]
-    cases_per_day: f64,
-    /// Seed of the generator (same seed, same district: the same event log).
+    /// Mean new cases per working day: scales the scenario's steady channels so that they
+    /// bring this many cases in a year of 250 working days (campaign batches unchanged).
+    #[arg(long)]
+    cases_per_day: Option<f64>,
+    /// Seed of the simulation (same seed, same district: the same event log).
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Rows shown per to-do list.
@@ -64,81 +73,140 @@ fn remove_store(path: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Runs the demo.
-pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
-    if !(args.cases_per_day > 0.0 && args.cases_per_day <= 200.0) {
-        return Err(CliError::Usage(
-            "--cases-per-day must be above 0 and at most 200".to_owned(),
-        ));
-    }
-    let district = match &args.district {
-        Some(path) => District::from_path(path)?,
-        None => District::sample()?,
-    };
-    if args.db.is_dir() {
+/// Makes room for a fresh demo store at `path`.
+fn prepare_store(path: &Path) -> Result<(), CliError> {
+    if path.is_dir() {
         return Err(CliError::Usage(format!(
             "{} is a directory, not a database file",
-            args.db.display()
+            path.display()
         )));
     }
-    remove_store(&args.db)?;
-    let config = DemoConfig {
-        cases_per_day: args.cases_per_day,
-        ..DemoConfig::months(args.months, args.seed)
-    };
-    let clock = Arc::new(ManualClock::new(config.start));
-    let engine = Engine::open(
-        EngineConfig::with_store(
-            StoreConfig::Sqlite {
-                path: args.db.clone(),
-                // The demo can be regenerated at will, so it trades power-loss durability
-                // for speed (a crash still loses nothing acknowledged).
-                options: SqliteOptions::normal(),
+    remove_store(path)
+}
+
+/// The demo's scenario with the command line's changes, and the district it runs on.
+fn demo_scenario(args: &DemoArgs) -> Result<(Scenario, DistrictChoice), CliError> {
+    let usage = |e: caseflow_sim::ScenarioError| CliError::Usage(e.to_string());
+    let (mut scenario, district) = match &args.scenario {
+        Some(path) => (
+            Scenario::from_path(path).map_err(usage)?,
+            DistrictChoice::Scenario,
+        ),
+        None => (
+            Scenario::from_toml_str(DEMO_SCENARIO).map_err(usage)?,
+            DistrictChoice::Text {
+                name: "the built-in sample district".into(),
+                text: caseflow::SAMPLE_DISTRICT_TOML.into(),
             },
-            district,
-        )
-        .clock(clock.clone())
-        .ids(Arc::new(SeededIds::new(args.seed))),
-    )
-    .await?;
-    let bar = ProgressBar::new(u64::from(config.days));
+        ),
+    };
+    let district = match &args.district {
+        Some(path) => DistrictChoice::File(path.clone()),
+        None => district,
+    };
+    scenario.simulation.horizon_days = args.months * 30;
+    scenario.simulation.warmup_days = 0;
+    if let Some(per_day) = args.cases_per_day {
+        if !(per_day > 0.0 && per_day <= 200.0) {
+            return Err(CliError::Usage(
+                "--cases-per-day must be above 0 and at most 200".to_owned(),
+            ));
+        }
+        scale_channels(&mut scenario, per_day * 250.0);
+    }
+    scenario.validate().map_err(usage)?;
+    Ok((scenario, district))
+}
+
+/// Scales the steady (per-year) channels so that together they bring `per_year` cases.
+fn scale_channels(scenario: &mut Scenario, per_year: f64) {
+    let total: f64 = scenario
+        .arrivals
+        .channel
+        .iter()
+        .filter_map(|c| c.per_year)
+        .sum();
+    if total > 0.0 {
+        for ch in &mut scenario.arrivals.channel {
+            ch.per_year = ch.per_year.map(|r| r * per_year / total);
+        }
+    }
+}
+
+/// Runs the demo.
+pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
+    let (scenario, district) = demo_scenario(&args)?;
+    prepare_store(&args.db)?;
+    let days = scenario.simulation.horizon_days;
+    let bar = ProgressBar::new(u64::from(days));
     bar.set_style(
         ProgressStyle::with_template("{spinner} simulating {pos}/{len} days [{bar:40}] {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
+    let options = EngineOptions {
+        store: StoreChoice::Sqlite {
+            path: args.db.clone(),
+            // The demo can be regenerated at will, so it trades power-loss durability for
+            // speed (a crash still loses nothing acknowledged).
+            options: SqliteOptions::normal(),
+        },
+        district,
+        deadline_watcher: true,
+    };
     let started = std::time::Instant::now();
-    let summary = run_demo(&engine, &clock, &config, |day, _| {
-        bar.set_position(u64::from(day))
-    })
-    .await?;
-    bar.finish_and_clear();
-    let now = config.end();
-    engine.refresh().await?;
-    let head = engine
-        .store()
-        .head_position()
+    let mut progress = |day: u32, _: u32| bar.set_position(u64::from(day));
+    let run = run_on_engine_with_progress(&scenario, args.seed, &options, &mut progress)
         .await
-        .map_err(caseflow::EngineError::from)?;
+        .map_err(|e| match e {
+            SimError::Engine(e) => CliError::Engine(e),
+            e if e.is_caller_error() => CliError::Usage(e.to_string()),
+            e => CliError::Simulation(e.to_string()),
+        })?;
+    bar.finish_and_clear();
+    print_headline(&run, days, started.elapsed(), &args.db);
+    let engine = &run.engine;
+    let now = engine.now();
     say!(
-        "Demo district: {} — {} cases, {} commands, {} events, {} urgings by the deadline watcher, {} refused commands; {} days simulated in {:.1?}.",
-        engine.district().org.info().name,
-        summary.cases,
-        summary.commands,
-        head,
-        summary.urgings,
-        summary.refused,
-        config.days,
-        started.elapsed()
+        "Lists and statistics as at {}, the end of the simulated period (`caseflow todo` and `stats` judge at the current time unless given --now {}).\n",
+        output::district_time(&engine.district().calendar, now),
+        engine.district().calendar.to_local(now).to_rfc3339()
     );
-    for sample in &summary.refusal_samples {
-        say!("  refused: {sample}");
-    }
+    print_lists(engine, args.rows).await?;
+    let stats = engine.stats(now).await?;
+    let lang = engine.district().org.info().language;
+    say!("{}", output::stats_tables(engine, &stats, lang));
+    say!(
+        "\nNext: caseflow todo --db {db} --unit room-1 | caseflow stats --db {db} | caseflow verify --db {db} | caseflow export --db {db} --format xes --out demo.xes",
+        db = args.db.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_headline(run: &EngineRun, days: u32, elapsed: std::time::Duration, db: &Path) {
+    let s = &run.summary;
+    say!(
+        "Demo district: {} — {} cases, {} commands, {} events, {} urgings by the deadline watcher; {} days simulated in {:.1?} (seed {}, log SHA-256 {}).",
+        run.engine.district().org.info().name,
+        s.cases.arrived,
+        run.commands,
+        s.engine_events.unwrap_or(0),
+        run.urgings,
+        days,
+        elapsed,
+        s.seed,
+        s.digest.as_deref().unwrap_or("-")
+    );
     say!(
         "Store: {} (read models: {})\n",
-        args.db.display(),
-        read_model_path(&args.db).display()
+        db.display(),
+        read_model_path(db).display()
     );
+}
+
+/// The to-do list of the busiest unit of each level (ties: the first id).
+async fn print_lists(engine: &Engine, rows: usize) -> Result<(), CliError> {
+    let now = engine.now();
     for level in [Level::Room, Level::Team, Level::Locality, Level::Village] {
         let items = engine.todo_for_level(level, now).await?;
         let mut counts: BTreeMap<UnitId, usize> = BTreeMap::new();
@@ -147,7 +215,6 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
                 *counts.entry(u.clone()).or_default() += 1;
             }
         }
-        // Show the busiest unit of the level (ties: the first id).
         let Some((unit, _)) = counts.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))) else {
             say!("No {level} has anything to do.\n");
             continue;
@@ -156,14 +223,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
             .todo_list(caseflow::ListOwner::Unit(unit.clone()), now)
             .await?;
         let lang = engine.district().org.info().language;
-        say!("{}\n", output::todo_table(&engine, &list, lang, args.rows));
+        say!("{}\n", output::todo_table(engine, &list, lang, rows));
     }
-    let stats = engine.stats(now).await?;
-    let lang = engine.district().org.info().language;
-    say!("{}", output::stats_tables(&engine, &stats, lang));
-    say!(
-        "\nNext: caseflow todo --db {db} --unit room-1 | caseflow stats --db {db} | caseflow verify --db {db} | caseflow export --db {db} --format xes --out demo.xes",
-        db = args.db.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

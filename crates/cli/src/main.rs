@@ -34,6 +34,10 @@ pub enum CliError {
     /// The engine failed.
     #[error("{0}")]
     Engine(#[from] EngineError),
+    /// A simulation failed for a reason that is neither the scenario nor the engine (the
+    /// model and the domain disagree): a bug to report, with the case and step named.
+    #[error("simulation failed: {0}")]
+    Simulation(String),
     /// A file could not be written or read.
     #[error("{what}: {source}")]
     Io {

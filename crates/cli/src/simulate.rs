@@ -5,10 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use caseflow_sim::district::DistrictChoice;
 use caseflow_sim::engine::{EngineOptions, StoreChoice, run_on_engine};
 use caseflow_sim::replicate::{comparison_of, from_runs};
 use caseflow_sim::{Scenario, SimError, Summary, report};
 use clap::Args;
+
+use crate::CliError;
 
 /// Arguments of `caseflow simulate`.
 #[derive(Debug, Args)]
@@ -29,11 +32,12 @@ pub struct SimulateArgs {
     /// other verbs (todo, case, verify, export, audit) can open it afterwards. One run only.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// District file (default: the scenario's `simulation.district`, else the sample district).
+    /// District file to run on instead of the scenario's `simulation.district` (the scenario
+    /// must then not generate its own organisation).
     #[arg(long, value_name = "PATH")]
     pub district: Option<PathBuf>,
     /// Run the workflow model alone, without the engine (no event log is kept: fast, and
-    /// the way to run province scale in bounded memory).
+    /// the way to run province scale in bounded memory). Same steps, same KPIs.
     #[arg(long, conflicts_with = "db")]
     pub model_only: bool,
     /// Print JSON instead of tables.
@@ -45,7 +49,8 @@ pub struct SimulateArgs {
     /// Write the backlog time series (CSV) of the (first) run here.
     #[arg(long, value_name = "PATH")]
     pub csv: Option<PathBuf>,
-    /// Write the HTML report here (default: `<scenario name>.report.html`).
+    /// Write the HTML report here (default: `<scenario name>.report.html`, or
+    /// `<A>-vs-<B>.report.html` with --compare).
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
     /// Do not write the HTML report.
@@ -53,15 +58,29 @@ pub struct SimulateArgs {
     pub no_html: bool,
 }
 
-fn usage(e: impl std::fmt::Display) -> crate::CliError {
-    crate::CliError::Usage(e.to_string())
+/// A simulation error as the CLI reports it: a scenario or option the caller must fix is a
+/// usage error; everything else keeps its own words (a model or engine failure).
+fn sim_error(e: SimError) -> CliError {
+    match e {
+        SimError::Engine(e) => CliError::Engine(e),
+        e if e.is_caller_error() => CliError::Usage(e.to_string()),
+        e => CliError::Simulation(e.to_string()),
+    }
 }
 
-fn write_file(path: &Path, text: &str) -> Result<(), crate::CliError> {
-    std::fs::write(path, text).map_err(|source| crate::CliError::Io {
+fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text).map_err(|source| CliError::Io {
         what: format!("cannot write {}", path.display()),
         source,
     })
+}
+
+fn load(path: &Path) -> Result<Scenario, CliError> {
+    let s = Scenario::from_path(path).map_err(|e| CliError::Usage(e.to_string()))?;
+    for note in &s.notes {
+        eprintln!("note: {}: {note}", path.display());
+    }
+    Ok(s)
 }
 
 async fn one_run(
@@ -71,22 +90,24 @@ async fn one_run(
     store: StoreChoice,
 ) -> Result<Summary, SimError> {
     if args.model_only {
-        return Ok(caseflow_sim::run_once(scenario, seed));
+        return caseflow_sim::run_once(scenario, seed);
     }
     let options = EngineOptions {
         store,
-        district: args.district.clone(),
+        district: match &args.district {
+            Some(path) => DistrictChoice::File(path.clone()),
+            None => DistrictChoice::Scenario,
+        },
         deadline_watcher: true,
     };
     let run = run_on_engine(scenario, seed, &options).await?;
-    let summary = run.summary;
     eprintln!(
         "seed {seed}: {} commands executed, {} events in the log, {} urgings by the deadline watcher",
         run.commands,
-        summary.engine_events.unwrap_or(0),
+        run.summary.engine_events.unwrap_or(0),
         run.urgings
     );
-    Ok(summary)
+    Ok(run.summary)
 }
 
 async fn runs(
@@ -94,86 +115,85 @@ async fn runs(
     seed: u64,
     n: usize,
     args: &SimulateArgs,
-) -> Result<Vec<Summary>, SimError> {
+) -> Result<Vec<Summary>, CliError> {
     let mut out = Vec::with_capacity(n);
     for r in 0..n {
         let store = match (&args.db, r) {
-            (Some(path), 0) => StoreChoice::Sqlite(path.clone()),
+            (Some(path), 0) => StoreChoice::sqlite(path),
             _ => StoreChoice::Memory,
         };
-        out.push(one_run(scenario, seed.wrapping_add(r as u64), args, store).await?);
+        let summary = one_run(scenario, seed.wrapping_add(r as u64), args, store)
+            .await
+            .map_err(sim_error)?;
+        out.push(summary);
     }
     Ok(out)
 }
 
+fn json(value: &impl serde::Serialize) -> Result<String, CliError> {
+    serde_json::to_string_pretty(value).map_err(|e| CliError::Usage(e.to_string()))
+}
+
 /// Runs `caseflow simulate` (async).
-pub async fn run_async(args: SimulateArgs) -> Result<ExitCode, crate::CliError> {
-    let a = Scenario::from_path(&args.scenario).map_err(usage)?;
+pub async fn run_async(args: SimulateArgs) -> Result<ExitCode, CliError> {
+    let a = load(&args.scenario)?;
     let b = match &args.compare {
-        Some(path) => Some(Scenario::from_path(path).map_err(usage)?),
+        Some(path) => Some(load(path)?),
         None => None,
     };
     let n = args
         .replications
         .unwrap_or(if b.is_some() { 10 } else { 1 });
     if n == 0 {
-        return Err(usage("--replications must be at least 1"));
+        return Err(CliError::Usage("--replications must be at least 1".into()));
     }
     if args.db.is_some() && (n > 1 || b.is_some()) {
-        return Err(usage(
-            "--db writes one run: use it without --replications > 1 and without --compare",
+        return Err(CliError::Usage(
+            "--db writes one run: use it without --replications > 1 and without --compare".into(),
         ));
     }
     let seed = args.seed.unwrap_or(a.simulation.seed);
     let seeds: Vec<u64> = (0..n as u64).map(|r| seed.wrapping_add(r)).collect();
-    let runs_a = runs(&a, seed, n, &args).await.map_err(usage)?;
+    let runs_a = runs(&a, seed, n, &args).await?;
     let first = runs_a[0].clone();
-    if let Some(b) = &b {
-        let runs_b = runs(b, seed, n, &args).await.map_err(usage)?;
-        let cmp = comparison_of(
-            from_runs(&a.simulation.name, seeds.clone(), runs_a),
-            from_runs(&b.simulation.name, seeds, runs_b.clone()),
-        );
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&cmp).map_err(usage)?);
-        } else {
-            print!("{}", report::comparison_text(&cmp));
-        }
-        if !args.no_html {
-            let path = args
-                .html
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(format!("{}.report.html", b.simulation.name)));
-            write_file(&path, &report::html(&runs_b[0]))?;
-            eprintln!(
-                "HTML report of {} (seed {seed}) written to {}",
-                b.simulation.name,
-                path.display()
+    match &b {
+        Some(b) => {
+            let runs_b = runs(b, seed, n, &args).await?;
+            let cmp = comparison_of(
+                from_runs(&a.simulation.name, seeds.clone(), runs_a),
+                from_runs(&b.simulation.name, seeds, runs_b),
             );
+            if args.json {
+                say!("{}", json(&cmp)?);
+            } else {
+                say!("{}", report::comparison_text(&cmp));
+            }
+            let default = format!("{}-vs-{}.report.html", a.simulation.name, b.simulation.name);
+            write_report(&args, &default, &report::comparison_html(&cmp))?;
         }
-    } else if n > 1 {
-        let reps = from_runs(&a.simulation.name, seeds, runs_a);
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&reps).map_err(usage)?);
-        } else {
-            print!("{}", report::replications_text(&reps));
+        None if n > 1 => {
+            let reps = from_runs(&a.simulation.name, seeds, runs_a);
+            if args.json {
+                say!("{}", json(&reps)?);
+            } else {
+                say!("{}", report::replications_text(&reps));
+            }
+            let default = format!("{}.report.html", a.simulation.name);
+            write_report(&args, &default, &report::html(&first))?;
         }
-    } else if args.json {
-        println!("{}", serde_json::to_string_pretty(&first).map_err(usage)?);
-    } else {
-        print!("{}", report::text(&first, args.units));
+        None => {
+            if args.json {
+                say!("{}", json(&first)?);
+            } else {
+                say!("{}", report::text(&first, args.units));
+            }
+            let default = format!("{}.report.html", a.simulation.name);
+            write_report(&args, &default, &report::html(&first))?;
+        }
     }
     if let Some(path) = &args.csv {
         write_file(path, &report::backlog_csv(&first))?;
         eprintln!("backlog time series written to {}", path.display());
-    }
-    if b.is_none() && !args.no_html {
-        let path = args
-            .html
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(format!("{}.report.html", a.simulation.name)));
-        write_file(&path, &report::html(&first))?;
-        eprintln!("HTML report written to {}", path.display());
     }
     if let Some(db) = &args.db {
         eprintln!(
@@ -182,4 +202,14 @@ pub async fn run_async(args: SimulateArgs) -> Result<ExitCode, crate::CliError> 
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn write_report(args: &SimulateArgs, default: &str, html: &str) -> Result<(), CliError> {
+    if args.no_html {
+        return Ok(());
+    }
+    let path = args.html.clone().unwrap_or_else(|| PathBuf::from(default));
+    write_file(&path, html)?;
+    eprintln!("HTML report written to {}", path.display());
+    Ok(())
 }

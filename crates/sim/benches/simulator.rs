@@ -156,7 +156,8 @@ fn province() {
             record_steps: false,
             digest: false,
         },
-    );
+    )
+    .expect("province model run");
     let secs = t.elapsed().as_secs_f64();
     println!(
         "province/model only (no log kept): {} cases, {} steps in {secs:.1} s = {:.0} steps/s; peak RSS {:.0} MB",

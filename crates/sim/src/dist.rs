@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ScenarioError;
 
+/// The largest duration (hours) a distribution may produce: beyond it virtual time could not
+/// be turned into a date.
+pub const MAX_HOURS: f64 = 1e6;
+
 /// A distribution as written in a scenario, e.g. `{ dist = "exponential", mean = 4.0 }`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
@@ -60,6 +64,11 @@ impl DistSpec {
             })
         };
         let fin = |x: f64| x.is_finite() && x >= 0.0;
+        if let Some(big) = self.parameters().into_iter().find(|x| x.abs() > MAX_HOURS) {
+            return bad(format!(
+                "values above {MAX_HOURS} hours (about 114 years) are not simulated, got {big}"
+            ));
+        }
         match self {
             DistSpec::Exponential { mean } if !(mean.is_finite() && *mean > 0.0) => {
                 bad(format!("exponential mean must be > 0, got {mean}"))
@@ -102,6 +111,17 @@ impl DistSpec {
                 Ok(())
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Every number the specification holds.
+    pub fn parameters(&self) -> Vec<f64> {
+        match self {
+            DistSpec::Exponential { mean } => vec![*mean],
+            DistSpec::Lognormal { mean, sd } => vec![*mean, *sd],
+            DistSpec::Triangular { min, mode, max } => vec![*min, *mode, *max],
+            DistSpec::Fixed { value } => vec![*value],
+            DistSpec::Empirical { values, .. } => values.clone(),
         }
     }
 

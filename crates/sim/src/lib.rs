@@ -1,20 +1,26 @@
 //! caseflow-sim: seeded virtual-time simulation of the Caseflow workflow.
 //!
-//! A run reads a [`Scenario`] (TOML), draws arrivals, service times and branch outcomes from
-//! independent ChaCha streams of one master seed, moves every case through intake,
-//! classification, handling, rectification and review with staff as resources, and collects
-//! KPIs into a [`Summary`]. The decisions come out as [`trace::Step`]s; standalone they are
-//! hashed into a digest, and the `engine` driver (in the CLI) executes them as commands on the
-//! real engine so the same run produces a real, verifiable event log.
+//! A run reads a [`Scenario`] (TOML), builds the one district it runs on ([`district`]),
+//! draws arrivals, service times and the people's decisions from independent ChaCha streams
+//! of one master seed, and moves every case through the domain's stages with staff as
+//! resources. Every step is a domain command drafted by the domain's `next_commands` and
+//! applied to the case's own domain state ([`casework`]); model-only the steps are hashed
+//! into a digest, engine-driven ([`engine`]) the real engine executes each of them, so the
+//! same run produces a real, verifiable event log and the same KPIs ([`Summary`]).
 //!
-//! Entry points: [`run_once`], [`replicate`], [`compare`], and the reports in [`report`].
+//! Entry points: [`run_once`], [`replicate`](replicate::replicate), [`compare`], the engine
+//! driver [`engine::run_on_engine`], and the reports in [`report`].
 
-pub mod calendar;
+pub mod casework;
 pub mod des;
 pub mod dist;
+pub mod district;
 pub mod engine;
 pub mod error;
+pub mod hours;
 pub mod kpi;
+pub mod labels;
+pub mod layout;
 pub mod model;
 pub mod replicate;
 pub mod report;
@@ -23,7 +29,7 @@ pub mod scenario;
 pub mod stats;
 pub mod trace;
 
-pub use error::{ScenarioError, SimError};
+pub use error::{CaseworkError, ScenarioError, SimError};
 pub use kpi::Summary;
 pub use model::{RunOptions, Simulation};
 pub use replicate::{Comparison, Replications, compare, replicate};
@@ -31,7 +37,7 @@ pub use scenario::Scenario;
 
 /// Runs `scenario` once with master seed `seed` on the model alone and returns its KPIs,
 /// with the digest of the step log.
-pub fn run_once(scenario: &Scenario, seed: u64) -> Summary {
+pub fn run_once(scenario: &Scenario, seed: u64) -> Result<Summary, SimError> {
     run_once_with(
         scenario,
         seed,
@@ -44,14 +50,18 @@ pub fn run_once(scenario: &Scenario, seed: u64) -> Summary {
 
 /// Like [`run_once`] with explicit options (e.g. without the digest, which costs a hash per
 /// step).
-pub fn run_once_with(scenario: &Scenario, seed: u64, options: RunOptions) -> Summary {
+pub fn run_once_with(
+    scenario: &Scenario,
+    seed: u64,
+    options: RunOptions,
+) -> Result<Summary, SimError> {
     let options = RunOptions {
         record_steps: false,
         ..options
     };
-    let mut sim = Simulation::new(scenario, seed, options);
-    sim.run_to_end();
-    finish_summary(&sim, seed)
+    let mut sim = Simulation::new(scenario, seed, options)?;
+    sim.run_to_end()?;
+    Ok(finish_summary(&sim, seed))
 }
 
 /// The summary of a finished simulation, with seed, step count and digest filled in.

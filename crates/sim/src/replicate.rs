@@ -81,7 +81,7 @@ fn seeds(seed: u64, n: usize) -> Vec<u64> {
 
 /// Runs `n` replications of `scenario` on the model with seeds `seed, seed+1, …`.
 pub fn replicate(scenario: &Scenario, seed: u64, n: usize) -> Result<Replications, SimError> {
-    replicate_with(scenario, seed, n, |s, seed| Ok(crate::run_once(s, seed)))
+    replicate_with(scenario, seed, n, crate::run_once)
 }
 
 /// Like [`replicate`], with the single-run function supplied (e.g. one that drives the engine).

@@ -4,8 +4,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use caseflow::domain::Level;
-use caseflow_sim::Scenario;
+use caseflow_sim::district::DistrictChoice;
 use caseflow_sim::engine::{EngineOptions, StoreChoice, run_on_engine};
+use caseflow_sim::{Scenario, Summary, run_once};
 
 /// A quarter of the district year, stopped while cases are still open (no drain), so the
 /// to-do lists at the end are not empty.
@@ -59,7 +60,7 @@ async fn a_sqlite_run_writes_the_same_events_as_a_memory_run_and_other_verbs_can
         &s,
         5,
         &EngineOptions {
-            store: StoreChoice::Sqlite(db.clone()),
+            store: StoreChoice::sqlite(&db),
             ..Default::default()
         },
     )
@@ -69,7 +70,7 @@ async fn a_sqlite_run_writes_the_same_events_as_a_memory_run_and_other_verbs_can
     assert_eq!(memory.summary.engine_events, sqlite.summary.engine_events);
     drop(sqlite);
     // Reopen the file as the other verbs do and check every chain.
-    let district = caseflow_sim::engine::district_for(&s, None).unwrap();
+    let district = caseflow_sim::district::build(&s, &DistrictChoice::Scenario).unwrap();
     let engine = caseflow::Engine::open(caseflow::EngineConfig::sqlite(db.clone(), district))
         .await
         .unwrap();
@@ -81,7 +82,7 @@ async fn a_sqlite_run_writes_the_same_events_as_a_memory_run_and_other_verbs_can
         &s,
         5,
         &EngineOptions {
-            store: StoreChoice::Sqlite(db),
+            store: StoreChoice::sqlite(db),
             ..Default::default()
         },
     )
@@ -132,4 +133,69 @@ async fn every_history_verifies_and_the_todo_lists_match_the_case_states() {
         missing.is_empty(),
         "open cases on no to-do list: {missing:?}"
     );
+}
+
+/// The summary without what only an engine-driven run has (the log's digest and size, the
+/// engine watcher's count).
+fn model_part(s: &Summary) -> Summary {
+    Summary {
+        digest: None,
+        engine_events: None,
+        engine_urgings: None,
+        ..s.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_driven_run_reports_the_same_kpis_as_the_model_only_run() {
+    // Both modes take every step through the same domain rules on the same district; the
+    // engine adds the log and its own deadline watcher, which must urge exactly what the
+    // model's watcher urged. So every KPI is identical, not merely close. Tight limits make
+    // the watchers urge and escalate.
+    let mut s = quarter();
+    for (limit, days) in [
+        ("rectification_plan_days", 1),
+        ("mass_demand_days", 3),
+        ("review_days", 2),
+    ] {
+        s.time_limits.insert(limit.into(), days);
+    }
+    let engine = run_on_engine(&s, 31, &EngineOptions::default())
+        .await
+        .unwrap();
+    let model = run_once(&s, 31).unwrap();
+    assert_eq!(model_part(&engine.summary), model_part(&model));
+    let urged: u64 = engine.summary.urgings();
+    assert!(urged > 10, "the quarter misses some time limits: {urged}");
+    let escalated: u64 = engine.summary.deadlines.iter().map(|d| d.escalated).sum();
+    assert!(escalated > 0, "and some stay missed after urging");
+    assert_eq!(engine.summary.engine_urgings, Some(engine.urgings));
+    assert_eq!(engine.summary.steps, model.steps);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_s_own_organisation_is_the_one_the_engine_runs_with() {
+    // Issue 17's M/M/3 case: one room with three people. Both modes see exactly that room.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/scenarios/mmc.toml");
+    let mut s = Scenario::from_path(&path).unwrap();
+    s.simulation.horizon_days = 20;
+    s.simulation.warmup_days = 2;
+    let run = run_on_engine(&s, 7, &EngineOptions::default())
+        .await
+        .unwrap();
+    let org = &run.engine.district().org;
+    assert_eq!(org.units_at(Level::Room).count(), 1);
+    let room = run
+        .summary
+        .units
+        .iter()
+        .find(|u| u.name == "room-1")
+        .unwrap();
+    assert_eq!(room.staff, 3);
+    assert!(
+        room.wait_mean_hours > 0.3,
+        "three people at ρ = 0.8 queue: {room:?}"
+    );
+    let model = run_once(&s, 7).unwrap();
+    assert_eq!(model_part(&run.summary), model_part(&model));
 }

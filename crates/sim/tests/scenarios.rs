@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use caseflow::domain::DeadlineKind;
 use caseflow_sim::{Scenario, run_once};
 
 fn scenario(name: &str) -> Scenario {
@@ -43,33 +44,47 @@ fn every_shipped_scenario_parses_and_runs() {
         "cross-inspection-all.toml",
         "four-zones.toml",
         "mmc.toml",
+        "demo.toml",
     ] {
         let s = scenario(name);
-        let summary = run_once(&s, 3);
+        assert!(s.notes.is_empty(), "{name}: {:?}", s.notes);
+        let summary = run_once(&s, 3).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(summary.cases.arrived > 0, "{name}");
         assert!(summary.digest.is_some());
     }
 }
 
 #[test]
+fn four_zones_lays_the_district_file_out_over_four_zones() {
+    let summary = run_once(&scenario("four-zones.toml"), 3).unwrap();
+    assert_eq!(summary.zones.len(), 4);
+}
+
+#[test]
 fn missed_time_limits_are_urged_and_counted_as_breaches() {
     let mut s = scenario("district-year.toml");
     s.simulation.horizon_days = 120;
-    // Verification takes two weeks of work against a one-day handling limit.
+    // Verification takes two weeks of work against one-day handling limits.
     s.service.get_mut("handling").unwrap().insert(
         "locality".into(),
         caseflow_sim::dist::DistSpec::Fixed { value: 80.0 },
     );
-    s.policies
-        .time_limits_days
-        .insert(caseflow_sim::scenario::StageName::Handling, 1);
-    let summary = run_once(&s, 4);
-    let handling = summary
-        .stages
-        .iter()
-        .find(|st| st.stage == "handling")
-        .unwrap();
-    assert!(handling.breaches > 0, "{handling:?}");
-    assert!(handling.urgings > 0, "{handling:?}");
-    assert!(handling.urgings <= handling.entered);
+    for limit in [
+        "mass_demand_days",
+        "mass_demand_urgent_days",
+        "consultation_days",
+        "clue_handling_days",
+        "talk_or_letter_inquiry_days",
+        "preliminary_verification_days",
+    ] {
+        s.time_limits.insert(limit.into(), 1);
+    }
+    let summary = run_once(&s, 4).unwrap();
+    let handling = summary.deadline(DeadlineKind::Handling).unwrap();
+    assert!(handling.breached > 0, "{handling:?}");
+    assert!(handling.urged > 0, "{handling:?}");
+    assert!(handling.escalated > 0, "{handling:?}");
+    assert!(handling.urged <= handling.opened);
+    assert!(handling.escalated <= handling.urged);
+    assert!(summary.on_time_rate < 1.0);
 }
