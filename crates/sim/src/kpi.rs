@@ -457,7 +457,7 @@ impl Collector {
                     &units,
                     &self.units,
                     snake_name(l),
-                    labels::level(*l).to_owned(),
+                    labels::level(*l),
                     0,
                     members.collect(),
                 )
@@ -545,7 +545,7 @@ impl Collector {
             .zip(&self.stages)
             .map(|(s, a)| StageKpi {
                 stage: s.as_str().to_owned(),
-                label: labels::stage(*s).to_owned(),
+                label: labels::stage(*s),
                 entered: a.entered,
                 completed: a.completed,
                 wait_mean_hours: mean(&a.waits),
@@ -562,7 +562,7 @@ impl Collector {
             .zip(&self.deadlines)
             .map(|(k, a)| DeadlineKpi {
                 deadline: snake_name(k),
-                label: labels::deadline(*k).to_owned(),
+                label: labels::deadline(*k),
                 opened: a.opened,
                 closed: a.closed,
                 breached: a.breached,
@@ -579,7 +579,7 @@ impl Collector {
             .zip(&self.kinds)
             .map(|(k, a)| KindKpi {
                 kind: snake_name(k),
-                label: labels::kind(*k).to_owned(),
+                label: labels::kind(*k),
                 arrived: a.arrived,
                 closed: a.closed,
                 open_at_end: a.open,

@@ -217,7 +217,7 @@ pub fn metric_label(name: &str) -> String {
         crate::scenario::WORKING_STAGES
             .iter()
             .find(|x| x.as_str() == s)
-            .map(|x| crate::labels::stage(*x).to_owned())
+            .map(|x| crate::labels::stage(*x))
             .unwrap_or_else(|| s.to_owned())
     };
     match parts.as_slice() {
@@ -351,7 +351,7 @@ fn side_by_side(body: &mut String, c: &Comparison, a: &str, b: &str) {
     let stages = crate::scenario::WORKING_STAGES;
     let stage_labels: Vec<String> = stages
         .iter()
-        .map(|s| crate::labels::stage(*s).to_owned())
+        .map(|s| crate::labels::stage(*s))
         .collect();
     let names: Vec<String> = stages
         .iter()
@@ -367,7 +367,7 @@ fn side_by_side(body: &mut String, c: &Comparison, a: &str, b: &str) {
     let kinds = caseflow::domain::DeadlineKind::ALL;
     let limit_labels: Vec<String> = kinds
         .iter()
-        .map(|k| crate::labels::deadline(*k).to_owned())
+        .map(|k| crate::labels::deadline(*k))
         .collect();
     let names: Vec<String> = kinds
         .iter()
@@ -394,7 +394,7 @@ fn side_by_side(body: &mut String, c: &Comparison, a: &str, b: &str) {
     let levels = crate::layout::LEVELS;
     let level_labels: Vec<String> = levels
         .iter()
-        .map(|l| crate::labels::level(*l).to_owned())
+        .map(|l| crate::labels::level(*l))
         .collect();
     let names: Vec<String> = levels
         .iter()

@@ -203,7 +203,7 @@ pub fn bars(
         .iter()
         .flat_map(|g| g.values.iter().copied())
         .fold(0.0f64, f64::max);
-    if !(max > 0.0) || categories.is_empty() {
+    if max.is_nan() || max <= 0.0 || categories.is_empty() {
         return format!(
             "<figure class=\"empty\"><figcaption><b>{}</b></figcaption><p class=\"empty-note\">{}</p></figure>",
             esc(title),
