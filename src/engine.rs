@@ -572,6 +572,19 @@ impl Engine {
                 usize::try_from(count).unwrap_or(usize::MAX),
             )
             .await?;
+        // The ledger is keyed by command id alone: make sure its result belongs to this
+        // case, or a command id reused for another case would "replay" unrelated events.
+        if records.is_empty()
+            || records
+                .iter()
+                .any(|r| r.metadata.command_id != Some(command_id))
+        {
+            return Err(EngineError::Store(StoreError::CommandIdReused {
+                command_id,
+                original_stream: "another stream".to_owned(),
+                stream: stream_id.to_owned(),
+            }));
+        }
         let events = records.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
         Ok(ExecuteOutcome {
             command_id,

@@ -23,6 +23,7 @@ pub mod error;
 pub mod export;
 pub mod ids;
 pub mod progress;
+pub mod queries;
 pub mod retry;
 pub mod todo;
 
@@ -38,5 +39,6 @@ pub use engine::{CommandEnvelope, Engine, ExecuteOutcome};
 pub use error::EngineError;
 pub use ids::{IdGenerator, RandomIds, SeededIds, derived_id};
 pub use progress::{Progress, Silent};
+pub use queries::{CaseHolders, TodoPage};
 pub use retry::RetryPolicy;
 pub use todo::{ListOwner, TodoList};

@@ -84,6 +84,15 @@ impl DeadlineProjection {
         self.cases.get(case_id).map_or(&[], Vec::as_slice)
     }
 
+    /// The cases with an open deadline that was urged at least once.
+    pub fn urged_cases(&self) -> std::collections::HashSet<CaseId> {
+        self.cases
+            .iter()
+            .filter(|(_, deadlines)| deadlines.iter().any(|d| d.respond_by.is_some()))
+            .map(|(case, _)| *case)
+            .collect()
+    }
+
     /// Number of cases with at least one open deadline.
     pub fn case_count(&self) -> usize {
         self.cases.len()

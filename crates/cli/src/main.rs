@@ -17,7 +17,9 @@ mod bar;
 mod commands;
 mod demo;
 mod output;
+mod serve;
 mod simulate;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -100,6 +102,10 @@ enum Verb {
     Next(act::NextArgs),
     /// Issue one command (JSON on stdin or --file) as an actor, with a command id for retries.
     Command(act::CommandArgs),
+    /// Serve the HTTP API, Open311 intake and the web workbench over a store.
+    Serve(serve::ServeArgs),
+    /// Manage the server's users and API tokens.
+    User(user::UserArgs),
 }
 
 /// Output format of `audit`.
@@ -125,13 +131,17 @@ fn main() -> ExitCode {
             };
         }
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CASEFLOW_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    // `serve` sets up its own (JSON) logs.
+    let logs_here = !matches!(cli.verb, Verb::Serve(_));
+    let _ = logs_here.then(|| {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_env("CASEFLOW_LOG")
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .try_init()
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -155,6 +165,8 @@ fn main() -> ExitCode {
             Verb::Simulate(args) => simulate::run_async(args).await,
             Verb::Next(args) => act::next(args).await,
             Verb::Command(args) => act::command(args).await,
+            Verb::Serve(args) => serve::run(args).await,
+            Verb::User(args) => user::run(args),
         }
     });
     match result {

@@ -910,6 +910,10 @@ impl Writer {
         }
         match self.try_commit_batch(&batch) {
             Ok((results, written)) => {
+                // Appends per group commit, i.e. per fsync (a no-op unless the embedding
+                // process installed a metrics recorder, as `caseflow serve` does).
+                metrics::histogram!("caseflow_store_commit_batch_requests")
+                    .record(batch.len() as f64);
                 for (stream, head) in written {
                     if self.heads.len() >= STREAM_CACHE_MAX {
                         self.heads.clear();

@@ -349,10 +349,7 @@ fn pair<'a>(c: &Comparison, names: &[String], a: &'a str, b: &'a str) -> [Bars<'
 
 fn side_by_side(body: &mut String, c: &Comparison, a: &str, b: &str) {
     let stages = crate::scenario::WORKING_STAGES;
-    let stage_labels: Vec<String> = stages
-        .iter()
-        .map(|s| crate::labels::stage(*s))
-        .collect();
+    let stage_labels: Vec<String> = stages.iter().map(|s| crate::labels::stage(*s)).collect();
     let names: Vec<String> = stages
         .iter()
         .map(|s| format!("stage.{}.time_mean_days", s.as_str()))
@@ -365,10 +362,7 @@ fn side_by_side(body: &mut String, c: &Comparison, a: &str, b: &str) {
         "No case spent time in any stage.",
     ));
     let kinds = caseflow::domain::DeadlineKind::ALL;
-    let limit_labels: Vec<String> = kinds
-        .iter()
-        .map(|k| crate::labels::deadline(*k))
-        .collect();
+    let limit_labels: Vec<String> = kinds.iter().map(|k| crate::labels::deadline(*k)).collect();
     let names: Vec<String> = kinds
         .iter()
         .map(|k| format!("limit.{}.breached", crate::scenario::snake_name(k)))
@@ -392,10 +386,7 @@ fn side_by_side(body: &mut String, c: &Comparison, a: &str, b: &str) {
         "No urgings in either scenario.",
     ));
     let levels = crate::layout::LEVELS;
-    let level_labels: Vec<String> = levels
-        .iter()
-        .map(|l| crate::labels::level(*l))
-        .collect();
+    let level_labels: Vec<String> = levels.iter().map(|l| crate::labels::level(*l)).collect();
     let names: Vec<String> = levels
         .iter()
         .map(|l| format!("{}.utilisation", crate::scenario::snake_name(l)))
