@@ -128,9 +128,41 @@ impl Engine {
             ListOwner::Level(_) => true,
         };
         if known {
-            Ok(())
-        } else {
-            Err(EngineError::UnknownListOwner(owner.to_string()))
+            return Ok(());
         }
+        let mut asked = owner.to_string();
+        if let Some(kind) = other_kind_of(org, owner) {
+            asked.push_str(&format!(
+                " ({} is a {kind}: ask for the {kind}'s list)",
+                id_of(owner)
+            ));
+        }
+        Err(EngineError::UnknownListOwner(asked))
+    }
+}
+
+/// What else an unknown owner's id names, so a `--unit dept-finance` learns it is a department.
+fn other_kind_of(org: &caseflow_domain::Organisation, owner: &ListOwner) -> Option<&'static str> {
+    let id = id_of(owner);
+    let kinds = [
+        ("unit", org.unit(&UnitId::new(id)).is_some()),
+        (
+            "department",
+            org.department(&DepartmentId::new(id)).is_some(),
+        ),
+        ("zone", org.zone(&ZoneId::new(id)).is_some()),
+    ];
+    kinds
+        .into_iter()
+        .find(|(_, found)| *found)
+        .map(|(kind, _)| kind)
+}
+
+fn id_of(owner: &ListOwner) -> &str {
+    match owner {
+        ListOwner::Unit(u) => u.as_str(),
+        ListOwner::Department(d) => d.as_str(),
+        ListOwner::Zone(z) => z.as_str(),
+        ListOwner::Level(_) => "",
     }
 }

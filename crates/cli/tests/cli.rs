@@ -167,6 +167,14 @@ fn todo_prints_a_table_and_json() {
         err.starts_with("error: the district has no unit room-99"),
         "{err}"
     );
+    let err = run_err(&[
+        "todo",
+        "--unit",
+        "dept-finance",
+        "--db",
+        d.db.to_str().expect("utf-8 path"),
+    ]);
+    assert!(err.contains("dept-finance is a department"), "{err}");
 }
 
 #[test]
