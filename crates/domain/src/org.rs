@@ -324,6 +324,261 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
+/// Every id well formed and used once in the whole file; every name non-empty.
+fn check_ids(file: &OrgFile) -> Result<(), OrgError> {
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    let entries = file
+        .departments
+        .iter()
+        .map(|d| (&d.id, &d.name))
+        .chain(
+            file.rooms
+                .iter()
+                .chain(&file.localities)
+                .map(|u| (&u.id, &u.name)),
+        )
+        .chain(file.teams.iter().map(|t| (&t.id, &t.name)))
+        .chain(file.villages.iter().map(|v| (&v.id, &v.name)))
+        .chain(file.zones.iter().map(|z| (&z.id, &z.name)));
+    for (id, name) in entries {
+        if !valid_id(id) {
+            return Err(OrgError::InvalidId { id: id.clone() });
+        }
+        if !seen.insert(id) {
+            return Err(OrgError::DuplicateId { id: id.clone() });
+        }
+        if name.trim().is_empty() {
+            return Err(OrgError::EmptyName { id: id.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// The departments, each with the team stationed in it (at most one).
+fn departments_with_teams(file: &OrgFile) -> Result<BTreeMap<DepartmentId, Department>, OrgError> {
+    let mut departments: BTreeMap<DepartmentId, Department> = file
+        .departments
+        .iter()
+        .map(|d| {
+            let id = DepartmentId::new(&d.id);
+            let department = Department {
+                id: id.clone(),
+                name: d.name.clone(),
+                team: None,
+            };
+            (id, department)
+        })
+        .collect();
+    for t in &file.teams {
+        for d in &t.stationed_in {
+            let Some(dept) = departments.get_mut(&DepartmentId::new(d)) else {
+                return Err(OrgError::UnknownDepartment {
+                    team: t.id.clone(),
+                    department: d.clone(),
+                });
+            };
+            if let Some(first) = &dept.team {
+                return Err(OrgError::DepartmentStationedTwice {
+                    department: d.clone(),
+                    first: first.to_string(),
+                    second: t.id.clone(),
+                });
+            }
+            dept.team = Some(UnitId::new(&t.id));
+        }
+    }
+    Ok(departments)
+}
+
+/// The level of every unit id in the file.
+fn levels_of(file: &OrgFile) -> BTreeMap<String, Level> {
+    let rooms = file.rooms.iter().map(|r| (r.id.clone(), Level::Room));
+    let teams = file.teams.iter().map(|t| (t.id.clone(), Level::Team));
+    let localities = file
+        .localities
+        .iter()
+        .map(|l| (l.id.clone(), Level::Locality));
+    let villages = file.villages.iter().map(|v| (v.id.clone(), Level::Village));
+    rooms
+        .chain(teams)
+        .chain(localities)
+        .chain(villages)
+        .collect()
+}
+
+/// Every village belongs to a locality of the file.
+fn check_villages(file: &OrgFile, level_of: &BTreeMap<String, Level>) -> Result<(), OrgError> {
+    match file
+        .villages
+        .iter()
+        .find(|v| level_of.get(&v.locality) != Some(&Level::Locality))
+    {
+        Some(v) => Err(OrgError::UnknownLocality {
+            village: v.id.clone(),
+            locality: v.locality.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The zones by id, and each member unit's zone id.
+type ZonesAndMembers = (BTreeMap<ZoneId, Zone>, BTreeMap<String, String>);
+
+/// The zones, and the zone of each member: every room, team and locality in exactly one zone,
+/// listed at its own level; each zone with a room and enough localities.
+fn zones_of(
+    file: &OrgFile,
+    level_of: &BTreeMap<String, Level>,
+) -> Result<ZonesAndMembers, OrgError> {
+    let mut zone_of: BTreeMap<String, String> = BTreeMap::new();
+    let mut zones = BTreeMap::new();
+    for z in &file.zones {
+        for (list, listed_as) in [
+            (&z.rooms, Level::Room),
+            (&z.teams, Level::Team),
+            (&z.localities, Level::Locality),
+        ] {
+            for u in list {
+                check_zone_member(z, u, listed_as, level_of)?;
+                if let Some(first) = zone_of.insert(u.clone(), z.id.clone()) {
+                    return Err(OrgError::UnitInSeveralZones {
+                        unit: u.clone(),
+                        first,
+                        second: z.id.clone(),
+                    });
+                }
+            }
+        }
+        let zone = checked_zone(z)?;
+        zones.insert(zone.id.clone(), zone);
+    }
+    Ok((zones, zone_of))
+}
+
+fn check_zone_member(
+    z: &ZoneEntry,
+    unit: &str,
+    listed_as: Level,
+    level_of: &BTreeMap<String, Level>,
+) -> Result<(), OrgError> {
+    let Some(actual) = level_of.get(unit) else {
+        return Err(OrgError::UnknownZoneMember {
+            zone: z.id.clone(),
+            unit: unit.to_owned(),
+        });
+    };
+    if *actual != listed_as {
+        return Err(OrgError::ZoneMemberWrongLevel {
+            zone: z.id.clone(),
+            unit: unit.to_owned(),
+            listed_as,
+            actual: *actual,
+        });
+    }
+    Ok(())
+}
+
+fn checked_zone(z: &ZoneEntry) -> Result<Zone, OrgError> {
+    if z.rooms.is_empty() {
+        return Err(OrgError::ZoneWithoutRoom { zone: z.id.clone() });
+    }
+    if z.localities.len() < MIN_LOCALITIES_PER_ZONE {
+        return Err(OrgError::ZoneTooFewLocalities {
+            zone: z.id.clone(),
+            count: z.localities.len(),
+            min: MIN_LOCALITIES_PER_ZONE,
+        });
+    }
+    let ids = |v: &Vec<String>| v.iter().map(UnitId::new).collect::<Vec<_>>();
+    Ok(Zone {
+        id: ZoneId::new(&z.id),
+        name: z.name.clone(),
+        rooms: ids(&z.rooms),
+        teams: ids(&z.teams),
+        localities: ids(&z.localities),
+    })
+}
+
+type UnitsInOrder = (
+    BTreeMap<UnitId, Unit>,
+    BTreeMap<Level, Vec<UnitId>>,
+    BTreeMap<UnitId, Vec<String>>,
+);
+
+/// The units in file order per level, each in its zone (a village in its locality's), and
+/// the housing estates of the villages that list them.
+fn units_of(file: &OrgFile, zone_of: &BTreeMap<String, String>) -> Result<UnitsInOrder, OrgError> {
+    let zone_for = |id: &str| -> Result<ZoneId, OrgError> {
+        zone_of
+            .get(id)
+            .map(ZoneId::new)
+            .ok_or_else(|| OrgError::UnitInNoZone {
+                unit: id.to_owned(),
+            })
+    };
+    let unit = |id: &str, name: &str, level, locality: Option<&str>, zone_key: &str, sample| {
+        Ok::<_, OrgError>(Unit {
+            id: UnitId::new(id),
+            name: name.to_owned(),
+            level,
+            locality: locality.map(UnitId::new),
+            stationed_in: Vec::new(),
+            zone: zone_for(zone_key)?,
+            sample_name: sample,
+        })
+    };
+    let mut all = Vec::new();
+    for r in &file.rooms {
+        all.push(unit(
+            &r.id,
+            &r.name,
+            Level::Room,
+            None,
+            &r.id,
+            r.sample_name,
+        )?);
+    }
+    for t in &file.teams {
+        let mut team = unit(&t.id, &t.name, Level::Team, None, &t.id, t.sample_name)?;
+        team.stationed_in = t.stationed_in.iter().map(DepartmentId::new).collect();
+        all.push(team);
+    }
+    for l in &file.localities {
+        all.push(unit(
+            &l.id,
+            &l.name,
+            Level::Locality,
+            Some(&l.id),
+            &l.id,
+            l.sample_name,
+        )?);
+    }
+    for v in &file.villages {
+        let village = Some(v.locality.as_str());
+        all.push(unit(
+            &v.id,
+            &v.name,
+            Level::Village,
+            village,
+            &v.locality,
+            v.sample_name,
+        )?);
+    }
+    let estates = file
+        .villages
+        .iter()
+        .filter(|v| !v.estates.is_empty())
+        .map(|v| (UnitId::new(&v.id), v.estates.clone()))
+        .collect();
+    let mut units = BTreeMap::new();
+    let mut order: BTreeMap<Level, Vec<UnitId>> = BTreeMap::new();
+    for u in all {
+        order.entry(u.level).or_default().push(u.id.clone());
+        units.insert(u.id.clone(), u);
+    }
+    Ok((units, order, estates))
+}
+
 impl Organisation {
     /// Parses and validates a district file. Never panics, whatever the input.
     pub fn from_toml_str(text: &str) -> Result<Organisation, OrgError> {
@@ -333,213 +588,15 @@ impl Organisation {
         Organisation::from_file(file)
     }
 
+    /// Validates a parsed district file in named steps; each step's refusals come in the
+    /// order a reader of the file would meet them (ids, stations, villages, zones, units).
     pub(crate) fn from_file(file: OrgFile) -> Result<Organisation, OrgError> {
-        let mut seen: BTreeSet<String> = BTreeSet::new();
-        let mut check = |id: &str, name: &str| -> Result<(), OrgError> {
-            if !valid_id(id) {
-                return Err(OrgError::InvalidId { id: id.to_owned() });
-            }
-            if !seen.insert(id.to_owned()) {
-                return Err(OrgError::DuplicateId { id: id.to_owned() });
-            }
-            if name.trim().is_empty() {
-                return Err(OrgError::EmptyName { id: id.to_owned() });
-            }
-            Ok(())
-        };
-        for d in &file.departments {
-            check(&d.id, &d.name)?;
-        }
-        for u in file.rooms.iter().chain(file.localities.iter()) {
-            check(&u.id, &u.name)?;
-        }
-        for t in &file.teams {
-            check(&t.id, &t.name)?;
-        }
-        for v in &file.villages {
-            check(&v.id, &v.name)?;
-        }
-        for z in &file.zones {
-            check(&z.id, &z.name)?;
-        }
-
-        let mut departments: BTreeMap<DepartmentId, Department> = file
-            .departments
-            .iter()
-            .map(|d| {
-                (
-                    DepartmentId::new(&d.id),
-                    Department {
-                        id: DepartmentId::new(&d.id),
-                        name: d.name.clone(),
-                        team: None,
-                    },
-                )
-            })
-            .collect();
-
-        // Levels of the non-village units, to check zone membership.
-        let mut level_of: BTreeMap<String, Level> = BTreeMap::new();
-        for r in &file.rooms {
-            level_of.insert(r.id.clone(), Level::Room);
-        }
-        for t in &file.teams {
-            level_of.insert(t.id.clone(), Level::Team);
-        }
-        for l in &file.localities {
-            level_of.insert(l.id.clone(), Level::Locality);
-        }
-        for v in &file.villages {
-            level_of.insert(v.id.clone(), Level::Village);
-        }
-
-        for t in &file.teams {
-            for d in &t.stationed_in {
-                let Some(dept) = departments.get_mut(&DepartmentId::new(d)) else {
-                    return Err(OrgError::UnknownDepartment {
-                        team: t.id.clone(),
-                        department: d.clone(),
-                    });
-                };
-                if let Some(first) = &dept.team {
-                    return Err(OrgError::DepartmentStationedTwice {
-                        department: d.clone(),
-                        first: first.to_string(),
-                        second: t.id.clone(),
-                    });
-                }
-                dept.team = Some(UnitId::new(&t.id));
-            }
-        }
-
-        for v in &file.villages {
-            if level_of.get(&v.locality) != Some(&Level::Locality) {
-                return Err(OrgError::UnknownLocality {
-                    village: v.id.clone(),
-                    locality: v.locality.clone(),
-                });
-            }
-        }
-
-        // Zone membership: every room, team and locality in exactly one zone.
-        let mut zone_of: BTreeMap<String, String> = BTreeMap::new();
-        let mut zones = BTreeMap::new();
-        for z in &file.zones {
-            for (list, listed_as) in [
-                (&z.rooms, Level::Room),
-                (&z.teams, Level::Team),
-                (&z.localities, Level::Locality),
-            ] {
-                for u in list {
-                    let Some(actual) = level_of.get(u) else {
-                        return Err(OrgError::UnknownZoneMember {
-                            zone: z.id.clone(),
-                            unit: u.clone(),
-                        });
-                    };
-                    if *actual != listed_as {
-                        return Err(OrgError::ZoneMemberWrongLevel {
-                            zone: z.id.clone(),
-                            unit: u.clone(),
-                            listed_as,
-                            actual: *actual,
-                        });
-                    }
-                    if let Some(first) = zone_of.insert(u.clone(), z.id.clone()) {
-                        return Err(OrgError::UnitInSeveralZones {
-                            unit: u.clone(),
-                            first,
-                            second: z.id.clone(),
-                        });
-                    }
-                }
-            }
-            if z.rooms.is_empty() {
-                return Err(OrgError::ZoneWithoutRoom { zone: z.id.clone() });
-            }
-            if z.localities.len() < MIN_LOCALITIES_PER_ZONE {
-                return Err(OrgError::ZoneTooFewLocalities {
-                    zone: z.id.clone(),
-                    count: z.localities.len(),
-                    min: MIN_LOCALITIES_PER_ZONE,
-                });
-            }
-            let ids = |v: &Vec<String>| v.iter().map(UnitId::new).collect::<Vec<_>>();
-            zones.insert(
-                ZoneId::new(&z.id),
-                Zone {
-                    id: ZoneId::new(&z.id),
-                    name: z.name.clone(),
-                    rooms: ids(&z.rooms),
-                    teams: ids(&z.teams),
-                    localities: ids(&z.localities),
-                },
-            );
-        }
-
-        let mut units = BTreeMap::new();
-        let mut order: BTreeMap<Level, Vec<UnitId>> = BTreeMap::new();
-        let zone_for = |id: &str| -> Result<ZoneId, OrgError> {
-            zone_of
-                .get(id)
-                .map(ZoneId::new)
-                .ok_or_else(|| OrgError::UnitInNoZone {
-                    unit: id.to_owned(),
-                })
-        };
-        let mut add = |unit: Unit| {
-            order.entry(unit.level).or_default().push(unit.id.clone());
-            units.insert(unit.id.clone(), unit);
-        };
-        for r in &file.rooms {
-            add(Unit {
-                id: UnitId::new(&r.id),
-                name: r.name.clone(),
-                level: Level::Room,
-                locality: None,
-                stationed_in: Vec::new(),
-                zone: zone_for(&r.id)?,
-                sample_name: r.sample_name,
-            });
-        }
-        for t in &file.teams {
-            add(Unit {
-                id: UnitId::new(&t.id),
-                name: t.name.clone(),
-                level: Level::Team,
-                locality: None,
-                stationed_in: t.stationed_in.iter().map(DepartmentId::new).collect(),
-                zone: zone_for(&t.id)?,
-                sample_name: t.sample_name,
-            });
-        }
-        for l in &file.localities {
-            add(Unit {
-                id: UnitId::new(&l.id),
-                name: l.name.clone(),
-                level: Level::Locality,
-                locality: Some(UnitId::new(&l.id)),
-                stationed_in: Vec::new(),
-                zone: zone_for(&l.id)?,
-                sample_name: l.sample_name,
-            });
-        }
-        let mut estates = BTreeMap::new();
-        for v in &file.villages {
-            add(Unit {
-                id: UnitId::new(&v.id),
-                name: v.name.clone(),
-                level: Level::Village,
-                locality: Some(UnitId::new(&v.locality)),
-                stationed_in: Vec::new(),
-                zone: zone_for(&v.locality)?,
-                sample_name: v.sample_name,
-            });
-            if !v.estates.is_empty() {
-                estates.insert(UnitId::new(&v.id), v.estates.clone());
-            }
-        }
-
+        check_ids(&file)?;
+        let departments = departments_with_teams(&file)?;
+        let level_of = levels_of(&file);
+        check_villages(&file, &level_of)?;
+        let (zones, zone_of) = zones_of(&file, &level_of)?;
+        let (units, order, estates) = units_of(&file, &zone_of)?;
         Ok(Organisation {
             info: file.district,
             units,
