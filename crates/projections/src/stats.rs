@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ApplyFailure, ProjectionError};
 use crate::persist::{CaseJsonTable, ChangedCases, Column, CommitBatch, StoredRows, TableSpec};
 use crate::projection::{Applied, Projection};
-use caseflow_domain::{Assignee, Obligation};
+use caseflow_domain::{Assignee, Case, Obligation};
 
 /// The projection's name (checkpoint key, table prefix).
 pub const STATS_PROJECTION: &str = "stats";
@@ -391,6 +391,133 @@ fn close_times(mut took: Vec<Duration>) -> CloseTimes {
     }
 }
 
+impl CaseFacts {
+    /// The row of a case as it is reported.
+    fn reported(case: &Case) -> CaseFacts {
+        CaseFacts {
+            title: case.summary.clone(),
+            channel: case.channel,
+            kind: case.kind,
+            category: None,
+            severity: None,
+            focus_area: case.focus_area,
+            locality: case.locality.clone(),
+            stage: case.stage,
+            reported_at: case.reported_at,
+            closed_at: None,
+            lead_unit: None,
+            lead_level: None,
+            disposition: None,
+            finding: None,
+            people_disciplined: 0,
+            rectifications_ordered: 0,
+            rectifications_completed: 0,
+            rectifications_completed_late: 0,
+            open_rectification_due: None,
+            visits_held: 0,
+            visits_failed: 0,
+            satisfied: 0,
+            basically_satisfied: 0,
+            unsatisfied: 0,
+            met_missed: Vec::new(),
+            open_due: Vec::new(),
+        }
+    }
+
+    /// The fields that mirror the case state after the event.
+    fn refresh(&mut self, case: &Case, applied: &Applied<'_>) {
+        self.category = case.category();
+        self.severity = case.classification.as_ref().map(|c| c.severity);
+        self.focus_area = case.focus_area;
+        self.stage = case.stage;
+        self.closed_at = if case.stage == Stage::Closed {
+            case.closed_at
+        } else {
+            None
+        };
+        if self.lead_unit.as_ref() != case.lead_unit() {
+            self.lead_unit = case.lead_unit().cloned();
+            self.lead_level = case.lead_unit().and_then(|u| applied.org.level_of(u));
+        }
+        self.disposition = case.disposition;
+        self.finding = case.finding;
+        self.people_disciplined = u32::try_from(case.disciplined.len()).unwrap_or(u32::MAX);
+        self.open_rectification_due = applied
+            .state
+            .deadline(DeadlineKind::RectificationPlan)
+            .or_else(|| applied.state.deadline(DeadlineKind::Rectification))
+            .map(|d| d.due_at);
+    }
+
+    /// The counters an event moves.
+    fn count(&mut self, event: &CaseEvent, case: &Case) {
+        match event {
+            CaseEvent::RectificationOrdered(_) => self.rectifications_ordered += 1,
+            CaseEvent::RectificationCompleted(e) => {
+                self.rectifications_completed += 1;
+                let deadline = case.rectification.as_ref().and_then(|r| r.deadline);
+                if deadline.is_some_and(|d| e.at > d) {
+                    self.rectifications_completed_late += 1;
+                }
+            }
+            CaseEvent::FollowUpVisitRecorded(e) => match e.result {
+                VisitResult::Held => self.visits_held += 1,
+                VisitResult::Failed => self.visits_failed += 1,
+            },
+            CaseEvent::SatisfactionRecorded(e) => match e.satisfaction {
+                Satisfaction::Satisfied => self.satisfied += 1,
+                Satisfaction::BasicallySatisfied => self.basically_satisfied += 1,
+                Satisfaction::Unsatisfied => self.unsatisfied += 1,
+            },
+            _ => {}
+        }
+    }
+
+    /// An obligation with a due time that is no longer asked for after this event was
+    /// discharged now: on time when the event's time is not after its due time.
+    fn settle_duties(&mut self, applied: &Applied<'_>) {
+        let at = applied.event.at();
+        for before in applied.obligations_before {
+            let Some(due) = before.due_at else { continue };
+            if applied
+                .obligations
+                .iter()
+                .any(|after| same_duty(before, after))
+            {
+                continue;
+            }
+            let slot = self.met_missed_of(&before.assignee);
+            if at <= due {
+                slot.met += 1;
+            } else {
+                slot.missed += 1;
+            }
+        }
+        self.open_due.clear();
+        self.open_due.extend(
+            applied
+                .obligations
+                .iter()
+                .filter_map(|o| o.due_at.map(|d| (o.assignee.clone(), d))),
+        );
+    }
+
+    fn met_missed_of(&mut self, assignee: &Assignee) -> &mut MetMissed {
+        let index = match self.met_missed.iter().position(|m| m.assignee == *assignee) {
+            Some(i) => i,
+            None => {
+                self.met_missed.push(MetMissed {
+                    assignee: assignee.clone(),
+                    met: 0,
+                    missed: 0,
+                });
+                self.met_missed.len() - 1
+            }
+        };
+        &mut self.met_missed[index]
+    }
+}
+
 impl Projection for StatsProjection {
     fn name(&self) -> &'static str {
         STATS_PROJECTION
@@ -414,117 +541,11 @@ impl Projection for StatsProjection {
         let facts = self
             .cases
             .entry(applied.case_id)
-            .or_insert_with(|| CaseFacts {
-                title: case.summary.clone(),
-                channel: case.channel,
-                kind: case.kind,
-                category: None,
-                severity: None,
-                focus_area: case.focus_area,
-                locality: case.locality.clone(),
-                stage: case.stage,
-                reported_at: case.reported_at,
-                closed_at: None,
-                lead_unit: None,
-                lead_level: None,
-                disposition: None,
-                finding: None,
-                people_disciplined: 0,
-                rectifications_ordered: 0,
-                rectifications_completed: 0,
-                rectifications_completed_late: 0,
-                open_rectification_due: None,
-                visits_held: 0,
-                visits_failed: 0,
-                satisfied: 0,
-                basically_satisfied: 0,
-                unsatisfied: 0,
-                met_missed: Vec::new(),
-                open_due: Vec::new(),
-            });
-        facts.category = case.category();
-        facts.severity = case.classification.as_ref().map(|c| c.severity);
-        facts.focus_area = case.focus_area;
-        facts.stage = case.stage;
-        facts.closed_at = if case.stage == Stage::Closed {
-            case.closed_at
-        } else {
-            None
-        };
-        if facts.lead_unit.as_ref() != case.lead_unit() {
-            facts.lead_unit = case.lead_unit().cloned();
-            facts.lead_level = case.lead_unit().and_then(|u| applied.org.level_of(u));
-        }
-        facts.disposition = case.disposition;
-        facts.finding = case.finding;
-        facts.people_disciplined = u32::try_from(case.disciplined.len()).unwrap_or(u32::MAX);
-        facts.open_rectification_due = applied
-            .state
-            .deadline(DeadlineKind::RectificationPlan)
-            .or_else(|| applied.state.deadline(DeadlineKind::Rectification))
-            .map(|d| d.due_at);
-        match applied.event {
-            CaseEvent::RectificationOrdered(_) => facts.rectifications_ordered += 1,
-            CaseEvent::RectificationCompleted(e) => {
-                facts.rectifications_completed += 1;
-                let deadline = case.rectification.as_ref().and_then(|r| r.deadline);
-                if deadline.is_some_and(|d| e.at > d) {
-                    facts.rectifications_completed_late += 1;
-                }
-            }
-            CaseEvent::FollowUpVisitRecorded(e) => match e.result {
-                VisitResult::Held => facts.visits_held += 1,
-                VisitResult::Failed => facts.visits_failed += 1,
-            },
-            CaseEvent::SatisfactionRecorded(e) => match e.satisfaction {
-                Satisfaction::Satisfied => facts.satisfied += 1,
-                Satisfaction::BasicallySatisfied => facts.basically_satisfied += 1,
-                Satisfaction::Unsatisfied => facts.unsatisfied += 1,
-            },
-            _ => {}
-        }
+            .or_insert_with(|| CaseFacts::reported(case));
+        facts.refresh(case, applied);
+        facts.count(applied.event, case);
         if applied.obligations_before != applied.obligations {
-            // An obligation with a due time that is no longer asked for after this event
-            // was discharged now: on time when the event's time is not after its due time.
-            let at = applied.event.at();
-            for before in applied.obligations_before {
-                let Some(due) = before.due_at else { continue };
-                if applied
-                    .obligations
-                    .iter()
-                    .any(|after| same_duty(before, after))
-                {
-                    continue;
-                }
-                let slot = match facts
-                    .met_missed
-                    .iter()
-                    .position(|m| m.assignee == before.assignee)
-                {
-                    Some(i) => &mut facts.met_missed[i],
-                    None => {
-                        facts.met_missed.push(MetMissed {
-                            assignee: before.assignee.clone(),
-                            met: 0,
-                            missed: 0,
-                        });
-                        let last = facts.met_missed.len() - 1;
-                        &mut facts.met_missed[last]
-                    }
-                };
-                if at <= due {
-                    slot.met += 1;
-                } else {
-                    slot.missed += 1;
-                }
-            }
-            facts.open_due.clear();
-            facts.open_due.extend(
-                applied
-                    .obligations
-                    .iter()
-                    .filter_map(|o| o.due_at.map(|d| (o.assignee.clone(), d))),
-            );
+            facts.settle_duties(applied);
         }
         self.changed.mark(applied.case_id);
         Ok(())
