@@ -46,6 +46,7 @@ pub mod kurrentdb;
 pub mod memory;
 pub mod sqlite;
 pub mod store;
+pub mod tree;
 pub mod types;
 pub mod upcast;
 
