@@ -1387,6 +1387,18 @@ impl EventStore for SqliteStore {
             .await
     }
 
+    async fn stored_tree_size(&self) -> Result<u64, StoreError> {
+        self.blocking_read(|conn, _| {
+            let leaves: i64 = conn.query_row(
+                "SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(leaves as u64)
+        })
+        .await
+    }
+
     async fn verify_all(&self) -> Result<VerifyReport, StoreError> {
         self.blocking_read(|conn, _| {
             // One consistent snapshot for the whole walk.
