@@ -141,6 +141,7 @@ where
     duplicate_event_ids_are_rejected_without_writing(&factory).await;
     hash_chains_link_and_verify(&factory).await;
     any_changed_field_is_detected_by_verify(&factory).await;
+    verify_checks_that_the_ledger_covers_the_log(&factory).await;
 }
 
 /// Generates one `#[tokio::test]` per contract check for a backend factory.
@@ -162,6 +163,7 @@ macro_rules! contract_tests {
             duplicate_event_ids_are_rejected_without_writing,
             hash_chains_link_and_verify,
             any_changed_field_is_detected_by_verify,
+            verify_checks_that_the_ledger_covers_the_log,
         );
     };
     (@tests $factory:path; $($name:ident),* $(,)?) => {
@@ -843,4 +845,34 @@ pub async fn any_changed_field_is_detected_by_verify<
         assert_eq!(one.first_broken.map(|b| b.version), Some(5));
         assert!(s.verify_stream("w").await.unwrap().is_intact());
     }
+}
+
+/// `verify_all` checks every ledger row against the log: commands whose events carry their
+/// command id (as the engine writes them), commands whose events carry none, appends without
+/// a command id and deduplicated retries all verify, with every row counted.
+pub async fn verify_checks_that_the_ledger_covers_the_log<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
+    f: &F,
+) {
+    let h = f().await;
+    let s = &*h.store;
+    for i in 0..6u64 {
+        let cmd = fresh_id();
+        let mut req = request(&format!("l-{}", i % 2), ExpectedVersion::Any, 1 + i % 3);
+        req.command_id = Some(cmd);
+        if i % 2 == 0 {
+            for e in &mut req.events {
+                e.metadata.command_id = Some(cmd);
+            }
+        }
+        ok(s, req.clone()).await;
+        assert!(ok(s, req).await.deduplicated);
+        ok(s, request("no-command", ExpectedVersion::Any, 1)).await;
+    }
+    let report = s.verify_all().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.ledger_rows_checked, 6);
+    assert!(report.ledger.is_empty());
 }
