@@ -48,6 +48,7 @@ pub mod memory;
 pub mod sqlite;
 mod sqlite_ledger;
 pub mod store;
+pub mod tree;
 pub mod types;
 pub mod upcast;
 

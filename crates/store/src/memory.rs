@@ -11,6 +11,7 @@ use crate::error::StoreError;
 use crate::hash::{ChainWalker, GENESIS_HASH, HashInput, record_hash};
 use crate::ledger::{LedgerCheck, LedgerRow};
 use crate::store::{EventStore, LogSource, Subscription};
+use crate::tree::{Frontier, Hash, TreeNode, read::node_within, record_leaf};
 use crate::types::{
     AppendOutcome, AppendRequest, BrokenLink, LinkFault, RecordedEvent, VerifyReport,
     validate_stream_id,
@@ -31,6 +32,24 @@ struct State {
     streams: HashMap<String, StreamEntry>,
     ledger: HashMap<Uuid, (String, AppendOutcome)>,
     event_ids: HashSet<Uuid>,
+    /// The Merkle tree's perfect nodes: `tree[level][index]`.
+    tree: Vec<Vec<Hash>>,
+    /// The tree's right edge, to extend it without reading nodes.
+    frontier: Frontier,
+}
+
+impl State {
+    /// Adds the record at `position` with chain hash `hash` to the tree.
+    fn grow_tree(&mut self, position: u64, hash: &Hash) {
+        let tree = &mut self.tree;
+        self.frontier.push(record_leaf(position, hash), |node, h| {
+            let level = node.level as usize;
+            if tree.len() <= level {
+                tree.resize_with(level + 1, Vec::new);
+            }
+            tree[level].push(h);
+        });
+    }
 }
 
 struct Inner {
@@ -203,6 +222,7 @@ impl MemoryStore {
                 prev_hash,
                 hash,
             });
+            st.grow_tree(first_position + i as u64, &hash);
             prev_hash = hash;
         }
         // One lookup for an existing stream; the key is allocated only for a new one.
@@ -352,6 +372,26 @@ impl EventStore for MemoryStore {
             report.first_broken = Self::verify_locked(&st, stream_id, entry);
         }
         Ok(report)
+    }
+
+    async fn tree_nodes(&self, nodes: &[TreeNode]) -> Result<Vec<Hash>, StoreError> {
+        let st = self.inner.lock();
+        let size = st.log.len() as u64;
+        nodes
+            .iter()
+            .map(|&node| {
+                if !node_within(node, size) {
+                    return Err(StoreError::InvalidRequest {
+                        reason: format!("tree node {node:?} is outside a tree of {size} leaves"),
+                    });
+                }
+                st.tree
+                    .get(node.level as usize)
+                    .and_then(|level| level.get(node.index as usize))
+                    .copied()
+                    .ok_or_else(|| StoreError::corrupt(format!("tree node {node:?} is missing")))
+            })
+            .collect()
     }
 
     async fn verify_all(&self) -> Result<VerifyReport, StoreError> {

@@ -28,6 +28,7 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::hash::{ChainWalker, GENESIS_HASH, HashInput, record_hash};
 use crate::store::{EventStore, LogSource, Subscription};
+use crate::tree::{Frontier, Hash, TreeNode, read::node_within, record_leaf};
 use crate::types::{
     AppendOutcome, AppendRequest, BrokenLink, LinkFault, Metadata, RecordedEvent, VerifyReport,
     validate_stream_id,
@@ -36,7 +37,7 @@ use crate::types::{
 /// `PRAGMA application_id` of a Caseflow store ("CFLW").
 pub const APPLICATION_ID: i64 = 0x4346_4C57;
 /// The newest file format (`PRAGMA user_version`) this build reads and writes.
-pub const FORMAT_VERSION: i64 = 1;
+pub const FORMAT_VERSION: i64 = 2;
 
 /// Schema migrations; `MIGRATIONS[i]` takes the file from format `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -72,6 +73,15 @@ const MIGRATIONS: &[&str] = &[
         last_version   INTEGER NOT NULL,
         first_position INTEGER NOT NULL,
         last_position  INTEGER NOT NULL
+    ) WITHOUT ROWID;",
+    // Format 2: the Merkle tree over the log (issue 11). Every perfect subtree root,
+    // `(level, idx)` covering leaves [idx·2^level, (idx+1)·2^level); `build_tree` fills it
+    // for the records of a format-1 file right after this migration.
+    "CREATE TABLE tree_nodes (
+        level INTEGER NOT NULL,
+        idx   INTEGER NOT NULL,
+        hash  BLOB    NOT NULL,
+        PRIMARY KEY (level, idx)
     ) WITHOUT ROWID;",
 ];
 
@@ -411,6 +421,35 @@ fn read_log(
     Ok(out)
 }
 
+/// Reads stored tree nodes, each of which must lie inside a tree of `size` leaves.
+fn read_tree_nodes(
+    conn: &Connection,
+    nodes: &[TreeNode],
+    size: u64,
+) -> Result<Vec<Hash>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT hash FROM tree_nodes WHERE level = ?1 AND idx = ?2")?;
+    nodes
+        .iter()
+        .map(|&node| {
+            if !node_within(node, size) {
+                return Err(StoreError::InvalidRequest {
+                    reason: format!("tree node {node:?} is outside a tree of {size} leaves"),
+                });
+            }
+            let hash: Option<Vec<u8>> = stmt
+                .query_row(params![node.level, node.index as i64], |r| r.get(0))
+                .optional()?;
+            match hash {
+                Some(h) => blob_hash(&h, "tree node hash"),
+                None => Err(StoreError::corrupt(format!(
+                    "tree node {node:?} of a tree of {size} leaves is missing"
+                ))),
+            }
+        })
+        .collect()
+}
+
 fn stream_key_of(conn: &Connection, stream_id: &str) -> Result<Option<(i64, u64)>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT stream_key, version FROM streams WHERE stream_id = ?1")?
@@ -619,7 +658,79 @@ fn is_read_only_error(err: &rusqlite::Error) -> bool {
         if e.code == rusqlite::ErrorCode::ReadOnly || e.code == rusqlite::ErrorCode::CannotOpen)
 }
 
-fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Connection, i64), StoreError> {
+/// Loads the tree's frontier and adds the leaves of any record the tree lacks (the records
+/// of a file migrated from format 1), in one transaction.
+fn build_tree(conn: &Connection, head: u64) -> Result<Frontier, StoreError> {
+    let leaves: i64 = conn.query_row(
+        "SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0",
+        [],
+        |r| r.get(0),
+    )?;
+    let leaves = leaves as u64;
+    if leaves > head {
+        return Err(StoreError::corrupt(format!(
+            "the Merkle tree has {leaves} leaves but the log only {head} records"
+        )));
+    }
+    let nodes = Frontier::nodes_for(leaves);
+    let hashes = read_tree_nodes(conn, &nodes, leaves)?;
+    let mut frontier = Frontier::from_nodes(leaves, hashes)
+        .ok_or_else(|| StoreError::corrupt("the Merkle tree's right edge is incomplete"))?;
+    if leaves == head {
+        return Ok(frontier);
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let mut rows = conn
+            .prepare("SELECT position, hash FROM events WHERE position > ?1 ORDER BY position")?;
+        let mut put =
+            conn.prepare("INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+        let mut rows = rows.query([leaves as i64])?;
+        while let Some(row) = rows.next()? {
+            let position = row.get::<_, i64>(0)? as u64;
+            if position != frontier.size() + 1 {
+                return Err(StoreError::corrupt(format!(
+                    "cannot build the Merkle tree: expected position {}, found {position}",
+                    frontier.size() + 1
+                )));
+            }
+            let hash = blob_hash(&row.get::<_, Vec<u8>>(1)?, "record hash")?;
+            put_leaf(&mut put, &mut frontier, position, &hash)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    Ok(frontier)
+}
+
+/// Adds a record's leaf to the tree and inserts the leaf and every node it completes.
+fn put_leaf(
+    insert: &mut rusqlite::Statement<'_>,
+    frontier: &mut Frontier,
+    position: u64,
+    record_hash: &Hash,
+) -> Result<(), StoreError> {
+    let mut result = Ok(());
+    frontier.push(record_leaf(position, record_hash), |node, hash| {
+        if result.is_ok() {
+            result = insert
+                .execute(params![node.level, node.index as i64, &hash[..]])
+                .map(|_| ());
+        }
+    });
+    Ok(result?)
+}
+
+fn open_writer(
+    path: &Path,
+    options: &SqliteOptions,
+) -> Result<(Connection, i64, Frontier), StoreError> {
     let exists = check_header(path)?;
     if !exists && !options.create_if_missing {
         return Err(StoreError::Missing {
@@ -688,7 +799,8 @@ fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Connection, i64)
     let head: i64 = conn.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
         r.get(0)
     })?;
-    Ok((conn, head))
+    let frontier = build_tree(&conn, head as u64)?;
+    Ok((conn, head, frontier))
 }
 
 /// Brings the file to [`FORMAT_VERSION`], one migration per write transaction.
@@ -821,6 +933,8 @@ struct Writer {
     next_position: u64,
     /// Committed stream heads (a cache of the `streams` table).
     heads: HashMap<String, StreamHead>,
+    /// The committed Merkle tree's right edge: what an append needs to extend the tree.
+    frontier: Frontier,
     batch_requests_max: usize,
 }
 
@@ -915,6 +1029,7 @@ impl Writer {
         batch_heads: &HashMap<String, StreamHead>,
         batch_ledger: &HashMap<Uuid, (String, AppendOutcome)>,
         next_position: u64,
+        frontier: &mut Frontier,
     ) -> Result<Staged, StoreError> {
         if let Some(cid) = req.command_id {
             let found = match batch_ledger.get(&cid) {
@@ -948,9 +1063,12 @@ impl Writer {
             })));
         }
         self.exec("SAVEPOINT append")?;
-        match self.write_rows(req, head, next_position) {
+        // The tree grows on a copy, kept only if the savepoint is.
+        let mut grown = frontier.clone();
+        match self.write_rows(req, head, next_position, &mut grown) {
             Ok((head, outcome)) => {
                 self.exec("RELEASE append")?;
+                *frontier = grown;
                 Ok(Staged::Written {
                     stream: req.stream_id.clone(),
                     head,
@@ -973,6 +1091,7 @@ impl Writer {
         req: &AppendRequest,
         head: Option<StreamHead>,
         first_position: u64,
+        frontier: &mut Frontier,
     ) -> Result<(StreamHead, AppendOutcome), StoreError> {
         let key = match head {
             Some(h) => h.key,
@@ -992,6 +1111,9 @@ impl Writer {
             "INSERT INTO events ({EVENT_COLUMNS}) VALUES \
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         ))?;
+        let mut put_node = self
+            .conn
+            .prepare_cached("INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
         for (i, ev) in req.events.iter().enumerate() {
             let version = first_version + i as u64;
             let hash = record_hash(
@@ -1041,6 +1163,7 @@ impl Writer {
                 }
                 return Err(err.into());
             }
+            put_leaf(&mut put_node, frontier, first_position + i as u64, &hash)?;
             prev = hash;
         }
         let n = req.events.len() as u64;
@@ -1153,10 +1276,17 @@ impl Writer {
         let mut batch_heads: HashMap<String, StreamHead> = HashMap::new();
         let mut batch_ledger: HashMap<Uuid, (String, AppendOutcome)> = HashMap::new();
         let mut next_position = self.next_position;
+        let mut frontier = self.frontier.clone();
         let mut results = Vec::with_capacity(batch.len());
         for r in batch {
             let staged = self
-                .stage(&r.request, &batch_heads, &batch_ledger, next_position)
+                .stage(
+                    &r.request,
+                    &batch_heads,
+                    &batch_ledger,
+                    next_position,
+                    &mut frontier,
+                )
                 .map_err(|e| (e, false))?;
             match staged {
                 Staged::Written {
@@ -1184,6 +1314,7 @@ impl Writer {
             ));
         }
         self.exec("COMMIT").map_err(|e| (e, true))?;
+        self.frontier = frontier;
         Ok((results, batch_heads))
     }
 }
@@ -1239,7 +1370,7 @@ impl SqliteStore {
     /// for a damaged one. None of them writes to the file.
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let (conn, head) = open_writer(&path, &options)?;
+        let (conn, head, frontier) = open_writer(&path, &options)?;
         let shared = Arc::new(Shared {
             path: path.clone(),
             readers: Mutex::new(Vec::new()),
@@ -1264,6 +1395,7 @@ impl SqliteStore {
             head_tx,
             next_position: head as u64 + 1,
             heads: HashMap::new(),
+            frontier,
             batch_requests_max: options.batch_requests_max.max(1),
         };
         let handle = std::thread::Builder::new()
@@ -1499,6 +1631,13 @@ impl EventStore for SqliteStore {
             Ok(report)
         })
         .await
+    }
+
+    async fn tree_nodes(&self, nodes: &[TreeNode]) -> Result<Vec<Hash>, StoreError> {
+        let size = *self.head_rx.borrow();
+        let nodes = nodes.to_vec();
+        self.blocking_read(move |conn, _| read_tree_nodes(conn, &nodes, size))
+            .await
     }
 
     async fn verify_all(&self) -> Result<VerifyReport, StoreError> {
