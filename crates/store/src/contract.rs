@@ -147,6 +147,7 @@ where
     merkle_tree_covers_the_log_in_position_order(&factory).await;
     merkle_tree_grows_exactly_under_concurrent_appends(&factory).await;
     any_changed_field_is_detected_by_the_tree(&factory).await;
+    verify_checks_that_the_ledger_covers_the_log(&factory).await;
 }
 
 /// Generates one `#[tokio::test]` per contract check for a backend factory.
@@ -171,6 +172,7 @@ macro_rules! contract_tests {
             merkle_tree_covers_the_log_in_position_order,
             merkle_tree_grows_exactly_under_concurrent_appends,
             any_changed_field_is_detected_by_the_tree,
+            verify_checks_that_the_ledger_covers_the_log,
         );
     };
     (@tests $factory:path; $($name:ident),* $(,)?) => {
@@ -1038,4 +1040,34 @@ pub async fn any_changed_field_is_detected_by_the_tree<
         }
         assert_ne!(report.computed.root_hash, before.root_hash, "{tamper:?}");
     }
+}
+
+/// `verify_all` checks every ledger row against the log: commands whose events carry their
+/// command id (as the engine writes them), commands whose events carry none, appends without
+/// a command id and deduplicated retries all verify, with every row counted.
+pub async fn verify_checks_that_the_ledger_covers_the_log<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
+    f: &F,
+) {
+    let h = f().await;
+    let s = &*h.store;
+    for i in 0..6u64 {
+        let cmd = fresh_id();
+        let mut req = request(&format!("l-{}", i % 2), ExpectedVersion::Any, 1 + i % 3);
+        req.command_id = Some(cmd);
+        if i % 2 == 0 {
+            for e in &mut req.events {
+                e.metadata.command_id = Some(cmd);
+            }
+        }
+        ok(s, req.clone()).await;
+        assert!(ok(s, req).await.deduplicated);
+        ok(s, request("no-command", ExpectedVersion::Any, 1)).await;
+    }
+    let report = s.verify_all().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.ledger_rows_checked, 6);
+    assert!(report.ledger.is_empty());
 }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::hash::{ChainWalker, GENESIS_HASH, HashInput, record_hash};
+use crate::ledger::{LedgerCheck, LedgerRow};
 use crate::store::{EventStore, LogSource, Subscription};
 use crate::tree::{Frontier, Hash, TreeNode, read::node_within, record_leaf};
 use crate::types::{
@@ -111,6 +112,13 @@ impl MemoryStore {
             }
             None => false,
         }
+    }
+
+    /// Test hook: changes the command-id ledger behind the store's back (delete, edit or add
+    /// a row), to prove that verification detects it.
+    #[doc(hidden)]
+    pub fn tamper_ledger(&self, f: impl FnOnce(&mut HashMap<Uuid, (String, AppendOutcome)>)) {
+        f(&mut self.inner.lock().ledger);
     }
 
     /// The stream's current version and chain head, as an append would see them now.
@@ -401,11 +409,26 @@ impl EventStore for MemoryStore {
         for (id, entry) in streams {
             report.streams_checked += 1;
             report.events_checked += entry.indexes.len() as u64;
-            if let Some(broken) = Self::verify_locked(&st, id, entry) {
-                report.first_broken = Some(broken);
-                break;
+            if report.first_broken.is_none() {
+                report.first_broken = Self::verify_locked(&st, id, entry);
             }
         }
+        let mut ledger = LedgerCheck::new();
+        st.log.iter().for_each(|e| ledger.event(e));
+        for (command_id, (stream_id, outcome)) in &st.ledger {
+            let named = outcome.first_position.max(1) as usize - 1..outcome.last_position as usize;
+            let records = st.log.get(named).unwrap_or_default();
+            ledger.row(
+                &LedgerRow {
+                    command_id: *command_id,
+                    stream_id: Some(stream_id.clone()),
+                    outcome: *outcome,
+                },
+                records,
+            );
+        }
+        report.ledger_rows_checked = ledger.rows_checked();
+        report.ledger = ledger.finish();
         Ok(report)
     }
 }
