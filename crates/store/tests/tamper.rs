@@ -31,9 +31,16 @@ const APPENDS: &[(&str, u64)] = &[
 
 /// Builds the store, closes it and returns its path and the head an auditor kept.
 async fn build(dir: &Path) -> (PathBuf, TreeHead) {
+    let (path, head) = build_log(dir, APPENDS).await;
+    assert_eq!(head.tree_size, 13);
+    (path, head)
+}
+
+/// Builds a store of the given appends, closes it and returns its path and head.
+async fn build_log(dir: &Path, appends: &[(&str, u64)]) -> (PathBuf, TreeHead) {
     let path = dir.join("store.db");
     let store = SqliteStore::open(&path, SqliteOptions::normal()).unwrap();
-    for (i, (stream, n)) in APPENDS.iter().enumerate() {
+    for (i, (stream, n)) in appends.iter().enumerate() {
         let mut req = request(stream, ExpectedVersion::Any, *n);
         req.command_id = Some(Uuid::from_u128(0xC0DE_0000 + i as u128));
         for e in &mut req.events {
@@ -42,7 +49,6 @@ async fn build(dir: &Path) -> (PathBuf, TreeHead) {
         store.append(req).await.unwrap();
     }
     let head = store.tree_head().await.unwrap();
-    assert_eq!(head.tree_size, 13);
     drop(store);
     (path, head)
 }
@@ -461,4 +467,157 @@ async fn middle_event_rewritten_with_the_tail_rehashed() {
         nothing,
     )
     .await;
+}
+
+/// The thorough attacker's cover-up of any edit: versions made 1, 2, ... again in every
+/// stream, every chain re-hashed, empty streams dropped, positions closed up, and the whole
+/// tree rebuilt.
+fn cover_up_everything(conn: &Connection) {
+    let streams: Vec<(i64, String)> = conn
+        .prepare("SELECT stream_key, stream_id FROM streams")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (key, id) in streams {
+        let versions: Vec<i64> = conn
+            .prepare("SELECT version FROM events WHERE stream_key = ?1 ORDER BY version")
+            .unwrap()
+            .query_map([key], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        if versions.is_empty() {
+            conn.execute("DELETE FROM streams WHERE stream_key = ?1", [key])
+                .unwrap();
+            continue;
+        }
+        for (i, v) in versions.iter().enumerate() {
+            conn.execute(
+                "UPDATE events SET version = ?3 WHERE stream_key = ?1 AND version = ?2",
+                params![key, v, -(i as i64 + 1)],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "UPDATE events SET version = -version WHERE stream_key = ?1",
+            [key],
+        )
+        .unwrap();
+        rehash_stream(conn, &id);
+    }
+    renumber_positions(conn);
+    rebuild_tree(conn);
+}
+
+/// One random edit of a log of `size` records (indexes are taken modulo the size).
+#[derive(Debug, Clone)]
+enum Edit {
+    Payload(u64),
+    Actor(u64),
+    RecordedAt(u64),
+    EventType(u64),
+    EventId(u64),
+    Delete(u64),
+    Swap(u64, u64),
+    RenameStream(u64),
+}
+
+fn edit_strategy() -> impl Strategy<Value = Edit> {
+    let i = 0..1000u64;
+    prop_oneof![
+        i.clone().prop_map(Edit::Payload),
+        i.clone().prop_map(Edit::Actor),
+        i.clone().prop_map(Edit::RecordedAt),
+        i.clone().prop_map(Edit::EventType),
+        i.clone().prop_map(Edit::EventId),
+        i.clone().prop_map(Edit::Delete),
+        (i.clone(), i.clone()).prop_map(|(a, b)| Edit::Swap(a, b)),
+        i.prop_map(Edit::RenameStream),
+    ]
+}
+
+/// Applies the edit; false when it changes nothing (a swap of a record with itself).
+fn apply(conn: &Connection, edit: &Edit, size: u64) -> bool {
+    let at = |i: u64| (i % size + 1) as i64;
+    let exec = |sql: &str, p: i64| {
+        conn.execute(sql, [p]).unwrap();
+    };
+    match *edit {
+        Edit::Payload(i) => exec(
+            "UPDATE events SET payload = CAST('{\"edited\":true}' AS BLOB) WHERE position = ?1",
+            at(i),
+        ),
+        Edit::Actor(i) => exec(
+            "UPDATE events SET actor = actor || '!' WHERE position = ?1",
+            at(i),
+        ),
+        Edit::RecordedAt(i) => exec(
+            "UPDATE events SET recorded_at_ns = recorded_at_ns + 1 WHERE position = ?1",
+            at(i),
+        ),
+        Edit::EventType(i) => exec(
+            "UPDATE events SET event_type = event_type || 'X' WHERE position = ?1",
+            at(i),
+        ),
+        Edit::EventId(i) => exec(
+            "UPDATE events SET event_id = randomblob(16) WHERE position = ?1",
+            at(i),
+        ),
+        Edit::Delete(i) => exec("DELETE FROM events WHERE position = ?1", at(i)),
+        Edit::Swap(a, b) => {
+            if at(a) == at(b) {
+                return false;
+            }
+            swap_positions(conn, at(a), at(b));
+        }
+        Edit::RenameStream(i) => exec(
+            "UPDATE streams SET stream_id = stream_id || '-renamed' WHERE stream_key = \
+             (SELECT stream_key FROM events WHERE position = ?1)",
+            at(i),
+        ),
+    }
+    true
+}
+
+use proptest::prelude::*;
+
+const STREAMS: [&str; 4] = ["case-p", "case-q", "case-r", "case-s"];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
+
+    /// Random logs, one random edit after an anchor was taken, with or without the
+    /// thorough cover-up: the anchor check always fails. With no edit, everything holds.
+    #[test]
+    fn any_single_edit_after_an_anchor_is_detected(
+        appends in proptest::collection::vec((0..4usize, 1..4u64), 1..8),
+        edit in proptest::option::of(edit_strategy()),
+        thorough in any::<bool>(),
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let appends: Vec<(&str, u64)> = appends.iter().map(|&(s, n)| (STREAMS[s], n)).collect();
+            let (path, anchor) = build_log(dir.path(), &appends).await;
+            let edited = {
+                let conn = Connection::open(&path).unwrap();
+                let edited = edit.as_ref().is_some_and(|e| apply(&conn, e, anchor.tree_size));
+                if edited && thorough {
+                    cover_up_everything(&conn);
+                }
+                edited
+            };
+            let seen = look(&path, &anchor).await;
+            if edited {
+                assert!(!seen.anchor_findings.is_empty(), "{edit:?} (thorough: {thorough}) passed: {seen:?}");
+                if !thorough {
+                    assert!(!seen.chains_hold || !seen.tree_holds, "{edit:?} passed without an anchor: {seen:?}");
+                }
+            } else {
+                assert!(seen.chains_hold && seen.tree_holds && seen.anchor_findings.is_empty(), "{seen:?}");
+            }
+        });
+    }
 }
