@@ -372,7 +372,7 @@ pub(crate) fn decode_row(row: &Row<'_>, stream_id: String) -> Result<RecordedEve
         recorded_at: DateTime::from_timestamp_nanos(recorded_at_ns),
         event_type: row.get(5)?,
         schema_version,
-        payload: row.get(7)?,
+        payload: payload_at(row, 7, position)?,
         metadata: Metadata {
             actor: row.get(8)?,
             command_id: opt_uuid_at(row, 9, "command id")?,
@@ -382,6 +382,19 @@ pub(crate) fn decode_row(row: &Row<'_>, stream_id: String) -> Result<RecordedEve
         prev_hash: blob_hash(row.get_ref(12)?.as_blob()?, "prev_hash")?,
         hash: blob_hash(row.get_ref(13)?.as_blob()?, "hash")?,
     })
+}
+
+/// A payload's bytes, stored as a BLOB or — when someone rewrote it with a text literal,
+/// as plain `sqlite3` does — as TEXT. Either way the bytes are returned, so the hash chain
+/// names the changed record instead of the whole log becoming unreadable.
+fn payload_at(row: &Row<'_>, index: usize, position: i64) -> Result<Vec<u8>, StoreError> {
+    match row.get_ref(index)? {
+        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Ok(b.to_vec()),
+        other => Err(StoreError::corrupt(format!(
+            "record at position {position} has a payload of type {:?}",
+            other.data_type()
+        ))),
+    }
 }
 
 impl From<rusqlite::types::FromSqlError> for StoreError {
@@ -1450,6 +1463,32 @@ impl SqliteStore {
             writer: None,
             read_only_head: Some(head_tx),
         })
+    }
+
+    /// Whether another connection — another process's store, a `sqlite3` shell — has the
+    /// file open right now. A store in WAL mode holds a shared lock on its file for as long
+    /// as it is open, so an exclusive lock attempt without waiting fails exactly then. Used
+    /// before a file is deleted or replaced (`caseflow demo --force`); the answer can be out
+    /// of date the moment it is given, so it guards against mistakes, not against a race.
+    pub fn is_open_elsewhere(path: impl AsRef<Path>) -> Result<bool, StoreError> {
+        let conn = Connection::open_with_flags(
+            path.as_ref(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::ZERO)?;
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        match conn.execute_batch("BEGIN EXCLUSIVE; ROLLBACK;") {
+            Ok(()) => Ok(false),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                Ok(true)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Whether this handle was opened with [`SqliteStore::open_read_only`].
