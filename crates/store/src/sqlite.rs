@@ -109,6 +109,10 @@ pub struct SqliteOptions {
     pub read_connections: usize,
     /// Create the file if it does not exist.
     pub create_if_missing: bool,
+    /// The most pages the file may grow to (SQLite's `max_page_count`), `None` for no limit:
+    /// a quota below the disk's size. An append that needs more space fails exactly as on a
+    /// full disk ([`StoreError::DiskFull`]), and the store refuses writes until reopened.
+    pub max_page_count: Option<u64>,
 }
 
 impl Default for SqliteOptions {
@@ -119,6 +123,7 @@ impl Default for SqliteOptions {
             batch_requests_max: 1024,
             read_connections: 4,
             create_if_missing: true,
+            max_page_count: None,
         }
     }
 }
@@ -809,6 +814,9 @@ fn open_writer(
     conn.set_prepared_statement_cache_capacity(64);
     stable_plans(&conn)?;
     migrate(&conn, path)?;
+    if let Some(pages) = options.max_page_count {
+        conn.pragma_update(None, "max_page_count", pages as i64)?;
+    }
     let head: i64 = conn.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
         r.get(0)
     })?;
@@ -1089,10 +1097,16 @@ impl Writer {
                 })
             }
             Err(err) => {
-                self.exec("ROLLBACK TO append")?;
-                self.exec("RELEASE append")?;
+                // After some errors (SQLITE_FULL among them) SQLite has already rolled the
+                // whole transaction back: no savepoint is left, and the error to report is
+                // the original one, which then aborts the whole batch.
+                let undone = self
+                    .exec("ROLLBACK TO append")
+                    .and_then(|()| self.exec("RELEASE append"));
                 match err {
-                    e @ StoreError::DuplicateEventId { .. } => Ok(Staged::Answered(Err(e))),
+                    e @ StoreError::DuplicateEventId { .. } if undone.is_ok() => {
+                        Ok(Staged::Answered(Err(e)))
+                    }
                     e => Err(e),
                 }
             }
@@ -1260,12 +1274,26 @@ impl Writer {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.heads.clear();
                 let reason = err.to_string();
-                if committing || matches!(err, StoreError::Corrupt { .. }) {
+                let disk_full = match &err {
+                    StoreError::DiskFull { reason } => Some(reason.clone()),
+                    _ => None,
+                };
+                if disk_full.is_some() {
+                    // Out of space: refuse writes rather than fail every append one by one
+                    // (each would stage rows, fail and roll back). Reopening after space is
+                    // freed resumes from the last commit, which is intact.
+                    self.shared.poison(err.to_string());
+                } else if committing || matches!(err, StoreError::Corrupt { .. }) {
                     self.shared.poison(format!("commit failed: {reason}"));
                 }
                 for r in batch {
-                    let _ = r.reply.send(Err(StoreError::Io {
-                        reason: reason.clone(),
+                    let _ = r.reply.send(Err(match &disk_full {
+                        Some(full) => StoreError::DiskFull {
+                            reason: full.clone(),
+                        },
+                        None => StoreError::Io {
+                            reason: reason.clone(),
+                        },
                     }));
                 }
             }
