@@ -116,9 +116,9 @@ async fn a_checkpoint_cut_short_by_a_full_disk_is_not_a_truncated_store() {
     let page_size = u32::from_be_bytes(wal[8..12].try_into().unwrap()) as usize;
     let frame = 24 + page_size;
     let newest_page_one = (0..(wal.len() - 32) / frame)
+        .rev()
         .map(|i| 32 + i * frame)
-        .filter(|at| u32::from_be_bytes(wal[*at..*at + 4].try_into().unwrap()) == 1)
-        .last()
+        .find(|at| u32::from_be_bytes(wal[*at..*at + 4].try_into().unwrap()) == 1)
         .expect("page 1 is in the WAL");
     let mut file = std::fs::read(&crashed).unwrap();
     let header = &wal[newest_page_one + 24..newest_page_one + 24 + page_size];
