@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 
 use caseflow_domain::{CaseEvent, CaseId, CaseNumber, CaseState, Stage, describe, evolve};
 use caseflow_projections::{case_id_of_stream, case_stream_id};
+use caseflow_store::tree::{self, PublicKey, SignedTreeHead};
 use caseflow_store::{BrokenLink, EventStore, LedgerFinding, RecordedEvent};
+
+use crate::anchor::AnchorCheck;
 use chrono::{DateTime, Duration, FixedOffset, SecondsFormat, Utc};
 use serde::Serialize;
 
@@ -148,6 +151,11 @@ pub struct VerifyOutcome {
     pub ledger_rows_checked: u64,
     /// Every mismatch between the command-id ledger and the log.
     pub ledger: Vec<LedgerFinding>,
+    /// The Merkle tree over the whole log: records against the stored tree (order across
+    /// streams, deletions, truncation). `None` when it could not be checked (see `errors`).
+    pub tree: Option<caseflow_store::tree::TreeReport>,
+    /// The log against an anchor (a signed head kept outside the system), when one was given.
+    pub anchor: Option<crate::anchor::AnchorCheck>,
     /// Problems that stopped part of the log check (e.g. the log cannot be read).
     pub errors: Vec<String>,
     /// Whether the read models were compared (false until the second section ran).
@@ -160,9 +168,14 @@ pub struct VerifyOutcome {
 }
 
 impl VerifyOutcome {
-    /// True when the log holds: every chain, the ledger, and nothing stopped the check.
+    /// True when the log holds: every chain, the ledger, the tree, the anchor (if given),
+    /// and nothing stopped the check.
     pub fn log_holds(&self) -> bool {
-        self.broken_cases.is_empty() && self.ledger.is_empty() && self.errors.is_empty()
+        self.broken_cases.is_empty()
+            && self.ledger.is_empty()
+            && self.tree.as_ref().is_none_or(|t| t.is_intact())
+            && self.anchor.as_ref().is_none_or(|a| a.holds())
+            && self.errors.is_empty()
     }
 
     /// True when every read model compared equals its rebuild.
@@ -214,6 +227,7 @@ impl VerifyOutcome {
             }
             s.push('\n');
         }
+        self.tree_markdown(&mut s);
         if !self.ledger.is_empty() {
             let _ = writeln!(s, "### Command-id ledger mismatches\n");
             for f in &self.ledger {
@@ -262,6 +276,53 @@ impl VerifyOutcome {
             s.push('\n');
         }
         s
+    }
+}
+
+impl VerifyOutcome {
+    /// The Merkle tree and anchor sections of the report.
+    fn tree_markdown(&self, s: &mut String) {
+        if let Some(tree) = &self.tree {
+            let _ = writeln!(
+                s,
+                "### Merkle tree\n\n{} records, root {}: {}.\n",
+                tree.computed.tree_size,
+                hex::encode(tree.computed.root_hash),
+                match &tree.first_fault {
+                    None => "the records and the stored tree agree".to_owned(),
+                    Some(f) if tree.faults > 1 =>
+                        format!("{f} (and {} more faults)", tree.faults - 1),
+                    Some(f) => f.to_string(),
+                }
+            );
+        }
+        if let Some(anchor) = &self.anchor {
+            let _ = writeln!(
+                s,
+                "### Anchor\n\nSigned head of {} records, root {}, signed at {} by key {}{}.\n",
+                anchor.anchored.tree_size,
+                hex::encode(anchor.anchored.root_hash),
+                anchor.signed_at,
+                anchor.public_key,
+                if anchor.key_trusted {
+                    " (the trusted key)"
+                } else {
+                    " (the head's own key: pass --pubkey to check who signed it)"
+                }
+            );
+            if anchor.holds() {
+                let _ = writeln!(
+                    s,
+                    "The log of {} records extends the anchored log: consistency proven.\n",
+                    anchor.current_size
+                );
+            } else {
+                for f in &anchor.findings {
+                    let _ = writeln!(s, "- {f}");
+                }
+                s.push('\n');
+            }
+        }
     }
 }
 
@@ -332,7 +393,17 @@ impl Engine {
     /// names each broken case, each ledger mismatch and each divergent model; a read-model
     /// problem never hides or stops the log's section.
     pub async fn verify(&self) -> Result<VerifyOutcome, EngineError> {
-        let mut outcome = verify_log(self.inner.store.as_ref()).await;
+        self.verify_with_anchor(None).await
+    }
+
+    /// [`Engine::verify`], and with an anchor (a signed head and, if the auditor has it, the
+    /// key they trust) also that the log extends the anchored one. A head whose signature
+    /// or key does not check is an error: nothing can be proven against it.
+    pub async fn verify_with_anchor(
+        &self,
+        anchor: Option<(&SignedTreeHead, Option<&PublicKey>)>,
+    ) -> Result<VerifyOutcome, EngineError> {
+        let mut outcome = verify_log(self.inner.store.as_ref(), anchor).await?;
         self.verify_read_models(&mut outcome).await;
         Ok(outcome)
     }
@@ -693,10 +764,18 @@ fn write_events(s: &mut String, case: &CaseAudit, t: &dyn Fn(&DateTime<Utc>) -> 
 
 /// Verifies the log alone — the first section of a verify report, which nothing about the
 /// read models can stop: `verify_all` (every chain, the command-id ledger, the file's
-/// integrity), and when a chain is broken, each stream's chain, so that every broken case is
-/// named, not only the first. Never fails: a check that cannot run is listed in
-/// [`VerifyOutcome::errors`].
-pub async fn verify_log(store: &dyn EventStore) -> VerifyOutcome {
+/// integrity), when a chain is broken each stream's chain (so that every broken case is
+/// named, not only the first), the Merkle tree, and the anchor if one is given. A check that
+/// cannot run is listed in [`VerifyOutcome::errors`]; the only error is an anchor whose
+/// signature or key does not check (nothing can be proven against it).
+pub async fn verify_log(
+    store: &dyn EventStore,
+    anchor: Option<(&SignedTreeHead, Option<&PublicKey>)>,
+) -> Result<VerifyOutcome, EngineError> {
+    let anchored = match anchor {
+        Some((head, trusted)) => Some((head, trusted, head.verify(trusted)?)),
+        None => None,
+    };
     let mut outcome = VerifyOutcome::default();
     let whole = store.verify_all().await;
     let walk_each_stream = match &whole {
@@ -728,7 +807,26 @@ pub async fn verify_log(store: &dyn EventStore) -> VerifyOutcome {
             }
         }
     }
-    outcome
+    let prefix = anchored.as_ref().map(|(_, _, a)| a.tree_size);
+    match tree::verify_tree_with_prefix(store, prefix).await {
+        Ok(report) => {
+            if let Some((head, trusted, anchored)) = anchored {
+                outcome.anchor = Some(AnchorCheck {
+                    findings: tree::anchor_findings(store, &anchored, &report).await,
+                    anchored,
+                    signed_at: head.timestamp.clone(),
+                    public_key: head.public_key.clone(),
+                    key_trusted: trusted.is_some(),
+                    current_size: report.computed.tree_size,
+                });
+            }
+            outcome.tree = Some(report);
+        }
+        Err(e) => outcome
+            .errors
+            .push(format!("the Merkle tree cannot be checked: {e}")),
+    }
+    Ok(outcome)
 }
 
 fn broken_case(broken: &BrokenLink) -> BrokenCase {

@@ -127,6 +127,12 @@ pub struct CaseArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     store: StoreArgs,
+    /// Also prove that the log extends this signed head (from `caseflow anchor`).
+    #[arg(long, value_name = "PATH")]
+    anchor: Option<PathBuf>,
+    /// The key the anchor must be signed by (64 hex digits or a `.pub` file).
+    #[arg(long, value_name = "KEY", requires = "anchor")]
+    pubkey: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -426,8 +432,22 @@ async fn show_case(
 /// something is altered or divergent, 2 only when the store cannot be read at all. Nothing
 /// is written: the store is opened read-only and the read models are compared on a copy.
 pub async fn verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
+    let anchor = args
+        .anchor
+        .as_deref()
+        .map(crate::anchor::load_head)
+        .transpose()?;
+    let trusted = args
+        .pubkey
+        .as_deref()
+        .map(crate::anchor::parse_pubkey)
+        .transpose()?;
     let store = open_log(&args.store).await?;
-    let mut outcome = caseflow::audit::verify_log(store.as_ref()).await;
+    let mut outcome = caseflow::audit::verify_log(
+        store.as_ref(),
+        anchor.as_ref().map(|a| (a, trusted.as_ref())),
+    )
+    .await?;
     if !args.json {
         say!("{}", outcome.log_markdown());
     }

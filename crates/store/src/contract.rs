@@ -923,6 +923,33 @@ pub async fn merkle_tree_covers_the_log_in_position_order<
     ok(s, request("a", ExpectedVersion::Exact(3), 5)).await;
     ok(s, request("c", ExpectedVersion::NoStream, 4)).await;
     assert_tree_matches_records(s).await;
+    let tree_head = s.tree_head().await.unwrap();
+    let evidence = tree::Evidence::build(s, "a", None, &tree_head)
+        .await
+        .unwrap();
+    assert_eq!(evidence.check(&tree_head), Ok(8), "evidence of stream a");
+    let older = s.tree_head_at(5).await.unwrap();
+    let early = tree::Evidence::build(s, "a", Some(2), &older)
+        .await
+        .unwrap();
+    assert_eq!(
+        early.check(&older),
+        Ok(2),
+        "evidence up to version 2 at size 5"
+    );
+    assert!(
+        early.check(&tree_head).is_err(),
+        "evidence checked against another head"
+    );
+    let mut forged = evidence.clone();
+    forged.entries[4].record.payload = br#"{"n":999}"#.to_vec();
+    assert!(forged.check(&tree_head).is_err(), "a changed record");
+    let mut forged = evidence.clone();
+    forged.entries[4].proof.path[0][0] ^= 1;
+    assert!(forged.check(&tree_head).is_err(), "a changed proof");
+    let mut wrong = tree_head;
+    wrong.root_hash[0] ^= 1;
+    assert!(tree::Evidence::build(s, "a", None, &wrong).await.is_err());
     let head = s.head_position().await.unwrap();
     for result in [
         s.tree_head_at(head + 1).await.map(|_| ()),

@@ -394,6 +394,11 @@ impl EventStore for MemoryStore {
             .collect()
     }
 
+    async fn stored_tree_size(&self) -> Result<u64, StoreError> {
+        let st = self.inner.lock();
+        Ok(st.tree.first().map_or(0, |leaves| leaves.len() as u64))
+    }
+
     async fn verify_all(&self) -> Result<VerifyReport, StoreError> {
         let st = self.inner.lock();
         let mut report = VerifyReport::default();

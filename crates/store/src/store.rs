@@ -78,6 +78,13 @@ pub trait EventStore: Send + Sync {
     /// is `Corrupt`.
     async fn tree_nodes(&self, nodes: &[TreeNode]) -> Result<Vec<Hash>, StoreError>;
 
+    /// How many leaves the stored tree holds, counted from the tree itself (not from the
+    /// records), so a verifier sees records removed from the end behind the store's back.
+    /// Backends that cannot count them apart from the log return the head position.
+    async fn stored_tree_size(&self) -> Result<u64, StoreError> {
+        self.head_position().await
+    }
+
     /// The head (size and RFC 9162 root) of the whole log now.
     async fn tree_head(&self) -> Result<TreeHead, StoreError> {
         let size = self.head_position().await?;
@@ -270,6 +277,9 @@ impl<T: EventStore + ?Sized> EventStore for Arc<T> {
     }
     async fn tree_nodes(&self, nodes: &[TreeNode]) -> Result<Vec<Hash>, StoreError> {
         (**self).tree_nodes(nodes).await
+    }
+    async fn stored_tree_size(&self) -> Result<u64, StoreError> {
+        (**self).stored_tree_size().await
     }
     async fn tree_head(&self) -> Result<TreeHead, StoreError> {
         (**self).tree_head().await

@@ -19,10 +19,12 @@
 //! proofs need is a short list of perfect nodes ([`perfect_cover`]), so a head or a proof is
 //! one batched read of `O(log² n)` nodes at most, never a scan.
 
+mod evidence;
 mod head;
 mod proof;
 pub mod read;
 
+pub use evidence::{EVIDENCE_FORMAT, Evidence, EvidenceEntry, EvidenceError};
 pub use head::{
     HEAD_FORMAT, HEAD_TAG, HeadError, KeyPair, PublicKey, SignedTreeHead, TreeHead, signed_message,
 };
@@ -30,7 +32,7 @@ pub use proof::{
     ConsistencyProof, InclusionProof, ProofError, consistency_ranges, inclusion_ranges,
     verify_consistency, verify_inclusion,
 };
-pub use read::{TreeFault, TreeReport, verify_tree};
+pub use read::{TreeFault, TreeReport, anchor_findings, verify_tree, verify_tree_with_prefix};
 
 use sha2::{Digest, Sha256};
 

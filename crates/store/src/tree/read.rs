@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ConsistencyProof, Frontier, Hash, InclusionProof, TreeHead, TreeNode, consistency_ranges,
-    empty_root, fold_cover, inclusion_ranges, leaf_of, perfect_cover,
+    empty_root, fold_cover, inclusion_ranges, leaf_of, perfect_cover, verify_consistency,
 };
 use crate::error::StoreError;
 use crate::store::EventStore;
@@ -137,6 +137,14 @@ pub enum TreeFault {
         /// The leaf recomputed from the record (hex).
         computed: String,
     },
+    /// The stored tree has more or fewer leaves than the log has records: records at the
+    /// end were removed (or added) without the tree.
+    SizeMismatch {
+        /// Records in the log (its head position).
+        records: u64,
+        /// Leaves in the stored tree.
+        leaves: u64,
+    },
     /// The root computed from the records is not the root of the stored tree.
     RootMismatch {
         /// Root of the stored nodes (hex).
@@ -171,6 +179,10 @@ impl std::fmt::Display for TreeFault {
                 f,
                 "the record at position {position} hashes to leaf {computed}, the tree holds {stored}"
             ),
+            TreeFault::SizeMismatch { records, leaves } => write!(
+                f,
+                "the log has {records} records but its tree {leaves} leaves: records at the end were removed or added behind the store"
+            ),
             TreeFault::RootMismatch { stored, computed } => write!(
                 f,
                 "the records give root {computed}, the stored tree gives {stored}"
@@ -184,10 +196,15 @@ impl std::fmt::Display for TreeFault {
 pub struct TreeReport {
     /// Records read and hashed into leaves.
     pub leaves_checked: u64,
-    /// The tree recomputed from the records (size and root).
+    /// The tree recomputed from the records as they are now (size and root).
     pub computed: TreeHead,
+    /// The tree recomputed from the first `n` records, when asked for (an anchor's size)
+    /// and the log has that many.
+    pub prefix: Option<TreeHead>,
     /// The first fault, or `None` when records and stored tree agree.
     pub first_fault: Option<TreeFault>,
+    /// How many faults were found in all (the walk never stops at one).
+    pub faults: u64,
 }
 
 impl TreeReport {
@@ -195,13 +212,31 @@ impl TreeReport {
     pub fn is_intact(&self) -> bool {
         self.first_fault.is_none()
     }
+
+    fn fault(&mut self, fault: TreeFault) {
+        self.faults += 1;
+        if self.first_fault.is_none() {
+            self.first_fault = Some(fault);
+        }
+    }
 }
 
-/// Reads the whole log in position order, recomputes every leaf from the record's fields and
-/// compares it with the stored leaf, then compares the roots. Never stops at a broken
-/// record hash (the chain walk reports those); it stops at the first tree fault.
+/// [`verify_tree_with_prefix`] without a prefix.
 pub async fn verify_tree<S: EventStore + ?Sized>(store: &S) -> Result<TreeReport, StoreError> {
+    verify_tree_with_prefix(store, None).await
+}
+
+/// Reads the whole log in position order, recomputes every leaf from the record's fields
+/// (never from a stored hash) and compares it with the stored leaf, then the sizes and
+/// roots. It never stops at a fault: it counts them, keeps the first, and goes on building
+/// the tree of the records as they are, so `computed` (and `prefix`, the root of the first
+/// `prefix_size` records) is always what the records say now.
+pub async fn verify_tree_with_prefix<S: EventStore + ?Sized>(
+    store: &S,
+    prefix_size: Option<u64>,
+) -> Result<TreeReport, StoreError> {
     let head = store.head_position().await?;
+    let leaves = store.stored_tree_size().await?;
     let mut frontier = Frontier::new();
     let mut report = TreeReport {
         leaves_checked: 0,
@@ -209,79 +244,136 @@ pub async fn verify_tree<S: EventStore + ?Sized>(store: &S) -> Result<TreeReport
             tree_size: 0,
             root_hash: empty_root(),
         },
+        prefix: None,
         first_fault: None,
+        faults: 0,
     };
-    let mut next = 1u64;
-    while next <= head {
-        let batch = store.read_all(next, VERIFY_BATCH).await?;
-        let want = (head - next + 1).min(VERIFY_BATCH as u64);
-        let fault = check_batch(store, &batch, next, want, &mut frontier).await?;
-        report.leaves_checked += batch.len() as u64;
-        if let Some(fault) = fault {
-            report.first_fault = Some(fault);
-            break;
+    if prefix_size == Some(0) {
+        report.prefix = Some(report.computed);
+    }
+    let mut from = 1u64;
+    loop {
+        let batch = store.read_all(from, VERIFY_BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        from = last.position + 1;
+        let stored = stored_leaves(store, frontier.size(), batch.len(), head).await?;
+        for (e, stored) in batch.iter().zip(stored) {
+            let expected = frontier.size() + 1;
+            if e.position != expected {
+                report.fault(TreeFault::PositionGap {
+                    expected,
+                    found: Some(e.position),
+                });
+            }
+            let leaf = leaf_of(e);
+            if let Some(stored) = stored.filter(|s| *s != leaf) {
+                report.fault(TreeFault::LeafMismatch {
+                    position: e.position,
+                    stored: hex::encode(stored),
+                    computed: hex::encode(leaf),
+                });
+            }
+            frontier.push(leaf, |_, _| {});
+            report.leaves_checked += 1;
+            if Some(frontier.size()) == prefix_size {
+                report.prefix = Some(TreeHead {
+                    tree_size: frontier.size(),
+                    root_hash: frontier.root(),
+                });
+            }
         }
-        next += batch.len() as u64;
     }
     report.computed = TreeHead {
         tree_size: frontier.size(),
         root_hash: frontier.root(),
     };
-    if report.first_fault.is_none() {
-        let stored = head_at(store, head).await?;
-        if stored.root_hash != report.computed.root_hash {
-            report.first_fault = Some(TreeFault::RootMismatch {
-                stored: hex::encode(stored.root_hash),
-                computed: hex::encode(report.computed.root_hash),
-            });
-        }
+    if frontier.size() < head {
+        report.fault(TreeFault::PositionGap {
+            expected: frontier.size() + 1,
+            found: None,
+        });
+    }
+    if leaves != head {
+        report.fault(TreeFault::SizeMismatch {
+            records: head,
+            leaves,
+        });
+    }
+    let stored = head_at(store, head).await?;
+    if stored.root_hash != report.computed.root_hash {
+        report.fault(TreeFault::RootMismatch {
+            stored: hex::encode(stored.root_hash),
+            computed: hex::encode(report.computed.root_hash),
+        });
     }
     Ok(report)
 }
 
-/// Checks one batch of records starting where position `next` should be; `want` records
-/// were expected.
-async fn check_batch<S: EventStore + ?Sized>(
+/// The stored leaves `first..first + count` that lie inside the tree of `head` leaves
+/// (`None` for those beyond it, which a deleted record's successors can be).
+async fn stored_leaves<S: EventStore + ?Sized>(
     store: &S,
-    batch: &[crate::types::RecordedEvent],
-    next: u64,
-    want: u64,
-    frontier: &mut Frontier,
-) -> Result<Option<TreeFault>, StoreError> {
-    if let Some((i, e)) = batch
-        .iter()
-        .enumerate()
-        .find(|(i, e)| e.position != next + *i as u64)
-    {
-        return Ok(Some(TreeFault::PositionGap {
-            expected: next + i as u64,
-            found: Some(e.position),
-        }));
-    }
-    if (batch.len() as u64) < want {
-        return Ok(Some(TreeFault::PositionGap {
-            expected: next + batch.len() as u64,
-            found: None,
-        }));
-    }
-    let nodes: Vec<TreeNode> = batch
-        .iter()
-        .map(|e| TreeNode {
-            level: 0,
-            index: e.position - 1,
-        })
+    first: u64,
+    count: usize,
+    head: u64,
+) -> Result<Vec<Option<Hash>>, StoreError> {
+    let within = (head.saturating_sub(first)).min(count as u64);
+    let nodes: Vec<TreeNode> = (first..first + within)
+        .map(|index| TreeNode { level: 0, index })
         .collect();
-    let stored = store.tree_nodes(&nodes).await?;
-    for (e, stored) in batch.iter().zip(stored) {
-        let leaf = leaf_of(e);
-        if leaf != stored {
-            return Ok(Some(TreeFault::LeafMismatch {
-                position: e.position,
-                stored: hex::encode(stored),
-                computed: hex::encode(leaf),
-            }));
-        }
-        frontier.push(leaf, |_, _| {});
+    let mut out: Vec<Option<Hash>> = store
+        .tree_nodes(&nodes)
+        .await?
+        .into_iter()
+        .map(Some)
+        .collect();
+    out.resize(count, None);
+    Ok(out)
+}
+
+/// Why the log does not extend an anchored head, given a walk made with the anchor's size
+/// as prefix ([`verify_tree_with_prefix`]); empty when it does. Two independent checks: the
+/// first `tree_size` records as they are now must hash to the anchored root (whatever the
+/// stored tree says), and the store's consistency proof from the anchored tree must lead
+/// to the root of all records now.
+pub async fn anchor_findings<S: EventStore + ?Sized>(
+    store: &S,
+    anchored: &TreeHead,
+    report: &TreeReport,
+) -> Vec<String> {
+    let mut findings = Vec::new();
+    let size = anchored.tree_size;
+    let current = report.computed;
+    match report.prefix {
+        None => findings.push(format!(
+            "the log holds {} records, fewer than the {size} the anchor signed: records were removed",
+            current.tree_size
+        )),
+        Some(prefix) if prefix.root_hash != anchored.root_hash => findings.push(format!(
+            "the first {size} records hash to root {}, not to the anchored {}: a record at or \
+             before position {size} was changed, removed, added or moved",
+            hex::encode(prefix.root_hash),
+            hex::encode(anchored.root_hash)
+        )),
+        Some(_) => {}
     }
-    Ok(None)
+    if current.tree_size < size {
+        return findings;
+    }
+    match consistency(store, size, current.tree_size).await {
+        Ok(proof) => {
+            if let Err(e) = verify_consistency(&proof, &anchored.root_hash, &current.root_hash) {
+                findings.push(format!(
+                    "the store's consistency proof from {size} to {} records does not hold \
+                     against the records: {e}",
+                    current.tree_size
+                ));
+            }
+        }
+        Err(e) => findings.push(format!(
+            "the store cannot give a consistency proof from {size} to {} records: {e}",
+            current.tree_size
+        )),
+    }
+    findings
 }
