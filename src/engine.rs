@@ -264,6 +264,19 @@ async fn open_store(config: &StoreConfig) -> Result<Arc<dyn EventStore>, EngineE
     }
 }
 
+/// Opens the store a configuration names for reading only: a SQLite file through
+/// [`SqliteStore::open_read_only`], which never creates, migrates or writes it (a missing,
+/// empty or foreign file is its clear error); any other store as [`Engine::open`] would
+/// (an engine over it then only reads). `verify` and the query verbs open stores this way.
+pub async fn open_store_for_reading(
+    config: &StoreConfig,
+) -> Result<Arc<dyn EventStore>, EngineError> {
+    match config {
+        StoreConfig::Sqlite { path, .. } => Ok(Arc::new(SqliteStore::open_read_only(path)?)),
+        other => open_store(other).await,
+    }
+}
+
 /// Opens the store and the read-model store that goes with it: the configured SQLite file
 /// (the sidecar by default for a SQLite store), unless another engine owns it, in which
 /// case the read models are kept in memory.

@@ -13,7 +13,7 @@ use clap::Args;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::commands::{language, open, parse_time, resolve_case};
+use crate::commands::{language, open, open_writable, parse_time, resolve_case};
 use crate::{CliError, StoreArgs};
 
 /// Arguments of `next`.
@@ -164,7 +164,7 @@ fn class_of(e: &EngineError) -> &'static str {
 /// `caseflow command`: executes one command and prints its outcome (or its typed error) as
 /// JSON on standard output.
 pub async fn command(args: CommandArgs) -> Result<ExitCode, CliError> {
-    let engine = open(&args.store).await?;
+    let engine = open_writable(&args.store).await?;
     let actor = parse_actor(&args.actor)?;
     let command = read_command(args.file.as_ref())?;
     let command_id = match &args.command_id {

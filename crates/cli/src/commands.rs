@@ -4,8 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use caseflow::domain::{CaseId, CaseNumber, DepartmentId, Lang, Level, UnitId, ZoneId};
-use caseflow::store::SqliteOptions;
-use caseflow::{District, Engine, EngineConfig, ListOwner, StoreConfig};
+use std::sync::Arc;
+
+use caseflow::engine::open_store_for_reading;
+use caseflow::store::{EventStore, SqliteOptions};
+use caseflow::{
+    District, Engine, EngineConfig, ListOwner, ReadModelConfig, StoreConfig, read_model_path,
+};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use clap::{Args, ValueEnum};
 
@@ -203,13 +208,17 @@ pub struct AuditArgs {
     now: Option<String>,
 }
 
-/// Opens the engine over an existing store.
-pub async fn open(args: &StoreArgs) -> Result<Engine, CliError> {
-    let district = match &args.district {
+/// The district the verbs work for: `--district`, else the built-in sample.
+fn district(args: &StoreArgs) -> Result<District, CliError> {
+    Ok(match &args.district {
         Some(path) => District::from_path(path)?,
         None => District::sample()?,
-    };
-    let store = match (&args.db, &args.store) {
+    })
+}
+
+/// Where the store is, refusing a `--db` path with no file (before anything opens it).
+fn store_config(args: &StoreArgs) -> Result<StoreConfig, CliError> {
+    match (&args.db, &args.store) {
         (Some(path), _) => {
             if !path.is_file() {
                 return Err(CliError::Usage(format!(
@@ -218,18 +227,71 @@ pub async fn open(args: &StoreArgs) -> Result<Engine, CliError> {
                     path.display()
                 )));
             }
-            StoreConfig::Sqlite {
+            Ok(StoreConfig::Sqlite {
                 path: path.clone(),
                 options: SqliteOptions {
                     create_if_missing: false,
                     ..SqliteOptions::default()
                 },
-            }
+            })
         }
-        (None, Some(url)) => StoreConfig::Url(url.clone()),
-        (None, None) => return Err(CliError::Usage("give --db PATH or --store URL".to_owned())),
+        (None, Some(url)) => Ok(StoreConfig::Url(url.clone())),
+        (None, None) => Err(CliError::Usage("give --db PATH or --store URL".to_owned())),
+    }
+}
+
+/// Opens the store for reading only (see [`caseflow::engine::open_store_for_reading`]): the
+/// store file is never created or changed.
+pub async fn open_log(args: &StoreArgs) -> Result<Arc<dyn EventStore>, CliError> {
+    Ok(open_store_for_reading(&store_config(args)?).await?)
+}
+
+/// Opens the engine for a verb that only reads: the store read-only, the read models from
+/// their sidecar file when it can be opened (it is kept up to date there), otherwise in
+/// memory — a garbled or unwritable sidecar slows a query down but does not stop it.
+pub async fn open(args: &StoreArgs) -> Result<Engine, CliError> {
+    let district = district(args)?;
+    let store = open_log(args).await?;
+    let config = |read_models| {
+        EngineConfig::with_store(StoreConfig::Shared(Arc::clone(&store)), district.clone())
+            .read_models(read_models)
     };
-    Ok(Engine::open(EngineConfig::with_store(store, district)).await?)
+    if let Some(db) = &args.db {
+        match Engine::open(config(ReadModelConfig::SqliteFile(read_model_path(db)))).await {
+            Ok(engine) => return Ok(engine),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "the read-model file cannot be used; folding the log in memory instead"
+            ),
+        }
+    }
+    match Engine::open(config(ReadModelConfig::InMemory)).await {
+        Ok(engine) => Ok(engine),
+        Err(e) => Err(with_log_note(store.as_ref(), e).await),
+    }
+}
+
+/// An engine that cannot even fold the log in memory usually means a record was changed
+/// behind the store's back: the error then says whether the hash chains hold.
+async fn with_log_note(store: &dyn EventStore, err: caseflow::EngineError) -> CliError {
+    match store.verify_all().await {
+        Ok(report) => match report.first_broken {
+            Some(b) => CliError::Usage(format!(
+                "{err}; the log's hash chains are BROKEN: stream {} at version {}: {} (run `caseflow verify`)",
+                b.stream_id, b.version, b.fault
+            )),
+            None => err.into(),
+        },
+        Err(check) => CliError::Usage(format!(
+            "{err}; the log cannot be checked either: {check} (run `caseflow verify`)"
+        )),
+    }
+}
+
+/// Opens the engine for a verb that writes to the store (`caseflow command`).
+pub async fn open_writable(args: &StoreArgs) -> Result<Engine, CliError> {
+    let district = district(args)?;
+    Ok(Engine::open(EngineConfig::with_store(store_config(args)?, district)).await?)
 }
 
 /// Parses a time: RFC 3339, `YYYY-MM-DDTHH:MM[:SS]` or `YYYY-MM-DD HH:MM` in district time,
@@ -313,6 +375,28 @@ pub async fn todo(args: TodoArgs) -> Result<ExitCode, CliError> {
 pub async fn case(args: CaseArgs) -> Result<ExitCode, CliError> {
     let engine = open(&args.store).await?;
     let case_id = resolve_case(&engine, &args.case_id).await?;
+    match show_case(&engine, case_id, &args).await {
+        Err(e) => Err(with_chain_note(&engine, case_id, e).await),
+        ok => ok,
+    }
+}
+
+/// An error about a case, with its hash chain's state when the chain is broken: a record
+/// that no longer decodes was usually changed behind the store's back.
+async fn with_chain_note(engine: &Engine, case_id: CaseId, err: CliError) -> CliError {
+    match engine.chain_fault(case_id).await {
+        Some(fault) => CliError::Usage(format!(
+            "{err}; the case's hash chain is BROKEN {fault} (run `caseflow verify`)"
+        )),
+        None => err,
+    }
+}
+
+async fn show_case(
+    engine: &Engine,
+    case_id: CaseId,
+    args: &CaseArgs,
+) -> Result<ExitCode, CliError> {
     let offset = engine.district().calendar.utc_offset();
     let snapshot = match (&args.as_of, args.version) {
         (Some(t), _) => {
@@ -333,7 +417,7 @@ pub async fn case(args: CaseArgs) -> Result<ExitCode, CliError> {
             }
         }
     };
-    let now = now_or_clock(&engine, None)?;
+    let now = now_or_clock(engine, None)?;
     let report = engine.audit_case(case_id, now).await?;
     if args.json {
         say!("{}", output::case_json(&snapshot, &report));
@@ -343,7 +427,10 @@ pub async fn case(args: CaseArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `caseflow verify`.
+/// `caseflow verify`: the log first (chains, ledger), printed before the read models are
+/// even opened, then the read models compared with a rebuild. Exit 0 when all holds, 1 when
+/// something is altered or divergent, 2 only when the store cannot be read at all. Nothing
+/// is written: the store is opened read-only and the read models are compared on a copy.
 pub async fn verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
     let anchor = args
         .anchor
@@ -355,23 +442,98 @@ pub async fn verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
         .as_deref()
         .map(crate::anchor::parse_pubkey)
         .transpose()?;
-    let engine = open(&args.store).await?;
-    let outcome = engine
-        .verify_with_anchor(anchor.as_ref().map(|a| (a, trusted.as_ref())))
-        .await?;
+    let store = open_log(&args.store).await?;
+    let mut outcome = caseflow::audit::verify_log(
+        store.as_ref(),
+        anchor.as_ref().map(|a| (a, trusted.as_ref())),
+    )
+    .await?;
+    if !args.json {
+        say!("{}", outcome.log_markdown());
+    }
+    compare_read_models(&args.store, store, &mut outcome).await;
     if args.json {
         say!(
             "{}",
             serde_json::to_string_pretty(&outcome).unwrap_or_default()
         );
     } else {
-        say!("{}", outcome.to_markdown());
+        say!("{}", outcome.read_models_markdown());
     }
     Ok(if outcome.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The second section of `verify`. The persisted read models (the sidecar of a `--db`
+/// store) are copied to a temporary directory and brought up to date there, so verifying
+/// never writes next to the store; without a sidecar, the log is folded into fresh read
+/// models (which checks that every record decodes and folds). Every failure is recorded in
+/// the outcome, never returned.
+async fn compare_read_models(
+    args: &StoreArgs,
+    store: Arc<dyn EventStore>,
+    outcome: &mut caseflow::audit::VerifyOutcome,
+) {
+    outcome.read_models_checked = true;
+    let district = match district(args) {
+        Ok(d) => d,
+        Err(e) => {
+            outcome
+                .read_model_errors
+                .push(format!("the district cannot be loaded: {e}"));
+            return;
+        }
+    };
+    let scratch = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => {
+            outcome
+                .read_model_errors
+                .push(format!("no temporary directory for the comparison: {e}"));
+            return;
+        }
+    };
+    let read_models = match args.db.as_deref().map(read_model_path) {
+        Some(sidecar) if sidecar.is_file() => {
+            match copy_with_wal(&sidecar, &scratch.path().join("read-models.db")) {
+                Ok(copy) => ReadModelConfig::SqliteFile(copy),
+                Err(e) => {
+                    outcome.read_model_errors.push(format!(
+                        "the read-model file {} cannot be read: {e}",
+                        sidecar.display()
+                    ));
+                    return;
+                }
+            }
+        }
+        _ => ReadModelConfig::InMemory,
+    };
+    let config =
+        EngineConfig::with_store(StoreConfig::Shared(store), district).read_models(read_models);
+    match Engine::open(config).await {
+        Ok(engine) => engine.verify_read_models(outcome).await,
+        Err(e) => outcome.read_model_errors.push(format!(
+            "the read models cannot be opened or caught up: {e}"
+        )),
+    }
+}
+
+/// Copies a SQLite file and its WAL (if any) to `to`; returns `to`.
+fn copy_with_wal(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<PathBuf> {
+    std::fs::copy(from, to)?;
+    let with = |p: &std::path::Path, suffix: &str| {
+        let mut s = p.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let wal = with(from, "-wal");
+    if wal.is_file() {
+        std::fs::copy(&wal, with(to, "-wal"))?;
+    }
+    Ok(to.to_path_buf())
 }
 
 /// `caseflow export`.
@@ -440,9 +602,11 @@ pub async fn audit(args: AuditArgs) -> Result<ExitCode, CliError> {
     let report = match (&args.case, &args.from, &args.to) {
         (Some(case), _, _) => {
             let now = now_or_clock(&engine, args.now.as_deref())?;
-            engine
-                .audit_case(resolve_case(&engine, case).await?, now)
-                .await?
+            let case_id = resolve_case(&engine, case).await?;
+            match engine.audit_case(case_id, now).await {
+                Ok(report) => report,
+                Err(e) => return Err(with_chain_note(&engine, case_id, e.into()).await),
+            }
         }
         (None, Some(from), Some(to)) => {
             let (from, to) = (parse_time(from, offset)?, parse_time(to, offset)?);

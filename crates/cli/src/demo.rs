@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use caseflow::domain::Assignee;
 use caseflow::domain::{Level, UnitId};
-use caseflow::store::SqliteOptions;
+use caseflow::store::{EventStore, SqliteOptions, SqliteStore};
 use caseflow::{Engine, read_model_path};
 use caseflow_sim::district::DistrictChoice;
 use caseflow_sim::engine::{EngineOptions, EngineRun, StoreChoice, run_on_engine_with_progress};
@@ -25,9 +25,14 @@ const DEMO_SCENARIO: &str = include_str!("../../../examples/scenarios/demo.toml"
 /// Arguments of `demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The SQLite store to (re)create.
+    /// The SQLite store to create. An existing file is never touched, unless it is a demo
+    /// store made by `caseflow demo` and `--force` is given.
     #[arg(long, value_name = "PATH", default_value = "caseflow-demo.db")]
     db: PathBuf,
+    /// Replace the demo store at --db (only one `caseflow demo` made, and only when no other
+    /// process has it open).
+    #[arg(long)]
+    force: bool,
     /// The district file (default: the built-in sample district, examples/district.toml).
     #[arg(long, value_name = "PATH")]
     district: Option<PathBuf>,
@@ -49,39 +54,143 @@ pub struct DemoArgs {
     rows: usize,
 }
 
-/// Deletes a store and its sidecar files, if present.
-fn remove_store(path: &Path) -> Result<(), CliError> {
+/// The files a store at `path` may have: itself, its WAL and shared memory, its read-model
+/// sidecar and lock (each with theirs), and the demo marker.
+fn store_files(path: &Path) -> Vec<PathBuf> {
     let read = read_model_path(path);
     let lock = caseflow::engine::read_model_lock_path(path);
+    let mut files = Vec::new();
     for base in [path.to_path_buf(), read, lock] {
         for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut p = base.clone().into_os_string();
-            p.push(suffix);
-            let p = PathBuf::from(p);
-            match std::fs::remove_file(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => {
-                    return Err(CliError::Io {
-                        what: format!("cannot remove the old demo file {}", p.display()),
-                        source,
-                    });
-                }
+            files.push(with_suffix(&base, suffix));
+        }
+    }
+    files.push(marker_path(path));
+    files
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// The marker `caseflow demo` leaves next to a store it made (`caseflow-demo.db.demo`): it
+/// names the hash of the store's first record, which no later append can change, so the
+/// marker identifies that very store and no other file later put at the same path.
+fn marker_path(path: &Path) -> PathBuf {
+    with_suffix(path, ".demo")
+}
+
+const MARKER_HEAD: &str = "made by caseflow demo; first record hash ";
+
+/// Deletes a demo store and its sidecar files, if present.
+fn remove_store(path: &Path) -> Result<(), CliError> {
+    for p in store_files(path) {
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(CliError::Io {
+                    what: format!("cannot remove the old demo file {}", p.display()),
+                    source,
+                });
             }
         }
     }
     Ok(())
 }
 
-/// Makes room for a fresh demo store at `path`.
-fn prepare_store(path: &Path) -> Result<(), CliError> {
+/// Why the file at `path` is not a demo store `caseflow demo` may replace, or `None` when
+/// it is one: a Caseflow store whose first record is the one its marker names, that no
+/// other process has open.
+async fn not_replaceable(path: &Path) -> Option<String> {
+    let marker = match std::fs::read_to_string(marker_path(path)) {
+        Ok(text) => text,
+        Err(_) => {
+            return Some("it was not made by `caseflow demo` (no demo marker next to it)".into());
+        }
+    };
+    let store = match SqliteStore::open_read_only(path) {
+        Ok(store) => store,
+        Err(e) => return Some(format!("it is not a demo store ({e})")),
+    };
+    let first = match store.read_all(1, 1).await {
+        Ok(records) => records.first().map(|r| hex_of(&r.hash)),
+        Err(e) => return Some(format!("it cannot be read ({e})")),
+    };
+    drop(store);
+    if first.map(|h| format!("{MARKER_HEAD}{h}\n")) != Some(marker) {
+        return Some("its demo marker names another store (the file was replaced since)".into());
+    }
+    match SqliteStore::is_open_elsewhere(path) {
+        Ok(false) => None,
+        Ok(true) => Some("another process has it open".into()),
+        Err(e) => Some(format!(
+            "whether another process has it open cannot be told ({e})"
+        )),
+    }
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Makes room for a fresh demo store at `path`: nothing may be there, or, with `--force`, a
+/// demo store this command made that nobody has open.
+async fn prepare_store(path: &Path, force: bool) -> Result<(), CliError> {
     if path.is_dir() {
         return Err(CliError::Usage(format!(
             "{} is a directory, not a database file",
             path.display()
         )));
     }
+    let present: Vec<PathBuf> = store_files(path)
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect();
+    if present.is_empty() {
+        return Ok(());
+    }
+    if !path.exists() {
+        return Err(CliError::Usage(format!(
+            "{} is not there but {} is: remove what is left of that store yourself, or choose another --db",
+            path.display(),
+            present[0].display()
+        )));
+    }
+    if !force {
+        return Err(CliError::Usage(format!(
+            "{} already exists and `caseflow demo` never overwrites a file; give --force to replace a demo store it made, or choose another --db",
+            path.display()
+        )));
+    }
+    if let Some(reason) = not_replaceable(path).await {
+        return Err(CliError::Usage(format!(
+            "{} is left alone: {reason}",
+            path.display()
+        )));
+    }
     remove_store(path)
+}
+
+/// Leaves the marker that lets a later `caseflow demo --force` replace this store.
+async fn write_marker(engine: &Engine, path: &Path) -> Result<(), CliError> {
+    let first = engine
+        .store()
+        .read_all(1, 1)
+        .await
+        .map_err(caseflow::EngineError::from)?;
+    let Some(first) = first.first() else {
+        return Ok(());
+    };
+    let marker = marker_path(path);
+    std::fs::write(&marker, format!("{MARKER_HEAD}{}\n", hex_of(&first.hash))).map_err(|source| {
+        CliError::Io {
+            what: format!("cannot write the demo marker {}", marker.display()),
+            source,
+        }
+    })
 }
 
 /// The demo's scenario with the command line's changes, and the district it runs on.
@@ -136,7 +245,7 @@ fn scale_channels(scenario: &mut Scenario, per_year: f64) {
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
     let (scenario, district) = demo_scenario(&args)?;
-    prepare_store(&args.db)?;
+    prepare_store(&args.db, args.force).await?;
     let days = scenario.simulation.horizon_days;
     let bar = ProgressBar::new(u64::from(days));
     bar.set_style(
@@ -164,6 +273,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
             e => CliError::Simulation(e.to_string()),
         })?;
     bar.finish_and_clear();
+    write_marker(&run.engine, &args.db).await?;
     print_headline(&run, days, started.elapsed(), &args.db);
     let engine = &run.engine;
     let now = engine.now();

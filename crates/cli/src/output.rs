@@ -445,7 +445,7 @@ pub fn case_json(snapshot: &CaseSnapshot, report: &AuditReport) -> String {
         })
         .unwrap_or_default();
     let number = report.cases.first().and_then(|c| c.number);
-    serde_json::to_string_pretty(&json!({
+    let mut value = json!({
         "case_id": snapshot.case_id,
         "case_number": number.map(|n| n.to_string()),
         "version": snapshot.version,
@@ -453,8 +453,11 @@ pub fn case_json(snapshot: &CaseSnapshot, report: &AuditReport) -> String {
         "stage": snapshot.state.stage(),
         "state": public_state(snapshot),
         "timeline": events,
-    }))
-    .unwrap_or_default()
+    });
+    if let Some(fault) = report.cases.first().and_then(|c| c.chain_broken.as_ref()) {
+        value["chain_broken"] = json!(fault);
+    }
+    serde_json::to_string_pretty(&value).unwrap_or_default()
 }
 
 /// The case state without the reporter's protected contact (only its opaque handle).
@@ -476,6 +479,14 @@ pub fn case_tables(snapshot: &CaseSnapshot, report: &AuditReport, offset: FixedO
         None => snapshot.case_id.to_string(),
     };
     let mut head = table(&["case", &title]);
+    if let Some(fault) = report.cases.first().and_then(|c| c.chain_broken.as_ref()) {
+        head.add_row(vec![
+            "hash chain".to_owned(),
+            format!(
+                "BROKEN {fault}: records were changed after they were written (run caseflow verify)"
+            ),
+        ]);
+    }
     head.add_row(vec![
         "version".to_owned(),
         format!("{} of {}", snapshot.version, snapshot.latest_version),

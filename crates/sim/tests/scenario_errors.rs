@@ -234,6 +234,26 @@ fn huge_values_are_field_named_errors_not_panics_or_aborts() {
             format!("{MINIMAL}\n[outcomes]\nmax_reopen = 4000000000\n"),
             "outcomes.max_reopen",
         ),
+        // 2^32: once a chrono overflow (a follow-up 2^32 hours away) and a 240 GB allocation
+        // (2^32 people disciplined for one clue).
+        (
+            format!(
+                "{MINIMAL}\n[delays]\nuntil_follow_up = {{ dist = \"fixed\", value = 4294967296 }}\n"
+            ),
+            "delays.until_follow_up",
+        ),
+        (
+            format!(
+                "{MINIMAL}\n[outcomes]\ndisciplined_people = {{ dist = \"fixed\", value = 4294967296 }}\n"
+            ),
+            "outcomes.disciplined_people",
+        ),
+        (
+            format!(
+                "{MINIMAL}\n[outcomes]\ndisciplined_people = {{ dist = \"empirical\", values = [1, 4294967296] }}\n"
+            ),
+            "outcomes.disciplined_people",
+        ),
         (
             format!("{MINIMAL}\n[time_limits]\nclue_handling_days = 4000000\n"),
             "time_limits.clue_handling_days",

@@ -109,6 +109,10 @@ pub struct SqliteOptions {
     pub read_connections: usize,
     /// Create the file if it does not exist.
     pub create_if_missing: bool,
+    /// The most pages the file may grow to (SQLite's `max_page_count`), `None` for no limit:
+    /// a quota below the disk's size. An append that needs more space fails exactly as on a
+    /// full disk ([`StoreError::DiskFull`]), and the store refuses writes until reopened.
+    pub max_page_count: Option<u64>,
 }
 
 impl Default for SqliteOptions {
@@ -119,6 +123,7 @@ impl Default for SqliteOptions {
             batch_requests_max: 1024,
             read_connections: 4,
             create_if_missing: true,
+            max_page_count: None,
         }
     }
 }
@@ -372,7 +377,7 @@ pub(crate) fn decode_row(row: &Row<'_>, stream_id: String) -> Result<RecordedEve
         recorded_at: DateTime::from_timestamp_nanos(recorded_at_ns),
         event_type: row.get(5)?,
         schema_version,
-        payload: row.get(7)?,
+        payload: payload_at(row, 7, position)?,
         metadata: Metadata {
             actor: row.get(8)?,
             command_id: opt_uuid_at(row, 9, "command id")?,
@@ -382,6 +387,19 @@ pub(crate) fn decode_row(row: &Row<'_>, stream_id: String) -> Result<RecordedEve
         prev_hash: blob_hash(row.get_ref(12)?.as_blob()?, "prev_hash")?,
         hash: blob_hash(row.get_ref(13)?.as_blob()?, "hash")?,
     })
+}
+
+/// A payload's bytes, stored as a BLOB or — when someone rewrote it with a text literal,
+/// as plain `sqlite3` does — as TEXT. Either way the bytes are returned, so the hash chain
+/// names the changed record instead of the whole log becoming unreadable.
+fn payload_at(row: &Row<'_>, index: usize, position: i64) -> Result<Vec<u8>, StoreError> {
+    match row.get_ref(index)? {
+        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Ok(b.to_vec()),
+        other => Err(StoreError::corrupt(format!(
+            "record at position {position} has a payload of type {:?}",
+            other.data_type()
+        ))),
+    }
 }
 
 impl From<rusqlite::types::FromSqlError> for StoreError {
@@ -797,6 +815,9 @@ fn open_writer(
     conn.set_prepared_statement_cache_capacity(64);
     stable_plans(&conn)?;
     migrate(&conn, path)?;
+    if let Some(pages) = options.max_page_count {
+        conn.pragma_update(None, "max_page_count", pages as i64)?;
+    }
     let head: i64 = conn.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
         r.get(0)
     })?;
@@ -1080,10 +1101,16 @@ impl Writer {
                 })
             }
             Err(err) => {
-                self.exec("ROLLBACK TO append")?;
-                self.exec("RELEASE append")?;
+                // After some errors (SQLITE_FULL among them) SQLite has already rolled the
+                // whole transaction back: no savepoint is left, and the error to report is
+                // the original one, which then aborts the whole batch.
+                let undone = self
+                    .exec("ROLLBACK TO append")
+                    .and_then(|()| self.exec("RELEASE append"));
                 match err {
-                    e @ StoreError::DuplicateEventId { .. } => Ok(Staged::Answered(Err(e))),
+                    e @ StoreError::DuplicateEventId { .. } if undone.is_ok() => {
+                        Ok(Staged::Answered(Err(e)))
+                    }
                     e => Err(e),
                 }
             }
@@ -1251,12 +1278,26 @@ impl Writer {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.heads.clear();
                 let reason = err.to_string();
-                if committing || matches!(err, StoreError::Corrupt { .. }) {
+                let disk_full = match &err {
+                    StoreError::DiskFull { reason } => Some(reason.clone()),
+                    _ => None,
+                };
+                if disk_full.is_some() {
+                    // Out of space: refuse writes rather than fail every append one by one
+                    // (each would stage rows, fail and roll back). Reopening after space is
+                    // freed resumes from the last commit, which is intact.
+                    self.shared.poison(err.to_string());
+                } else if committing || matches!(err, StoreError::Corrupt { .. }) {
                     self.shared.poison(format!("commit failed: {reason}"));
                 }
                 for r in batch {
-                    let _ = r.reply.send(Err(StoreError::Io {
-                        reason: reason.clone(),
+                    let _ = r.reply.send(Err(match &disk_full {
+                        Some(full) => StoreError::DiskFull {
+                            reason: full.clone(),
+                        },
+                        None => StoreError::Io {
+                            reason: reason.clone(),
+                        },
                     }));
                 }
             }
@@ -1454,6 +1495,32 @@ impl SqliteStore {
             writer: None,
             read_only_head: Some(head_tx),
         })
+    }
+
+    /// Whether another connection — another process's store, a `sqlite3` shell — has the
+    /// file open right now. A store in WAL mode holds a shared lock on its file for as long
+    /// as it is open, so an exclusive lock attempt without waiting fails exactly then. Used
+    /// before a file is deleted or replaced (`caseflow demo --force`); the answer can be out
+    /// of date the moment it is given, so it guards against mistakes, not against a race.
+    pub fn is_open_elsewhere(path: impl AsRef<Path>) -> Result<bool, StoreError> {
+        let conn = Connection::open_with_flags(
+            path.as_ref(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::ZERO)?;
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        match conn.execute_batch("BEGIN EXCLUSIVE; ROLLBACK;") {
+            Ok(()) => Ok(false),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                Ok(true)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Whether this handle was opened with [`SqliteStore::open_read_only`].

@@ -197,3 +197,19 @@ fn a_file_created_by_many_openers_at_once_opens_for_all_of_them() {
         assert_eq!(store.path(), &*path);
     }
 }
+
+#[tokio::test]
+async fn a_store_open_in_another_connection_is_open_elsewhere_until_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = closed_store(dir.path()).await;
+    assert!(!SqliteStore::is_open_elsewhere(&path).unwrap());
+    let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    assert!(SqliteStore::is_open_elsewhere(&path).unwrap());
+    // Still open to its writer after the probe: the probe took no lock it kept.
+    store
+        .append(request("after-probe", ExpectedVersion::NoStream, 1))
+        .await
+        .unwrap();
+    drop(store);
+    assert!(!SqliteStore::is_open_elsewhere(&path).unwrap());
+}
