@@ -4,8 +4,9 @@
 //! metadata), grouped in streams with a per-stream SHA-256 hash chain, plus one global log
 //! with gap-free positions. It knows nothing of the case domain.
 //!
-//! Backends: [`MemoryStore`] (tests, simulations) and [`SqliteStore`] (embedded default,
-//! WAL, group commit). Every backend passes the same [`contract`] suite.
+//! Backends: [`MemoryStore`] (tests, simulations), [`SqliteStore`] (embedded default,
+//! WAL, group commit) and, with the `postgres` feature, `postgres::PostgresStore` (several
+//! processes on one shared database). Every backend passes the same [`contract`] suite.
 //!
 //! ```
 //! use caseflow_store::{AppendRequest, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent};
@@ -44,6 +45,8 @@ pub mod hash;
 #[cfg(feature = "kurrentdb")]
 pub mod kurrentdb;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 pub mod store;
 pub mod types;
@@ -53,7 +56,7 @@ pub use error::StoreError;
 pub use hash::GENESIS_HASH;
 pub use memory::MemoryStore;
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
-pub use store::{EventStore, LogSource, Subscription};
+pub use store::{EventStore, Leadership, LogSource, Subscription};
 pub use types::{
     AppendOutcome, AppendRequest, BrokenLink, ExpectedVersion, LinkFault, Metadata, NewEvent,
     RecordedEvent, VerifyReport,
