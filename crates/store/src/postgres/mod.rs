@@ -52,6 +52,9 @@ use crate::types::{
 
 pub use config::{DEFAULT_SCHEMA, PostgresOptions, is_postgres_url, redact_url};
 pub use schema::{FORMAT_NAME, SCHEMA_VERSION};
+/// The driver and pool this backend uses, for crates that keep other data in the same
+/// database (the read models), so every crate links one version of each.
+pub use {deadpool_postgres, tokio_postgres};
 
 use error_map::{map_err, map_pool_err};
 
@@ -143,22 +146,7 @@ impl PostgresStore {
     /// an unknown database are [`StoreError::Misconfigured`].
     pub async fn connect(options: PostgresOptions) -> Result<PostgresStore, StoreError> {
         let place = format!("{} (schema {})", options.redacted, options.schema);
-        let manager = Manager::from_config(
-            options.connection_config(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_max)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(options.connect_timeout))
-            .create_timeout(Some(options.connect_timeout))
-            .build()
-            .map_err(|e| StoreError::Misconfigured {
-                reason: format!("{place}: {e}"),
-            })?;
+        let pool = build_pool(&options, options.pool_max)?;
         {
             let mut client = pool.get().await.map_err(|e| map_pool_err(e, &place))?;
             schema::prepare(&mut client, &options.schema, options.create, &place).await?;
@@ -188,11 +176,41 @@ impl PostgresStore {
         &self.shared.options
     }
 
+    /// A pool of at most `max` connections to the same server with another schema as their
+    /// search path (created by the caller), e.g. for read models kept next to the log.
+    pub fn pool_for_schema(
+        options: &PostgresOptions,
+        schema: &str,
+        max: usize,
+    ) -> Result<Pool, StoreError> {
+        let options = options.clone().with_schema(schema)?;
+        build_pool(&options, max)
+    }
+
     /// A connection from the store's pool, with the store's schema as its search path (for
     /// backends that keep other data next to the log, e.g. read models).
     pub async fn pooled_client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.shared.client().await
     }
+}
+
+fn build_pool(options: &PostgresOptions, max: usize) -> Result<Pool, StoreError> {
+    let manager = Manager::from_config(
+        options.connection_config(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(max)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(options.connect_timeout))
+        .create_timeout(Some(options.connect_timeout))
+        .build()
+        .map_err(|e| StoreError::Misconfigured {
+            reason: format!("{} (schema {}): {e}", options.redacted, options.schema),
+        })
 }
 
 async fn head_position(shared: &Shared) -> Result<u64, StoreError> {
