@@ -135,6 +135,11 @@ pub struct VerifyOutcome {
     pub events_checked: u64,
     /// Every stream with a broken chain.
     pub broken_cases: Vec<BrokenCase>,
+    /// The Merkle tree over the whole log: records against the stored tree (order across
+    /// streams, deletions, truncation). `None` when it could not be checked (see `errors`).
+    pub tree: Option<caseflow_store::tree::TreeReport>,
+    /// The log against an anchor (a signed head kept outside the system), when one was given.
+    pub anchor: Option<crate::anchor::AnchorCheck>,
     /// Every read model that differs from its rebuild.
     pub divergent_read_models: Vec<DivergentReadModel>,
     /// Problems that stopped part of the check (e.g. the log cannot be read).
@@ -145,6 +150,8 @@ impl VerifyOutcome {
     /// True when every chain holds and every read model equals its rebuild.
     pub fn is_ok(&self) -> bool {
         self.broken_cases.is_empty()
+            && self.tree.as_ref().is_none_or(|t| t.is_intact())
+            && self.anchor.as_ref().is_none_or(|a| a.holds())
             && self.divergent_read_models.is_empty()
             && self.errors.is_empty()
     }
@@ -173,6 +180,7 @@ impl VerifyOutcome {
             }
             s.push('\n');
         }
+        self.tree_markdown(&mut s);
         if !self.divergent_read_models.is_empty() {
             let _ = writeln!(s, "## Read models that differ from a rebuild\n");
             for d in &self.divergent_read_models {
@@ -187,6 +195,53 @@ impl VerifyOutcome {
             }
         }
         s
+    }
+}
+
+impl VerifyOutcome {
+    /// The Merkle tree and anchor sections of the report.
+    fn tree_markdown(&self, s: &mut String) {
+        if let Some(tree) = &self.tree {
+            let _ = writeln!(
+                s,
+                "## Merkle tree\n\n{} records, root {}: {}.\n",
+                tree.computed.tree_size,
+                hex::encode(tree.computed.root_hash),
+                match &tree.first_fault {
+                    None => "the records and the stored tree agree".to_owned(),
+                    Some(f) if tree.faults > 1 =>
+                        format!("{f} (and {} more faults)", tree.faults - 1),
+                    Some(f) => f.to_string(),
+                }
+            );
+        }
+        if let Some(anchor) = &self.anchor {
+            let _ = writeln!(
+                s,
+                "## Anchor\n\nSigned head of {} records, root {}, signed at {} by key {}{}.\n",
+                anchor.anchored.tree_size,
+                hex::encode(anchor.anchored.root_hash),
+                anchor.signed_at,
+                anchor.public_key,
+                if anchor.key_trusted {
+                    " (the trusted key)"
+                } else {
+                    " (the head's own key: pass --pubkey to check who signed it)"
+                }
+            );
+            if anchor.holds() {
+                let _ = writeln!(
+                    s,
+                    "The log of {} records extends the anchored log: consistency proven.\n",
+                    anchor.current_size
+                );
+            } else {
+                for f in &anchor.findings {
+                    let _ = writeln!(s, "- {f}");
+                }
+                s.push('\n');
+            }
+        }
     }
 }
 
@@ -255,6 +310,23 @@ impl Engine {
     /// Walks every stream's hash chain, rebuilds every read model from the log and compares
     /// it with the live one. The outcome names each broken case and each divergent model.
     pub async fn verify(&self) -> Result<VerifyOutcome, EngineError> {
+        self.verify_with_anchor(None).await
+    }
+
+    /// [`Engine::verify`], and with an anchor (a signed head and, if the auditor has it, the
+    /// key they trust) also that the log extends the anchored one. A head whose signature
+    /// or key does not check is an error: nothing can be proven against it.
+    pub async fn verify_with_anchor(
+        &self,
+        anchor: Option<(
+            &caseflow_store::tree::SignedTreeHead,
+            Option<&caseflow_store::tree::PublicKey>,
+        )>,
+    ) -> Result<VerifyOutcome, EngineError> {
+        let anchored = match anchor {
+            Some((head, trusted)) => Some((head, trusted, head.verify(trusted)?)),
+            None => None,
+        };
         let mut outcome = VerifyOutcome::default();
         let store = &self.inner.store;
         // Collect stream ids from the global log.
@@ -322,6 +394,20 @@ impl Engine {
             Err(e) => outcome
                 .errors
                 .push(format!("the whole-store check failed: {e}")),
+        }
+        match self
+            .check_tree(anchored.as_ref().map(|(_, _, a)| a.tree_size))
+            .await
+        {
+            Ok(report) => {
+                if let Some((head, trusted, _)) = anchored {
+                    outcome.anchor = Some(self.anchor_check_from(head, trusted, &report).await?);
+                }
+                outcome.tree = Some(report);
+            }
+            Err(e) => outcome
+                .errors
+                .push(format!("the Merkle tree cannot be checked: {e}")),
         }
         self.compare_read_models(&mut outcome).await;
         Ok(outcome)

@@ -112,6 +112,10 @@ pub enum EngineError {
     /// error is transient.
     #[error("read models: {0}")]
     Projection(#[from] ProjectionError),
+    /// **Caller**: a signed tree head or key given as an anchor is malformed, signed by
+    /// another key than the trusted one, or its signature does not verify.
+    #[error("anchor: {0}")]
+    Anchor(#[from] caseflow_store::tree::HeadError),
     /// **Caller** when a path is wrong (missing file, no permission), otherwise **fatal**:
     /// reading or writing a file (district, export) failed.
     #[error("{what}: {source}")]
@@ -149,6 +153,7 @@ impl EngineError {
                 | EngineError::District(_)
                 | EngineError::BackendNotCompiled { .. }
                 | EngineError::UnsupportedStoreUrl { .. }
+                | EngineError::Anchor(_)
         )
     }
 }

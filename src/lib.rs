@@ -14,6 +14,7 @@
 //!   [`Engine::audit_case`], [`Engine::audit_range`].
 //! - Export: [`Engine::export_xes`], [`Engine::export_ocel2`].
 
+pub mod anchor;
 pub mod audit;
 pub mod clock;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod queries;
 pub mod retry;
 pub mod todo;
 
+pub use anchor::AnchorCheck;
 pub use caseflow_domain as domain;
 pub use caseflow_projections as projections;
 pub use caseflow_store as store;

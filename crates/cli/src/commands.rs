@@ -122,6 +122,12 @@ pub struct CaseArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     store: StoreArgs,
+    /// Also prove that the log extends this signed head (from `caseflow anchor`).
+    #[arg(long, value_name = "PATH")]
+    anchor: Option<PathBuf>,
+    /// The key the anchor must be signed by (64 hex digits or a `.pub` file).
+    #[arg(long, value_name = "KEY", requires = "anchor")]
+    pubkey: Option<String>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -339,8 +345,20 @@ pub async fn case(args: CaseArgs) -> Result<ExitCode, CliError> {
 
 /// `caseflow verify`.
 pub async fn verify(args: VerifyArgs) -> Result<ExitCode, CliError> {
+    let anchor = args
+        .anchor
+        .as_deref()
+        .map(crate::anchor::load_head)
+        .transpose()?;
+    let trusted = args
+        .pubkey
+        .as_deref()
+        .map(crate::anchor::parse_pubkey)
+        .transpose()?;
     let engine = open(&args.store).await?;
-    let outcome = engine.verify().await?;
+    let outcome = engine
+        .verify_with_anchor(anchor.as_ref().map(|a| (a, trusted.as_ref())))
+        .await?;
     if args.json {
         say!(
             "{}",

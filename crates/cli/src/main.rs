@@ -13,6 +13,7 @@ macro_rules! say {
 }
 
 mod act;
+mod anchor;
 mod bar;
 mod commands;
 mod demo;
@@ -86,8 +87,17 @@ enum Verb {
     Todo(commands::TodoArgs),
     /// One case: its state and timeline (now, as of a time, or as of a version).
     Case(commands::CaseArgs),
-    /// Check every hash chain and compare every read model with a rebuild (exit 1 if broken).
+    /// Check every hash chain, the Merkle tree (and, with --anchor, that the log extends a
+    /// signed head) and compare every read model with a rebuild (exit 1 if broken).
     Verify(commands::VerifyArgs),
+    /// Make an Ed25519 key pair for signing tree heads.
+    Keygen(anchor::KeygenArgs),
+    /// Sign the log's current tree head (size, root, time) for an auditor to keep.
+    Anchor(anchor::AnchorArgs),
+    /// Write inclusion proofs of one case's events against a signed head.
+    Prove(anchor::ProveArgs),
+    /// Check a case's inclusion proofs offline against a signed head and key (exit 1 if not).
+    VerifyProof(anchor::VerifyProofArgs),
     /// Export the log for process mining (XES or OCEL 2.0 JSON).
     Export(commands::ExportArgs),
     /// Headline statistics.
@@ -158,6 +168,10 @@ fn main() -> ExitCode {
             Verb::Todo(args) => commands::todo(args).await,
             Verb::Case(args) => commands::case(args).await,
             Verb::Verify(args) => commands::verify(args).await,
+            Verb::Keygen(args) => anchor::keygen(args),
+            Verb::Anchor(args) => anchor::anchor(args).await,
+            Verb::Prove(args) => anchor::prove(args).await,
+            Verb::VerifyProof(args) => anchor::verify_proof(args),
             Verb::Export(args) => commands::export(args).await,
             Verb::Stats(args) => commands::stats(args).await,
             Verb::Rebuild(args) => commands::rebuild(args).await,

@@ -22,6 +22,9 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::hash::{GENESIS_HASH, recompute};
 use crate::store::EventStore;
+use crate::tree::{
+    self, Frontier, TreeFault, TreeHead, leaf_of, verify_consistency, verify_inclusion,
+};
 use crate::types::{
     AppendOutcome, AppendRequest, ExpectedVersion, LinkFault, Metadata, NewEvent, RecordedEvent,
 };
@@ -141,6 +144,10 @@ where
     duplicate_event_ids_are_rejected_without_writing(&factory).await;
     hash_chains_link_and_verify(&factory).await;
     any_changed_field_is_detected_by_verify(&factory).await;
+    merkle_tree_covers_the_log_in_position_order(&factory).await;
+    merkle_tree_grows_exactly_under_concurrent_appends(&factory).await;
+    any_changed_field_is_detected_by_the_tree(&factory).await;
+    verify_checks_that_the_ledger_covers_the_log(&factory).await;
 }
 
 /// Generates one `#[tokio::test]` per contract check for a backend factory.
@@ -162,6 +169,10 @@ macro_rules! contract_tests {
             duplicate_event_ids_are_rejected_without_writing,
             hash_chains_link_and_verify,
             any_changed_field_is_detected_by_verify,
+            merkle_tree_covers_the_log_in_position_order,
+            merkle_tree_grows_exactly_under_concurrent_appends,
+            any_changed_field_is_detected_by_the_tree,
+            verify_checks_that_the_ledger_covers_the_log,
         );
     };
     (@tests $factory:path; $($name:ident),* $(,)?) => {
@@ -843,4 +854,220 @@ pub async fn any_changed_field_is_detected_by_verify<
         assert_eq!(one.first_broken.map(|b| b.version), Some(5));
         assert!(s.verify_stream("w").await.unwrap().is_intact());
     }
+}
+
+/// The tree every backend must hold: the leaves of `records` (recomputed from their fields),
+/// in position order, hashed as RFC 9162 says. Returns the root of every prefix.
+fn prefix_roots(records: &[RecordedEvent]) -> Vec<tree::Hash> {
+    let mut frontier = Frontier::new();
+    let mut roots = vec![frontier.root()];
+    for e in records {
+        frontier.push(leaf_of(e), |_, _| {});
+        roots.push(frontier.root());
+    }
+    roots
+}
+
+/// Checks the stored tree against the records: every prefix head, every inclusion proof at
+/// the head, and consistency proofs from every smaller size.
+async fn assert_tree_matches_records(s: &dyn EventStore) {
+    let records = all(s).await;
+    let roots = prefix_roots(&records);
+    let n = records.len() as u64;
+    let head = s.tree_head().await.expect("tree head");
+    assert_eq!(
+        head,
+        TreeHead {
+            tree_size: n,
+            root_hash: roots[n as usize]
+        },
+        "tree head"
+    );
+    for size in 0..=n {
+        let at = s.tree_head_at(size).await.expect("past head");
+        assert_eq!(at.root_hash, roots[size as usize], "root at size {size}");
+        let proof = s
+            .consistency_proof(size, n)
+            .await
+            .expect("consistency proof");
+        verify_consistency(&proof, &roots[size as usize], &head.root_hash)
+            .unwrap_or_else(|e| panic!("consistency {size} -> {n}: {e}"));
+    }
+    for e in &records {
+        let proof = s
+            .inclusion_proof(e.position, n)
+            .await
+            .expect("inclusion proof");
+        verify_inclusion(&proof, &leaf_of(e), &head.root_hash)
+            .unwrap_or_else(|err| panic!("inclusion of position {}: {err}", e.position));
+    }
+    let report = tree::verify_tree(s).await.expect("verify tree");
+    assert!(report.is_intact(), "{:?}", report.first_fault);
+    assert_eq!(report.computed, head);
+}
+
+/// The log is one RFC 9162 Merkle tree: heads, inclusion and consistency proofs come from
+/// the stored nodes and agree with the records; sizes beyond the log are caller errors.
+pub async fn merkle_tree_covers_the_log_in_position_order<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
+    f: &F,
+) {
+    let h = f().await;
+    let s = &*h.store;
+    assert_tree_matches_records(s).await;
+    ok(s, request("a", ExpectedVersion::NoStream, 3)).await;
+    ok(s, request("b", ExpectedVersion::NoStream, 1)).await;
+    assert_tree_matches_records(s).await;
+    ok(s, request("a", ExpectedVersion::Exact(3), 5)).await;
+    ok(s, request("c", ExpectedVersion::NoStream, 4)).await;
+    assert_tree_matches_records(s).await;
+    let tree_head = s.tree_head().await.unwrap();
+    let evidence = tree::Evidence::build(s, "a", None, &tree_head)
+        .await
+        .unwrap();
+    assert_eq!(evidence.check(&tree_head), Ok(8), "evidence of stream a");
+    let older = s.tree_head_at(5).await.unwrap();
+    let early = tree::Evidence::build(s, "a", Some(2), &older)
+        .await
+        .unwrap();
+    assert_eq!(
+        early.check(&older),
+        Ok(2),
+        "evidence up to version 2 at size 5"
+    );
+    assert!(
+        early.check(&tree_head).is_err(),
+        "evidence checked against another head"
+    );
+    let mut forged = evidence.clone();
+    forged.entries[4].record.payload = br#"{"n":999}"#.to_vec();
+    assert!(forged.check(&tree_head).is_err(), "a changed record");
+    let mut forged = evidence.clone();
+    forged.entries[4].proof.path[0][0] ^= 1;
+    assert!(forged.check(&tree_head).is_err(), "a changed proof");
+    let mut wrong = tree_head;
+    wrong.root_hash[0] ^= 1;
+    assert!(tree::Evidence::build(s, "a", None, &wrong).await.is_err());
+    let head = s.head_position().await.unwrap();
+    for result in [
+        s.tree_head_at(head + 1).await.map(|_| ()),
+        s.inclusion_proof(head + 1, head + 1).await.map(|_| ()),
+        s.inclusion_proof(0, head).await.map(|_| ()),
+        s.consistency_proof(2, head + 1).await.map(|_| ()),
+        s.consistency_proof(3, 2).await.map(|_| ()),
+    ] {
+        assert!(
+            matches!(result, Err(StoreError::InvalidRequest { .. })),
+            "{result:?}"
+        );
+    }
+}
+
+/// Concurrent appends (grouped into one commit by batching backends), with some refused in
+/// the middle of a batch, leave exactly the tree of the committed records.
+pub async fn merkle_tree_grows_exactly_under_concurrent_appends<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
+    f: &F,
+) {
+    let h = f().await;
+    let s = h.store.clone();
+    let taken = event(1);
+    ok(
+        &*s,
+        AppendRequest {
+            events: vec![taken.clone()],
+            ..request("taken", ExpectedVersion::NoStream, 1)
+        },
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for w in 0..16u64 {
+        let s = s.clone();
+        let taken = taken.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..8u64 {
+                let stream = format!("w{w}");
+                let mut req = request(&stream, ExpectedVersion::Any, 1 + (i % 3));
+                if i == 4 {
+                    // Refused inside a batch (duplicate event id): must leave no leaf.
+                    req.events.push(taken.clone());
+                    assert!(s.append(req).await.is_err());
+                } else {
+                    s.append(req).await.expect("append");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer task");
+    }
+    assert_tree_matches_records(&*s).await;
+}
+
+/// Changing any field of a stored record changes its leaf, which the tree check reports at
+/// that position (a changed stored hash alone leaves the recomputed leaf as it was; the
+/// chain walk reports that one).
+pub async fn any_changed_field_is_detected_by_the_tree<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
+    f: &F,
+) {
+    for tamper in TAMPERS {
+        let h = f().await;
+        let Some(hook) = &h.tamper else {
+            eprintln!("tree tamper check skipped: this backend has no tamper hook");
+            return;
+        };
+        let s = &*h.store;
+        ok(s, request("v", ExpectedVersion::NoStream, 3)).await;
+        ok(s, request("w", ExpectedVersion::NoStream, 2)).await;
+        ok(s, request("v", ExpectedVersion::Exact(3), 3)).await;
+        let before = s.tree_head().await.unwrap();
+        hook(7, tamper);
+        let report = tree::verify_tree(s).await.unwrap();
+        if tamper == Tamper::Hash {
+            assert!(report.is_intact(), "{:?}", report.first_fault);
+            continue;
+        }
+        match report.first_fault {
+            Some(TreeFault::LeafMismatch { position, .. }) => assert_eq!(position, 7, "{tamper:?}"),
+            other => panic!("{tamper:?}: expected a leaf mismatch at 7, got {other:?}"),
+        }
+        assert_ne!(report.computed.root_hash, before.root_hash, "{tamper:?}");
+    }
+}
+
+/// `verify_all` checks every ledger row against the log: commands whose events carry their
+/// command id (as the engine writes them), commands whose events carry none, appends without
+/// a command id and deduplicated retries all verify, with every row counted.
+pub async fn verify_checks_that_the_ledger_covers_the_log<
+    F: Fn() -> Fut,
+    Fut: Future<Output = Harness>,
+>(
+    f: &F,
+) {
+    let h = f().await;
+    let s = &*h.store;
+    for i in 0..6u64 {
+        let cmd = fresh_id();
+        let mut req = request(&format!("l-{}", i % 2), ExpectedVersion::Any, 1 + i % 3);
+        req.command_id = Some(cmd);
+        if i % 2 == 0 {
+            for e in &mut req.events {
+                e.metadata.command_id = Some(cmd);
+            }
+        }
+        ok(s, req.clone()).await;
+        assert!(ok(s, req).await.deduplicated);
+        ok(s, request("no-command", ExpectedVersion::Any, 1)).await;
+    }
+    let report = s.verify_all().await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.ledger_rows_checked, 6);
+    assert!(report.ledger.is_empty());
 }

@@ -147,6 +147,33 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// **Fatal until reopened**: the disk (or the file system's quota) is full. The append
+    /// that hit it was not written, and the store refuses further writes until it is
+    /// reopened after space was freed; everything acknowledged before is intact.
+    #[error("the disk is full: {reason} (free space, then reopen the store)")]
+    DiskFull {
+        /// The underlying error.
+        reason: String,
+    },
+
+    /// **Caller**: there is no store file at the path (and it was not to be created).
+    #[error("no Caseflow store at {path}")]
+    Missing {
+        /// The path opened.
+        path: String,
+    },
+
+    /// **Fatal (operator)**: the store cannot be written: it was opened read-only (as
+    /// `verify` and the query verbs open it), or the file is marked read-only. Nothing was
+    /// written; open it for writing, or make the file writable, and reopen.
+    #[error("{path} is read-only: {reason}")]
+    ReadOnly {
+        /// The store file.
+        path: String,
+        /// Why it cannot be written.
+        reason: String,
+    },
+
     /// **Caller**: the file exists but is not a Caseflow store (another SQLite database
     /// or not SQLite at all). Nothing was written to it.
     #[error("{path} is not a Caseflow store: {reason}")]
@@ -178,6 +205,8 @@ impl StoreError {
                 | StoreError::Corrupt { .. }
                 | StoreError::NewerFormat { .. }
                 | StoreError::Misconfigured { .. }
+                | StoreError::ReadOnly { .. }
+                | StoreError::DiskFull { .. }
         )
     }
 
@@ -197,6 +226,9 @@ impl From<rusqlite::Error> for StoreError {
                     reason: err.to_string(),
                 },
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => StoreError::Unavailable {
+                    reason: err.to_string(),
+                },
+                ErrorCode::DiskFull => StoreError::DiskFull {
                     reason: err.to_string(),
                 },
                 _ => StoreError::Io {

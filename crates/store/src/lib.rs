@@ -44,16 +44,20 @@ pub mod error;
 pub mod hash;
 #[cfg(feature = "kurrentdb")]
 pub mod kurrentdb;
+pub mod ledger;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
+mod sqlite_ledger;
 pub mod store;
+pub mod tree;
 pub mod types;
 pub mod upcast;
 
 pub use error::StoreError;
 pub use hash::GENESIS_HASH;
+pub use ledger::{LedgerCheck, LedgerFinding, LedgerRow};
 pub use memory::MemoryStore;
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 pub use store::{EventStore, Leadership, LogSource, Subscription};

@@ -9,7 +9,9 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::hash::{ChainWalker, GENESIS_HASH, HashInput, record_hash};
+use crate::ledger::{LedgerCheck, LedgerRow};
 use crate::store::{EventStore, LogSource, Subscription};
+use crate::tree::{Frontier, Hash, TreeNode, read::node_within, record_leaf};
 use crate::types::{
     AppendOutcome, AppendRequest, BrokenLink, LinkFault, RecordedEvent, VerifyReport,
     validate_stream_id,
@@ -30,6 +32,24 @@ struct State {
     streams: HashMap<String, StreamEntry>,
     ledger: HashMap<Uuid, (String, AppendOutcome)>,
     event_ids: HashSet<Uuid>,
+    /// The Merkle tree's perfect nodes: `tree[level][index]`.
+    tree: Vec<Vec<Hash>>,
+    /// The tree's right edge, to extend it without reading nodes.
+    frontier: Frontier,
+}
+
+impl State {
+    /// Adds the record at `position` with chain hash `hash` to the tree.
+    fn grow_tree(&mut self, position: u64, hash: &Hash) {
+        let tree = &mut self.tree;
+        self.frontier.push(record_leaf(position, hash), |node, h| {
+            let level = node.level as usize;
+            if tree.len() <= level {
+                tree.resize_with(level + 1, Vec::new);
+            }
+            tree[level].push(h);
+        });
+    }
 }
 
 struct Inner {
@@ -92,6 +112,13 @@ impl MemoryStore {
             }
             None => false,
         }
+    }
+
+    /// Test hook: changes the command-id ledger behind the store's back (delete, edit or add
+    /// a row), to prove that verification detects it.
+    #[doc(hidden)]
+    pub fn tamper_ledger(&self, f: impl FnOnce(&mut HashMap<Uuid, (String, AppendOutcome)>)) {
+        f(&mut self.inner.lock().ledger);
     }
 
     /// The stream's current version and chain head, as an append would see them now.
@@ -195,6 +222,7 @@ impl MemoryStore {
                 prev_hash,
                 hash,
             });
+            st.grow_tree(first_position + i as u64, &hash);
             prev_hash = hash;
         }
         // One lookup for an existing stream; the key is allocated only for a new one.
@@ -346,6 +374,31 @@ impl EventStore for MemoryStore {
         Ok(report)
     }
 
+    async fn tree_nodes(&self, nodes: &[TreeNode]) -> Result<Vec<Hash>, StoreError> {
+        let st = self.inner.lock();
+        let size = st.log.len() as u64;
+        nodes
+            .iter()
+            .map(|&node| {
+                if !node_within(node, size) {
+                    return Err(StoreError::InvalidRequest {
+                        reason: format!("tree node {node:?} is outside a tree of {size} leaves"),
+                    });
+                }
+                st.tree
+                    .get(node.level as usize)
+                    .and_then(|level| level.get(node.index as usize))
+                    .copied()
+                    .ok_or_else(|| StoreError::corrupt(format!("tree node {node:?} is missing")))
+            })
+            .collect()
+    }
+
+    async fn stored_tree_size(&self) -> Result<u64, StoreError> {
+        let st = self.inner.lock();
+        Ok(st.tree.first().map_or(0, |leaves| leaves.len() as u64))
+    }
+
     async fn verify_all(&self) -> Result<VerifyReport, StoreError> {
         let st = self.inner.lock();
         let mut report = VerifyReport::default();
@@ -356,11 +409,26 @@ impl EventStore for MemoryStore {
         for (id, entry) in streams {
             report.streams_checked += 1;
             report.events_checked += entry.indexes.len() as u64;
-            if let Some(broken) = Self::verify_locked(&st, id, entry) {
-                report.first_broken = Some(broken);
-                break;
+            if report.first_broken.is_none() {
+                report.first_broken = Self::verify_locked(&st, id, entry);
             }
         }
+        let mut ledger = LedgerCheck::new();
+        st.log.iter().for_each(|e| ledger.event(e));
+        for (command_id, (stream_id, outcome)) in &st.ledger {
+            let named = outcome.first_position.max(1) as usize - 1..outcome.last_position as usize;
+            let records = st.log.get(named).unwrap_or_default();
+            ledger.row(
+                &LedgerRow {
+                    command_id: *command_id,
+                    stream_id: Some(stream_id.clone()),
+                    outcome: *outcome,
+                },
+                records,
+            );
+        }
+        report.ledger_rows_checked = ledger.rows_checked();
+        report.ledger = ledger.finish();
         Ok(report)
     }
 }

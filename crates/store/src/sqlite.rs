@@ -28,6 +28,7 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::hash::{ChainWalker, GENESIS_HASH, HashInput, record_hash};
 use crate::store::{EventStore, LogSource, Subscription};
+use crate::tree::{Frontier, Hash, TreeNode, read::node_within, record_leaf};
 use crate::types::{
     AppendOutcome, AppendRequest, BrokenLink, LinkFault, Metadata, RecordedEvent, VerifyReport,
     validate_stream_id,
@@ -36,7 +37,7 @@ use crate::types::{
 /// `PRAGMA application_id` of a Caseflow store ("CFLW").
 pub const APPLICATION_ID: i64 = 0x4346_4C57;
 /// The newest file format (`PRAGMA user_version`) this build reads and writes.
-pub const FORMAT_VERSION: i64 = 1;
+pub const FORMAT_VERSION: i64 = 2;
 
 /// Schema migrations; `MIGRATIONS[i]` takes the file from format `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -72,6 +73,15 @@ const MIGRATIONS: &[&str] = &[
         last_version   INTEGER NOT NULL,
         first_position INTEGER NOT NULL,
         last_position  INTEGER NOT NULL
+    ) WITHOUT ROWID;",
+    // Format 2: the Merkle tree over the log (issue 11). Every perfect subtree root,
+    // `(level, idx)` covering leaves [idx·2^level, (idx+1)·2^level); `build_tree` fills it
+    // for the records of a format-1 file right after this migration.
+    "CREATE TABLE tree_nodes (
+        level INTEGER NOT NULL,
+        idx   INTEGER NOT NULL,
+        hash  BLOB    NOT NULL,
+        PRIMARY KEY (level, idx)
     ) WITHOUT ROWID;",
 ];
 
@@ -123,7 +133,7 @@ impl SqliteOptions {
     }
 }
 
-const EVENT_COLUMNS: &str = "position, stream_key, version, event_id, recorded_at_ns, event_type, \
+pub(crate) const EVENT_COLUMNS: &str = "position, stream_key, version, event_id, recorded_at_ns, event_type, \
      schema_version, payload, actor, command_id, correlation_id, causation_id, prev_hash, hash";
 
 /// State shared by the store handle, the writer and subscriptions.
@@ -143,6 +153,20 @@ struct Shared {
     /// Set when the handle is dropped: readers are no longer pooled, so the writer's
     /// connection is the last to close and can checkpoint and remove the WAL.
     closing: AtomicBool,
+    /// How readers open the file (read-only; immutable for a closed store opened read-only).
+    access: ReaderAccess,
+}
+
+/// How read connections open the store file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReaderAccess {
+    /// Read-only, sharing the WAL with a writer (this store's own, or another process's).
+    Shared,
+    /// Read-only and immutable: the store was opened read-only while no WAL or shared-memory
+    /// file existed, i.e. no process had it open and it was closed cleanly. SQLite then
+    /// creates no `-wal`/`-shm` files and takes no locks, so reading leaves every file
+    /// exactly as it was.
+    Immutable,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -175,7 +199,7 @@ impl Shared {
         let conn = lock(&self.readers).pop();
         let conn = match conn {
             Some(c) => c,
-            None => open_reader(&self.path)?,
+            None => open_reader(&self.path, self.access)?,
         };
         let result = f(&conn, self);
         {
@@ -248,11 +272,14 @@ impl std::hash::Hasher for KeyHasher {
     }
 }
 
-fn open_reader(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+fn open_reader(path: &Path, access: ReaderAccess) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = match access {
+        ReaderAccess::Shared => Connection::open_with_flags(path, flags)?,
+        ReaderAccess::Immutable => {
+            Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)?
+        }
+    };
     // A large page cache: a stream's records are spread over the position-ordered table,
     // so a stream read touches one page per record. (Readers skip `cell_size_check`: it
     // re-validates every page on load and doubled read cost; they cannot write, and
@@ -261,6 +288,28 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     conn.set_prepared_statement_cache_capacity(32);
     stable_plans(&conn)?;
     Ok(conn)
+}
+
+/// A `file:` URI that opens `path` read-only and immutable (see [`ReaderAccess::Immutable`]).
+fn immutable_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=ro&immutable=1");
+    uri
+}
+
+/// The path of one of SQLite's companion files (`-wal`, `-shm`).
+fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
 }
 
 /// Turns on SQLite's query planner stability guarantee for a connection. Without it, the
@@ -296,7 +345,7 @@ fn blob_hash(bytes: &[u8], what: &str) -> Result<[u8; 32], StoreError> {
 }
 
 /// Decodes one `events` row (columns in [`EVENT_COLUMNS`] order), validating every field.
-fn decode_row(row: &Row<'_>, stream_id: String) -> Result<RecordedEvent, StoreError> {
+pub(crate) fn decode_row(row: &Row<'_>, stream_id: String) -> Result<RecordedEvent, StoreError> {
     let position: i64 = row.get(0)?;
     let version: i64 = row.get(2)?;
     let recorded_at_ns: i64 = row.get(4)?;
@@ -370,6 +419,35 @@ fn read_log(
         out.push(decode_row(row, String::from(&*last_name))?);
     }
     Ok(out)
+}
+
+/// Reads stored tree nodes, each of which must lie inside a tree of `size` leaves.
+fn read_tree_nodes(
+    conn: &Connection,
+    nodes: &[TreeNode],
+    size: u64,
+) -> Result<Vec<Hash>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT hash FROM tree_nodes WHERE level = ?1 AND idx = ?2")?;
+    nodes
+        .iter()
+        .map(|&node| {
+            if !node_within(node, size) {
+                return Err(StoreError::InvalidRequest {
+                    reason: format!("tree node {node:?} is outside a tree of {size} leaves"),
+                });
+            }
+            let hash: Option<Vec<u8>> = stmt
+                .query_row(params![node.level, node.index as i64], |r| r.get(0))
+                .optional()?;
+            match hash {
+                Some(h) => blob_hash(&h, "tree node hash"),
+                None => Err(StoreError::corrupt(format!(
+                    "tree node {node:?} of a tree of {size} leaves is missing"
+                ))),
+            }
+        })
+        .collect()
 }
 
 fn stream_key_of(conn: &Connection, stream_id: &str) -> Result<Option<(i64, u64)>, StoreError> {
@@ -506,8 +584,16 @@ fn check_header(path: &Path) -> Result<bool, StoreError> {
 
 /// Compares the file length with the page count the header promises. SQLite itself would
 /// only notice a truncated file when it reads a missing page, possibly mid-write.
+///
+/// Not while a non-empty WAL exists: then the newest pages may live in the WAL only (a
+/// checkpoint that ran out of disk space after updating the header but before extending the
+/// file leaves exactly that), and SQLite reads them from there — such a file is healthy.
 fn check_not_truncated(path: &Path, file: &mut std::fs::File) -> Result<(), StoreError> {
     use std::io::{Read, Seek, SeekFrom};
+    let wal_len = std::fs::metadata(companion(path, "-wal")).map_or(0, |m| m.len());
+    if wal_len > 0 {
+        return Ok(());
+    }
     let len = file
         .metadata()
         .map_err(|e| StoreError::Io {
@@ -541,19 +627,126 @@ fn check_not_truncated(path: &Path, file: &mut std::fs::File) -> Result<(), Stor
     Ok(())
 }
 
-fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Connection, i64), StoreError> {
+/// Refuses a store file marked read-only before SQLite opens it: SQLite would silently open
+/// it read-only and every append would then fail as a retryable I/O error.
+fn check_writable_file(path: &Path) -> Result<(), StoreError> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.permissions().readonly() => Err(StoreError::ReadOnly {
+            path: path.display().to_string(),
+            reason: "the file is marked read-only; make it writable (chmod u+w) to append, \
+                     or open it read-only"
+                .to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The error for a connection SQLite opened read-only although writing was asked for (the
+/// file or its directory cannot be written by this process).
+fn read_only_connection(path: &Path, err: Option<&rusqlite::Error>) -> StoreError {
+    StoreError::ReadOnly {
+        path: path.display().to_string(),
+        reason: match err {
+            Some(e) => format!("this process cannot write the file or its directory ({e})"),
+            None => "this process cannot write the file or its directory".to_owned(),
+        },
+    }
+}
+
+fn is_read_only_error(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, _)
+        if e.code == rusqlite::ErrorCode::ReadOnly || e.code == rusqlite::ErrorCode::CannotOpen)
+}
+
+/// Loads the tree's frontier and adds the leaves of any record the tree lacks (the records
+/// of a file migrated from format 1), in one transaction.
+fn build_tree(conn: &Connection, head: u64) -> Result<Frontier, StoreError> {
+    let leaves: i64 = conn.query_row(
+        "SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0",
+        [],
+        |r| r.get(0),
+    )?;
+    let leaves = leaves as u64;
+    if leaves > head {
+        return Err(StoreError::corrupt(format!(
+            "the Merkle tree has {leaves} leaves but the log only {head} records"
+        )));
+    }
+    let nodes = Frontier::nodes_for(leaves);
+    let hashes = read_tree_nodes(conn, &nodes, leaves)?;
+    let mut frontier = Frontier::from_nodes(leaves, hashes)
+        .ok_or_else(|| StoreError::corrupt("the Merkle tree's right edge is incomplete"))?;
+    if leaves == head {
+        return Ok(frontier);
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let mut rows = conn
+            .prepare("SELECT position, hash FROM events WHERE position > ?1 ORDER BY position")?;
+        let mut put =
+            conn.prepare("INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+        let mut rows = rows.query([leaves as i64])?;
+        while let Some(row) = rows.next()? {
+            let position = row.get::<_, i64>(0)? as u64;
+            if position != frontier.size() + 1 {
+                return Err(StoreError::corrupt(format!(
+                    "cannot build the Merkle tree: expected position {}, found {position}",
+                    frontier.size() + 1
+                )));
+            }
+            let hash = blob_hash(&row.get::<_, Vec<u8>>(1)?, "record hash")?;
+            put_leaf(&mut put, &mut frontier, position, &hash)?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    Ok(frontier)
+}
+
+/// Adds a record's leaf to the tree and inserts the leaf and every node it completes.
+fn put_leaf(
+    insert: &mut rusqlite::Statement<'_>,
+    frontier: &mut Frontier,
+    position: u64,
+    record_hash: &Hash,
+) -> Result<(), StoreError> {
+    let mut result = Ok(());
+    frontier.push(record_leaf(position, record_hash), |node, hash| {
+        if result.is_ok() {
+            result = insert
+                .execute(params![node.level, node.index as i64, &hash[..]])
+                .map(|_| ());
+        }
+    });
+    Ok(result?)
+}
+
+fn open_writer(
+    path: &Path,
+    options: &SqliteOptions,
+) -> Result<(Connection, i64, Frontier), StoreError> {
     let exists = check_header(path)?;
     if !exists && !options.create_if_missing {
-        return Err(StoreError::Io {
-            reason: format!("{} does not exist", path.display()),
+        return Err(StoreError::Missing {
+            path: path.display().to_string(),
         });
     }
+    check_writable_file(path)?;
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(read_only_connection(path, None));
+    }
     conn.execute_batch("PRAGMA cell_size_check = ON;")?;
     // Another process holding the file (e.g. a crashed writer's recovery) is waited for.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -581,7 +774,15 @@ fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Connection, i64)
             ),
         ));
     }
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(|e| {
+            if is_read_only_error(&e) {
+                read_only_connection(path, Some(&e))
+            } else {
+                e.into()
+            }
+        })?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Io {
             reason: format!("cannot switch {} to WAL mode (got {mode})", path.display()),
@@ -594,25 +795,117 @@ fn open_writer(path: &Path, options: &SqliteOptions) -> Result<(Connection, i64)
     conn.pragma_update(None, "synchronous", sync)?;
     conn.set_prepared_statement_cache_capacity(64);
     stable_plans(&conn)?;
-    let current = if app_id == APPLICATION_ID {
-        user_version
-    } else {
-        0
-    };
-    for (from, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let to = from as i64 + 1;
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; \
-             PRAGMA user_version = {to}; COMMIT;"
-        ))
-        .inspect_err(|_| {
-            let _ = conn.execute_batch("ROLLBACK");
-        })?;
-    }
+    migrate(&conn, path)?;
     let head: i64 = conn.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
         r.get(0)
     })?;
-    Ok((conn, head))
+    let frontier = build_tree(&conn, head as u64)?;
+    Ok((conn, head, frontier))
+}
+
+/// Brings the file to [`FORMAT_VERSION`], one migration per write transaction.
+///
+/// Safe when several processes create or upgrade the same file at once: each migration
+/// re-reads the format version *inside* its write transaction (which excludes every other
+/// writer), so a process that waited for another one's creation finds the tables made and
+/// skips them, instead of failing with "table streams already exists".
+fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    loop {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let step = (|| {
+            let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let current = if app_id == APPLICATION_ID {
+                version
+            } else {
+                let tables: i64 =
+                    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+                if app_id != 0 || version != 0 || tables != 0 {
+                    return Err(not_caseflow(
+                        path,
+                        format!(
+                            "application_id {app_id:#x}, user_version {version}, {tables} schema objects"
+                        ),
+                    ));
+                }
+                0
+            };
+            if current >= FORMAT_VERSION {
+                return Ok(false);
+            }
+            let sql = MIGRATIONS[current as usize];
+            let to = current + 1;
+            conn.execute_batch(&format!(
+                "{sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to};"
+            ))?;
+            Ok(true)
+        })();
+        match step {
+            Ok(migrated) => {
+                conn.execute_batch("COMMIT")?;
+                if !migrated {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Opens a store file for reading only (see [`SqliteStore::open_read_only`]).
+fn open_read_only_reader(path: &Path) -> Result<(Connection, ReaderAccess), StoreError> {
+    let display = path.display().to_string();
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(StoreError::Missing { path: display });
+        }
+        Err(e) => {
+            return Err(StoreError::Io {
+                reason: format!("cannot open {display}: {e}"),
+            });
+        }
+        Ok(meta) if !meta.is_file() => {
+            return Err(not_caseflow(path, "it is not a regular file"));
+        }
+        Ok(meta) if meta.len() == 0 => {
+            return Err(not_caseflow(path, "the file is empty (0 bytes)"));
+        }
+        Ok(_) => {}
+    }
+    check_header(path)?;
+    let closed = !companion(path, "-wal").exists() && !companion(path, "-shm").exists();
+    let access = if closed {
+        ReaderAccess::Immutable
+    } else {
+        ReaderAccess::Shared
+    };
+    let conn = open_reader(path, access)?;
+    let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let user_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if app_id != APPLICATION_ID {
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+        return Err(not_caseflow(
+            path,
+            format!(
+                "application_id {app_id:#x}, user_version {user_version}, {tables} schema objects"
+            ),
+        ));
+    }
+    if user_version > FORMAT_VERSION {
+        return Err(StoreError::NewerFormat {
+            found: user_version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    if user_version < 1 {
+        return Err(StoreError::corrupt(format!(
+            "Caseflow store with impossible format version {user_version}"
+        )));
+    }
+    Ok((conn, access))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -640,6 +933,8 @@ struct Writer {
     next_position: u64,
     /// Committed stream heads (a cache of the `streams` table).
     heads: HashMap<String, StreamHead>,
+    /// The committed Merkle tree's right edge: what an append needs to extend the tree.
+    frontier: Frontier,
     batch_requests_max: usize,
 }
 
@@ -734,6 +1029,7 @@ impl Writer {
         batch_heads: &HashMap<String, StreamHead>,
         batch_ledger: &HashMap<Uuid, (String, AppendOutcome)>,
         next_position: u64,
+        frontier: &mut Frontier,
     ) -> Result<Staged, StoreError> {
         if let Some(cid) = req.command_id {
             let found = match batch_ledger.get(&cid) {
@@ -767,9 +1063,12 @@ impl Writer {
             })));
         }
         self.exec("SAVEPOINT append")?;
-        match self.write_rows(req, head, next_position) {
+        // The tree grows on a copy, kept only if the savepoint is.
+        let mut grown = frontier.clone();
+        match self.write_rows(req, head, next_position, &mut grown) {
             Ok((head, outcome)) => {
                 self.exec("RELEASE append")?;
+                *frontier = grown;
                 Ok(Staged::Written {
                     stream: req.stream_id.clone(),
                     head,
@@ -792,6 +1091,7 @@ impl Writer {
         req: &AppendRequest,
         head: Option<StreamHead>,
         first_position: u64,
+        frontier: &mut Frontier,
     ) -> Result<(StreamHead, AppendOutcome), StoreError> {
         let key = match head {
             Some(h) => h.key,
@@ -811,6 +1111,9 @@ impl Writer {
             "INSERT INTO events ({EVENT_COLUMNS}) VALUES \
              (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         ))?;
+        let mut put_node = self
+            .conn
+            .prepare_cached("INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
         for (i, ev) in req.events.iter().enumerate() {
             let version = first_version + i as u64;
             let hash = record_hash(
@@ -860,6 +1163,7 @@ impl Writer {
                 }
                 return Err(err.into());
             }
+            put_leaf(&mut put_node, frontier, first_position + i as u64, &hash)?;
             prev = hash;
         }
         let n = req.events.len() as u64;
@@ -972,10 +1276,17 @@ impl Writer {
         let mut batch_heads: HashMap<String, StreamHead> = HashMap::new();
         let mut batch_ledger: HashMap<Uuid, (String, AppendOutcome)> = HashMap::new();
         let mut next_position = self.next_position;
+        let mut frontier = self.frontier.clone();
         let mut results = Vec::with_capacity(batch.len());
         for r in batch {
             let staged = self
-                .stage(&r.request, &batch_heads, &batch_ledger, next_position)
+                .stage(
+                    &r.request,
+                    &batch_heads,
+                    &batch_ledger,
+                    next_position,
+                    &mut frontier,
+                )
                 .map_err(|e| (e, false))?;
             match staged {
                 Staged::Written {
@@ -1003,6 +1314,7 @@ impl Writer {
             ));
         }
         self.exec("COMMIT").map_err(|e| (e, true))?;
+        self.frontier = frontier;
         Ok((results, batch_heads))
     }
 }
@@ -1036,6 +1348,9 @@ pub struct SqliteStore {
     queue: Option<mpsc::Sender<WriteRequest>>,
     head_rx: watch::Receiver<u64>,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Only for a store opened read-only (which has no writer): keeps subscriptions open and
+    /// publishes the head position re-read by [`EventStore::head_position`].
+    read_only_head: Option<watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -1055,7 +1370,7 @@ impl SqliteStore {
     /// for a damaged one. None of them writes to the file.
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let (conn, head) = open_writer(&path, &options)?;
+        let (conn, head, frontier) = open_writer(&path, &options)?;
         let shared = Arc::new(Shared {
             path: path.clone(),
             readers: Mutex::new(Vec::new()),
@@ -1066,9 +1381,10 @@ impl SqliteStore {
             poisoned_flag: AtomicBool::new(false),
             fail_commits: Arc::new(AtomicBool::new(false)),
             closing: AtomicBool::new(false),
+            access: ReaderAccess::Shared,
         });
         // Open one reader now so a broken file fails at open, not at first read.
-        let reader = open_reader(&path)?;
+        let reader = open_reader(&path, ReaderAccess::Shared)?;
         reader.query_row("SELECT count(*) FROM streams", [], |r| r.get::<_, i64>(0))?;
         lock(&shared.readers).push(reader);
         let (head_tx, head_rx) = watch::channel(head as u64);
@@ -1079,6 +1395,7 @@ impl SqliteStore {
             head_tx,
             next_position: head as u64 + 1,
             heads: HashMap::new(),
+            frontier,
             batch_requests_max: options.batch_requests_max.max(1),
         };
         let handle = std::thread::Builder::new()
@@ -1092,7 +1409,52 @@ impl SqliteStore {
             queue: Some(tx),
             head_rx,
             writer: Some(handle),
+            read_only_head: None,
         })
+    }
+
+    /// Opens an existing store for reading only, as `verify` and the query verbs do: it
+    /// never creates, migrates or writes the file, and every append is refused with
+    /// [`StoreError::ReadOnly`].
+    ///
+    /// A store that no process has open (no `-wal` or `-shm` file next to it) is read as an
+    /// immutable file: nothing is created next to it and every file stays byte for byte as
+    /// it was. A store in use by a writer is read through its WAL, as any reader does.
+    ///
+    /// Errors: [`StoreError::Missing`] when there is no file, [`StoreError::NotACaseflowStore`]
+    /// for an empty or foreign file, [`StoreError::NewerFormat`], [`StoreError::Corrupt`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let (reader, access) = open_read_only_reader(&path)?;
+        let head: i64 =
+            reader.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
+                r.get(0)
+            })?;
+        let shared = Arc::new(Shared {
+            path,
+            readers: Mutex::new(vec![reader]),
+            read_connections: SqliteOptions::default().read_connections,
+            stream_names: Mutex::new(HashMap::default()),
+            stream_keys: Mutex::new(HashMap::new()),
+            poisoned: Mutex::new(None),
+            poisoned_flag: AtomicBool::new(false),
+            fail_commits: Arc::new(AtomicBool::new(false)),
+            closing: AtomicBool::new(false),
+            access,
+        });
+        let (head_tx, head_rx) = watch::channel(head as u64);
+        Ok(SqliteStore {
+            shared,
+            queue: None,
+            head_rx,
+            writer: None,
+            read_only_head: Some(head_tx),
+        })
+    }
+
+    /// Whether this handle was opened with [`SqliteStore::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only_head.is_some()
     }
 
     /// The file this store was opened from.
@@ -1143,6 +1505,12 @@ impl LogSource for Shared {
 impl EventStore for SqliteStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
         request.validate()?;
+        if self.is_read_only() {
+            return Err(StoreError::ReadOnly {
+                path: self.shared.path.display().to_string(),
+                reason: "the store was opened read-only".to_owned(),
+            });
+        }
         self.shared.check_writable()?;
         let Some(queue) = &self.queue else {
             return Err(StoreError::Unavailable {
@@ -1195,6 +1563,23 @@ impl EventStore for SqliteStore {
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
+        if let Some(head_tx) = &self.read_only_head {
+            // No writer of ours publishes the head: read it (another process may append).
+            let head: i64 = self.shared.with_reader(|conn, _| {
+                Ok(
+                    conn.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })?;
+            head_tx.send_if_modified(|h| {
+                let grown = head as u64 > *h;
+                if grown {
+                    *h = head as u64;
+                }
+                grown
+            });
+        }
         Ok(*self.head_rx.borrow())
     }
 
@@ -1248,6 +1633,25 @@ impl EventStore for SqliteStore {
         .await
     }
 
+    async fn tree_nodes(&self, nodes: &[TreeNode]) -> Result<Vec<Hash>, StoreError> {
+        let size = *self.head_rx.borrow();
+        let nodes = nodes.to_vec();
+        self.blocking_read(move |conn, _| read_tree_nodes(conn, &nodes, size))
+            .await
+    }
+
+    async fn stored_tree_size(&self) -> Result<u64, StoreError> {
+        self.blocking_read(|conn, _| {
+            let leaves: i64 = conn.query_row(
+                "SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(leaves as u64)
+        })
+        .await
+    }
+
     async fn verify_all(&self) -> Result<VerifyReport, StoreError> {
         self.blocking_read(|conn, _| {
             // One consistent snapshot for the whole walk.
@@ -1258,24 +1662,33 @@ impl EventStore for SqliteStore {
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                     .collect::<Result<_, _>>()?;
                 let mut report = VerifyReport::default();
+                // Every chain is walked even after a broken one: the counts and the ledger
+                // check below cover the whole store.
                 for (key, id, version, hash) in streams {
                     let hash = blob_hash(&hash, "stream head hash")?;
-                    if let Some(b) = verify_one(conn, &id, key, version as u64, hash, &mut report)? {
-                        report.first_broken = Some(b);
-                        return Ok(report);
+                    let broken = verify_one(conn, &id, key, version as u64, hash, &mut report)?;
+                    if report.first_broken.is_none() {
+                        report.first_broken = broken;
                     }
                 }
+                let (rows, findings) = crate::sqlite_ledger::check_ledger(conn)?;
+                report.ledger_rows_checked = rows;
+                report.ledger = findings;
                 // Pages no query above touched (other indexes, the ledger) are checked too.
                 let check: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
                 if check != "ok" {
                     return Err(StoreError::corrupt(format!("integrity check: {check}")));
                 }
                 // Records whose stream row is missing are invisible to the walk above.
-                let total: i64 = conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
-                if total as u64 != report.events_checked {
+                let orphans: i64 = conn.query_row(
+                    "SELECT count(*) FROM events e WHERE NOT EXISTS \
+                     (SELECT 1 FROM streams s WHERE s.stream_key = e.stream_key)",
+                    [],
+                    |r| r.get(0),
+                )?;
+                if orphans > 0 {
                     return Err(StoreError::corrupt(format!(
-                        "{} records belong to no stream",
-                        total as u64 - report.events_checked.min(total as u64)
+                        "{orphans} records belong to no stream"
                     )));
                 }
                 Ok(report)

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use crate::tree::{ConsistencyProof, Hash, InclusionProof, TreeHead, TreeNode};
 use crate::types::{AppendOutcome, AppendRequest, RecordedEvent, VerifyReport};
 
 /// Default batch size used by subscriptions when catching up.
@@ -69,6 +70,51 @@ pub trait EventStore: Send + Sync {
 
     /// Walks every stream's hash chain and reports the first broken link found.
     async fn verify_all(&self) -> Result<VerifyReport, StoreError>;
+
+    /// Reads stored perfect-subtree hashes of the log's Merkle tree (see [`crate::tree`]),
+    /// in the order asked. Every record is a leaf (leaf index = position − 1), and a backend
+    /// stores the leaf and the perfect nodes it completes in the same transaction as the
+    /// record. A node outside the current tree is an `InvalidRequest`; one missing inside it
+    /// is `Corrupt`.
+    async fn tree_nodes(&self, nodes: &[TreeNode]) -> Result<Vec<Hash>, StoreError>;
+
+    /// How many leaves the stored tree holds, counted from the tree itself (not from the
+    /// records), so a verifier sees records removed from the end behind the store's back.
+    /// Backends that cannot count them apart from the log return the head position.
+    async fn stored_tree_size(&self) -> Result<u64, StoreError> {
+        self.head_position().await
+    }
+
+    /// The head (size and RFC 9162 root) of the whole log now.
+    async fn tree_head(&self) -> Result<TreeHead, StoreError> {
+        let size = self.head_position().await?;
+        crate::tree::read::head_at(self, size).await
+    }
+
+    /// The head the log had when it held `tree_size` records (≤ the head position).
+    async fn tree_head_at(&self, tree_size: u64) -> Result<TreeHead, StoreError> {
+        crate::tree::read::head_at(self, tree_size).await
+    }
+
+    /// Proof that the record at `position` is leaf `position − 1` of the tree of
+    /// `tree_size` leaves (`position ≤ tree_size ≤` the head position).
+    async fn inclusion_proof(
+        &self,
+        position: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, StoreError> {
+        crate::tree::read::inclusion(self, position, tree_size).await
+    }
+
+    /// Proof that the tree of `second` leaves extends the tree of `first` leaves
+    /// (`first ≤ second ≤` the head position).
+    async fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<ConsistencyProof, StoreError> {
+        crate::tree::read::consistency(self, first, second).await
+    }
 
     /// Tries to become the one holder of `role` (e.g. the deadline watcher) among every
     /// process that uses this store. `Ok(None)`: another process holds it now; try again
@@ -293,5 +339,31 @@ impl<T: EventStore + ?Sized> EventStore for Arc<T> {
     }
     async fn try_lead(&self, role: &str) -> Result<Option<Leadership>, StoreError> {
         (**self).try_lead(role).await
+    }
+    async fn tree_nodes(&self, nodes: &[TreeNode]) -> Result<Vec<Hash>, StoreError> {
+        (**self).tree_nodes(nodes).await
+    }
+    async fn stored_tree_size(&self) -> Result<u64, StoreError> {
+        (**self).stored_tree_size().await
+    }
+    async fn tree_head(&self) -> Result<TreeHead, StoreError> {
+        (**self).tree_head().await
+    }
+    async fn tree_head_at(&self, tree_size: u64) -> Result<TreeHead, StoreError> {
+        (**self).tree_head_at(tree_size).await
+    }
+    async fn inclusion_proof(
+        &self,
+        position: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, StoreError> {
+        (**self).inclusion_proof(position, tree_size).await
+    }
+    async fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<ConsistencyProof, StoreError> {
+        (**self).consistency_proof(first, second).await
     }
 }

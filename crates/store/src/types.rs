@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::StoreError;
+use crate::ledger::LedgerFinding;
 
 /// Longest accepted stream id, in bytes.
 pub const STREAM_ID_LEN_MAX: usize = 256;
@@ -261,12 +262,19 @@ pub struct VerifyReport {
     pub events_checked: u64,
     /// The first broken link, or `None` when every chain verifies.
     pub first_broken: Option<BrokenLink>,
+    /// Command-id ledger rows checked against the log (0 from [`crate::EventStore::verify_stream`],
+    /// which checks one chain only).
+    #[serde(default)]
+    pub ledger_rows_checked: u64,
+    /// Every mismatch between the ledger and the log (see [`crate::ledger`]).
+    #[serde(default)]
+    pub ledger: Vec<LedgerFinding>,
 }
 
 impl VerifyReport {
-    /// True when no broken link was found.
+    /// True when no broken link and no ledger mismatch was found.
     pub fn is_intact(&self) -> bool {
-        self.first_broken.is_none()
+        self.first_broken.is_none() && self.ledger.is_empty()
     }
 }
 

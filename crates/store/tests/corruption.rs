@@ -161,14 +161,21 @@ async fn wrong_user_version_is_a_newer_format_error_and_left_untouched() {
     let path = build_store(dir.path()).await;
     rusqlite::Connection::open(&path)
         .unwrap()
-        .pragma_update(None, "user_version", 2)
+        .pragma_update(
+            None,
+            "user_version",
+            caseflow_store::sqlite::FORMAT_VERSION + 1,
+        )
         .unwrap();
     let before = bytes(&path);
     match SqliteStore::open(&path, SqliteOptions::default()) {
         Err(StoreError::NewerFormat { found, supported }) => {
             assert_eq!(
                 (found, supported),
-                (2, caseflow_store::sqlite::FORMAT_VERSION)
+                (
+                    caseflow_store::sqlite::FORMAT_VERSION + 1,
+                    caseflow_store::sqlite::FORMAT_VERSION
+                )
             );
         }
         other => panic!("expected NewerFormat, got {other:?}"),

@@ -211,6 +211,11 @@ async fn golden_sqlite_file_of_format_1_still_opens_reads_and_verifies() {
     let (_, req) = sample_requests().remove(0);
     let again = store.append(req).await.unwrap();
     assert!(again.deduplicated);
+    // Opening migrated it to format 2, building the Merkle tree of its records.
+    let tree = caseflow_store::tree::verify_tree(&store).await.unwrap();
+    assert!(tree.is_intact(), "{:?}", tree.first_fault);
+    assert_eq!(tree.computed, store.tree_head().await.unwrap());
+    assert_eq!(tree.leaves_checked, log.len() as u64);
 }
 
 #[test]

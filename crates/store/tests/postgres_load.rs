@@ -36,6 +36,7 @@ mod live {
 
     use caseflow_store::postgres::PostgresStore;
     use caseflow_store::postgres::testing::TempSchema;
+    use caseflow_store::tree::verify_tree;
     use caseflow_store::{AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent};
     use chrono::{TimeZone, Utc};
     use uuid::Uuid;
@@ -287,6 +288,12 @@ mod live {
         check_delivery(&acked, &delivered, head);
         let report = rt.block_on(store.verify_all()).expect("verify");
         assert!(report.is_intact(), "verify: {report:?}");
+        let tree = rt.block_on(verify_tree(store)).expect("verify the tree");
+        assert!(
+            tree.first_fault.is_none(),
+            "the Merkle tree covers the log: {tree:?}"
+        );
+        assert_eq!(tree.leaves_checked, head, "one leaf per record");
         println!(
             "no-skip: {} processes x {} writers, {} acknowledged events in {:.1} s ({:.0} events/s), \
              all {} delivered exactly once in position order",
@@ -396,9 +403,11 @@ mod live {
             }
             let report = store.verify_all().await.expect("verify");
             assert!(report.is_intact(), "verify after kills: {report:?}");
+            let tree = verify_tree(&store).await.expect("verify the tree");
+            assert!(tree.first_fault.is_none(), "the tree after kills: {tree:?}");
             println!(
                 "kill -9: {kills} kills, {} acknowledged appends all present, {} records, \
-                 verify intact over {} streams",
+                 verify (chains, ledger, Merkle tree) intact over {} streams",
                 acked.len(),
                 all.len(),
                 report.streams_checked

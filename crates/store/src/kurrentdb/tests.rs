@@ -1173,6 +1173,12 @@ impl<S: EventStore + Clone + 'static> EventStore for RankedPositions<S> {
         let r = self.inner.verify_all().await?;
         self.renumber_report(r).await
     }
+    async fn tree_nodes(
+        &self,
+        nodes: &[crate::tree::TreeNode],
+    ) -> Result<Vec<crate::tree::Hash>, StoreError> {
+        self.inner.tree_nodes(nodes).await
+    }
 }
 
 /// Test-only stand-in for the KurrentDB position layer, without a server: a memory store
@@ -1285,6 +1291,12 @@ impl<S: EventStore + Clone + 'static> EventStore for SparsePositions<S> {
     }
     async fn verify_all(&self) -> Result<crate::types::VerifyReport, StoreError> {
         self.inner.verify_all().await.map(Self::report)
+    }
+    async fn tree_nodes(
+        &self,
+        nodes: &[crate::tree::TreeNode],
+    ) -> Result<Vec<crate::tree::Hash>, StoreError> {
+        self.inner.tree_nodes(nodes).await
     }
 }
 

@@ -15,8 +15,9 @@ pub const FORMAT_NAME: &str = "caseflow-store";
 
 /// Migrations by version: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
-    // 1: the log, stream heads, the command ledger and the single-row log head whose row
-    // lock serialises position allocation (see the module documentation of `postgres`).
+    // 1: the log, stream heads, the command ledger, the Merkle tree's perfect nodes and the
+    // single-row log head (position and tree frontier) whose row lock serialises position
+    // allocation (see the module documentation of `postgres`).
     "CREATE TABLE caseflow_schema (
         id boolean PRIMARY KEY DEFAULT true CHECK (id),
         format text NOT NULL,
@@ -25,9 +26,16 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO caseflow_schema (format, version) VALUES ('caseflow-store', 0);
      CREATE TABLE log_head (
         id boolean PRIMARY KEY DEFAULT true CHECK (id),
-        position bigint NOT NULL CHECK (position >= 0)
+        position bigint NOT NULL CHECK (position >= 0),
+        frontier bytea NOT NULL
      );
-     INSERT INTO log_head (position) VALUES (0);
+     INSERT INTO log_head (position, frontier) VALUES (0, ''::bytea);
+     CREATE TABLE tree_nodes (
+        level integer NOT NULL CHECK (level >= 0 AND level < 64),
+        idx bigint NOT NULL CHECK (idx >= 0),
+        hash bytea NOT NULL,
+        PRIMARY KEY (level, idx)
+     );
      CREATE TABLE streams (
         stream_id text PRIMARY KEY,
         version bigint NOT NULL CHECK (version >= 0),

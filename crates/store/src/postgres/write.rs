@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::hash::{HashInput, record_hash};
+use crate::tree::{Frontier, Hash, record_leaf};
 use crate::types::{AppendOutcome, AppendRequest};
 
 use super::error_map::{map_commit_err, map_err, unique_violation};
@@ -245,32 +246,41 @@ struct LedgerRows {
     last_offset: Vec<i64>,
 }
 
-/// The statement that allocates positions, writes records, heads and ledger, and notifies.
+/// The statement that moves the log head (position and tree frontier), writes records,
+/// tree nodes, stream heads and the ledger, and notifies. It runs while the transaction
+/// holds the `log_head` row lock, which it keeps until COMMIT.
 const WRITE_SQL: &str = "
 WITH h AS (
-    UPDATE log_head SET position = position + $1 RETURNING position - $1 AS base
+    UPDATE log_head SET position = $1, frontier = $2
 ), e AS (
     INSERT INTO events (position, stream_id, version, event_id, recorded_at_ns, event_type,
                         schema_version, payload, actor, command_id, correlation_id,
                         causation_id, prev_hash, hash)
-    SELECT h.base + u.off, u.sid, u.ver, u.eid, u.ns, u.ty, u.sv, u.pl, u.act, u.cmd, u.cor,
-           u.cau, u.ph, u.hs
-    FROM h, unnest($2::bigint[], $3::text[], $4::bigint[], $5::uuid[], $6::bigint[],
-                   $7::text[], $8::int[], $9::bytea[], $10::text[], $11::uuid[], $12::uuid[],
-                   $13::uuid[], $14::bytea[], $15::bytea[])
-         AS u(off, sid, ver, eid, ns, ty, sv, pl, act, cmd, cor, cau, ph, hs)
+    SELECT * FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::uuid[], $7::bigint[],
+                         $8::text[], $9::int[], $10::bytea[], $11::text[], $12::uuid[],
+                         $13::uuid[], $14::uuid[], $15::bytea[], $16::bytea[])
+), t AS (
+    INSERT INTO tree_nodes (level, idx, hash)
+    SELECT * FROM unnest($17::int[], $18::bigint[], $19::bytea[])
 ), s AS (
     UPDATE streams SET version = u.ver, head_hash = u.hs
-    FROM unnest($16::text[], $17::bigint[], $18::bytea[]) AS u(sid, ver, hs)
+    FROM unnest($20::text[], $21::bigint[], $22::bytea[]) AS u(sid, ver, hs)
     WHERE streams.stream_id = u.sid
 ), c AS (
     INSERT INTO commands (command_id, stream_id, first_version, last_version,
                           first_position, last_position)
-    SELECT u.cmd, u.sid, u.fv, u.lv, h.base + u.fo, h.base + u.lo
-    FROM h, unnest($19::uuid[], $20::text[], $21::bigint[], $22::bigint[], $23::bigint[],
-                   $24::bigint[]) AS u(cmd, sid, fv, lv, fo, lo)
+    SELECT * FROM unnest($23::uuid[], $24::text[], $25::bigint[], $26::bigint[],
+                         $27::bigint[], $28::bigint[])
 )
-SELECT h.base, pg_notify($25, (h.base + $1)::text) FROM h";
+SELECT pg_notify($29, $30)";
+
+/// The perfect tree nodes a batch completes, as arrays for one `unnest`.
+#[derive(Default)]
+struct TreeRows {
+    level: Vec<i32>,
+    index: Vec<i64>,
+    hash: Vec<Vec<u8>>,
+}
 
 /// Runs one batch as one transaction; per-request answers in request order.
 async fn commit(
@@ -280,8 +290,13 @@ async fn commit(
 ) -> Result<Vec<Result<AppendOutcome, StoreError>>, Failure> {
     let tx = client.transaction().await.map_err(Failure::from_driver)?;
     let heads = lock_streams(&tx, requests).await?;
-    let ledger = ledger_of(&tx, requests).await?;
-    let stored_ids = stored_event_ids(&tx, requests).await?;
+    // Pipelined: the ledger, the event ids and the log head (locked last, after the
+    // streams, so batches never wait on each other in a cycle).
+    let (ledger, stored_ids, (base, mut frontier)) = futures::try_join!(
+        ledger_of(&tx, requests),
+        stored_event_ids(&tx, requests),
+        lock_log_head(&tx),
+    )?;
     let mut plan = Plan::new(heads);
     let decisions: Vec<Decision> = requests
         .iter()
@@ -290,57 +305,100 @@ async fn commit(
         .collect();
     if plan.rows.offset.is_empty() {
         // Nothing to write; the stream rows a refused new stream created go with the rollback.
-        drop(tx);
-        return Ok(answers(&decisions, 0));
+        let _ = tx.rollback().await;
+        return Ok(answers(&decisions, base));
     }
+    let count = plan.rows.offset.len() as u64;
+    let head = base + count;
+    let positions: Vec<i64> = plan.rows.offset.iter().map(|o| to_i64(base) + o).collect();
+    let mut tree = TreeRows::default();
+    for (position, hash) in positions.iter().zip(&plan.rows.hash) {
+        let hash: [u8; 32] = hash.as_slice().try_into().unwrap_or([0; 32]);
+        frontier.push(record_leaf(*position as u64, &hash), |node, node_hash| {
+            tree.level.push(node.level as i32);
+            tree.index.push(to_i64(node.index));
+            tree.hash.push(node_hash.to_vec());
+        });
+    }
+    let frontier_bytes: Vec<u8> = frontier.roots().concat();
     let (head_ids, head_versions, head_hashes) = plan.final_heads();
-    let count = plan.rows.offset.len() as i64;
+    let l = &plan.ledger;
+    let first_positions: Vec<i64> = l.first_offset.iter().map(|o| to_i64(base) + o).collect();
+    let last_positions: Vec<i64> = l.last_offset.iter().map(|o| to_i64(base) + o).collect();
     let stmt = tx
         .prepare_cached(WRITE_SQL)
         .await
         .map_err(Failure::from_driver)?;
     let r = &plan.rows;
-    let l = &plan.ledger;
-    let row = tx
-        .query_one(
-            &stmt,
-            &[
-                &count,
-                &r.offset,
-                &r.stream_id,
-                &r.version,
-                &r.event_id,
-                &r.recorded_at_ns,
-                &r.event_type,
-                &r.schema_version,
-                &r.payload,
-                &r.actor,
-                &r.command_id,
-                &r.correlation_id,
-                &r.causation_id,
-                &r.prev_hash,
-                &r.hash,
-                &head_ids,
-                &head_versions,
-                &head_hashes,
-                &l.command_id,
-                &l.stream_id,
-                &l.first_version,
-                &l.last_version,
-                &l.first_offset,
-                &l.last_offset,
-                &shared.channel,
-            ],
-        )
-        .await
-        .map_err(Failure::from_driver)?;
-    let base: i64 = row.get(0);
+    let head_text = head.to_string();
+    tx.execute(
+        &stmt,
+        &[
+            &to_i64(head),
+            &frontier_bytes,
+            &positions,
+            &r.stream_id,
+            &r.version,
+            &r.event_id,
+            &r.recorded_at_ns,
+            &r.event_type,
+            &r.schema_version,
+            &r.payload,
+            &r.actor,
+            &r.command_id,
+            &r.correlation_id,
+            &r.causation_id,
+            &r.prev_hash,
+            &r.hash,
+            &tree.level,
+            &tree.index,
+            &tree.hash,
+            &head_ids,
+            &head_versions,
+            &head_hashes,
+            &l.command_id,
+            &l.stream_id,
+            &l.first_version,
+            &l.last_version,
+            &first_positions,
+            &last_positions,
+            &shared.channel,
+            &head_text,
+        ],
+    )
+    .await
+    .map_err(Failure::from_driver)?;
     tx.commit()
         .await
         .map_err(|e| Failure::Store(map_commit_err(e)))?;
-    let base = from_i64(base, "log head").map_err(Failure::Store)?;
-    shared.raise_head(base + count as u64);
+    shared.raise_head(head);
     Ok(answers(&decisions, base))
+}
+
+/// Locks the log head and reads its position and the tree frontier of that size.
+async fn lock_log_head(
+    tx: &deadpool_postgres::Transaction<'_>,
+) -> Result<(u64, Frontier), Failure> {
+    let stmt = tx
+        .prepare_cached("SELECT position, frontier FROM log_head FOR UPDATE")
+        .await
+        .map_err(Failure::from_driver)?;
+    let row = tx
+        .query_one(&stmt, &[])
+        .await
+        .map_err(Failure::from_driver)?;
+    let position = from_i64(row.get(0), "log head").map_err(Failure::Store)?;
+    let bytes: &[u8] = row.get(1);
+    let roots: Vec<Hash> = bytes
+        .chunks(32)
+        .filter_map(|chunk| chunk.try_into().ok())
+        .collect();
+    let frontier = Frontier::from_nodes(position, roots).ok_or_else(|| {
+        Failure::Store(StoreError::corrupt(format!(
+            "the tree frontier stored with the log head does not fit {position} leaves"
+        )))
+    })?;
+    Ok((position, frontier))
 }
 
 /// Locks every stream of the batch, in stream-id order, creating missing stream rows at
