@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use caseflow::domain::{CaseId, CaseNumber, DepartmentId, Lang, Level, UnitId, ZoneId};
 use caseflow::store::SqliteOptions;
-use caseflow::{District, Engine, EngineConfig, ListOwner, StoreConfig};
+use caseflow::{District, Engine, EngineConfig, ListOwner, ReadModelConfig, StoreConfig};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use clap::{Args, ValueEnum};
 
@@ -229,7 +229,13 @@ pub async fn open(args: &StoreArgs) -> Result<Engine, CliError> {
         (None, Some(url)) => StoreConfig::Url(url.clone()),
         (None, None) => return Err(CliError::Usage("give --db PATH or --store URL".to_owned())),
     };
-    Ok(Engine::open(EngineConfig::with_store(store, district)).await?)
+    let mut config = EngineConfig::with_store(store, district);
+    if let Some(instance) = &args.instance {
+        config = config.read_models(ReadModelConfig::Postgres {
+            instance: instance.clone(),
+        });
+    }
+    Ok(Engine::open(config).await?)
 }
 
 /// Parses a time: RFC 3339, `YYYY-MM-DDTHH:MM[:SS]` or `YYYY-MM-DD HH:MM` in district time,
