@@ -74,7 +74,8 @@ pub enum StoreConfig {
     /// An already opened store (e.g. a memory store shared across an engine "restart" in a
     /// test). Read models are kept in memory.
     Shared(Arc<dyn EventStore>),
-    /// A store URL. `kurrentdb://` / `esdb://` URLs need the `kurrentdb` feature.
+    /// A store URL: `postgres://` (feature `postgres`; read models in PostgreSQL too, see
+    /// [`ReadModelConfig::Postgres`]) or `kurrentdb://` / `esdb://` (feature `kurrentdb`).
     Url(String),
 }
 
@@ -110,10 +111,20 @@ pub fn read_model_path(store_path: &Path) -> PathBuf {
 /// the log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ReadModelConfig {
-    /// A SQLite store keeps them in its sidecar file ([`read_model_path`]); every other store
-    /// keeps them in memory and rebuilds them at every start.
+    /// A SQLite store keeps them in its sidecar file ([`read_model_path`]); a PostgreSQL
+    /// store in PostgreSQL as instance `main` ([`ReadModelConfig::Postgres`]); every other
+    /// store keeps them in memory and rebuilds them at every start.
     #[default]
     Default,
+    /// In PostgreSQL next to a `postgres://` store, in the schema
+    /// `<store schema>_rm_<instance>`: each engine instance on a shared database names its
+    /// own (`desk-1`, `reports`), resumes from its own checkpoints after a restart and never
+    /// writes another instance's rows. If another live engine already maintains that
+    /// instance's read models, this engine keeps its own in memory (as with SQLite).
+    Postgres {
+        /// The instance name: `[a-z0-9_]`, at most 16 characters.
+        instance: String,
+    },
     /// In memory, rebuilt from the log at every start.
     InMemory,
     /// In this SQLite file, for any store: e.g. an engine over a URL-backed store that

@@ -154,7 +154,7 @@ pub(crate) struct Inner {
     pub(crate) states: StateCache,
     /// Held for the engine's lifetime: the exclusive lock on the read models (see
     /// `own_read_models`). A std mutex only makes the connection `Sync`.
-    _read_model_lock: std::sync::Mutex<Option<rusqlite::Connection>>,
+    _read_model_lock: std::sync::Mutex<Option<ReadModelOwnership>>,
 }
 
 /// Most case states the engine keeps folded between commands.
@@ -249,7 +249,17 @@ fn own_read_models(read_models: &std::path::Path) -> Option<rusqlite::Connection
 struct Opened {
     store: Arc<dyn EventStore>,
     db: Option<Box<dyn ReadModelStore>>,
-    lock: Option<rusqlite::Connection>,
+    lock: Option<ReadModelOwnership>,
+}
+
+/// What keeps this engine the one maintainer of its persistent read models. Held, never
+/// read: dropping it (with the engine) lets another engine take over.
+pub(crate) enum ReadModelOwnership {
+    /// The exclusive lock on a SQLite read-model file's lock file.
+    SqliteFile(#[allow(dead_code)] rusqlite::Connection),
+    /// The store's leadership of the read-model schema (an advisory lock in PostgreSQL).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Lease(#[allow(dead_code)] caseflow_store::Leadership),
 }
 
 /// Opens the store a configuration names.
@@ -278,13 +288,25 @@ pub async fn open_store_for_reading(
 }
 
 /// Opens the store and the read-model store that goes with it: the configured SQLite file
-/// (the sidecar by default for a SQLite store), unless another engine owns it, in which
-/// case the read models are kept in memory.
+/// (the sidecar by default for a SQLite store) or PostgreSQL schema, unless another engine
+/// maintains it, in which case the read models are kept in memory.
 async fn open_stores(config: &EngineConfig) -> Result<Opened, EngineError> {
-    let store = open_store(&config.store).await?;
+    let store = match &config.store {
+        StoreConfig::Url(url) if postgres::is_postgres_url(url) => {
+            let (store, read_models) = postgres::open(url, &config.read_models).await?;
+            if let Some((db, lock)) = read_models {
+                return Ok(Opened { store, db, lock });
+            }
+            store
+        }
+        other => open_store(other).await?,
+    };
     let file = match (&config.read_models, &config.store) {
         (ReadModelConfig::Default, StoreConfig::Sqlite { path, .. }) => Some(read_model_path(path)),
         (ReadModelConfig::SqliteFile(path), _) => Some(path.clone()),
+        (ReadModelConfig::Postgres { .. }, _) => {
+            return Err(EngineError::ReadModelsNeedPostgresStore);
+        }
         (ReadModelConfig::Default | ReadModelConfig::InMemory, _) => None,
     };
     let Some(file) = file else {
@@ -305,7 +327,108 @@ async fn open_stores(config: &EngineConfig) -> Result<Opened, EngineError> {
             None
         }
     };
-    Ok(Opened { store, db, lock })
+    Ok(Opened {
+        store,
+        db,
+        lock: lock.map(ReadModelOwnership::SqliteFile),
+    })
+}
+
+/// The PostgreSQL store and its read models.
+#[cfg(feature = "postgres")]
+mod postgres {
+    use std::sync::Arc;
+
+    use caseflow_projections::{PostgresReadModelStore, ReadModelStore};
+    use caseflow_store::EventStore;
+    use caseflow_store::postgres::PostgresStore;
+    use tracing::debug;
+
+    use super::ReadModelOwnership;
+    use crate::config::ReadModelConfig;
+    use crate::error::EngineError;
+
+    /// The instance name when none is configured.
+    const DEFAULT_INSTANCE: &str = "main";
+
+    pub(super) use caseflow_store::postgres::is_postgres_url;
+
+    /// The read models of an engine over PostgreSQL, when they live in PostgreSQL: the
+    /// read-model store (none when another engine maintains this instance's) and the lease.
+    type PgReadModels = Option<(Option<Box<dyn ReadModelStore>>, Option<ReadModelOwnership>)>;
+
+    /// Opens the store; with [`ReadModelConfig::Default`] or [`ReadModelConfig::Postgres`]
+    /// also its read models in PostgreSQL (otherwise the caller opens them).
+    pub(super) async fn open(
+        url: &str,
+        read_models: &ReadModelConfig,
+    ) -> Result<(Arc<dyn EventStore>, PgReadModels), EngineError> {
+        let store = PostgresStore::connect_str(url).await?;
+        let instance = match read_models {
+            ReadModelConfig::Default => DEFAULT_INSTANCE,
+            ReadModelConfig::Postgres { instance } => instance.as_str(),
+            ReadModelConfig::InMemory | ReadModelConfig::SqliteFile(_) => {
+                return Ok((Arc::new(store), None));
+            }
+        };
+        let schema = read_model_schema(&store.options().schema, instance)?;
+        let Some(lease) = store.try_lead(&format!("read-models:{schema}")).await? else {
+            debug!(%schema, "another engine maintains these read models; keeping them in memory");
+            return Ok((Arc::new(store), Some((None, None))));
+        };
+        let pool = PostgresStore::pool_for_schema(store.options(), &schema, 4)?;
+        let db: Box<dyn ReadModelStore> =
+            Box::new(PostgresReadModelStore::open(pool, &schema).await?);
+        Ok((
+            Arc::new(store),
+            Some((Some(db), Some(ReadModelOwnership::Lease(lease)))),
+        ))
+    }
+
+    /// `<store schema>_rm_<instance>`, checked.
+    pub(super) fn read_model_schema(
+        store_schema: &str,
+        instance: &str,
+    ) -> Result<String, EngineError> {
+        let ok = !instance.is_empty()
+            && instance.len() <= 16
+            && instance
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            return Err(EngineError::BadInstanceName {
+                instance: instance.to_owned(),
+            });
+        }
+        Ok(format!("{store_schema}_rm_{instance}"))
+    }
+}
+
+/// Without the feature, PostgreSQL URLs are refused by name.
+#[cfg(not(feature = "postgres"))]
+mod postgres {
+    use std::sync::Arc;
+
+    use caseflow_projections::ReadModelStore;
+    use caseflow_store::EventStore;
+
+    use super::ReadModelOwnership;
+    type PgReadModels = Option<(Option<Box<dyn ReadModelStore>>, Option<ReadModelOwnership>)>;
+    use crate::config::ReadModelConfig;
+    use crate::error::EngineError;
+
+    pub(super) fn is_postgres_url(url: &str) -> bool {
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
+    }
+
+    pub(super) async fn open(
+        _url: &str,
+        _read_models: &ReadModelConfig,
+    ) -> Result<(Arc<dyn EventStore>, PgReadModels), EngineError> {
+        Err(EngineError::BackendNotCompiled {
+            feature: "postgres",
+        })
+    }
 }
 
 #[cfg(feature = "kurrentdb")]

@@ -83,9 +83,19 @@ pub enum EngineError {
         /// The cargo feature to enable.
         feature: &'static str,
     },
+    /// **Caller**: read models in PostgreSQL were asked for a store that is not PostgreSQL.
+    #[error("read models in PostgreSQL need a postgres:// store")]
+    ReadModelsNeedPostgresStore,
+    /// **Caller**: an engine instance name (it names the read-model schema) is not 1..=16
+    /// characters of `[a-z0-9_]`.
+    #[error("instance name {instance:?} must be 1..=16 characters of [a-z0-9_]")]
+    BadInstanceName {
+        /// The name given.
+        instance: String,
+    },
     /// **Caller**: the store URL has a scheme no backend understands.
     #[error(
-        "unsupported store URL scheme `{scheme}` (expected kurrentdb:// or esdb://; use --db for a SQLite file)"
+        "unsupported store URL scheme `{scheme}` (expected postgres://, kurrentdb:// or esdb://; use --db for a SQLite file)"
     )]
     UnsupportedStoreUrl {
         /// The scheme found.
@@ -153,6 +163,8 @@ impl EngineError {
                 | EngineError::District(_)
                 | EngineError::BackendNotCompiled { .. }
                 | EngineError::UnsupportedStoreUrl { .. }
+                | EngineError::ReadModelsNeedPostgresStore
+                | EngineError::BadInstanceName { .. }
                 | EngineError::Anchor(_)
         )
     }

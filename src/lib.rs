@@ -36,7 +36,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     District, EngineConfig, ReadModelConfig, SAMPLE_DISTRICT_TOML, StoreConfig, read_model_path,
 };
-pub use deadlines::{Urged, WatchReport, urge_command_id};
+pub use deadlines::{Urged, WATCHER_ROLE, WatchReport, urge_command_id};
 pub use engine::{CommandEnvelope, Engine, ExecuteOutcome};
 pub use error::EngineError;
 pub use ids::{IdGenerator, RandomIds, SeededIds, derived_id};

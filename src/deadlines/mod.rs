@@ -7,4 +7,4 @@ mod index;
 mod watcher;
 
 pub use index::{DEADLINE_PROJECTION, DeadlineProjection, WatchedDeadline};
-pub use watcher::{Urged, WatchReport, urge_command_id, urging_note};
+pub use watcher::{Urged, WATCHER_ROLE, WatchReport, urge_command_id, urging_note};

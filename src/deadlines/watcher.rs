@@ -16,9 +16,14 @@ use serde::Serialize;
 use tracing::{Instrument, info, info_span, warn};
 use uuid::Uuid;
 
+use caseflow_store::Leadership;
+
 use crate::engine::{CommandEnvelope, Engine};
 use crate::error::EngineError;
 use crate::ids::derived_id;
+
+/// The leadership role of the deadline watcher (one holder among the engines on a store).
+pub const WATCHER_ROLE: &str = "deadline-watcher";
 
 /// One urging the watcher issued (or found already issued).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -187,24 +192,62 @@ impl Engine {
         Some(Actor::new(unit, Role::Watcher))
     }
 
-    /// Runs the watcher every `interval` (of real time) until `stop` completes. Time limits
-    /// are judged by the injected clock.
+    /// Runs the watcher every `interval` (of real time) until `stop` completes, on one
+    /// engine at a time among every engine on the store (see [`Engine::watch_if_leader`]).
+    /// Time limits are judged by the injected clock. A retryable failure (the store is
+    /// away) is logged and the pass is tried again at the next interval; any other error
+    /// ends the watcher.
     pub async fn run_deadline_watcher(
         &self,
         interval: StdDuration,
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), EngineError> {
         tokio::pin!(stop);
+        let mut lease = None;
         loop {
-            let now = self.now();
-            self.check_deadlines(now)
-                .instrument(info_span!("deadline_watcher", %now))
-                .await?;
+            match self.watch_if_leader(&mut lease).await {
+                Ok(_) => {}
+                Err(err) if err.is_retryable() => {
+                    warn!(%err, "deadline watcher pass failed; retrying at the next interval");
+                    lease = None;
+                }
+                Err(err) => return Err(err),
+            }
             tokio::select! {
                 () = &mut stop => return Ok(()),
                 () = tokio::time::sleep(interval) => {}
             }
         }
+    }
+
+    /// One watcher pass, if this engine is the watcher: it keeps (or takes) the store's
+    /// [`WATCHER_ROLE`] leadership in `lease`, so among several engine processes on one
+    /// shared store exactly one urges at a time, and another takes over when it dies.
+    /// `Ok(None)`: another engine is the watcher now. (Two watchers for a moment would still
+    /// be harmless: each urging's command id is derived, so the ledger replays a repeat.)
+    pub async fn watch_if_leader(
+        &self,
+        lease: &mut Option<Leadership>,
+    ) -> Result<Option<WatchReport>, EngineError> {
+        if lease.as_ref().is_some_and(|held| !held.is_held()) {
+            info!("deadline watcher lost its leadership");
+            *lease = None;
+        }
+        if lease.is_none() {
+            *lease = self.inner.store.try_lead(WATCHER_ROLE).await?;
+            if lease.is_some() {
+                info!("this engine is now the deadline watcher");
+            }
+        }
+        if lease.is_none() {
+            return Ok(None);
+        }
+        let now = self.now();
+        let report = self
+            .check_deadlines(now)
+            .instrument(info_span!("deadline_watcher", %now))
+            .await?;
+        Ok(Some(report))
     }
 }
 

@@ -256,6 +256,12 @@ pub async fn open(args: &StoreArgs) -> Result<Engine, CliError> {
         EngineConfig::with_store(StoreConfig::Shared(Arc::clone(&store)), district.clone())
             .read_models(read_models)
     };
+    if let Some(instance) = &args.instance {
+        let read_models = ReadModelConfig::Postgres {
+            instance: instance.clone(),
+        };
+        return Engine::open(config(read_models)).await.map_err(CliError::from);
+    }
     if let Some(db) = &args.db {
         match Engine::open(config(ReadModelConfig::SqliteFile(read_model_path(db)))).await {
             Ok(engine) => return Ok(engine),
@@ -291,7 +297,13 @@ async fn with_log_note(store: &dyn EventStore, err: caseflow::EngineError) -> Cl
 /// Opens the engine for a verb that writes to the store (`caseflow command`).
 pub async fn open_writable(args: &StoreArgs) -> Result<Engine, CliError> {
     let district = district(args)?;
-    Ok(Engine::open(EngineConfig::with_store(store_config(args)?, district)).await?)
+    let mut config = EngineConfig::with_store(store_config(args)?, district);
+    if let Some(instance) = &args.instance {
+        config = config.read_models(ReadModelConfig::Postgres {
+            instance: instance.clone(),
+        });
+    }
+    Ok(Engine::open(config).await?)
 }
 
 /// Parses a time: RFC 3339, `YYYY-MM-DDTHH:MM[:SS]` or `YYYY-MM-DD HH:MM` in district time,

@@ -69,9 +69,15 @@ pub struct StoreArgs {
     /// The SQLite store file.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// A store URL (e.g. kurrentdb://localhost:2113?tls=false; needs the `kurrentdb` feature).
+    /// A store URL: postgres://user@host/db?schema=district_0042 (needs the `postgres`
+    /// feature; see docs/deployment.md) or kurrentdb://localhost:2113?tls=false (needs the
+    /// `kurrentdb` feature).
     #[arg(long, value_name = "URL")]
     pub store: Option<String>,
+    /// With a postgres:// store: this engine instance's name, which names its read-model
+    /// schema (`<schema>_rm_<instance>`). Give each long-running instance its own.
+    #[arg(long, value_name = "NAME", requires = "store")]
+    pub instance: Option<String>,
     /// The district file (default: the built-in sample district).
     #[arg(long, value_name = "PATH")]
     pub district: Option<PathBuf>,

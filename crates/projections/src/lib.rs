@@ -42,6 +42,8 @@ pub use persist::{
     CaseJsonTable, Cell, ChangedCases, Column, ColumnType, CommitBatch, Durability, ReadModelStore,
     Row, RowChange, SqliteReadModelStore, StorageError, StoredRows, TableSpec,
 };
+#[cfg(feature = "postgres")]
+pub use persist::{POSTGRES_READ_MODEL_FORMAT, PostgresReadModelStore};
 pub use projection::{Applied, Projection, ProjectionHandle, ReadGuard};
 pub use runner::{
     CrashPoint, DEFAULT_BATCH_SIZE, ProjectionRunner, ProjectionStatus, RunnerMonitor,

@@ -351,13 +351,16 @@ pub async fn publish_lag(app: App) {
     }
 }
 
-/// The deadline watcher inside `serve` (one per store: run one server process per store).
+/// The deadline watcher inside `serve`. Every server process runs it, and the store's
+/// leadership lets exactly one of them urge at a time (on PostgreSQL an advisory lock;
+/// another server takes over when the watcher's dies).
 pub async fn run_watcher(app: App, interval: Duration) {
     let mut stopping = app.stopping.clone();
+    let mut lease = None;
     loop {
-        let now = app.engine.now();
-        match app.engine.check_deadlines(now).await {
-            Ok(report) => {
+        match app.engine.watch_if_leader(&mut lease).await {
+            Ok(None) => {}
+            Ok(Some(report)) => {
                 metrics::counter!("caseflow_watcher_passes_total").increment(1);
                 metrics::counter!("caseflow_watcher_urgings_total")
                     .increment(report.issued.len() as u64);
@@ -367,7 +370,10 @@ pub async fn run_watcher(app: App, interval: Duration) {
                     tracing::info!(issued = report.issued.len(), "deadline watcher urged");
                 }
             }
-            Err(error) => tracing::error!(%error, "deadline watcher pass failed"),
+            Err(error) => {
+                lease = None;
+                tracing::error!(%error, "deadline watcher pass failed");
+            }
         }
         tokio::select! {
             _ = stopping.wait_for(|s| *s) => return,

@@ -4,8 +4,9 @@
 //! metadata), grouped in streams with a per-stream SHA-256 hash chain, plus one global log
 //! with gap-free positions. It knows nothing of the case domain.
 //!
-//! Backends: [`MemoryStore`] (tests, simulations) and [`SqliteStore`] (embedded default,
-//! WAL, group commit). Every backend passes the same [`contract`] suite.
+//! Backends: [`MemoryStore`] (tests, simulations), [`SqliteStore`] (embedded default,
+//! WAL, group commit) and, with the `postgres` feature, `postgres::PostgresStore` (several
+//! processes on one shared database). Every backend passes the same [`contract`] suite.
 //!
 //! ```
 //! use caseflow_store::{AppendRequest, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent};
@@ -45,6 +46,8 @@ pub mod hash;
 pub mod kurrentdb;
 pub mod ledger;
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod sqlite;
 mod sqlite_ledger;
 pub mod store;
@@ -57,7 +60,7 @@ pub use hash::GENESIS_HASH;
 pub use ledger::{LedgerCheck, LedgerFinding, LedgerRow};
 pub use memory::MemoryStore;
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
-pub use store::{EventStore, LogSource, Subscription};
+pub use store::{EventStore, Leadership, LogSource, Subscription};
 pub use types::{
     AppendOutcome, AppendRequest, BrokenLink, ExpectedVersion, LinkFault, Metadata, NewEvent,
     RecordedEvent, VerifyReport,

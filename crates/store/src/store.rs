@@ -115,6 +115,68 @@ pub trait EventStore: Send + Sync {
     ) -> Result<ConsistencyProof, StoreError> {
         crate::tree::read::consistency(self, first, second).await
     }
+
+    /// Tries to become the one holder of `role` (e.g. the deadline watcher) among every
+    /// process that uses this store. `Ok(None)`: another process holds it now; try again
+    /// later. A held [`Leadership`] lasts until it is dropped or [`Leadership::lost`] fires
+    /// (its holder's connection died), and then another process can take it over.
+    ///
+    /// The default suits stores one process writes (memory, embedded SQLite): the caller is
+    /// always the leader. Leadership is an efficiency, not a safety property: two holders for
+    /// a moment must still be harmless (the ledger turns a double issue into a replay).
+    async fn try_lead(&self, role: &str) -> Result<Option<Leadership>, StoreError> {
+        let _ = role;
+        Ok(Some(Leadership::sole()))
+    }
+}
+
+/// The right to act as the one holder of a role (see [`EventStore::try_lead`]).
+pub struct Leadership {
+    held: watch::Receiver<bool>,
+    /// Whatever keeps the lease alive (a connection holding an advisory lock); dropped with it.
+    _lease: Option<Box<dyn std::any::Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Leadership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leadership")
+            .field("held", &self.is_held())
+            .finish()
+    }
+}
+
+impl Leadership {
+    /// A leadership nobody can contest (single-process stores).
+    pub fn sole() -> Self {
+        let (tx, held) = watch::channel(true);
+        Leadership {
+            held,
+            _lease: Some(Box::new(tx)),
+        }
+    }
+
+    /// A leadership held while `held` says true; `lease` is dropped with it.
+    pub fn new(held: watch::Receiver<bool>, lease: Box<dyn std::any::Any + Send + Sync>) -> Self {
+        Leadership {
+            held,
+            _lease: Some(lease),
+        }
+    }
+
+    /// True while the lease is known to be held.
+    pub fn is_held(&self) -> bool {
+        *self.held.borrow()
+    }
+
+    /// Resolves when the lease is lost (the connection that held it died). Stop acting as
+    /// the leader then, and ask [`EventStore::try_lead`] again.
+    pub async fn lost(&mut self) {
+        while *self.held.borrow_and_update() {
+            if self.held.changed().await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// A live feed of the global log: catch-up, then follow.
@@ -274,6 +336,9 @@ impl<T: EventStore + ?Sized> EventStore for Arc<T> {
     }
     async fn verify_all(&self) -> Result<VerifyReport, StoreError> {
         (**self).verify_all().await
+    }
+    async fn try_lead(&self, role: &str) -> Result<Option<Leadership>, StoreError> {
+        (**self).try_lead(role).await
     }
     async fn tree_nodes(&self, nodes: &[TreeNode]) -> Result<Vec<Hash>, StoreError> {
         (**self).tree_nodes(nodes).await

@@ -9,11 +9,14 @@
 //! persistent read model exactly-once across crashes on every backend.
 //!
 //! Backends: [`SqliteReadModelStore`] (a SQLite file, the sidecar of a SQLite event store, or
-//! any file an engine over a URL-backed store is given). Each backend runs the contract
+//! any file an engine over a URL-backed store is given) and, with the `postgres` feature,
+//! `PostgresReadModelStore` (a schema per engine instance on the event store's server). Each backend runs the contract
 //! suite in [`contract`].
 
 mod case_json;
 pub mod contract;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -21,6 +24,8 @@ use async_trait::async_trait;
 use crate::error::ProjectionError;
 
 pub use case_json::{CaseJsonTable, ChangedCases};
+#[cfg(feature = "postgres")]
+pub use postgres::{POSTGRES_READ_MODEL_FORMAT, PostgresReadModelStore};
 pub use sqlite::{Durability, READ_MODEL_FORMAT, SqliteReadModelStore};
 
 /// The type of a stored column.

@@ -157,6 +157,12 @@ impl Frontier {
         })
     }
 
+    /// The perfect subtree roots, leftmost first (what [`Frontier::from_nodes`] takes back):
+    /// a backend shared by several processes stores them with its log head.
+    pub fn roots(&self) -> &[Hash] {
+        &self.roots
+    }
+
     /// Leaves in the tree.
     pub fn size(&self) -> u64 {
         self.size

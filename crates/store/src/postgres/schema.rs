@@ -1,0 +1,196 @@
+//! The store's tables and their versioned migrations.
+//!
+//! The schema's version lives in `caseflow_schema` (one row: format name and version).
+//! Opening a schema with a newer version is [`StoreError::NewerFormat`]; a schema that holds
+//! tables but no `caseflow_schema` row of the store format is
+//! [`StoreError::NotACaseflowStore`]. Migrations run inside one transaction under an
+//! advisory lock, so several processes opening a fresh database at once migrate it once.
+
+use crate::error::StoreError;
+
+use super::error_map::map_err;
+
+/// The format name in `caseflow_schema`.
+pub const FORMAT_NAME: &str = "caseflow-store";
+
+/// Migrations by version: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the log, stream heads, the command ledger, the Merkle tree's perfect nodes and the
+    // single-row log head (position and tree frontier) whose row lock serialises position
+    // allocation (see the module documentation of `postgres`).
+    "CREATE TABLE caseflow_schema (
+        id boolean PRIMARY KEY DEFAULT true CHECK (id),
+        format text NOT NULL,
+        version integer NOT NULL
+     );
+     INSERT INTO caseflow_schema (format, version) VALUES ('caseflow-store', 0);
+     CREATE TABLE log_head (
+        id boolean PRIMARY KEY DEFAULT true CHECK (id),
+        position bigint NOT NULL CHECK (position >= 0),
+        frontier bytea NOT NULL
+     );
+     INSERT INTO log_head (position, frontier) VALUES (0, ''::bytea);
+     CREATE TABLE tree_nodes (
+        level integer NOT NULL CHECK (level >= 0 AND level < 64),
+        idx bigint NOT NULL CHECK (idx >= 0),
+        hash bytea NOT NULL,
+        PRIMARY KEY (level, idx)
+     );
+     CREATE TABLE streams (
+        stream_id text PRIMARY KEY,
+        version bigint NOT NULL CHECK (version >= 0),
+        head_hash bytea NOT NULL
+     );
+     CREATE TABLE events (
+        position bigint PRIMARY KEY CHECK (position > 0),
+        stream_id text NOT NULL,
+        version bigint NOT NULL CHECK (version > 0),
+        event_id uuid NOT NULL,
+        recorded_at_ns bigint NOT NULL,
+        event_type text NOT NULL,
+        schema_version integer NOT NULL,
+        payload bytea NOT NULL,
+        actor text NOT NULL,
+        command_id uuid,
+        correlation_id uuid,
+        causation_id uuid,
+        prev_hash bytea NOT NULL,
+        hash bytea NOT NULL,
+        CONSTRAINT events_stream_version UNIQUE (stream_id, version),
+        CONSTRAINT events_event_id UNIQUE (event_id)
+     );
+     CREATE TABLE commands (
+        command_id uuid PRIMARY KEY,
+        stream_id text NOT NULL,
+        first_version bigint NOT NULL,
+        last_version bigint NOT NULL,
+        first_position bigint NOT NULL,
+        last_position bigint NOT NULL
+     );",
+];
+
+/// The newest schema version this build reads and writes.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// A stable advisory-lock key for a purpose and a schema (FNV-1a, so every build and
+/// process computes the same key).
+pub(crate) fn lock_key(purpose: &str, schema: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in purpose.bytes().chain([0]).chain(schema.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash as i64
+}
+
+/// Creates or migrates the schema, or refuses it. `place` names it in messages.
+pub(crate) async fn prepare(
+    client: &mut tokio_postgres::Client,
+    schema: &str,
+    create: bool,
+    place: &str,
+) -> Result<(), StoreError> {
+    let tx = client.transaction().await.map_err(map_err)?;
+    match migrate(&tx, schema, create, place).await {
+        Ok(()) => tx.commit().await.map_err(map_err),
+        Err(err) => {
+            // Roll back now rather than on drop, so the connection is clean at once.
+            let _ = tx.rollback().await;
+            Err(err)
+        }
+    }
+}
+
+async fn migrate(
+    tx: &tokio_postgres::Transaction<'_>,
+    schema: &str,
+    create: bool,
+    place: &str,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&lock_key("migrate", schema)],
+    )
+    .await
+    .map_err(map_err)?;
+    let exists = tx
+        .query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])
+        .await
+        .map_err(map_err)?
+        .is_some();
+    if !exists {
+        if !create {
+            return Err(StoreError::Misconfigured {
+                reason: format!("{place}: schema {schema} does not exist"),
+            });
+        }
+        tx.batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .await
+            .map_err(map_err)?;
+    }
+    let tables: Vec<String> = tx
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+            &[&schema],
+        )
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let found = if tables.iter().any(|t| t == "caseflow_schema") {
+        let row = tx
+            .query_opt(
+                &format!("SELECT format, version FROM {schema}.caseflow_schema"),
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else {
+            return Err(not_caseflow(place, "caseflow_schema has no row"));
+        };
+        let format: String = row.get(0);
+        if format != FORMAT_NAME {
+            return Err(not_caseflow(place, format!("it holds format {format:?}")));
+        }
+        row.get::<_, i32>(1)
+    } else if !tables.is_empty() {
+        return Err(not_caseflow(
+            place,
+            format!("schema {schema} holds {} other tables", tables.len()),
+        ));
+    } else {
+        0
+    };
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerFormat {
+            found: i64::from(found),
+            supported: i64::from(SCHEMA_VERSION),
+        });
+    }
+    if found < 0 {
+        return Err(StoreError::corrupt(format!(
+            "{place}: impossible schema version {found}"
+        )));
+    }
+    tx.batch_execute(&format!("SET LOCAL search_path = {schema}"))
+        .await
+        .map_err(map_err)?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.batch_execute(migration).await.map_err(map_err)?;
+        tx.execute(
+            "UPDATE caseflow_schema SET version = $1",
+            &[&(index as i32 + 1)],
+        )
+        .await
+        .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+fn not_caseflow(place: &str, reason: impl Into<String>) -> StoreError {
+    StoreError::NotACaseflowStore {
+        path: place.to_owned(),
+        reason: reason.into(),
+    }
+}

@@ -1,0 +1,741 @@
+//! Appends: a few writer tasks per process, each committing the appends that wait as one
+//! transaction.
+//!
+//! A batch runs in two phases. First every stream it touches is locked (`FOR UPDATE`, in
+//! stream-id order so two batches never deadlock), the ledger and event ids are checked and
+//! each request is accepted or refused on its own (a conflict refuses one request, not the
+//! batch). Then one statement takes the positions from `log_head` (the row lock that
+//! serialises allocation and is held until COMMIT), inserts every record, moves the stream
+//! heads, writes the ledger and notifies listeners. If that statement fails on a unique
+//! constraint (an event id or command id another process stored a moment ago), the batch is
+//! rolled back and every request is retried on its own, so each gets its own answer.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::hash::{HashInput, record_hash};
+use crate::tree::{Frontier, Hash, record_leaf};
+use crate::types::{AppendOutcome, AppendRequest};
+
+use super::error_map::{map_commit_err, map_err, unique_violation};
+use super::{GENESIS, Shared, from_i64, to_i64};
+
+/// One append waiting for a writer.
+pub(crate) struct Pending {
+    pub(crate) request: AppendRequest,
+    pub(crate) reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+}
+
+/// Writer tasks per process: while one batch waits for its COMMIT (the fsync), the next one
+/// can lock its streams.
+const WRITERS: usize = 2;
+
+pub(crate) fn spawn_writers(
+    shared: Arc<Shared>,
+    queue: mpsc::Receiver<Pending>,
+) -> Vec<tokio::task::AbortHandle> {
+    let queue = Arc::new(Mutex::new(queue));
+    (0..WRITERS)
+        .map(|_| {
+            let shared = Arc::clone(&shared);
+            let queue = Arc::clone(&queue);
+            tokio::spawn(async move {
+                while let Some(batch) = next_batch(&queue, shared.options.batch_max).await {
+                    write_batch(&shared, batch).await;
+                }
+            })
+            .abort_handle()
+        })
+        .collect()
+}
+
+/// Waits for one append, then takes whatever else is already waiting.
+async fn next_batch(queue: &Mutex<mpsc::Receiver<Pending>>, max: usize) -> Option<Vec<Pending>> {
+    let mut queue = queue.lock().await;
+    let first = queue.recv().await?;
+    let mut batch = vec![first];
+    while batch.len() < max {
+        match queue.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
+    let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
+    let answers = match shared.client().await {
+        Err(err) => batch.iter().map(|_| Err(clone_err(&err))).collect(),
+        Ok(mut client) => match commit(&mut client, shared, &requests).await {
+            Ok(answers) => answers,
+            Err(Failure::Constraint(_)) if requests.len() > 1 => {
+                let mut answers = Vec::with_capacity(requests.len());
+                for request in &requests {
+                    answers.push(commit_one(&mut client, shared, request).await);
+                }
+                answers
+            }
+            Err(failure) => {
+                let err = failure.into_error(&mut client, &requests).await;
+                batch.iter().map(|_| Err(clone_err(&err))).collect()
+            }
+        },
+    };
+    for (pending, answer) in batch.into_iter().zip(answers) {
+        // A caller that gave up waiting does not need its answer.
+        let _ = pending.reply.send(answer);
+    }
+}
+
+async fn commit_one(
+    client: &mut deadpool_postgres::Object,
+    shared: &Shared,
+    request: &AppendRequest,
+) -> Result<AppendOutcome, StoreError> {
+    match commit(client, shared, &[request]).await {
+        Ok(mut answers) => answers.pop().unwrap_or_else(|| {
+            Err(StoreError::corrupt(
+                "a batch of one gave no answer".to_owned(),
+            ))
+        }),
+        Err(failure) => Err(failure.into_error(client, &[request]).await),
+    }
+}
+
+/// Why a whole batch failed (nothing of it was written, except where the error says the
+/// outcome is unknown).
+enum Failure {
+    /// A unique constraint (event id, command id) refused the batch.
+    Constraint(String),
+    /// Anything else, already mapped.
+    Store(StoreError),
+}
+
+impl Failure {
+    fn from_driver(err: tokio_postgres::Error) -> Failure {
+        match unique_violation(&err) {
+            Some(constraint) => Failure::Constraint(constraint),
+            None => Failure::Store(map_err(err)),
+        }
+    }
+
+    /// The error of a single-request batch, telling which id was the duplicate.
+    async fn into_error(
+        self,
+        client: &mut deadpool_postgres::Object,
+        requests: &[&AppendRequest],
+    ) -> StoreError {
+        let constraint = match self {
+            Failure::Store(err) => return err,
+            Failure::Constraint(constraint) => constraint,
+        };
+        let Some(request) = requests.first() else {
+            return StoreError::corrupt("an empty batch failed".to_owned());
+        };
+        if constraint == "commands_pkey" {
+            if let Some(command_id) = request.command_id {
+                return match ledger_lookup(client, command_id).await {
+                    Ok(Some((stream, _))) => StoreError::CommandIdReused {
+                        command_id,
+                        original_stream: stream,
+                        stream: request.stream_id.clone(),
+                    },
+                    Ok(None) => StoreError::Unavailable {
+                        reason: "the ledger refused a command id it does not hold; retry".into(),
+                    },
+                    Err(err) => err,
+                };
+            }
+        }
+        if constraint == "events_event_id" {
+            let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id).collect();
+            if let Ok(Some(row)) = client
+                .query_opt(
+                    "SELECT event_id FROM events WHERE event_id = ANY($1) LIMIT 1",
+                    &[&ids],
+                )
+                .await
+            {
+                return StoreError::DuplicateEventId {
+                    event_id: row.get(0),
+                };
+            }
+        }
+        StoreError::Unavailable {
+            reason: format!("a concurrent append took constraint {constraint}; retry"),
+        }
+    }
+}
+
+/// The ledger entry of a command id: its stream and the original outcome.
+pub(crate) async fn ledger_lookup(
+    client: &tokio_postgres::Client,
+    command_id: Uuid,
+) -> Result<Option<(String, AppendOutcome)>, StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT stream_id, first_version, last_version, first_position, last_position \
+             FROM commands WHERE command_id = $1",
+            &[&command_id],
+        )
+        .await
+        .map_err(map_err)?;
+    row.map(|row| ledger_row(&row, 0)).transpose()
+}
+
+fn ledger_row(row: &tokio_postgres::Row, at: usize) -> Result<(String, AppendOutcome), StoreError> {
+    Ok((
+        row.get(at),
+        AppendOutcome {
+            first_version: from_i64(row.get(at + 1), "ledger version")?,
+            last_version: from_i64(row.get(at + 2), "ledger version")?,
+            first_position: from_i64(row.get(at + 3), "ledger position")?,
+            last_position: from_i64(row.get(at + 4), "ledger position")?,
+            deduplicated: true,
+        },
+    ))
+}
+
+/// What phase one decided for one request.
+enum Decision {
+    /// Answered without writing (conflict, duplicate, replay).
+    Answered(Result<AppendOutcome, StoreError>),
+    /// Replays a command accepted earlier in this batch (request index).
+    SameAs(usize),
+    /// Accepted: versions, and event offsets within the batch (0-based, inclusive).
+    Accepted {
+        first_version: u64,
+        last_version: u64,
+        first_offset: u64,
+        last_offset: u64,
+    },
+}
+
+/// The columns of every record a batch inserts, as arrays for one `unnest`.
+#[derive(Default)]
+struct Rows {
+    offset: Vec<i64>,
+    stream_id: Vec<String>,
+    version: Vec<i64>,
+    event_id: Vec<Uuid>,
+    recorded_at_ns: Vec<i64>,
+    event_type: Vec<String>,
+    schema_version: Vec<i32>,
+    payload: Vec<Vec<u8>>,
+    actor: Vec<String>,
+    command_id: Vec<Option<Uuid>>,
+    correlation_id: Vec<Option<Uuid>>,
+    causation_id: Vec<Option<Uuid>>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
+/// The ledger rows of a batch (positions as offsets from the batch's base).
+#[derive(Default)]
+struct LedgerRows {
+    command_id: Vec<Uuid>,
+    stream_id: Vec<String>,
+    first_version: Vec<i64>,
+    last_version: Vec<i64>,
+    first_offset: Vec<i64>,
+    last_offset: Vec<i64>,
+}
+
+/// The statement that moves the log head (position and tree frontier), writes records,
+/// tree nodes, stream heads and the ledger, and notifies. It runs while the transaction
+/// holds the `log_head` row lock, which it keeps until COMMIT.
+const WRITE_SQL: &str = "
+WITH h AS (
+    UPDATE log_head SET position = $1, frontier = $2
+), e AS (
+    INSERT INTO events (position, stream_id, version, event_id, recorded_at_ns, event_type,
+                        schema_version, payload, actor, command_id, correlation_id,
+                        causation_id, prev_hash, hash)
+    SELECT * FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::uuid[], $7::bigint[],
+                         $8::text[], $9::int[], $10::bytea[], $11::text[], $12::uuid[],
+                         $13::uuid[], $14::uuid[], $15::bytea[], $16::bytea[])
+), t AS (
+    INSERT INTO tree_nodes (level, idx, hash)
+    SELECT * FROM unnest($17::int[], $18::bigint[], $19::bytea[])
+), s AS (
+    UPDATE streams SET version = u.ver, head_hash = u.hs
+    FROM unnest($20::text[], $21::bigint[], $22::bytea[]) AS u(sid, ver, hs)
+    WHERE streams.stream_id = u.sid
+), c AS (
+    INSERT INTO commands (command_id, stream_id, first_version, last_version,
+                          first_position, last_position)
+    SELECT * FROM unnest($23::uuid[], $24::text[], $25::bigint[], $26::bigint[],
+                         $27::bigint[], $28::bigint[])
+)
+SELECT pg_notify($29, $30)";
+
+/// The perfect tree nodes a batch completes, as arrays for one `unnest`.
+#[derive(Default)]
+struct TreeRows {
+    level: Vec<i32>,
+    index: Vec<i64>,
+    hash: Vec<Vec<u8>>,
+}
+
+/// Runs one batch as one transaction; per-request answers in request order.
+async fn commit(
+    client: &mut deadpool_postgres::Object,
+    shared: &Shared,
+    requests: &[&AppendRequest],
+) -> Result<Vec<Result<AppendOutcome, StoreError>>, Failure> {
+    let tx = client.transaction().await.map_err(Failure::from_driver)?;
+    let heads = lock_streams(&tx, requests).await?;
+    // Pipelined: the ledger, the event ids and the log head (locked last, after the
+    // streams, so batches never wait on each other in a cycle).
+    let (ledger, stored_ids, (base, mut frontier)) = futures::try_join!(
+        ledger_of(&tx, requests),
+        stored_event_ids(&tx, requests),
+        lock_log_head(&tx),
+    )?;
+    let mut plan = Plan::new(heads);
+    let decisions: Vec<Decision> = requests
+        .iter()
+        .enumerate()
+        .map(|(index, request)| plan.decide(index, request, &ledger, &stored_ids))
+        .collect();
+    if plan.rows.offset.is_empty() {
+        // Nothing to write; the stream rows a refused new stream created go with the rollback.
+        let _ = tx.rollback().await;
+        return Ok(answers(&decisions, base));
+    }
+    let count = plan.rows.offset.len() as u64;
+    let head = base + count;
+    let positions: Vec<i64> = plan.rows.offset.iter().map(|o| to_i64(base) + o).collect();
+    let mut tree = TreeRows::default();
+    for (position, hash) in positions.iter().zip(&plan.rows.hash) {
+        let hash: [u8; 32] = hash.as_slice().try_into().unwrap_or([0; 32]);
+        frontier.push(record_leaf(*position as u64, &hash), |node, node_hash| {
+            tree.level.push(node.level as i32);
+            tree.index.push(to_i64(node.index));
+            tree.hash.push(node_hash.to_vec());
+        });
+    }
+    let frontier_bytes: Vec<u8> = frontier.roots().concat();
+    let (head_ids, head_versions, head_hashes) = plan.final_heads();
+    let l = &plan.ledger;
+    let first_positions: Vec<i64> = l.first_offset.iter().map(|o| to_i64(base) + o).collect();
+    let last_positions: Vec<i64> = l.last_offset.iter().map(|o| to_i64(base) + o).collect();
+    let stmt = tx
+        .prepare_cached(WRITE_SQL)
+        .await
+        .map_err(Failure::from_driver)?;
+    let r = &plan.rows;
+    let head_text = head.to_string();
+    tx.execute(
+        &stmt,
+        &[
+            &to_i64(head),
+            &frontier_bytes,
+            &positions,
+            &r.stream_id,
+            &r.version,
+            &r.event_id,
+            &r.recorded_at_ns,
+            &r.event_type,
+            &r.schema_version,
+            &r.payload,
+            &r.actor,
+            &r.command_id,
+            &r.correlation_id,
+            &r.causation_id,
+            &r.prev_hash,
+            &r.hash,
+            &tree.level,
+            &tree.index,
+            &tree.hash,
+            &head_ids,
+            &head_versions,
+            &head_hashes,
+            &l.command_id,
+            &l.stream_id,
+            &l.first_version,
+            &l.last_version,
+            &first_positions,
+            &last_positions,
+            &shared.channel,
+            &head_text,
+        ],
+    )
+    .await
+    .map_err(Failure::from_driver)?;
+    tx.commit()
+        .await
+        .map_err(|e| Failure::Store(map_commit_err(e)))?;
+    shared.raise_head(head);
+    Ok(answers(&decisions, base))
+}
+
+/// Locks the log head and reads its position and the tree frontier of that size.
+async fn lock_log_head(
+    tx: &deadpool_postgres::Transaction<'_>,
+) -> Result<(u64, Frontier), Failure> {
+    let stmt = tx
+        .prepare_cached("SELECT position, frontier FROM log_head FOR UPDATE")
+        .await
+        .map_err(Failure::from_driver)?;
+    let row = tx
+        .query_one(&stmt, &[])
+        .await
+        .map_err(Failure::from_driver)?;
+    let position = from_i64(row.get(0), "log head").map_err(Failure::Store)?;
+    let bytes: &[u8] = row.get(1);
+    let roots: Vec<Hash> = bytes
+        .chunks(32)
+        .filter_map(|chunk| chunk.try_into().ok())
+        .collect();
+    let frontier = Frontier::from_nodes(position, roots).ok_or_else(|| {
+        Failure::Store(StoreError::corrupt(format!(
+            "the tree frontier stored with the log head does not fit {position} leaves"
+        )))
+    })?;
+    Ok((position, frontier))
+}
+
+/// Locks every stream of the batch, in stream-id order, creating missing stream rows at
+/// version 0 (they vanish with a rollback; a committed one is invisible as "no stream").
+async fn lock_streams(
+    tx: &deadpool_postgres::Transaction<'_>,
+    requests: &[&AppendRequest],
+) -> Result<BTreeMap<String, (u64, [u8; 32])>, Failure> {
+    let streams: Vec<String> = requests
+        .iter()
+        .map(|r| r.stream_id.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let create = tx
+        .prepare_cached(
+            "INSERT INTO streams (stream_id, version, head_hash) \
+             SELECT s, 0, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n \
+             ON CONFLICT DO NOTHING",
+        )
+        .await
+        .map_err(Failure::from_driver)?;
+    tx.execute(&create, &[&streams, &GENESIS])
+        .await
+        .map_err(Failure::from_driver)?;
+    let lock = tx
+        .prepare_cached(
+            "SELECT stream_id, version, head_hash FROM streams WHERE stream_id = ANY($1) \
+             ORDER BY stream_id COLLATE \"C\" FOR UPDATE",
+        )
+        .await
+        .map_err(Failure::from_driver)?;
+    let rows = tx
+        .query(&lock, &[&streams])
+        .await
+        .map_err(Failure::from_driver)?;
+    let mut heads = BTreeMap::new();
+    for row in rows {
+        let version = from_i64(row.get(1), "stream version").map_err(Failure::Store)?;
+        let hash: &[u8] = row.get(2);
+        let hash: [u8; 32] = hash.try_into().map_err(|_| {
+            Failure::Store(StoreError::corrupt("a stream head hash is not 32 bytes"))
+        })?;
+        heads.insert(row.get::<_, String>(0), (version, hash));
+    }
+    Ok(heads)
+}
+
+async fn ledger_of(
+    tx: &deadpool_postgres::Transaction<'_>,
+    requests: &[&AppendRequest],
+) -> Result<HashMap<Uuid, (String, AppendOutcome)>, Failure> {
+    let ids: Vec<Uuid> = requests.iter().filter_map(|r| r.command_id).collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = tx
+        .query(
+            "SELECT command_id, stream_id, first_version, last_version, first_position, \
+             last_position FROM commands WHERE command_id = ANY($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(Failure::from_driver)?;
+    rows.iter()
+        .map(|row| Ok((row.get(0), ledger_row(row, 1).map_err(Failure::Store)?)))
+        .collect()
+}
+
+async fn stored_event_ids(
+    tx: &deadpool_postgres::Transaction<'_>,
+    requests: &[&AppendRequest],
+) -> Result<HashSet<Uuid>, Failure> {
+    let ids: Vec<Uuid> = requests
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| e.event_id))
+        .collect();
+    let stmt = tx
+        .prepare_cached("SELECT event_id FROM events WHERE event_id = ANY($1)")
+        .await
+        .map_err(Failure::from_driver)?;
+    let rows = tx
+        .query(&stmt, &[&ids])
+        .await
+        .map_err(Failure::from_driver)?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Phase one's running state: stream heads as the batch moves them, rows to write.
+struct Plan {
+    heads: BTreeMap<String, (u64, [u8; 32])>,
+    touched: Vec<String>,
+    rows: Rows,
+    ledger: LedgerRows,
+    /// Command ids accepted in this batch: request index and stream.
+    commands: HashMap<Uuid, (usize, String)>,
+    event_ids: HashSet<Uuid>,
+}
+
+impl Plan {
+    fn new(heads: BTreeMap<String, (u64, [u8; 32])>) -> Self {
+        Plan {
+            heads,
+            touched: Vec::new(),
+            rows: Rows::default(),
+            ledger: LedgerRows::default(),
+            commands: HashMap::new(),
+            event_ids: HashSet::new(),
+        }
+    }
+
+    fn decide(
+        &mut self,
+        index: usize,
+        request: &AppendRequest,
+        ledger: &HashMap<Uuid, (String, AppendOutcome)>,
+        stored_ids: &HashSet<Uuid>,
+    ) -> Decision {
+        if let Some(command_id) = request.command_id {
+            if let Some((stream, outcome)) = ledger.get(&command_id) {
+                return Decision::Answered(replay(command_id, stream, *outcome, request));
+            }
+            if let Some((earlier, stream)) = self.commands.get(&command_id) {
+                if *stream == request.stream_id {
+                    return Decision::SameAs(*earlier);
+                }
+                return Decision::Answered(Err(StoreError::CommandIdReused {
+                    command_id,
+                    original_stream: stream.clone(),
+                    stream: request.stream_id.clone(),
+                }));
+            }
+        }
+        if let Some(e) = request
+            .events
+            .iter()
+            .find(|e| stored_ids.contains(&e.event_id) || self.event_ids.contains(&e.event_id))
+        {
+            return Decision::Answered(Err(StoreError::DuplicateEventId {
+                event_id: e.event_id,
+            }));
+        }
+        let Some(&(actual, mut prev)) = self.heads.get(&request.stream_id) else {
+            return Decision::Answered(Err(StoreError::corrupt(format!(
+                "stream {:?} was not locked",
+                request.stream_id
+            ))));
+        };
+        if !request.expected.admits(actual) {
+            return Decision::Answered(Err(StoreError::VersionConflict {
+                stream: request.stream_id.clone(),
+                expected: request.expected,
+                actual,
+            }));
+        }
+        let first_offset = self.rows.offset.len() as u64 + 1;
+        let recorded_at_ns = request
+            .recorded_at
+            .timestamp_nanos_opt()
+            .unwrap_or(i64::MIN);
+        for (i, e) in request.events.iter().enumerate() {
+            let version = actual + 1 + i as u64;
+            let hash = record_hash(
+                &prev,
+                &HashInput {
+                    stream_id: &request.stream_id,
+                    version,
+                    event_id: e.event_id,
+                    recorded_at_ns,
+                    event_type: &e.event_type,
+                    schema_version: e.schema_version,
+                    payload: &e.payload,
+                    metadata: &e.metadata,
+                },
+            );
+            let r = &mut self.rows;
+            r.offset.push(r.offset.len() as i64 + 1);
+            r.stream_id.push(request.stream_id.clone());
+            r.version.push(to_i64(version));
+            r.event_id.push(e.event_id);
+            r.recorded_at_ns.push(recorded_at_ns);
+            r.event_type.push(e.event_type.clone());
+            r.schema_version
+                .push(i32::try_from(e.schema_version).unwrap_or(i32::MAX));
+            r.payload.push(e.payload.clone());
+            r.actor.push(e.metadata.actor.clone());
+            r.command_id.push(e.metadata.command_id);
+            r.correlation_id.push(e.metadata.correlation_id);
+            r.causation_id.push(e.metadata.causation_id);
+            r.prev_hash.push(prev.to_vec());
+            r.hash.push(hash.to_vec());
+            self.event_ids.insert(e.event_id);
+            prev = hash;
+        }
+        let count = request.events.len() as u64;
+        let last_version = actual + count;
+        let last_offset = first_offset + count - 1;
+        self.heads
+            .insert(request.stream_id.clone(), (last_version, prev));
+        if !self.touched.contains(&request.stream_id) {
+            self.touched.push(request.stream_id.clone());
+        }
+        if let Some(command_id) = request.command_id {
+            self.commands
+                .insert(command_id, (index, request.stream_id.clone()));
+            let l = &mut self.ledger;
+            l.command_id.push(command_id);
+            l.stream_id.push(request.stream_id.clone());
+            l.first_version.push(to_i64(actual + 1));
+            l.last_version.push(to_i64(last_version));
+            l.first_offset.push(to_i64(first_offset));
+            l.last_offset.push(to_i64(last_offset));
+        }
+        Decision::Accepted {
+            first_version: actual + 1,
+            last_version,
+            first_offset,
+            last_offset,
+        }
+    }
+
+    /// The new head of every stream the batch wrote to.
+    fn final_heads(&self) -> (Vec<String>, Vec<i64>, Vec<Vec<u8>>) {
+        let mut ids = Vec::new();
+        let mut versions = Vec::new();
+        let mut hashes = Vec::new();
+        for stream in &self.touched {
+            if let Some((version, hash)) = self.heads.get(stream) {
+                ids.push(stream.clone());
+                versions.push(to_i64(*version));
+                hashes.push(hash.to_vec());
+            }
+        }
+        (ids, versions, hashes)
+    }
+}
+
+fn replay(
+    command_id: Uuid,
+    stream: &str,
+    outcome: AppendOutcome,
+    request: &AppendRequest,
+) -> Result<AppendOutcome, StoreError> {
+    if stream == request.stream_id {
+        Ok(outcome)
+    } else {
+        Err(StoreError::CommandIdReused {
+            command_id,
+            original_stream: stream.to_owned(),
+            stream: request.stream_id.clone(),
+        })
+    }
+}
+
+fn answers(decisions: &[Decision], base: u64) -> Vec<Result<AppendOutcome, StoreError>> {
+    let accepted = |d: &Decision| match d {
+        Decision::Accepted {
+            first_version,
+            last_version,
+            first_offset,
+            last_offset,
+        } => Some(AppendOutcome {
+            first_version: *first_version,
+            last_version: *last_version,
+            first_position: base + first_offset,
+            last_position: base + last_offset,
+            deduplicated: false,
+        }),
+        _ => None,
+    };
+    decisions
+        .iter()
+        .map(|d| match d {
+            Decision::Answered(answer) => clone_answer(answer),
+            Decision::SameAs(earlier) => match decisions.get(*earlier).and_then(accepted) {
+                Some(outcome) => Ok(AppendOutcome {
+                    deduplicated: true,
+                    ..outcome
+                }),
+                None => Err(StoreError::corrupt("a replay of no accepted command")),
+            },
+            accepted_decision => accepted(accepted_decision)
+                .ok_or_else(|| StoreError::corrupt("an undecided request")),
+        })
+        .collect()
+}
+
+fn clone_answer(answer: &Result<AppendOutcome, StoreError>) -> Result<AppendOutcome, StoreError> {
+    match answer {
+        Ok(outcome) => Ok(*outcome),
+        Err(err) => Err(clone_err(err)),
+    }
+}
+
+/// A copy of an error for every request of a failed batch (the error type is not `Clone`,
+/// on purpose: most errors have one owner).
+fn clone_err(err: &StoreError) -> StoreError {
+    match err {
+        StoreError::VersionConflict {
+            stream,
+            expected,
+            actual,
+        } => StoreError::VersionConflict {
+            stream: stream.clone(),
+            expected: *expected,
+            actual: *actual,
+        },
+        StoreError::DuplicateEventId { event_id } => StoreError::DuplicateEventId {
+            event_id: *event_id,
+        },
+        StoreError::CommandIdReused {
+            command_id,
+            original_stream,
+            stream,
+        } => StoreError::CommandIdReused {
+            command_id: *command_id,
+            original_stream: original_stream.clone(),
+            stream: stream.clone(),
+        },
+        StoreError::Unavailable { reason } => StoreError::Unavailable {
+            reason: reason.clone(),
+        },
+        StoreError::OutcomeUnknown { reason } => StoreError::OutcomeUnknown {
+            reason: reason.clone(),
+        },
+        StoreError::Misconfigured { reason } => StoreError::Misconfigured {
+            reason: reason.clone(),
+        },
+        StoreError::Corrupt { reason } => StoreError::Corrupt {
+            reason: reason.clone(),
+        },
+        StoreError::NewerFormat { found, supported } => StoreError::NewerFormat {
+            found: *found,
+            supported: *supported,
+        },
+        other => StoreError::Io {
+            reason: other.to_string(),
+        },
+    }
+}
