@@ -13,6 +13,12 @@ pub trait IdGenerator: Send + Sync + std::fmt::Debug {
     fn next_id(&self, now: DateTime<Utc>) -> Uuid;
     /// A uniformly distributed random number, used for retry jitter.
     fn next_u64(&self) -> u64;
+    /// Fills `out` with secret key material (reporters' data keys, contact nonces). The
+    /// default is the operating system's cryptographic random source.
+    fn fill_secret(&self, out: &mut [u8]) {
+        use chacha20poly1305::aead::{OsRng, rand_core::RngCore};
+        OsRng.fill_bytes(out);
+    }
 }
 
 /// Random UUIDv7 from the operating system's random source, for services.
@@ -35,10 +41,19 @@ impl IdGenerator for RandomIds {
 /// A deterministic generator: a SplitMix64 sequence from a seed. Ids are valid UUIDv7 whose
 /// timestamp is the (virtual) time passed in and whose random bits come from the sequence,
 /// so the same seed and the same times give the same ids.
+///
+/// Its key material ([`IdGenerator::fill_secret`]) is a separate SplitMix64 sequence from the
+/// same seed, so seeded runs (tests, demos, simulations) write byte-identical logs even with
+/// sealed contacts, and ids are the same as without them. It is predictable: never use
+/// seeded ids where real reporters' contacts are stored.
 #[derive(Debug)]
 pub struct SeededIds {
     state: AtomicU64,
+    secrets: AtomicU64,
 }
+
+/// Separates the key-material sequence from the id sequence of the same seed.
+const SECRETS_SALT: u64 = 0x5EC2_E7D0_C0A7_AC75;
 
 /// SplitMix64's increment (the golden ratio in 64 bits).
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -48,6 +63,7 @@ impl SeededIds {
     pub fn new(seed: u64) -> Self {
         Self {
             state: AtomicU64::new(seed),
+            secrets: AtomicU64::new(mix(seed ^ SECRETS_SALT)),
         }
     }
 }
@@ -72,6 +88,14 @@ impl IdGenerator for SeededIds {
         // fetch_add makes the sequence lock-free; with one caller it is exactly SplitMix64.
         let previous = self.state.fetch_add(GAMMA, Ordering::Relaxed);
         mix(previous.wrapping_add(GAMMA))
+    }
+
+    fn fill_secret(&self, out: &mut [u8]) {
+        for chunk in out.chunks_mut(8) {
+            let previous = self.secrets.fetch_add(GAMMA, Ordering::Relaxed);
+            let word = mix(previous.wrapping_add(GAMMA)).to_be_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
     }
 }
 
