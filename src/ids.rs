@@ -13,12 +13,24 @@ pub trait IdGenerator: Send + Sync + std::fmt::Debug {
     fn next_id(&self, now: DateTime<Utc>) -> Uuid;
     /// A uniformly distributed random number, used for retry jitter.
     fn next_u64(&self) -> u64;
-    /// Fills `out` with secret key material (reporters' data keys, contact nonces). The
-    /// default is the operating system's cryptographic random source.
-    fn fill_secret(&self, out: &mut [u8]) {
+    /// Fills `out` with secret material of one kind (reporters' data keys and key ids, or
+    /// contact nonces). The default is the operating system's cryptographic random source.
+    fn fill_secret(&self, kind: Secret, out: &mut [u8]) {
         use chacha20poly1305::aead::{OsRng, rand_core::RngCore};
+        let _ = kind;
         OsRng.fill_bytes(out);
     }
+}
+
+/// The kinds of secret material, each its own sequence in a seeded generator, so that the
+/// n-th data key is the same whether keys are made one at a time (memory key store) or in
+/// batches (SQLite key store): a seeded run writes the same log on either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret {
+    /// A data key and its id.
+    DataKey,
+    /// An AEAD nonce of a sealed contact.
+    Nonce,
 }
 
 /// Random UUIDv7 from the operating system's random source, for services.
@@ -49,7 +61,8 @@ impl IdGenerator for RandomIds {
 #[derive(Debug)]
 pub struct SeededIds {
     state: AtomicU64,
-    secrets: AtomicU64,
+    key_secrets: AtomicU64,
+    nonce_secrets: AtomicU64,
 }
 
 /// Separates the key-material sequence from the id sequence of the same seed.
@@ -63,7 +76,8 @@ impl SeededIds {
     pub fn new(seed: u64) -> Self {
         Self {
             state: AtomicU64::new(seed),
-            secrets: AtomicU64::new(mix(seed ^ SECRETS_SALT)),
+            key_secrets: AtomicU64::new(mix(seed ^ SECRETS_SALT)),
+            nonce_secrets: AtomicU64::new(mix(seed ^ SECRETS_SALT.rotate_left(17))),
         }
     }
 }
@@ -90,9 +104,13 @@ impl IdGenerator for SeededIds {
         mix(previous.wrapping_add(GAMMA))
     }
 
-    fn fill_secret(&self, out: &mut [u8]) {
+    fn fill_secret(&self, kind: Secret, out: &mut [u8]) {
+        let sequence = match kind {
+            Secret::DataKey => &self.key_secrets,
+            Secret::Nonce => &self.nonce_secrets,
+        };
         for chunk in out.chunks_mut(8) {
-            let previous = self.secrets.fetch_add(GAMMA, Ordering::Relaxed);
+            let previous = sequence.fetch_add(GAMMA, Ordering::Relaxed);
             let word = mix(previous.wrapping_add(GAMMA)).to_be_bytes();
             chunk.copy_from_slice(&word[..chunk.len()]);
         }

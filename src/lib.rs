@@ -42,7 +42,7 @@ pub use contacts::{KeyError, KeyStoreConfig, MasterKey};
 pub use deadlines::{Urged, WatchReport, urge_command_id};
 pub use engine::{CommandEnvelope, Engine, ExecuteOutcome};
 pub use error::EngineError;
-pub use ids::{IdGenerator, RandomIds, SeededIds, derived_id};
+pub use ids::{IdGenerator, RandomIds, Secret, SeededIds, derived_id};
 pub use progress::{Progress, Silent};
 pub use protection::ReporterCase;
 pub use queries::{CaseHolders, TodoPage};

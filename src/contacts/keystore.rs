@@ -21,7 +21,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::error::KeyError;
 use super::master::{DataKey, KEY_BYTES, MasterKey};
-use crate::ids::IdGenerator;
+use crate::ids::{IdGenerator, Secret};
 
 /// What the key store knows of one data key.
 #[derive(Debug, Clone)]
@@ -65,9 +65,9 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 /// Fresh key material and key ids from the engine's injected randomness.
 fn new_key(ids: &dyn IdGenerator) -> (String, DataKey) {
     let mut bytes = [0u8; KEY_BYTES];
-    ids.fill_secret(&mut bytes);
+    ids.fill_secret(Secret::DataKey, &mut bytes);
     let mut id = [0u8; 16];
-    ids.fill_secret(&mut id);
+    ids.fill_secret(Secret::DataKey, &mut id);
     (
         format!("dk-{}", hex::encode(id)),
         DataKey::from_bytes(bytes),

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::error::KeyError;
 use super::master::{DataKey, NONCE_BYTES};
-use crate::ids::IdGenerator;
+use crate::ids::{IdGenerator, Secret};
 
 /// The sealed-contact format this release writes.
 pub const SEAL_FORMAT: u32 = 1;
@@ -31,7 +31,7 @@ pub fn seal(
         serde_json::to_vec(contact).map_err(|_| KeyError::Crypto("serialising a contact"))?,
     );
     let mut nonce = [0u8; NONCE_BYTES];
-    ids.fill_secret(&mut nonce);
+    ids.fill_secret(Secret::Nonce, &mut nonce);
     let cipher = XChaCha20Poly1305::new(key.bytes.as_ref().into());
     let ciphertext = cipher
         .encrypt(

@@ -223,7 +223,8 @@ pub async fn open(args: &StoreArgs) -> Result<Engine, CliError> {
         (None, Some(url)) => StoreConfig::Url(url.clone()),
         (None, None) => return Err(CliError::Usage("give --db PATH or --store URL".to_owned())),
     };
-    Ok(Engine::open(EngineConfig::with_store(store, district)).await?)
+    let master = crate::protect::master_key_of(args.master_key_file.as_deref())?;
+    Ok(Engine::open(EngineConfig::with_store(store, district).master_key_opt(master)).await?)
 }
 
 /// Parses a time: RFC 3339, `YYYY-MM-DDTHH:MM[:SS]` or `YYYY-MM-DD HH:MM` in district time,
