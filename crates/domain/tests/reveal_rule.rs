@@ -99,7 +99,7 @@ fn walked(
     erase_at: Option<usize>,
 ) -> (CaseState, DateTime<Utc>) {
     let mut state = CaseState::default();
-    let mut command = report(CaseKind::ProblemClue, Channel::Letter);
+    let mut command = report(CaseKind::ProblemClue, Channel::Hotline);
     if let (false, Command::ReportCase(c)) = (named, &mut command) {
         c.reporter = Reporter::Anonymous;
     }
