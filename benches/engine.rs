@@ -1,14 +1,17 @@
 //! Engine benchmarks: command execution (decide + append + ledger) on each store, a to-do
-//! query, and verify. Run with `cargo bench -p caseflow --bench engine`.
+//! query, and verify; and the cost of sealing a named reporter's contact, against an
+//! anonymous report in the same run (`report_named_vs_anonymous`). Run with
+//! `cargo bench -p caseflow --bench engine`.
 
 use std::sync::Arc;
 
 use caseflow::domain::{
-    Actor, CaseId, CaseKind, Channel, FocusArea, ReportCase, Reporter, ReporterHandle, Role, UnitId,
+    Actor, CaseId, CaseKind, Channel, FocusArea, ProtectedContact, ReportCase, Reporter,
+    ReporterHandle, Role, UnitId,
 };
 use caseflow::store::{SqliteOptions, Synchronous};
 use caseflow::{
-    CommandEnvelope, District, Engine, EngineConfig, ManualClock, SeededIds, StoreConfig,
+    CommandEnvelope, District, Engine, EngineConfig, ManualClock, MasterKey, SeededIds, StoreConfig,
 };
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -32,6 +35,7 @@ async fn engine(store: StoreConfig) -> (Engine, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(start));
     let engine = Engine::open(
         EngineConfig::with_store(store, District::sample().expect("district"))
+            .master_key(MasterKey::generate())
             .clock(clock.clone())
             .ids(Arc::new(SeededIds::new(1))),
     )
@@ -41,6 +45,18 @@ async fn engine(store: StoreConfig) -> (Engine, Arc<ManualClock>) {
 }
 
 fn report(engine: &Engine) -> CommandEnvelope {
+    report_by(engine, Reporter::Anonymous)
+}
+
+/// A report by a new named reporter each time (a new data key each time: the worst case).
+fn named_report(engine: &Engine) -> CommandEnvelope {
+    report_by(
+        engine,
+        Reporter::Named(ProtectedContact::new("王某某", "138-0000-0000")),
+    )
+}
+
+fn report_by(engine: &Engine, reporter: Reporter) -> CommandEnvelope {
     let case_id = CaseId::new(engine.new_id());
     CommandEnvelope::new(
         engine.new_id(),
@@ -55,7 +71,7 @@ fn report(engine: &Engine) -> CommandEnvelope {
             village: Some(UnitId::new("vil-dongyuan")),
             subject: "subject".into(),
             focus_area: FocusArea::LivingEnvironment,
-            reporter: Reporter::Anonymous,
+            reporter,
             reporter_handle: ReporterHandle(engine.new_id()),
             source_department: None,
         },
@@ -128,5 +144,46 @@ fn queries(c: &mut Criterion) {
     slow.finish();
 }
 
-criterion_group!(benches, execute, queries);
+/// Reporting a case by a named reporter (contact sealed, a new reporter's data key drawn from
+/// the key store) against the same report by an anonymous reporter (nothing to seal: the cost
+/// of a report before contacts were sealed), on each store, in the same run.
+fn sealing(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let stores: Vec<(&str, StoreConfig)> = vec![
+        ("memory", StoreConfig::Memory),
+        (
+            "sqlite_normal",
+            StoreConfig::Sqlite {
+                path: dir.path().join("normal.db"),
+                options: SqliteOptions::normal(),
+            },
+        ),
+        (
+            "sqlite_full",
+            StoreConfig::Sqlite {
+                path: dir.path().join("full.db"),
+                options: SqliteOptions::default(),
+            },
+        ),
+    ];
+    let mut group = c.benchmark_group("report_named_vs_anonymous");
+    for (name, store) in stores {
+        let (engine, _clock) = rt.block_on(engine(store));
+        for (who, make) in [
+            ("anonymous", report as fn(&Engine) -> CommandEnvelope),
+            ("named_sealed", named_report),
+        ] {
+            group.bench_function(format!("{name}/{who}"), |b| {
+                b.to_async(&rt).iter(|| {
+                    let engine = engine.clone();
+                    async move { engine.execute(make(&engine)).await.expect("executes") }
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, execute, sealing, queries);
 criterion_main!(benches);

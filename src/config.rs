@@ -7,6 +7,7 @@ use caseflow_domain::{Calendar, DistrictConfig, Organisation, Policies};
 use caseflow_store::{EventStore, SqliteOptions};
 
 use crate::clock::{Clock, SystemClock};
+use crate::contacts::{KeyStoreConfig, MasterKey};
 use crate::error::EngineError;
 use crate::ids::{IdGenerator, RandomIds};
 use crate::retry::RetryPolicy;
@@ -148,6 +149,12 @@ pub struct EngineConfig {
     pub ids: Arc<dyn IdGenerator>,
     /// Retries after version conflicts.
     pub retry: RetryPolicy,
+    /// The master key that wraps reporters' data keys. Needed (for a SQLite store) only to
+    /// store, reveal or erase a named reporter's contact, or to rotate keys; every other use
+    /// of a store works without it. A memory store makes a throwaway one when none is given.
+    pub master_key: Option<MasterKey>,
+    /// Where reporters' data keys live.
+    pub key_store: KeyStoreConfig,
 }
 
 impl EngineConfig {
@@ -177,7 +184,27 @@ impl EngineConfig {
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
             retry: RetryPolicy::default(),
+            master_key: None,
+            key_store: KeyStoreConfig::Default,
         }
+    }
+
+    /// Sets the master key (see [`EngineConfig::master_key`]).
+    pub fn master_key(mut self, key: MasterKey) -> Self {
+        self.master_key = Some(key);
+        self
+    }
+
+    /// Sets the master key if one is given.
+    pub fn master_key_opt(mut self, key: Option<MasterKey>) -> Self {
+        self.master_key = key;
+        self
+    }
+
+    /// Replaces where reporters' data keys live.
+    pub fn key_store(mut self, key_store: KeyStoreConfig) -> Self {
+        self.key_store = key_store;
+        self
     }
 
     /// Replaces where the read models live.

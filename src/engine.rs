@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::{District, EngineConfig, ReadModelConfig, StoreConfig, read_model_path};
+use crate::contacts::{KeyStoreConfig, KeyTarget, Vault, key_store_path};
 use crate::deadlines::DeadlineProjection;
 use crate::error::EngineError;
 use crate::ids::IdGenerator;
@@ -152,6 +153,8 @@ pub(crate) struct Inner {
     pub(crate) persistent_read_models: bool,
     /// Folded states of recently written open cases (see [`StateCache`]).
     pub(crate) states: StateCache,
+    /// Reporters' data keys: sealing, reveals and erasure (see [`crate::contacts`]).
+    pub(crate) vault: Vault,
     /// Held for the engine's lifetime: the exclusive lock on the read models (see
     /// `own_read_models`). A std mutex only makes the connection `Sync`.
     _read_model_lock: std::sync::Mutex<Option<ReadModelOwnership>>,
@@ -460,6 +463,32 @@ async fn open_url(url: &str) -> Result<Arc<dyn EventStore>, EngineError> {
     }
 }
 
+/// Where an engine's reporter keys live: next to a SQLite store, in memory for a memory or
+/// shared store, and nowhere by default for a store URL (a PostgreSQL or KurrentDB store
+/// needs an explicit key store).
+fn key_target(config: &EngineConfig) -> KeyTarget {
+    let synchronous = match &config.store {
+        StoreConfig::Sqlite { options, .. } => options.synchronous,
+        _ => caseflow_store::Synchronous::Full,
+    };
+    match (&config.key_store, &config.store) {
+        (KeyStoreConfig::Shared(keys), _) => KeyTarget::Shared(Arc::clone(keys)),
+        (KeyStoreConfig::InMemory, _) => KeyTarget::Memory,
+        (KeyStoreConfig::SqliteFile(path), _) => KeyTarget::Sqlite {
+            path: path.clone(),
+            synchronous,
+        },
+        (KeyStoreConfig::Default, StoreConfig::Sqlite { path, .. }) => KeyTarget::Sqlite {
+            path: key_store_path(path),
+            synchronous,
+        },
+        (KeyStoreConfig::Default, StoreConfig::Memory | StoreConfig::Shared(_)) => {
+            KeyTarget::Memory
+        }
+        (KeyStoreConfig::Default, StoreConfig::Url(_)) => KeyTarget::None,
+    }
+}
+
 /// Decodes a stored record into a case event through the one decode path
 /// ([`caseflow_projections::decode`], which upcasts older schema versions), naming the
 /// record when it does not decode.
@@ -477,6 +506,11 @@ impl Engine {
     pub async fn open(config: EngineConfig) -> Result<Engine, EngineError> {
         let Opened { store, db, lock } = open_stores(&config).await?;
         let persistent = db.is_some();
+        let vault = Vault::new(
+            key_target(&config),
+            config.master_key.clone(),
+            Arc::clone(&config.ids),
+        );
         let mut read = ReadModels::new(Arc::clone(&store), &config.district, db).await?;
         read.runner.catch_up().await?;
         Ok(Engine {
@@ -489,6 +523,7 @@ impl Engine {
                 read: Mutex::new(read),
                 persistent_read_models: persistent,
                 states: StateCache::default(),
+                vault,
                 _read_model_lock: std::sync::Mutex::new(lock),
             }),
         })
@@ -570,6 +605,10 @@ impl Engine {
                 });
             }
         }
+        if matches!(envelope.command, Command::EraseReporterContact(_)) {
+            // Record an erasure only when the key can be destroyed right after.
+            inner.vault.ready(inner.store.as_ref()).await?;
+        }
         let district = &inner.district;
         let mut attempt = 0u32;
         loop {
@@ -589,7 +628,7 @@ impl Engine {
                     _ => None,
                 }
             });
-            let (mut state, version, events) = match cached {
+            let (mut state, version, mut events) = match cached {
                 Some(hit) => hit,
                 None => {
                     let (state, version) = self.load_state(case_id).await?;
@@ -615,6 +654,11 @@ impl Engine {
                     replayed: false,
                 });
             }
+            // No clear contact reaches the store: a named reporter's is sealed here.
+            inner
+                .vault
+                .seal_events(inner.store.as_ref(), &mut events)
+                .await?;
             let recorded_at = inner.clock.now();
             let metadata = Metadata {
                 actor: envelope.actor.to_string(),
@@ -659,6 +703,13 @@ impl Engine {
                             evolve(&mut state, event);
                         }
                         inner.states.put(case_id, state, outcome.last_version);
+                    }
+                    inner.vault.bind(inner.store.as_ref()).await?;
+                    if let Some(erased) = events.iter().find_map(|e| match e {
+                        CaseEvent::ReporterContactErased(erased) => Some(erased),
+                        _ => None,
+                    }) {
+                        self.carry_out_erasure(&envelope, erased).await?;
                     }
                     return Ok(ExecuteOutcome {
                         command_id: envelope.command_id,

@@ -113,6 +113,22 @@ pub enum EngineError {
         #[source]
         source: DecodeError,
     },
+    /// Whose error depends on the variant (see [`crate::KeyError`]): master keys, the key
+    /// store, sealed contacts.
+    #[error("reporter protection: {0}")]
+    Keys(#[from] crate::contacts::KeyError),
+    /// Caller error: the reporter's contact was erased (its key destroyed); it can never be
+    /// read again.
+    #[error("the reporter's contact of case {case_id} was erased{}", at.map(|t| format!(" at {t}")).unwrap_or_default())]
+    ContactErased {
+        /// The case.
+        case_id: CaseId,
+        /// When the key was destroyed, if known.
+        at: Option<chrono::DateTime<chrono::Utc>>,
+    },
+    /// Caller error: the case's reporter is anonymous.
+    #[error("case {0} has an anonymous reporter: there is no contact")]
+    NoContact(CaseId),
     /// The event store failed; [`StoreError::is_retryable`] and [`StoreError::is_fatal`]
     /// classify it (a version conflict never surfaces here: it is retried or becomes
     /// [`EngineError::Contention`]).
@@ -145,6 +161,7 @@ impl EngineError {
             EngineError::Contention { .. } => true,
             EngineError::Store(e) => e.is_retryable(),
             EngineError::Projection(e) => e.is_retryable(),
+            EngineError::Keys(e) => e.is_retryable(),
             _ => false,
         }
     }
@@ -166,6 +183,8 @@ impl EngineError {
                 | EngineError::ReadModelsNeedPostgresStore
                 | EngineError::BadInstanceName { .. }
                 | EngineError::Anchor(_)
-        )
+                | EngineError::ContactErased { .. }
+                | EngineError::NoContact(_)
+        ) || matches!(self, EngineError::Keys(e) if e.is_caller_error())
     }
 }

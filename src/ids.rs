@@ -13,6 +13,24 @@ pub trait IdGenerator: Send + Sync + std::fmt::Debug {
     fn next_id(&self, now: DateTime<Utc>) -> Uuid;
     /// A uniformly distributed random number, used for retry jitter.
     fn next_u64(&self) -> u64;
+    /// Fills `out` with secret material of one kind (reporters' data keys and key ids, or
+    /// contact nonces). The default is the operating system's cryptographic random source.
+    fn fill_secret(&self, kind: Secret, out: &mut [u8]) {
+        use chacha20poly1305::aead::{OsRng, rand_core::RngCore};
+        let _ = kind;
+        OsRng.fill_bytes(out);
+    }
+}
+
+/// The kinds of secret material, each its own sequence in a seeded generator, so that the
+/// n-th data key is the same whether keys are made one at a time (memory key store) or in
+/// batches (SQLite key store): a seeded run writes the same log on either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret {
+    /// A data key and its id.
+    DataKey,
+    /// An AEAD nonce of a sealed contact.
+    Nonce,
 }
 
 /// Random UUIDv7 from the operating system's random source, for services.
@@ -35,10 +53,20 @@ impl IdGenerator for RandomIds {
 /// A deterministic generator: a SplitMix64 sequence from a seed. Ids are valid UUIDv7 whose
 /// timestamp is the (virtual) time passed in and whose random bits come from the sequence,
 /// so the same seed and the same times give the same ids.
+///
+/// Its key material ([`IdGenerator::fill_secret`]) is a separate SplitMix64 sequence from the
+/// same seed, so seeded runs (tests, demos, simulations) write byte-identical logs even with
+/// sealed contacts, and ids are the same as without them. It is predictable: never use
+/// seeded ids where real reporters' contacts are stored.
 #[derive(Debug)]
 pub struct SeededIds {
     state: AtomicU64,
+    key_secrets: AtomicU64,
+    nonce_secrets: AtomicU64,
 }
+
+/// Separates the key-material sequence from the id sequence of the same seed.
+const SECRETS_SALT: u64 = 0x5EC2_E7D0_C0A7_AC75;
 
 /// SplitMix64's increment (the golden ratio in 64 bits).
 const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -48,6 +76,8 @@ impl SeededIds {
     pub fn new(seed: u64) -> Self {
         Self {
             state: AtomicU64::new(seed),
+            key_secrets: AtomicU64::new(mix(seed ^ SECRETS_SALT)),
+            nonce_secrets: AtomicU64::new(mix(seed ^ SECRETS_SALT.rotate_left(17))),
         }
     }
 }
@@ -72,6 +102,18 @@ impl IdGenerator for SeededIds {
         // fetch_add makes the sequence lock-free; with one caller it is exactly SplitMix64.
         let previous = self.state.fetch_add(GAMMA, Ordering::Relaxed);
         mix(previous.wrapping_add(GAMMA))
+    }
+
+    fn fill_secret(&self, kind: Secret, out: &mut [u8]) {
+        let sequence = match kind {
+            Secret::DataKey => &self.key_secrets,
+            Secret::Nonce => &self.nonce_secrets,
+        };
+        for chunk in out.chunks_mut(8) {
+            let previous = sequence.fetch_add(GAMMA, Ordering::Relaxed);
+            let word = mix(previous.wrapping_add(GAMMA)).to_be_bytes();
+            chunk.copy_from_slice(&word[..chunk.len()]);
+        }
     }
 }
 

@@ -13,17 +13,21 @@
 //! - Audit: [`Engine::state_as_of_version`], [`Engine::state_as_of_time`], [`Engine::verify`],
 //!   [`Engine::audit_case`], [`Engine::audit_range`].
 //! - Export: [`Engine::export_xes`], [`Engine::export_ocel2`].
+//! - Reporter protection ([`contacts`]): [`Engine::reveal_reporter_contact`],
+//!   [`Engine::erase_reporter_contact`], [`Engine::rotate_master_key`].
 
 pub mod anchor;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod contacts;
 pub mod deadlines;
 pub mod engine;
 pub mod error;
 pub mod export;
 pub mod ids;
 pub mod progress;
+pub mod protection;
 pub mod queries;
 pub mod retry;
 pub mod todo;
@@ -36,11 +40,13 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     District, EngineConfig, ReadModelConfig, SAMPLE_DISTRICT_TOML, StoreConfig, read_model_path,
 };
+pub use contacts::{KeyError, KeyStoreConfig, MasterKey};
 pub use deadlines::{Urged, WATCHER_ROLE, WatchReport, urge_command_id};
 pub use engine::{CommandEnvelope, Engine, ExecuteOutcome};
 pub use error::EngineError;
-pub use ids::{IdGenerator, RandomIds, SeededIds, derived_id};
+pub use ids::{IdGenerator, RandomIds, Secret, SeededIds, derived_id};
 pub use progress::{Progress, Silent};
+pub use protection::ReporterCase;
 pub use queries::{CaseHolders, TodoPage};
 pub use retry::RetryPolicy;
 pub use todo::{ListOwner, TodoList};

@@ -139,10 +139,15 @@ fn command_section(out: &mut String, kind: CommandKind, seen: Option<&Seen>) {
     let _ = writeln!(out, "### `{}` — {}\n", kind.name(), kind.label(Lang::ZhCn));
     let _ = writeln!(out, "- Applies in: {}", stages(kind));
     let Some(s) = seen else {
-        let _ = writeln!(
-            out,
-            "- Needs a second case (the engine checks the target); no walk issues it on its own.\n"
-        );
+        let why = match kind {
+            CommandKind::RevealReporterContact | CommandKind::EraseReporterContact => {
+                "Reporter protection, not a workflow step: `next_commands` does not list it (who may issue it: domain.md, \"Reporter protection\"; the engine's `reveal_reporter_contact` and `erase_reporter_contact` issue it)."
+            }
+            _ => {
+                "Needs a second case (the engine checks the target); no walk issues it on its own."
+            }
+        };
+        let _ = writeln!(out, "- {why}\n");
         return;
     };
     let _ = writeln!(out, "- Who may issue it: {}", s.rule);
@@ -264,7 +269,11 @@ fn the_reference_covers_every_command_and_shows_every_reachable_one_in_use() {
         .collect();
     assert_eq!(
         missing,
-        [&CommandKind::MergeCase],
-        "only the merge needs a second case"
+        [
+            &CommandKind::MergeCase,
+            &CommandKind::RevealReporterContact,
+            &CommandKind::EraseReporterContact
+        ],
+        "only the merge needs a second case; reveals and erasures are not workflow steps"
     );
 }

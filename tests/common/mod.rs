@@ -51,6 +51,10 @@ pub struct Fixture {
     pub backend: Backend,
     pub dir: tempfile::TempDir,
     pub memory: Arc<MemoryStore>,
+    /// The memory backend's key store, shared across restarts like its event store.
+    pub memory_keys: Arc<dyn caseflow::contacts::KeyStore>,
+    /// The SQLite backend's master key.
+    pub master: caseflow::MasterKey,
     pub clock: Arc<ManualClock>,
     pub seed: u64,
 }
@@ -61,6 +65,10 @@ impl Fixture {
             backend,
             dir: tempfile::tempdir().expect("temp dir"),
             memory: Arc::new(MemoryStore::new()),
+            memory_keys: Arc::new(caseflow::contacts::MemoryKeyStore::new(Arc::new(
+                SeededIds::new(99),
+            ))),
+            master: caseflow::MasterKey::generate(),
             clock: Arc::new(ManualClock::new(t0())),
             seed: 7,
         }
@@ -78,7 +86,13 @@ impl Fixture {
                 options: caseflow::store::SqliteOptions::default(),
             },
         };
+        let keys = match self.backend {
+            Backend::Memory => caseflow::KeyStoreConfig::Shared(Arc::clone(&self.memory_keys)),
+            Backend::Sqlite => caseflow::KeyStoreConfig::Default,
+        };
         EngineConfig::with_store(store, district())
+            .master_key(self.master.clone())
+            .key_store(keys)
             .clock(self.clock.clone())
             .ids(Arc::new(SeededIds::new(self.seed)))
             .retry(RetryPolicy {
@@ -162,4 +176,29 @@ pub async fn walk_to_plan(
             .expect("the case moves on");
         run(engine, clock, t, step.actor, step.command).await;
     }
+}
+
+/// Walks a case on along the path the domain suggests until it is closed, one hour a step
+/// from `start`; returns the time of the last step.
+pub async fn walk_to_close(
+    engine: &Engine,
+    clock: &ManualClock,
+    id: CaseId,
+    start: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let mut t = start;
+    for _ in 0..60 {
+        let state = engine.case_state(id).await.expect("case state");
+        if state.stage() == Stage::Closed {
+            return t;
+        }
+        t += Duration::hours(1);
+        let district = engine.district();
+        let next = NextContext::new(&district.org, &district.calendar, &district.policies, t)
+            .with_note("办理中");
+        let step = walk::next_move(&state, &next, walk::Style::Forward, &mut walk::First)
+            .expect("the case moves on");
+        run(engine, clock, t, step.actor, step.command).await;
+    }
+    panic!("case {id} did not close in 60 steps");
 }

@@ -297,7 +297,8 @@ async fn with_log_note(store: &dyn EventStore, err: caseflow::EngineError) -> Cl
 /// Opens the engine for a verb that writes to the store (`caseflow command`).
 pub async fn open_writable(args: &StoreArgs) -> Result<Engine, CliError> {
     let district = district(args)?;
-    let mut config = EngineConfig::with_store(store_config(args)?, district);
+    let master = crate::protect::master_key_of(args.master_key_file.as_deref())?;
+    let mut config = EngineConfig::with_store(store_config(args)?, district).master_key_opt(master);
     if let Some(instance) = &args.instance {
         config = config.read_models(ReadModelConfig::Postgres {
             instance: instance.clone(),

@@ -52,6 +52,26 @@ pub struct DemoArgs {
     /// Rows shown per to-do list.
     #[arg(long, default_value_t = 8)]
     rows: usize,
+    /// The master key file sealing the demo reporters' contacts (default: the
+    /// CASEFLOW_MASTER_KEY or CASEFLOW_MASTER_KEY_FILE variable, else `<stem>.master.key`
+    /// next to the store, created if missing).
+    #[arg(long, value_name = "PATH")]
+    master_key_file: Option<PathBuf>,
+}
+
+/// The demo's master key: given, from the environment, or the demo's own key file.
+fn demo_master_key(args: &DemoArgs) -> Result<(caseflow::MasterKey, Option<PathBuf>), CliError> {
+    if let Some(key) = crate::protect::master_key_of(args.master_key_file.as_deref())? {
+        return Ok((key, args.master_key_file.clone()));
+    }
+    let path = caseflow::contacts::demo_master_key_path(&args.db);
+    let key = if path.exists() {
+        caseflow::MasterKey::from_file(&path)
+    } else {
+        caseflow::MasterKey::create_file(&path)
+    }
+    .map_err(|e| CliError::Engine(caseflow::EngineError::Keys(e)))?;
+    Ok((key, Some(path)))
 }
 
 /// The files a store at `path` may have: itself, its WAL and shared memory, its read-model
@@ -59,8 +79,10 @@ pub struct DemoArgs {
 fn store_files(path: &Path) -> Vec<PathBuf> {
     let read = read_model_path(path);
     let lock = caseflow::engine::read_model_lock_path(path);
+    // The demo's key store goes with its store (its master key file is kept and reused).
+    let keys = caseflow::contacts::key_store_path(path);
     let mut files = Vec::new();
-    for base in [path.to_path_buf(), read, lock] {
+    for base in [path.to_path_buf(), read, lock, keys] {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             files.push(with_suffix(&base, suffix));
         }
@@ -246,6 +268,7 @@ fn scale_channels(scenario: &mut Scenario, per_year: f64) {
 pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
     let (scenario, district) = demo_scenario(&args)?;
     prepare_store(&args.db, args.force).await?;
+    let (master_key, master_key_file) = demo_master_key(&args)?;
     let days = scenario.simulation.horizon_days;
     let bar = ProgressBar::new(u64::from(days));
     bar.set_style(
@@ -262,6 +285,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
         },
         district,
         deadline_watcher: true,
+        master_key: Some(master_key),
     };
     let started = std::time::Instant::now();
     let mut progress = |day: u32, _: u32| bar.set_position(u64::from(day));
@@ -275,6 +299,13 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, CliError> {
     bar.finish_and_clear();
     write_marker(&run.engine, &args.db).await?;
     print_headline(&run, days, started.elapsed(), &args.db);
+    if let Some(path) = &master_key_file {
+        say!(
+            "Reporters' contacts are sealed; their keys are in {}, unlocked by the master key in {} (give it with --master-key-file to reveal or erase a contact).\n",
+            caseflow::contacts::key_store_path(&args.db).display(),
+            path.display()
+        );
+    }
     let engine = &run.engine;
     let now = engine.now();
     say!(

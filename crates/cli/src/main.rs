@@ -18,6 +18,7 @@ mod bar;
 mod commands;
 mod demo;
 mod output;
+mod protect;
 mod serve;
 mod simulate;
 mod user;
@@ -81,6 +82,11 @@ pub struct StoreArgs {
     /// The district file (default: the built-in sample district).
     #[arg(long, value_name = "PATH")]
     pub district: Option<PathBuf>,
+    /// The master key file that unlocks reporters' contacts (default: the
+    /// CASEFLOW_MASTER_KEY or CASEFLOW_MASTER_KEY_FILE variable). Only storing, revealing
+    /// or erasing a named reporter's contact needs it.
+    #[arg(long, value_name = "PATH")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +128,13 @@ enum Verb {
     Serve(serve::ServeArgs),
     /// Manage the server's users and API tokens.
     User(user::UserArgs),
+    /// Create a master key file, or rotate a store's key store to a new master key.
+    MasterKey(protect::MasterKeyArgs),
+    /// Read a reporter's contact as an actor who needs to know, with the reason (recorded in
+    /// the case's history before anything is shown).
+    Reveal(protect::RevealArgs),
+    /// Erase a reporter's contact (every case of theirs): their data key is destroyed.
+    EraseContact(protect::EraseArgs),
 }
 
 /// Output format of `audit`.
@@ -187,6 +200,9 @@ fn main() -> ExitCode {
             Verb::Command(args) => act::command(args).await,
             Verb::Serve(args) => serve::run(args).await,
             Verb::User(args) => user::run(args),
+            Verb::MasterKey(args) => protect::master_key(args).await,
+            Verb::Reveal(args) => protect::reveal(args).await,
+            Verb::EraseContact(args) => protect::erase(args).await,
         }
     });
     match result {

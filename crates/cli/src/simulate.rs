@@ -32,6 +32,10 @@ pub struct SimulateArgs {
     /// other verbs (todo, case, verify, export, audit) can open it afterwards. One run only.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
+    /// With --db: the master key file sealing the simulated reporters' contacts (default:
+    /// the CASEFLOW_MASTER_KEY or CASEFLOW_MASTER_KEY_FILE variable; required with --db).
+    #[arg(long, value_name = "PATH", requires = "db")]
+    pub master_key_file: Option<PathBuf>,
     /// District file to run on instead of the scenario's `simulation.district` (the scenario
     /// must then not generate its own organisation).
     #[arg(long, value_name = "PATH")]
@@ -99,6 +103,12 @@ async fn one_run(
             None => DistrictChoice::Scenario,
         },
         deadline_watcher: true,
+        master_key: crate::protect::master_key_of(args.master_key_file.as_deref()).map_err(
+            |e| SimError::Option {
+                option: "--master-key-file".into(),
+                reason: e.to_string(),
+            },
+        )?,
     };
     let run = run_on_engine(scenario, seed, &options).await?;
     eprintln!(

@@ -121,7 +121,35 @@ pub(crate) fn authority(command: &Command, case: &Case) -> Option<Authority> {
             "the case's village officer or the lead unit asks the reporter",
         ),
         Command::ReopenCase(_) | Command::CloseCase(_) => LEAD_OR_ZONE_ROOM_LEADER,
+        Command::RevealReporterContact(_) => reveal_authority(case),
+        Command::EraseReporterContact(_) => rule(
+            &[AnyRoom],
+            true,
+            "an erasure is a legal decision for a leader of a room (the district's letters-and-visits office)",
+        ),
     })
+}
+
+/// Who may read a reporter's contact (need to know, docs/domain.md): the unit that must be
+/// able to call the reporter back. Until the case is routed that is a room of the case's
+/// zone (it takes the report in, decides intake and classifies); once routed it is the lead
+/// unit alone (it handles the matter and answers the reporter). A leader or a case officer
+/// (the handler) of that unit may; a village officer, the deadline watcher and every other
+/// unit may not, and nobody may once the case is finished (`allowed_stages`).
+fn reveal_authority(case: &Case) -> Authority {
+    if case.lead_unit().is_some() {
+        rule(
+            &[Lead],
+            false,
+            "once a case is routed, only the lead unit's leader or handler may read the reporter's contact",
+        )
+    } else {
+        rule(
+            &[ZoneRoom],
+            false,
+            "before a case is routed, only a leader or handler of a room of the case's zone may read the reporter's contact",
+        )
+    }
 }
 
 /// Who may issue this command on this case, in words (the rule `decide` checks), or `None`

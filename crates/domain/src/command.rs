@@ -280,6 +280,34 @@ pub struct CloseCase {
     pub summary: String,
 }
 
+/// Read a named reporter's contact (need to know). Not a workflow step: it discharges no
+/// duty and `next_commands` does not list it. The event it produces records who looked and
+/// why, never the contact; the engine decrypts the contact only after that event is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevealReporterContact {
+    /// The case.
+    pub case_id: CaseId,
+    /// Why the actor needs the contact (recorded for the audit trail).
+    pub reason: String,
+}
+
+/// Erase a reporter's contact (a legal erasure request, or a reporter who withdraws): the
+/// engine destroys the reporter's data key, so the stored ciphertext can never be read
+/// again, and the case's workflow continues. Not a workflow step (`next_commands` does not
+/// list it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EraseReporterContact {
+    /// The case.
+    pub case_id: CaseId,
+    /// Why.
+    pub reason: String,
+    /// The legal basis (the provision or decision that requires the erasure).
+    pub legal_basis: String,
+    /// The case the erasure was requested on: the case itself, or, when the engine carries
+    /// one reporter's erasure to their other cases, the case it was requested on.
+    pub requested_on: CaseId,
+}
+
 macro_rules! commands {
     ($($variant:ident),* $(,)?) => {
         /// Every command the domain understands. Serialized with a `type` tag holding the
@@ -379,4 +407,6 @@ commands!(
     RecordSatisfaction,
     ReopenCase,
     CloseCase,
+    RevealReporterContact,
+    EraseReporterContact,
 );

@@ -172,6 +172,20 @@ pub fn allowed_stages(kind: CommandKind) -> &'static [Stage] {
         }
         K::ReopenCase => &[Stage::Review, Stage::Closed],
         K::CloseCase => &[Stage::Handling, Stage::Rectification, Stage::Review],
+        // Need to know ends with the case: nobody reads a contact of a finished case.
+        K::RevealReporterContact => OPEN_STAGES,
+        // An erasure request is honoured whatever became of the case.
+        K::EraseReporterContact => &[
+            Stage::Intake,
+            Stage::Classification,
+            Stage::Handling,
+            Stage::Rectification,
+            Stage::Review,
+            Stage::Closed,
+            Stage::Declined,
+            Stage::Merged,
+            Stage::Transferred,
+        ],
     }
 }
 
@@ -300,10 +314,12 @@ pub fn decide(
             last_event_at: case.last_event_at,
         });
     }
-    if case.stage.is_final() {
+    // A reporter's contact may be erased whatever became of the case (allowed_stages).
+    let erasure = matches!(command, Command::EraseReporterContact(_));
+    if case.stage.is_final() && !erasure {
         return Err(DomainError::CaseFinished { stage: case.stage });
     }
-    if case.stage == Stage::Closed && !matches!(command, Command::ReopenCase(_)) {
+    if case.stage == Stage::Closed && !erasure && !matches!(command, Command::ReopenCase(_)) {
         return Err(DomainError::CaseClosed);
     }
     let event: CaseEvent = match command {
@@ -330,6 +346,8 @@ pub fn decide(
         Command::RecordSatisfaction(c) => satisfaction(c, case, &acting)?,
         Command::ReopenCase(c) => reopen(c, case, &acting)?,
         Command::CloseCase(c) => close(c, case, &acting)?,
+        Command::RevealReporterContact(c) => reveal_contact(c, case, &acting)?,
+        Command::EraseReporterContact(c) => erase_contact(c, case, &acting)?,
     };
     Ok(vec![event])
 }
@@ -390,13 +408,23 @@ fn report(c: &ReportCase, a: &Acting<'_>) -> Result<Vec<CaseEvent>, DomainError>
             });
         }
     }
-    if let Reporter::Named(contact) = &c.reporter {
-        if contact.expose_name().trim().is_empty() && contact.expose_phone().trim().is_empty() {
+    match &c.reporter {
+        Reporter::Named(contact)
+            if contact.expose_name().trim().is_empty()
+                && contact.expose_phone().trim().is_empty() =>
+        {
             return Err(DomainError::InvalidInput {
                 field: "reporter",
                 reason: "a named reporter needs a name or a phone number",
             });
         }
+        Reporter::Sealed(_) => {
+            return Err(DomainError::InvalidInput {
+                field: "reporter",
+                reason: "a report gives the contact as given; only the engine seals it",
+            });
+        }
+        Reporter::Anonymous | Reporter::Named(_) => {}
     }
     Ok(vec![
         CaseReported {
@@ -1230,6 +1258,57 @@ fn close(c: &CloseCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, Domain
         by: a.ctx.actor.clone(),
         outcome: c.outcome,
         summary: c.summary.clone(),
+    }
+    .into())
+}
+
+/// The reporter's contact must exist and must not have been erased.
+fn contact_available(case: &Case) -> Result<(), DomainError> {
+    if case.reporter.is_anonymous() {
+        return Err(DomainError::NoReporterContact);
+    }
+    if let Some(erasure) = &case.contact_erased {
+        return Err(DomainError::ReporterContactErased { at: erasure.at });
+    }
+    Ok(())
+}
+
+fn reveal_contact(
+    c: &RevealReporterContact,
+    case: &Case,
+    a: &Acting<'_>,
+) -> Result<CaseEvent, DomainError> {
+    a.in_stage(case)?;
+    a.authorize(case)?;
+    contact_available(case)?;
+    non_empty("reason", &c.reason)?;
+    Ok(ReporterContactRevealed {
+        case_id: c.case_id,
+        at: a.ctx.issued_at,
+        by: a.ctx.actor.clone(),
+        reason: c.reason.clone(),
+    }
+    .into())
+}
+
+fn erase_contact(
+    c: &EraseReporterContact,
+    case: &Case,
+    a: &Acting<'_>,
+) -> Result<CaseEvent, DomainError> {
+    a.in_stage(case)?;
+    a.authorize(case)?;
+    contact_available(case)?;
+    non_empty("reason", &c.reason)?;
+    non_empty("legal_basis", &c.legal_basis)?;
+    Ok(ReporterContactErased {
+        case_id: c.case_id,
+        at: a.ctx.issued_at,
+        by: a.ctx.actor.clone(),
+        reporter_handle: case.reporter_handle,
+        reason: c.reason.clone(),
+        legal_basis: c.legal_basis.clone(),
+        requested_on: c.requested_on,
     }
     .into())
 }

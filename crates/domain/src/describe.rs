@@ -202,6 +202,18 @@ fn later(w: &Words<'_>, event: &CaseEvent) -> String {
         }
         CaseEvent::CaseReopened(e) => e.reason.clone(),
         CaseEvent::CaseClosed(e) => format!("{}：{}", e.outcome.label(lang), e.summary),
+        // Who looked and why; never the contact.
+        CaseEvent::ReporterContactRevealed(e) => {
+            format!("{}：{}", w.pick("查阅原因", "reason"), e.reason)
+        }
+        CaseEvent::ReporterContactErased(e) => format!(
+            "{}：{} · {}：{}",
+            w.pick("依据", "legal basis"),
+            e.legal_basis,
+            w.pick("原因", "reason"),
+            e.reason
+        ),
+        // Handled by `sentence` before it calls here.
         _ => String::new(),
     }
 }

@@ -51,6 +51,15 @@ pub enum DomainError {
         /// The rule that refuses it.
         rule: &'static str,
     },
+    /// Caller error: the reporter is anonymous, so there is no contact to reveal or erase.
+    #[error("the reporter is anonymous: there is no contact")]
+    NoReporterContact,
+    /// Caller error: the reporter's contact was erased; it can never be read again.
+    #[error("the reporter's contact was erased at {at}")]
+    ReporterContactErased {
+        /// When it was erased.
+        at: DateTime<Utc>,
+    },
     /// Caller error: the case does not exist yet; only `ReportCase` can start it.
     #[error("no such case")]
     CaseNotFound,

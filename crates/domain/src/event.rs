@@ -426,6 +426,40 @@ pub struct CaseClosed {
     pub summary: String,
 }
 
+/// Someone read a reporter's contact. Records who, when and why; never the contact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReporterContactRevealed {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    #[serde(deserialize_with = "fast_time::utc")]
+    pub at: DateTime<Utc>,
+    /// Who looked.
+    pub by: Actor,
+    /// Why they needed it.
+    pub reason: String,
+}
+
+/// A reporter's contact was erased: the engine destroyed the data key it was sealed with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReporterContactErased {
+    /// The case.
+    pub case_id: CaseId,
+    /// When.
+    #[serde(deserialize_with = "fast_time::utc")]
+    pub at: DateTime<Utc>,
+    /// Who decided it.
+    pub by: Actor,
+    /// The reporter whose contact was erased (every case of theirs is erased).
+    pub reporter_handle: ReporterHandle,
+    /// Why.
+    pub reason: String,
+    /// The legal basis.
+    pub legal_basis: String,
+    /// The case the erasure was requested on.
+    pub requested_on: CaseId,
+}
+
 /// Errors decoding a stored event. Fatal for the record concerned (the stored data does not
 /// match any known event); not retryable.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -628,7 +662,7 @@ impl CaseEvent {
 }
 
 events!(
-    CaseReported => "CaseReported" @ 1,
+    CaseReported => "CaseReported" @ 2,
     CaseAccepted => "CaseAccepted" @ 1,
     CaseDeclined => "CaseDeclined" @ 1,
     CaseMerged => "CaseMerged" @ 1,
@@ -651,6 +685,8 @@ events!(
     SatisfactionRecorded => "SatisfactionRecorded" @ 1,
     CaseReopened => "CaseReopened" @ 1,
     CaseClosed => "CaseClosed" @ 1,
+    ReporterContactRevealed => "ReporterContactRevealed" @ 1,
+    ReporterContactErased => "ReporterContactErased" @ 1,
 );
 
 /// Decoding of the events' timestamps. chrono's own `Deserialize` runs its general format

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use crate::event::CaseEvent;
-use crate::model::DeadlineKind;
+use crate::model::{ContactErasure, DeadlineKind};
 use thiserror::Error;
 
 use crate::state::{
@@ -71,10 +71,12 @@ pub fn misfit(state: &CaseState, event: &CaseEvent) -> Option<Misfit> {
     if event.at() < case.last_event_at {
         return m("it is older than the case's last event");
     }
-    if case.stage.is_final() {
+    // A reporter's contact may be erased whatever became of the case.
+    let erasure = matches!(event, CaseEvent::ReporterContactErased(_));
+    if case.stage.is_final() && !erasure {
         return m("the case was declined, merged or transferred");
     }
-    if case.stage == Stage::Closed && !matches!(event, CaseEvent::CaseReopened(_)) {
+    if case.stage == Stage::Closed && !erasure && !matches!(event, CaseEvent::CaseReopened(_)) {
         return m("the case is closed");
     }
     match event {
@@ -143,6 +145,8 @@ pub fn evolve(state: &mut CaseState, event: &CaseEvent) {
             decline_reason: None,
             merged_into: None,
             transferred_to: None,
+            contact_reveals: 0,
+            contact_erased: None,
             last_event_at: e.at,
         };
         open(
@@ -356,6 +360,17 @@ pub fn evolve(state: &mut CaseState, event: &CaseEvent) {
             case.closed_at = Some(e.at);
             case.scheduled_visit = None;
             case.deadlines.clear();
+        }
+        CaseEvent::ReporterContactRevealed(_) => {
+            case.contact_reveals += 1;
+        }
+        CaseEvent::ReporterContactErased(e) => {
+            case.contact_erased = Some(ContactErasure {
+                at: e.at,
+                by: e.by.clone(),
+                reason: e.reason.clone(),
+                legal_basis: e.legal_basis.clone(),
+            });
         }
     }
 }

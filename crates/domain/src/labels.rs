@@ -259,6 +259,8 @@ labels!(CommandKind {
     CommandKind::RecordSatisfaction => ("记录满意度", "record satisfaction"),
     CommandKind::ReopenCase => ("重新办理", "reopen"),
     CommandKind::CloseCase => ("办结", "close"),
+    CommandKind::RevealReporterContact => ("查阅反映人联系方式", "reveal reporter contact"),
+    CommandKind::EraseReporterContact => ("删除反映人联系方式", "erase reporter contact"),
 });
 
 #[cfg(test)]

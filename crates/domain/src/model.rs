@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{DepartmentId, UnitId};
@@ -451,14 +453,39 @@ impl fmt::Display for ProtectedContact {
     }
 }
 
+/// A reporter's contact as the log stores it: encrypted by the engine with the reporter's
+/// data key. To the domain it is opaque data: the domain never encrypts, decrypts or looks
+/// inside it (that would need keys, randomness and IO). The format is the engine's
+/// (docs/design.md, "Reporter contacts"): `key_id` names the data key in the key store,
+/// `nonce` and `ciphertext` are lowercase hex.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedContact {
+    /// The format of the sealed value (the engine's; 1 is XChaCha20-Poly1305 over the
+    /// contact's JSON, bound to the case and the reporter handle).
+    pub format: u32,
+    /// The data key's id in the key store.
+    pub key_id: String,
+    /// The AEAD nonce, hex.
+    pub nonce: String,
+    /// The AEAD ciphertext with its tag, hex.
+    pub ciphertext: String,
+}
+
 /// Who reported a case.
+///
+/// A command names the reporter as given ([`Reporter::Named`] in clear, or anonymous); the
+/// engine seals a named contact before anything is stored, so an event written by this
+/// release holds [`Reporter::Sealed`]. A `Named` reporter in an event comes from a store
+/// written before contacts were encrypted (schema version 1 of `CaseReported`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "contact", rename_all = "snake_case")]
 pub enum Reporter {
     /// The reporter did not give a name.
     Anonymous,
-    /// The reporter gave a contact, which must be protected.
+    /// The reporter gave a contact, in clear: in a command, or in an old (v1) event.
     Named(ProtectedContact),
+    /// The reporter gave a contact, stored encrypted (opaque to the domain).
+    Sealed(SealedContact),
 }
 
 impl Reporter {
@@ -466,4 +493,17 @@ impl Reporter {
     pub fn is_anonymous(&self) -> bool {
         matches!(self, Reporter::Anonymous)
     }
+}
+
+/// The record that a reporter's contact was erased (crypto-shredded).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactErasure {
+    /// When the erasure was decided.
+    pub at: DateTime<Utc>,
+    /// Who decided it.
+    pub by: Actor,
+    /// Why.
+    pub reason: String,
+    /// The legal basis.
+    pub legal_basis: String,
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{CaseId, DepartmentId, ReporterHandle, UnitId, ZoneId};
 use crate::model::{
-    Actor, CaseKind, CaseOutcome, Category, Channel, DeadlineKind, DeclineReason,
+    Actor, CaseKind, CaseOutcome, Category, Channel, ContactErasure, DeadlineKind, DeclineReason,
     DisciplinedPerson, Disposition, Finding, FocusArea, Reporter, ResponsibleParty, Satisfaction,
     Severity, VisitResult,
 };
@@ -294,6 +294,12 @@ pub struct Case {
     pub merged_into: Option<CaseId>,
     /// Authority transferred to.
     pub transferred_to: Option<String>,
+    /// How many times the reporter's contact was revealed.
+    #[serde(default)]
+    pub contact_reveals: u32,
+    /// The erasure of the reporter's contact, once erased.
+    #[serde(default)]
+    pub contact_erased: Option<ContactErasure>,
     /// Time of the last event.
     pub last_event_at: DateTime<Utc>,
 }

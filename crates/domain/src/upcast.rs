@@ -20,4 +20,20 @@ pub struct PayloadUpcaster {
 }
 
 /// Every upcasting step of this release, oldest first.
-pub const UPCASTERS: &[PayloadUpcaster] = &[];
+pub const UPCASTERS: &[PayloadUpcaster] = &[PayloadUpcaster {
+    event_type: "CaseReported",
+    from_version: 1,
+    upcast: case_reported_v1_to_v2,
+}];
+
+/// `CaseReported` v1 held a named reporter's contact in clear (`{"type":"named",...}`); v2
+/// may hold it sealed (`{"type":"sealed",...}`, written by the engine). A v1 payload is a
+/// valid v2 payload whose reporter is the clear, legacy [`crate::Reporter::Named`]: nothing
+/// is rewritten (the stored bytes stay as hashed), so an old store's clear contacts stay
+/// readable to whoever holds the file until migrated (docs/design.md).
+fn case_reported_v1_to_v2(payload: serde_json::Value) -> Result<serde_json::Value, String> {
+    if payload.get("reporter").is_none() {
+        return Err("no `reporter` field".to_owned());
+    }
+    Ok(payload)
+}

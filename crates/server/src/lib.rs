@@ -138,7 +138,10 @@ pub async fn open_engine(config: &ServerConfig) -> Result<Engine, ServerError> {
         path: config.store_path().to_path_buf(),
         options,
     };
-    Ok(Engine::open(EngineConfig::with_store(store, district)).await?)
+    // Reporters' contacts are sealed under the operator's master key, from the
+    // CASEFLOW_MASTER_KEY or CASEFLOW_MASTER_KEY_FILE variable (docs/design.md).
+    let master = caseflow::MasterKey::from_env().map_err(EngineError::Keys)?;
+    Ok(Engine::open(EngineConfig::with_store(store, district).master_key_opt(master)).await?)
 }
 
 /// Opens the users database a configuration names.

@@ -77,6 +77,9 @@ pub struct EngineOptions {
     /// Let the engine's deadline watcher urge at every local midnight (checked against the
     /// model's); when false the model's urgings are executed as ordinary commands.
     pub deadline_watcher: bool,
+    /// The master key of a SQLite store's key store (needed there: simulated reporters
+    /// give contacts, which the engine seals). A memory store needs none.
+    pub master_key: Option<caseflow::MasterKey>,
 }
 
 impl Default for EngineOptions {
@@ -85,6 +88,7 @@ impl Default for EngineOptions {
             store: StoreChoice::Memory,
             district: DistrictChoice::Scenario,
             deadline_watcher: true,
+            master_key: None,
         }
     }
 }
@@ -117,7 +121,7 @@ pub async fn run_on_engine_with_progress(
     );
     let hours = sim.hours().clone();
     let clock = Arc::new(ManualClock::new(hours.to_utc(0.0)));
-    let engine = open_engine(&options.store, district, &clock, seed).await?;
+    let engine = open_engine(options, district, &clock, seed).await?;
     let days = (sim.end_hours() / 24.0).round() as u32;
     let mut driver = Driver {
         engine: &engine,
@@ -160,12 +164,12 @@ pub async fn run_on_engine_with_progress(
 }
 
 async fn open_engine(
-    store: &StoreChoice,
+    options: &EngineOptions,
     district: District,
     clock: &Arc<ManualClock>,
     seed: u64,
 ) -> Result<Engine, SimError> {
-    let config = match store {
+    let config = match &options.store {
         StoreChoice::Memory => EngineConfig::memory(district),
         StoreChoice::Sqlite { path, options } => {
             if path.exists() {
@@ -187,6 +191,7 @@ async fn open_engine(
         }
     };
     let config = config
+        .master_key_opt(options.master_key.clone())
         .clock(clock.clone())
         .ids(Arc::new(SeededIds::new(seed)));
     Ok(Engine::open(config).await?)

@@ -53,6 +53,7 @@ async fn a_sqlite_run_writes_the_same_events_as_a_memory_run_and_other_verbs_can
     let s = quarter();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("sim.db");
+    let master = caseflow::MasterKey::generate();
     let memory = run_on_engine(&s, 5, &EngineOptions::default())
         .await
         .unwrap();
@@ -61,6 +62,7 @@ async fn a_sqlite_run_writes_the_same_events_as_a_memory_run_and_other_verbs_can
         5,
         &EngineOptions {
             store: StoreChoice::sqlite(&db),
+            master_key: Some(master.clone()),
             ..Default::default()
         },
     )
@@ -83,6 +85,7 @@ async fn a_sqlite_run_writes_the_same_events_as_a_memory_run_and_other_verbs_can
         5,
         &EngineOptions {
             store: StoreChoice::sqlite(db),
+            master_key: Some(master),
             ..Default::default()
         },
     )

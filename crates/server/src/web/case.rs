@@ -143,8 +143,9 @@ fn facts(app: &App, loaded: &LoadedCase, lang: Lang) -> Markup {
     let Some(case) = loaded.state.case() else {
         return html! {};
     };
-    let reporter = match case.reporter {
-        Reporter::Anonymous => tr(lang, "匿名", "anonymous"),
+    let reporter = match (&case.reporter, &case.contact_erased) {
+        (Reporter::Anonymous, _) => tr(lang, "匿名", "anonymous"),
+        (_, Some(_)) => tr(lang, "实名（联系方式已删除）", "named (contact erased)"),
         _ => tr(lang, "实名（联系方式受保护）", "named (contact protected)"),
     };
     html! {

@@ -1,0 +1,619 @@
+//! Where reporters' data keys live, apart from the event log: the [`KeyStore`] trait (so a
+//! KMS or Vault can stand behind it later), its SQLite implementation (`<stem>.keys.db`
+//! next to a SQLite store) and an in-memory one (for memory stores).
+//!
+//! One data key per reporter handle: a reporter who reported several cases has one key, so
+//! destroying it erases every one of their contacts at once. A key is made the first time
+//! a handle is seen; the SQLite store draws it from a pool written in batches (one
+//! durable commit for many new reporters, so reporting stays as cheap as before) and
+//! records which handle took it in batches too. An assignment lost in a crash costs only a
+//! second key for that reporter: the log's sealed contacts name their key ids, and erasure
+//! destroys every key the reporter's cases name (docs/design.md, "Key store").
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use caseflow_domain::ReporterHandle;
+use caseflow_store::Synchronous;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::error::KeyError;
+use super::master::{DataKey, KEY_BYTES, MasterKey};
+use crate::ids::{IdGenerator, Secret};
+
+/// What the key store knows of one data key.
+#[derive(Debug, Clone)]
+pub enum KeyState {
+    /// The key exists: contacts sealed with it can be opened.
+    Live(DataKey),
+    /// The key was destroyed (erasure) at this time: its contacts can never be opened.
+    Destroyed {
+        /// When.
+        at: Option<DateTime<Utc>>,
+    },
+}
+
+/// A store of data keys, wrapped by a master key. Blocking calls; every one is short (an
+/// in-memory lookup, or one small SQLite transaction).
+pub trait KeyStore: Send + Sync + std::fmt::Debug {
+    /// The reporter's data key and its id, made if the reporter has none yet.
+    fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError>;
+    /// A data key by id.
+    fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError>;
+    /// Destroys these keys and every key assigned to the reporter (idempotent). The key
+    /// material is overwritten, not merely marked.
+    fn destroy(
+        &self,
+        reporter: ReporterHandle,
+        key_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), KeyError>;
+    /// Rewraps every live data key under `new_master` and makes it the store's master key;
+    /// returns the number of keys rewrapped. The event log is not touched.
+    fn rotate(&self, new_master: &MasterKey) -> Result<usize, KeyError>;
+    /// The id of the log's first event, recorded to tell this store's key store from
+    /// another's (`None` until recorded).
+    fn binding(&self) -> Result<Option<String>, KeyError>;
+    /// Records the id of the log's first event.
+    fn bind(&self, first_event_id: &str) -> Result<(), KeyError>;
+    /// Writes assignments kept in memory (called on drop too).
+    fn flush(&self) -> Result<(), KeyError>;
+}
+
+/// Fresh key material and key ids from the engine's injected randomness.
+fn new_key(ids: &dyn IdGenerator) -> (String, DataKey) {
+    let mut bytes = [0u8; KEY_BYTES];
+    ids.fill_secret(Secret::DataKey, &mut bytes);
+    let mut id = [0u8; 16];
+    ids.fill_secret(Secret::DataKey, &mut id);
+    (
+        format!("dk-{}", hex::encode(id)),
+        DataKey::from_bytes(bytes),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// In memory.
+
+/// Data keys in memory, for memory stores (the keys die with the process, as the log does).
+#[derive(Debug)]
+pub struct MemoryKeyStore {
+    ids: Arc<dyn IdGenerator>,
+    inner: Mutex<MemoryKeys>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryKeys {
+    keys: HashMap<String, KeyState>,
+    reporters: HashMap<ReporterHandle, String>,
+    binding: Option<String>,
+}
+
+impl MemoryKeyStore {
+    /// An empty key store drawing key material from `ids`.
+    pub fn new(ids: Arc<dyn IdGenerator>) -> MemoryKeyStore {
+        MemoryKeyStore {
+            ids,
+            inner: Mutex::new(MemoryKeys::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryKeys> {
+        // A panic elsewhere while holding the lock leaves plain maps, still consistent.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl KeyStore for MemoryKeyStore {
+    fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError> {
+        let mut keys = self.lock();
+        if let Some(id) = keys.reporters.get(&reporter).cloned() {
+            if let Some(KeyState::Live(key)) = keys.keys.get(&id) {
+                return Ok((id, key.clone()));
+            }
+        }
+        let (id, key) = new_key(self.ids.as_ref());
+        keys.keys.insert(id.clone(), KeyState::Live(key.clone()));
+        keys.reporters.insert(reporter, id.clone());
+        Ok((id, key))
+    }
+
+    fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError> {
+        self.lock()
+            .keys
+            .get(key_id)
+            .cloned()
+            .ok_or_else(|| KeyError::UnknownKey {
+                key_id: key_id.to_owned(),
+            })
+    }
+
+    fn destroy(
+        &self,
+        reporter: ReporterHandle,
+        key_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), KeyError> {
+        let mut keys = self.lock();
+        let mut doomed: Vec<String> = key_ids.to_vec();
+        doomed.extend(keys.reporters.remove(&reporter));
+        for id in doomed {
+            keys.keys.insert(id, KeyState::Destroyed { at: Some(at) });
+        }
+        Ok(())
+    }
+
+    fn rotate(&self, _new_master: &MasterKey) -> Result<usize, KeyError> {
+        // Memory keys are not wrapped: nothing outlives the process to protect.
+        let keys = self.lock();
+        Ok(keys
+            .keys
+            .values()
+            .filter(|k| matches!(k, KeyState::Live(_)))
+            .count())
+    }
+
+    fn binding(&self) -> Result<Option<String>, KeyError> {
+        Ok(self.lock().binding.clone())
+    }
+
+    fn bind(&self, first_event_id: &str) -> Result<(), KeyError> {
+        self.lock().binding = Some(first_event_id.to_owned());
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), KeyError> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// SQLite.
+
+/// The key store of a SQLite store (`cases.db` -> `cases.keys.db`).
+pub fn key_store_path(store_path: &Path) -> PathBuf {
+    let stem = store_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "caseflow".to_owned());
+    store_path.with_file_name(format!("{stem}.keys.db"))
+}
+
+/// The format tag in a key store's `meta` table.
+const FORMAT: &str = "caseflow-keys-1";
+/// Most keys made in one pool refill (the first refill of a process makes fewer).
+const POOL_BATCH_MAX: usize = 256;
+/// The first refill's size; each refill doubles it up to [`POOL_BATCH_MAX`].
+const POOL_BATCH_FIRST: usize = 8;
+/// Assignments kept in memory before they are written.
+const PENDING_MAX: usize = 64;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE data_keys (
+    key_id TEXT PRIMARY KEY,
+    reporter TEXT,
+    state TEXT NOT NULL CHECK (state IN ('free', 'assigned', 'retired', 'destroyed')),
+    nonce BLOB,
+    wrapped BLOB,
+    destroyed_at TEXT
+);
+CREATE INDEX data_keys_by_reporter ON data_keys (reporter);
+";
+
+/// Data keys in a SQLite file, wrapped by the master key.
+#[derive(Debug)]
+pub struct SqliteKeyStore {
+    path: PathBuf,
+    ids: Arc<dyn IdGenerator>,
+    inner: Mutex<SqliteKeys>,
+}
+
+struct SqliteKeys {
+    conn: Connection,
+    master: MasterKey,
+    /// Keys made by this process and not yet handed out.
+    pool: Vec<(String, DataKey)>,
+    next_batch: usize,
+    /// Reporters' keys seen or made by this process.
+    cache: HashMap<ReporterHandle, (String, DataKey)>,
+    /// Assignments not yet written.
+    pending: Vec<(String, ReporterHandle)>,
+}
+
+impl std::fmt::Debug for SqliteKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteKeys")
+            .field("master", &self.master)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteKeyStore {
+    /// Creates a new, empty key store at `path`; refuses if the file exists.
+    pub fn create(
+        path: &Path,
+        master: MasterKey,
+        ids: Arc<dyn IdGenerator>,
+        synchronous: Synchronous,
+    ) -> Result<SqliteKeyStore, KeyError> {
+        if path.exists() {
+            return Err(KeyError::KeyStoreUnreadable {
+                path: path.to_owned(),
+                reason: "a file is already there".to_owned(),
+            });
+        }
+        let conn = Connection::open(path).map_err(|e| io(path, e))?;
+        configure(&conn, path, synchronous)?;
+        conn.execute_batch(SCHEMA).map_err(|e| io(path, e))?;
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES ('format', ?1), ('master', ?2)",
+            params![FORMAT, master.fingerprint()],
+        )
+        .map_err(|e| io(path, e))?;
+        Ok(Self::from_parts(path, conn, master, ids))
+    }
+
+    /// Opens an existing key store, checking that it is one and that `master` is its key.
+    pub fn open(
+        path: &Path,
+        master: MasterKey,
+        ids: Arc<dyn IdGenerator>,
+        synchronous: Synchronous,
+    ) -> Result<SqliteKeyStore, KeyError> {
+        let unreadable = |reason: String| KeyError::KeyStoreUnreadable {
+            path: path.to_owned(),
+            reason,
+        };
+        if !path.exists() {
+            return Err(KeyError::KeyStoreMissing {
+                path: path.to_owned(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| unreadable(e.to_string()))?;
+        configure(&conn, path, synchronous).map_err(|e| unreadable(e.to_string()))?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| unreadable(e.to_string()))?;
+        if check != "ok" {
+            return Err(unreadable(check));
+        }
+        let meta = |name: &str| -> Result<Option<String>, KeyError> {
+            conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| unreadable(e.to_string()))
+        };
+        if meta("format")?.as_deref() != Some(FORMAT) {
+            return Err(unreadable("not a Caseflow key store".to_owned()));
+        }
+        let expected = meta("master")?.unwrap_or_default();
+        if expected != master.fingerprint() {
+            return Err(KeyError::WrongMasterKey {
+                path: path.to_owned(),
+                expected,
+                given: master.fingerprint(),
+            });
+        }
+        // Pool keys an earlier process left free may have been handed out by it without the
+        // assignment being written: never hand them out again (they stay readable).
+        conn.execute(
+            "UPDATE data_keys SET state = 'retired' WHERE state = 'free'",
+            [],
+        )
+        .map_err(|e| io(path, e))?;
+        Ok(Self::from_parts(path, conn, master, ids))
+    }
+
+    fn from_parts(
+        path: &Path,
+        conn: Connection,
+        master: MasterKey,
+        ids: Arc<dyn IdGenerator>,
+    ) -> SqliteKeyStore {
+        SqliteKeyStore {
+            path: path.to_owned(),
+            ids,
+            inner: Mutex::new(SqliteKeys {
+                conn,
+                master,
+                pool: Vec::new(),
+                next_batch: POOL_BATCH_FIRST,
+                cache: HashMap::new(),
+                pending: Vec::new(),
+            }),
+        }
+    }
+
+    /// The key store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SqliteKeys> {
+        // The connection and maps stay consistent: every write is one transaction.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn io(&self, e: rusqlite::Error) -> KeyError {
+        io(&self.path, e)
+    }
+
+    /// Makes a batch of keys and writes them in one durable transaction.
+    fn refill(&self, keys: &mut SqliteKeys) -> Result<(), KeyError> {
+        let batch: Vec<(String, DataKey)> = (0..keys.next_batch)
+            .map(|_| new_key(self.ids.as_ref()))
+            .collect();
+        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO data_keys (key_id, state, nonce, wrapped) VALUES (?1, 'free', ?2, ?3)",
+                )
+                .map_err(|e| self.io(e))?;
+            for (id, key) in &batch {
+                let (nonce, wrapped) = keys.master.wrap(id, key)?;
+                insert
+                    .execute(params![id, &nonce[..], wrapped])
+                    .map_err(|e| self.io(e))?;
+            }
+        }
+        write_assignments(&tx, &keys.pending).map_err(|e| self.io(e))?;
+        tx.commit().map_err(|e| self.io(e))?;
+        keys.pending.clear();
+        keys.next_batch = (keys.next_batch * 2).min(POOL_BATCH_MAX);
+        // Hand out in the order made (so seeded runs are reproducible).
+        keys.pool = batch.into_iter().rev().collect();
+        Ok(())
+    }
+
+    fn assigned_key(
+        &self,
+        keys: &SqliteKeys,
+        reporter: ReporterHandle,
+    ) -> Result<Option<(String, DataKey)>, KeyError> {
+        let row: Option<(String, Vec<u8>, Vec<u8>)> = keys
+            .conn
+            .query_row(
+                "SELECT key_id, nonce, wrapped FROM data_keys \
+                 WHERE reporter = ?1 AND state = 'assigned' ORDER BY rowid LIMIT 1",
+                [reporter.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.io(e))?;
+        let Some((id, nonce, wrapped)) = row else {
+            return Ok(None);
+        };
+        let key = keys
+            .master
+            .unwrap(&id, &nonce, &wrapped)
+            .ok_or_else(|| self.altered(&id))?;
+        Ok(Some((id, key)))
+    }
+
+    fn altered(&self, key_id: &str) -> KeyError {
+        KeyError::KeyStoreUnreadable {
+            path: self.path.clone(),
+            reason: format!("data key {key_id} does not unwrap: it was altered"),
+        }
+    }
+}
+
+fn io(path: &Path, source: rusqlite::Error) -> KeyError {
+    KeyError::KeyStoreIo {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn configure(conn: &Connection, path: &Path, synchronous: Synchronous) -> Result<(), KeyError> {
+    let sync = match synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    // secure_delete overwrites freed content, so a destroyed key's bytes do not linger in
+    // free pages; the WAL is truncated after every destruction and rotation.
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA secure_delete = ON;"
+    ))
+    .map_err(|e| io(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| io(path, e))
+}
+
+fn write_assignments(
+    conn: &Connection,
+    pending: &[(String, ReporterHandle)],
+) -> rusqlite::Result<()> {
+    let mut update = conn.prepare_cached(
+        "UPDATE data_keys SET reporter = ?2, state = 'assigned' WHERE key_id = ?1 AND state <> 'destroyed'",
+    )?;
+    for (id, reporter) in pending {
+        update.execute(params![id, reporter.to_string()])?;
+    }
+    Ok(())
+}
+
+impl KeyStore for SqliteKeyStore {
+    fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError> {
+        let mut keys = self.lock();
+        if let Some(hit) = keys.cache.get(&reporter) {
+            return Ok(hit.clone());
+        }
+        if let Some(found) = self.assigned_key(&keys, reporter)? {
+            keys.cache.insert(reporter, found.clone());
+            return Ok(found);
+        }
+        if keys.pool.is_empty() {
+            self.refill(&mut keys)?;
+        }
+        let (id, key) = keys
+            .pool
+            .pop()
+            .ok_or(KeyError::Crypto("an empty key pool after a refill"))?;
+        keys.cache.insert(reporter, (id.clone(), key.clone()));
+        keys.pending.push((id.clone(), reporter));
+        if keys.pending.len() >= PENDING_MAX {
+            let pending = std::mem::take(&mut keys.pending);
+            write_assignments(&keys.conn, &pending).map_err(|e| self.io(e))?;
+        }
+        Ok((id, key))
+    }
+
+    fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError> {
+        let keys = self.lock();
+        if let Some((_, key)) = keys.cache.values().find(|(id, _)| id == key_id) {
+            return Ok(KeyState::Live(key.clone()));
+        }
+        type Row = (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
+        let row: Option<Row> = keys
+            .conn
+            .query_row(
+                "SELECT state, nonce, wrapped, destroyed_at FROM data_keys WHERE key_id = ?1",
+                [key_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(|e| self.io(e))?;
+        match row {
+            None => Err(KeyError::UnknownKey {
+                key_id: key_id.to_owned(),
+            }),
+            Some((state, _, _, at)) if state == "destroyed" => Ok(KeyState::Destroyed {
+                at: at.and_then(|t| DateTime::parse_from_rfc3339(&t).ok().map(|t| t.to_utc())),
+            }),
+            Some((_, Some(nonce), Some(wrapped), _)) => keys
+                .master
+                .unwrap(key_id, &nonce, &wrapped)
+                .map(KeyState::Live)
+                .ok_or_else(|| self.altered(key_id)),
+            Some(_) => Err(self.altered(key_id)),
+        }
+    }
+
+    fn destroy(
+        &self,
+        reporter: ReporterHandle,
+        key_ids: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<(), KeyError> {
+        let mut keys = self.lock();
+        let mut doomed: Vec<String> = key_ids.to_vec();
+        if let Some((id, _)) = keys.cache.remove(&reporter) {
+            doomed.push(id);
+        }
+        keys.pending.retain(|(id, _)| !doomed.contains(id));
+        let pending = std::mem::take(&mut keys.pending);
+        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
+        write_assignments(&tx, &pending).map_err(|e| self.io(e))?;
+        let at_text = at.to_rfc3339();
+        tx.execute(
+            "UPDATE data_keys SET state = 'destroyed', nonce = NULL, wrapped = NULL, destroyed_at = ?2 \
+             WHERE reporter = ?1 AND state <> 'destroyed'",
+            params![reporter.to_string(), at_text],
+        )
+        .map_err(|e| self.io(e))?;
+        for id in &doomed {
+            tx.execute(
+                "INSERT INTO data_keys (key_id, reporter, state, destroyed_at) VALUES (?1, ?2, 'destroyed', ?3) \
+                 ON CONFLICT (key_id) DO UPDATE SET state = 'destroyed', nonce = NULL, wrapped = NULL, \
+                 destroyed_at = COALESCE(data_keys.destroyed_at, excluded.destroyed_at)",
+                params![id, reporter.to_string(), at_text],
+            )
+            .map_err(|e| self.io(e))?;
+        }
+        tx.commit().map_err(|e| self.io(e))?;
+        truncate_wal(&keys.conn).map_err(|e| self.io(e))
+    }
+
+    fn rotate(&self, new_master: &MasterKey) -> Result<usize, KeyError> {
+        let mut keys = self.lock();
+        let pending = std::mem::take(&mut keys.pending);
+        let old = keys.master.clone();
+        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
+        write_assignments(&tx, &pending).map_err(|e| self.io(e))?;
+        let rows: Vec<(String, Vec<u8>, Vec<u8>)> = {
+            let mut select = tx
+                .prepare("SELECT key_id, nonce, wrapped FROM data_keys WHERE wrapped IS NOT NULL")
+                .map_err(|e| self.io(e))?;
+            let rows = select
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(|e| self.io(e))?;
+            rows.collect::<Result<_, _>>().map_err(|e| self.io(e))?
+        };
+        for (id, nonce, wrapped) in &rows {
+            let key = old
+                .unwrap(id, nonce, wrapped)
+                .ok_or_else(|| self.altered(id))?;
+            let (nonce, wrapped) = new_master.wrap(id, &key)?;
+            tx.execute(
+                "UPDATE data_keys SET nonce = ?2, wrapped = ?3 WHERE key_id = ?1",
+                params![id, &nonce[..], wrapped],
+            )
+            .map_err(|e| self.io(e))?;
+        }
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE name = 'master'",
+            [new_master.fingerprint()],
+        )
+        .map_err(|e| self.io(e))?;
+        tx.commit().map_err(|e| self.io(e))?;
+        keys.master = new_master.clone();
+        // The old wrappings must not linger in the WAL for the old master key to open.
+        truncate_wal(&keys.conn).map_err(|e| self.io(e))?;
+        Ok(rows.len())
+    }
+
+    fn binding(&self) -> Result<Option<String>, KeyError> {
+        let keys = self.lock();
+        keys.conn
+            .query_row("SELECT value FROM meta WHERE name = 'log'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.io(e))
+    }
+
+    fn bind(&self, first_event_id: &str) -> Result<(), KeyError> {
+        let keys = self.lock();
+        keys.conn
+            .execute(
+                "INSERT INTO meta (name, value) VALUES ('log', ?1) ON CONFLICT (name) DO NOTHING",
+                [first_event_id],
+            )
+            .map_err(|e| self.io(e))?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), KeyError> {
+        let mut keys = self.lock();
+        let pending = std::mem::take(&mut keys.pending);
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
+        write_assignments(&tx, &pending).map_err(|e| self.io(e))?;
+        tx.commit().map_err(|e| self.io(e))
+    }
+}
+
+impl Drop for SqliteKeyStore {
+    fn drop(&mut self) {
+        // Best effort: an assignment lost here only gives the reporter a second key.
+        if let Err(e) = self.flush() {
+            tracing::warn!(error = %e, "could not write the last key assignments");
+        }
+    }
+}
+
+fn truncate_wal(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+}
