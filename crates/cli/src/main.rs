@@ -14,6 +14,7 @@ macro_rules! say {
 
 mod act;
 mod bar;
+mod calibrate;
 mod commands;
 mod demo;
 mod output;
