@@ -45,7 +45,7 @@ pub async fn run(args: &SimulateArgs) -> Result<ExitCode, CliError> {
         .map(|t| parse_time(t, offset))
         .transpose()?;
     let base = args.scenario.as_deref().map(load).transpose()?;
-    let (district_file, district_text) = district_for(out, args.district.as_deref())?;
+    let (district_file, district_text, write_beside) = district_for(out, args.district.as_deref())?;
     let name = out
         .file_stem()
         .and_then(|s| s.to_str())
@@ -71,6 +71,13 @@ pub async fn run(args: &SimulateArgs) -> Result<ExitCode, CliError> {
         text: district_text,
     };
     let validation = validate(&cal, &choice, seed, reps).map_err(sim_error)?;
+    if let Some(beside) = &write_beside {
+        write_file(beside, SAMPLE_DISTRICT_TOML)?;
+        eprintln!(
+            "the store uses the built-in sample district: written to {} for the scenario",
+            beside.display()
+        );
+    }
     write_file(out, &scenario_toml(&cal).map_err(sim_error)?)?;
     if args.json {
         let json = serde_json::json!({
@@ -101,27 +108,26 @@ pub async fn run(args: &SimulateArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The district file the calibrated scenario names, and its text: the store's `--district`
-/// (by absolute path), or the built-in sample district written next to the scenario.
-fn district_for(out: &Path, district: Option<&Path>) -> Result<(PathBuf, String), CliError> {
+/// The district file the calibrated scenario names, its text, and where to write it: the
+/// store's `--district` (by absolute path), or the built-in sample district, to be written
+/// beside the scenario as `<name>.district.toml` once the calibration has succeeded.
+fn district_for(
+    out: &Path,
+    district: Option<&Path>,
+) -> Result<(PathBuf, String, Option<PathBuf>), CliError> {
     if let Some(path) = district {
         let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let text = std::fs::read_to_string(&abs).map_err(|source| CliError::Io {
             what: format!("cannot read the district file {}", abs.display()),
             source,
         })?;
-        return Ok((abs, text));
+        return Ok((abs, text, None));
     }
     let stem = out
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("calibrated");
     let beside = out.with_file_name(format!("{stem}.district.toml"));
-    write_file(&beside, SAMPLE_DISTRICT_TOML)?;
-    eprintln!(
-        "the store uses the built-in sample district: written to {} for the scenario",
-        beside.display()
-    );
     let name = PathBuf::from(beside.file_name().unwrap_or_default());
-    Ok((name, SAMPLE_DISTRICT_TOML.to_owned()))
+    Ok((name, SAMPLE_DISTRICT_TOML.to_owned(), Some(beside)))
 }

@@ -181,7 +181,16 @@ pub fn calibrate(
         CaseEvent::CaseReported(r) if options.from.is_none_or(|f| r.at >= f) => Some(r.at),
         _ => None,
     });
-    let from = options.from.or(first_report).ok_or_else(no_cases)?;
+    let Some(first_report) = first_report else {
+        return Err(match options.from {
+            Some(_) => SimError::Option {
+                option: "--from".into(),
+                reason: "the store has no case reported at or after this time".into(),
+            },
+            None => no_cases(),
+        });
+    };
+    let from = options.from.unwrap_or(first_report);
     let last = events.iter().map(CaseEvent::at).max().unwrap_or(from);
     let to = options.to.unwrap_or(last + Duration::seconds(1));
     let start = from.with_timezone(&offset).date_naive();
