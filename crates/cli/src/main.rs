@@ -15,6 +15,7 @@ macro_rules! say {
 mod act;
 mod anchor;
 mod bar;
+mod calibrate;
 mod commands;
 mod demo;
 mod output;

@@ -16,9 +16,24 @@ use crate::CliError;
 /// Arguments of `caseflow simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// Scenario file (TOML; see docs/simulation.md).
-    #[arg(long, value_name = "PATH")]
-    pub scenario: PathBuf,
+    /// Scenario file (TOML; see docs/simulation.md). With --calibrate: optional, the base
+    /// whose staffing, working hours and seed the calibrated scenario keeps.
+    #[arg(long, value_name = "PATH", required_unless_present = "calibrate")]
+    pub scenario: Option<PathBuf>,
+    /// Fit a scenario to the history of the store given with --db (arrivals, branches,
+    /// service times), write it to --out and print the fits and a side-by-side validation.
+    #[arg(long, requires = "db", requires = "out", conflicts_with_all = ["compare", "model_only", "csv"])]
+    pub calibrate: bool,
+    /// With --calibrate: the start of the window (`YYYY-MM-DD[THH:MM]` district time, or
+    /// RFC 3339; default: the first report).
+    #[arg(long, value_name = "TIME", requires = "calibrate")]
+    pub from: Option<String>,
+    /// With --calibrate: the end of the window (default: the last event).
+    #[arg(long, value_name = "TIME", requires = "calibrate")]
+    pub to: Option<String>,
+    /// With --calibrate: where to write the calibrated scenario.
+    #[arg(long, value_name = "PATH", requires = "calibrate")]
+    pub out: Option<PathBuf>,
     /// A second scenario to compare against the first (same seeds: common random numbers).
     #[arg(long, value_name = "PATH")]
     pub compare: Option<PathBuf>,
@@ -30,6 +45,7 @@ pub struct SimulateArgs {
     pub replications: Option<usize>,
     /// Write the engine's events to this SQLite file (must not exist) instead of memory; the
     /// other verbs (todo, case, verify, export, audit) can open it afterwards. One run only.
+    /// With --calibrate: the store to read.
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// With --db: the master key file sealing the simulated reporters' contacts (default:
@@ -64,7 +80,7 @@ pub struct SimulateArgs {
 
 /// A simulation error as the CLI reports it: a scenario or option the caller must fix is a
 /// usage error; everything else keeps its own words (a model or engine failure).
-fn sim_error(e: SimError) -> CliError {
+pub(crate) fn sim_error(e: SimError) -> CliError {
     match e {
         SimError::Engine(e) => CliError::Engine(e),
         e if e.is_caller_error() => CliError::Usage(e.to_string()),
@@ -72,14 +88,14 @@ fn sim_error(e: SimError) -> CliError {
     }
 }
 
-fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
     std::fs::write(path, text).map_err(|source| CliError::Io {
         what: format!("cannot write {}", path.display()),
         source,
     })
 }
 
-fn load(path: &Path) -> Result<Scenario, CliError> {
+pub(crate) fn load(path: &Path) -> Result<Scenario, CliError> {
     let s = Scenario::from_path(path).map_err(|e| CliError::Usage(e.to_string()))?;
     for note in &s.notes {
         eprintln!("note: {}: {note}", path.display());
@@ -146,7 +162,13 @@ fn json(value: &impl serde::Serialize) -> Result<String, CliError> {
 
 /// Runs `caseflow simulate` (async).
 pub async fn run_async(args: SimulateArgs) -> Result<ExitCode, CliError> {
-    let a = load(&args.scenario)?;
+    if args.calibrate {
+        return crate::calibrate::run(&args).await;
+    }
+    let Some(scenario) = &args.scenario else {
+        return Err(CliError::Usage("give --scenario PATH".into()));
+    };
+    let a = load(scenario)?;
     let b = match &args.compare {
         Some(path) => Some(load(path)?),
         None => None,

@@ -463,3 +463,40 @@ fn a_kurrentdb_url_without_the_feature_is_a_clear_error() {
     let err = run_err(&["stats", "--store", "http://localhost"]);
     assert!(err.contains("unsupported store URL scheme `http`"), "{err}");
 }
+
+#[test]
+fn simulate_calibrate_fits_the_demo_store_and_shows_the_log_beside_the_simulation() {
+    let d = demo();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("fitted.toml");
+    let text = run_ok(
+        &[
+            "simulate",
+            "--calibrate",
+            "--replications",
+            "3",
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ],
+        &d.db,
+    );
+    assert!(text.contains("Kolmogorov-Smirnov"), "{text}");
+    assert!(
+        text.contains("| KPI | log | simulated (95% CI) |"),
+        "{text}"
+    );
+    // The scenario names the sample district written beside it, and runs.
+    assert!(dir.path().join("fitted.district.toml").is_file());
+    let runs = caseflow()
+        .args(["simulate", "--model-only", "--no-html", "--scenario"])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    assert!(
+        runs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&runs.stderr)
+    );
+    let err = run_err(&["simulate", "--calibrate", "--out", "x.toml"]);
+    assert!(err.contains("--db"), "{err}");
+}

@@ -10,7 +10,13 @@
 //!    (targets: <= 60 s, <= 600 bytes/event). Then the same year on the model alone (no log
 //!    kept: the bounded-memory way to run province scale).
 //!
+//! 4. Calibration: a store of at least 1,000,000 events (the district year scaled up, driven
+//!    through the engine's memory store), then `calibrate::read_log`, `calibrate::calibrate`
+//!    and a 5-replication `calibrate::validate`, each timed.
+//!
 //! Environment: `CASEFLOW_SIM_PROVINCE_CASES` (default 1000000) scales the province run;
+//! `CASEFLOW_SIM_CALIBRATION_EVENTS` (default 1000000) sizes the calibration store and
+//! `CASEFLOW_SIM_SKIP_CALIBRATION=1` skips part 4;
 //! `CASEFLOW_SIM_MODEL_ONLY=1` skips the engine part of it (and its memory);
 //! `CASEFLOW_SIM_SKIP_PROVINCE=1` and `CASEFLOW_SIM_SKIP_PEER=1` skip parts 3 and 2.
 
@@ -210,6 +216,67 @@ fn province() {
     );
 }
 
+/// Part 4: calibration time for a store of about `CASEFLOW_SIM_CALIBRATION_EVENTS` events.
+fn calibration() {
+    use caseflow_sim::calibrate::{CalibrateOptions, calibrate, read_log, validate};
+    use caseflow_sim::district::DistrictChoice;
+    let target: f64 = std::env::var("CASEFLOW_SIM_CALIBRATION_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000.0);
+    let path = manifest().join("../../examples/scenarios/district-year.toml");
+    let mut s = scenario(path);
+    // The district year writes about 11 events per case; scale the streams and staff to
+    // reach the target (the campaigns stay as they are).
+    let base: f64 = s.arrivals.channel.iter().filter_map(|c| c.per_year).sum();
+    let factor = target / 11.0 / base;
+    for ch in &mut s.arrivals.channel {
+        ch.per_year = ch.per_year.map(|r| r * factor);
+    }
+    for n in s.staffing.per_level.values_mut() {
+        *n = ((*n as f64) * factor / 10.0).ceil().max(1.0) as u32;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let t = Instant::now();
+    let run = rt
+        .block_on(run_on_engine(&s, 1, &EngineOptions::default()))
+        .expect("calibration store");
+    let events = run.summary.engine_events.unwrap_or(0);
+    println!(
+        "calibration/store: {} cases, {events} events written in {:.1} s",
+        run.summary.cases.arrived,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let log = rt.block_on(read_log(&run.engine)).expect("read");
+    let read = t.elapsed().as_secs_f64();
+    let district = run.engine.district().clone();
+    let options = CalibrateOptions {
+        name: "calibrated".into(),
+        base: Some(s.clone()),
+        district_file: s.district_path(),
+        ..CalibrateOptions::default()
+    };
+    let t = Instant::now();
+    let cal = calibrate(log, &district, &options).expect("calibrate");
+    let fitted = t.elapsed().as_secs_f64();
+    let choice = DistrictChoice::File(s.district_path().expect("district"));
+    let t = Instant::now();
+    let v = validate(&cal, &choice, 1, 5).expect("validate");
+    let validated = t.elapsed().as_secs_f64();
+    println!(
+        "  read {events} events in {read:.2} s, fitted in {fitted:.2} s ({:.0} events/s together), \
+         5-replication validation in {validated:.1} s; {} of {} KPIs within tolerance",
+        events as f64 / (read + fitted),
+        v.rows.iter().filter(|r| r.within).count(),
+        v.rows.len()
+    );
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     criterion_benches(&mut c);
@@ -219,5 +286,8 @@ fn main() {
     }
     if std::env::var("CASEFLOW_SIM_SKIP_PROVINCE").is_err() {
         province();
+    }
+    if std::env::var("CASEFLOW_SIM_SKIP_CALIBRATION").is_err() {
+        calibration();
     }
 }

@@ -11,6 +11,7 @@
 //! Entry points: [`run_once`], [`replicate`](replicate::replicate), [`compare`], the engine
 //! driver [`engine::run_on_engine`], and the reports in [`report`].
 
+pub mod calibrate;
 pub mod casework;
 pub mod des;
 pub mod dist;

@@ -18,9 +18,19 @@ figure.empty{margin:1em 0;padding:.6em 1em;border:1px solid #ddd;border-radius:4
 figure.empty p{margin:.3em 0 0;color:#555}\
 .table{overflow-x:auto}table{border-collapse:collapse;font-size:13px}\
 td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child{text-align:left}\
-tr.sig td{color:#b00}pre{font-size:11px;overflow-x:auto}";
+tr.sig td{color:#b00}pre{font-size:11px;overflow-x:auto}\
+.chart-scroll{overflow-x:auto}\
+@media (max-width:600px){svg.chart{width:560px;max-width:none}}";
 
+/// The page around `body`. On a phone each chart keeps a width at which its labels stay
+/// readable (560 px) and scrolls sideways in its own box instead of shrinking.
 fn page(title: &str, body: &str) -> String {
+    let body = body
+        .replace(
+            "<svg class=\"chart\"",
+            "<div class=\"chart-scroll\"><svg class=\"chart\"",
+        )
+        .replace("</svg>", "</svg></div>");
     format!(
         "<!DOCTYPE html><html lang=\"zh-Hans\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\

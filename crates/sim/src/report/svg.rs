@@ -28,11 +28,10 @@ fn open(height: f64, title: &str) -> String {
     let _ = write!(
         s,
         "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {height}\" \
-         role=\"img\" aria-label=\"{t}\" {FONT} font-size=\"13\">\
+         role=\"img\" aria-label=\"{t}\" {FONT} font-size=\"14\">\
          <title>{t}</title><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\
-         <text x=\"{x}\" y=\"20\" text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\">{t}</text>",
+         <text x=\"8\" y=\"20\" font-size=\"16\" font-weight=\"bold\">{t}</text>",
         t = esc(title),
-        x = WIDTH / 2.0
     );
     s
 }

@@ -135,7 +135,7 @@ pub struct OrganisationSection {
     #[serde(default)]
     pub villages: Option<u32>,
     /// Explicit assignment of generated units to zones, overriding the round-robin layout.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub zone_of: BTreeMap<String, String>,
 }
 
