@@ -91,7 +91,16 @@ test('the village officer records the site visit; the room leader closes the cas
   const leader = await desk.newPage();
   await signIn(leader, 'li.room1');
   await leader.screenshot({ path: join(OUT, 'todo-room-leader.png'), fullPage: true });
-  await leader.goto(`${base}/cases/${caseId}`);
+  // The zone's overview shows the case moved on: the visit is recorded and closing waits.
+  await leader.click('nav a[href="/overview"]');
+  await leader.waitForURL(/\/overview/);
+  await leader.screenshot({ path: join(OUT, 'overview-room-leader.png'), fullPage: true });
+  const row = leader.locator(`tr[data-case="${caseId}"]`);
+  await assert.doesNotReject(row.waitFor({ timeout: 5000 }), 'the overview lists the case');
+  assert.match(await row.innerText(), /办结/, 'closing is what the case waits for');
+  assert.match(await row.innerText(), /2026-\d{4}/, 'under its human number');
+  await row.locator('a').click();
+  await leader.waitForURL(new RegExp(`/cases/${caseId}`));
   const timeline = await leader.locator('section:has(h2:text("办理记录"))').innerText();
   assert.match(timeline, /记录回访/, 'the timeline shows the visit');
   assert.match(timeline, /满意度/, 'and the satisfaction');

@@ -264,6 +264,33 @@ fn from_domain(source: &DomainError) -> ApiError {
     }
 }
 
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        use axum::extract::rejection::JsonRejection as J;
+        let kind = match &rejection {
+            J::MissingJsonContentType(_) => ProblemType::UnsupportedMediaType,
+            J::JsonDataError(_) => ProblemType::InvalidInput,
+            J::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ProblemType::BodyTooLarge
+            }
+            _ => ProblemType::BadRequest,
+        };
+        ApiError::new(kind, rejection.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::new(ProblemType::BadRequest, rejection.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::new(ProblemType::NotFound, rejection.body_text())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,32 +316,5 @@ mod tests {
         assert_eq!(p.detail, None);
         let p = ApiError::new(ProblemType::InvalidInput, "unknown unit `x`").problem();
         assert_eq!(p.detail.as_deref(), Some("unknown unit `x`"));
-    }
-}
-
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        use axum::extract::rejection::JsonRejection as J;
-        let kind = match &rejection {
-            J::MissingJsonContentType(_) => ProblemType::UnsupportedMediaType,
-            J::JsonDataError(_) => ProblemType::InvalidInput,
-            J::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ProblemType::BodyTooLarge
-            }
-            _ => ProblemType::BadRequest,
-        };
-        ApiError::new(kind, rejection.body_text())
-    }
-}
-
-impl From<axum::extract::rejection::QueryRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
-        ApiError::new(ProblemType::BadRequest, rejection.body_text())
-    }
-}
-
-impl From<axum::extract::rejection::PathRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
-        ApiError::new(ProblemType::NotFound, rejection.body_text())
     }
 }

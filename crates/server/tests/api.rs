@@ -517,6 +517,21 @@ async fn lists_page_judge_overdue_at_the_given_time_and_the_as_of_view_replays_h
     assert_eq!(page["overdue"], 0);
     assert_eq!(page["items"][0]["action"], "decide_intake");
     assert_eq!(page["items"][0]["locality_name"], "中山街道纪工委");
+    // Human numbers, one per report of the district year.
+    let whole: Value = s
+        .get(Some(&officer), "/api/v1/todo/mine")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut numbers: Vec<&str> = whole["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["case_number"].as_str().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, ["2026-0001", "2026-0002", "2026-0003"]);
     let late: Value = s
         .get(
             Some(&officer),
@@ -546,6 +561,13 @@ async fn lists_page_judge_overdue_at_the_given_time_and_the_as_of_view_replays_h
         .await
         .unwrap();
     assert_eq!(v0["case"], Value::Null);
+    let now: Value = s
+        .get(Some(&officer), &format!("/api/v1/cases/{case}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["case_number"], page["items"][0]["case_number"]);
     let t: Value = s
         .get(
             Some(&officer),
