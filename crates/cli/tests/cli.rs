@@ -455,3 +455,71 @@ fn a_kurrentdb_url_without_the_feature_is_a_clear_error() {
     let err = run_err(&["stats", "--store", "http://localhost"]);
     assert!(err.contains("unsupported store URL scheme `http`"), "{err}");
 }
+
+/// `caseflow user` keeps users beside the store, refuses a unit the district does not have
+/// and a short password, prints a token once; `serve --check-config` opens everything and
+/// says what it would serve, and refuses a bad setting by its name.
+#[test]
+fn users_tokens_and_serve_check_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = private_copy(dir.path());
+    let db_arg = db.to_str().expect("path");
+    let add = |args: &[&str], password: &str| {
+        caseflow()
+            .args(["user", "add"])
+            .args(args)
+            .args(["--password-stdin", "--db", db_arg])
+            .write_stdin(format!("{password}\n"))
+            .output()
+            .expect("runs")
+    };
+    let ok = add(
+        &["li.room1", "--unit", "room-1", "--role", "leader"],
+        "correct horse battery",
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let no_unit = add(
+        &["x.nowhere", "--unit", "room-99", "--role", "leader"],
+        "correct horse battery",
+    );
+    assert_eq!(no_unit.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_unit.stderr).contains("room-99"));
+    let short = add(&["y.short", "--auditor"], "short");
+    assert_eq!(short.status.code(), Some(2));
+    let listed = run_ok(&["user", "list"], &db);
+    assert!(listed.contains("li.room1"), "{listed}");
+    assert!(!listed.contains("x.nowhere") && !listed.contains("y.short"));
+    let token = run_ok(&["user", "token", "li.room1"], &db);
+    assert!(token.trim().starts_with("cf_"), "{token}");
+    let tokens = run_ok(&["user", "tokens"], &db);
+    assert!(
+        !tokens.contains(token.trim()),
+        "the token list never shows a token"
+    );
+    assert!(users_file(&db).exists());
+
+    let check = run_ok(&["serve", "--check-config"], &db);
+    assert!(check.contains("configuration ok"), "{check}");
+    assert!(check.contains("(1 users)"), "{check}");
+    let bad = caseflow()
+        .args(["serve", "--check-config", "--db", db_arg])
+        .env("CASEFLOW_DURABILITY", "sometimes")
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("CASEFLOW_DURABILITY"), "{stderr}");
+    let missing = run_err(&["serve", "--check-config", "--db", "/nonexistent/cases.db"]);
+    assert!(missing.contains("does not exist"), "{missing}");
+}
+
+fn users_file(db: &Path) -> PathBuf {
+    db.with_file_name(format!(
+        "{}.users.db",
+        db.file_stem().and_then(|s| s.to_str()).expect("stem")
+    ))
+}
