@@ -219,9 +219,12 @@ impl From<EngineError> for ApiError {
             EngineError::MergeTargetNotOpen { .. } => {
                 ApiError::new(ProblemType::CommandRejected, error.to_string())
             }
-            EngineError::CaseNotFound(_) | EngineError::VersionOutOfRange { .. } => {
-                ApiError::not_found(error.to_string())
-            }
+            // A case, number, list or point of history that does not exist (yet).
+            EngineError::CaseNotFound(_)
+            | EngineError::VersionOutOfRange { .. }
+            | EngineError::NotYetReported { .. }
+            | EngineError::NoCaseNumbered(_)
+            | EngineError::UnknownListOwner(_) => ApiError::not_found(error.to_string()),
             EngineError::Contention { .. } => {
                 ApiError::new(ProblemType::Contention, error.to_string()).retry_after(1)
             }
@@ -230,6 +233,9 @@ impl From<EngineError> for ApiError {
             }
             ref e if e.is_retryable() => {
                 ApiError::new(ProblemType::Unavailable, error.to_string()).retry_after(1)
+            }
+            ref e if e.is_caller_error() => {
+                ApiError::new(ProblemType::InvalidInput, error.to_string())
             }
             other => {
                 tracing::error!(error = %other, "engine failure");

@@ -660,6 +660,14 @@ async fn lists_page_judge_overdue_at_the_given_time_and_the_as_of_view_replays_h
         .await
         .unwrap();
     assert_eq!(t["version"], 1);
+    // Before the report the case did not exist: 404, not a server error.
+    let before = s
+        .get(
+            Some(&officer),
+            &format!("/api/v1/cases/{case}/as-of?time=2000-01-01T00:00:00Z"),
+        )
+        .await;
+    expect(read(before).await, 404, "not-found");
     let both = s
         .get(
             Some(&officer),
