@@ -455,6 +455,9 @@ pub async fn execute(
         .increment(1);
     metrics::histogram!("caseflow_command_duration_seconds", "command" => name)
         .record(started.elapsed().as_secs_f64());
+    if let Err(error) = &result {
+        tracing::info!(%command_id, command = name, outcome, %error, "command not executed");
+    }
     let outcome = result?;
     metrics::histogram!("caseflow_store_append_events").record(outcome.events.len() as f64);
     tracing::info!(%command_id, command = name, replayed = outcome.replayed, version = outcome.last_version, "command executed");
