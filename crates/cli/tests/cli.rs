@@ -500,3 +500,169 @@ fn simulate_calibrate_fits_the_demo_store_and_shows_the_log_beside_the_simulatio
     let err = run_err(&["simulate", "--calibrate", "--out", "x.toml"]);
     assert!(err.contains("--db"), "{err}");
 }
+
+/// `caseflow user` keeps users beside the store, refuses a unit the district does not have
+/// and a short password, prints a token once; `serve --check-config` opens everything and
+/// says what it would serve, and refuses a bad setting by its name.
+#[test]
+fn users_tokens_and_serve_check_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = private_copy(dir.path());
+    let db_arg = db.to_str().expect("path");
+    let add = |args: &[&str], password: &str| {
+        caseflow()
+            .args(["user", "add"])
+            .args(args)
+            .args(["--password-stdin", "--db", db_arg])
+            .write_stdin(format!("{password}\n"))
+            .output()
+            .expect("runs")
+    };
+    let ok = add(
+        &["li.room1", "--unit", "room-1", "--role", "leader"],
+        "correct horse battery",
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let no_unit = add(
+        &["x.nowhere", "--unit", "room-99", "--role", "leader"],
+        "correct horse battery",
+    );
+    assert_eq!(no_unit.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&no_unit.stderr).contains("room-99"));
+    let short = add(&["y.short", "--auditor"], "short");
+    assert_eq!(short.status.code(), Some(2));
+    let listed = run_ok(&["user", "list"], &db);
+    assert!(listed.contains("li.room1"), "{listed}");
+    assert!(!listed.contains("x.nowhere") && !listed.contains("y.short"));
+    let token = run_ok(&["user", "token", "li.room1"], &db);
+    assert!(token.trim().starts_with("cf_"), "{token}");
+    let tokens = run_ok(&["user", "tokens"], &db);
+    assert!(
+        !tokens.contains(token.trim()),
+        "the token list never shows a token"
+    );
+    assert!(users_file(&db).exists());
+
+    let check = run_ok(&["serve", "--check-config"], &db);
+    assert!(check.contains("configuration ok"), "{check}");
+    assert!(check.contains("(1 users)"), "{check}");
+    let bad = caseflow()
+        .args(["serve", "--check-config", "--db", db_arg])
+        .env("CASEFLOW_DURABILITY", "sometimes")
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("CASEFLOW_DURABILITY"), "{stderr}");
+    let missing = run_err(&["serve", "--check-config", "--db", "/nonexistent/cases.db"]);
+    assert!(missing.contains("does not exist"), "{missing}");
+}
+
+fn users_file(db: &Path) -> PathBuf {
+    db.with_file_name(format!(
+        "{}.users.db",
+        db.file_stem().and_then(|s| s.to_str()).expect("stem")
+    ))
+}
+
+/// `caseflow serve` writes JSON lines: one per request in a span with its request id, one per
+/// command with its command id (the Idempotency-Key); SIGTERM ends it cleanly.
+#[test]
+fn serve_logs_json_lines_with_request_and_command_ids_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = private_copy(dir.path());
+    let db_arg = db.to_str().expect("path");
+    let added = caseflow()
+        .args(["user", "add", "desk", "--unit", "loc-zhongshan", "--role"])
+        .args(["case_officer", "--password-stdin", "--db", db_arg])
+        .write_stdin("correct horse battery\n")
+        .output()
+        .expect("runs");
+    assert!(added.status.success());
+    let token = run_ok(&["user", "token", "desk"], &db).trim().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut server = std::process::Command::new(assert_cmd::cargo::cargo_bin("caseflow"))
+        .args([
+            "serve",
+            "--db",
+            db_arg,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("CASEFLOW_WATCHER_INTERVAL_SECONDS", "0")
+        .env("CASEFLOW_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut log = BufReader::new(server.stderr.take().expect("stderr"));
+    let mut lines = Vec::new();
+    // The server logs `serving` once it is ready; until then nothing is sent.
+    loop {
+        let mut line = String::new();
+        assert!(
+            log.read_line(&mut line).expect("reads") > 0,
+            "serve exited: {lines:?}"
+        );
+        let serving = line.contains("\"serving\"");
+        lines.push(line);
+        if serving {
+            break;
+        }
+    }
+    let key = uuid::Uuid::new_v4();
+    let body = r#"{"channel":"hotline","kind":"complaint","summary":"日志测试：路灯不亮","locality":"loc-zhongshan","village":"vil-renmin","subject":"物业公司","focus_area":"living_environment","reporter":{"type":"anonymous"}}"#;
+    let mut http = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    write!(
+        http,
+        "POST /api/v1/cases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("writes");
+    let mut response = String::new();
+    http.read_to_string(&mut response).expect("reads");
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(term.success());
+    let status = server.wait().expect("serve ends");
+    assert!(status.success(), "serve after SIGTERM: {status:?}");
+    let mut rest = String::new();
+    log.read_to_string(&mut rest).expect("reads the rest");
+    lines.extend(rest.lines().map(str::to_owned));
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let command = events
+        .iter()
+        .find(|e| e["message"] == "command executed")
+        .expect("a command line");
+    assert_eq!(command["command_id"], key.to_string());
+    assert_eq!(command["command"], "ReportCase");
+    let request_id = command["span"]["request_id"]
+        .as_str()
+        .expect("a request id");
+    assert!(uuid::Uuid::parse_str(request_id).is_ok(), "{command}");
+    let request = events
+        .iter()
+        .find(|e| {
+            e["message"] == "finished processing request" && e["span"]["request_id"] == request_id
+        })
+        .expect("the request's line");
+    assert_eq!(request["status"], 201);
+    assert_eq!(request["span"]["path"], "/api/v1/cases");
+    assert!(
+        !lines.iter().any(|l| l.contains(&token)),
+        "the token is never logged"
+    );
+}

@@ -9,7 +9,8 @@ root="$(cd ../../.. && pwd)"
 export CARGO_TERM_COLOR=never
 
 echo "== server: installs (chromium, playwright-core, schemathesis)"
-if ! [ -x /usr/bin/chromium ]; then
+# Chromium, and the CJK fonts without which the zh-CN screenshots show empty boxes.
+if ! [ -x /usr/bin/chromium ] || ! fc-list :lang=zh 2>/dev/null | grep -q .; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 fi
@@ -33,15 +34,20 @@ echo "correct horse battery" | "$bin" user add auditor --auditor --db "$work/dem
 echo "correct horse battery" | "$bin" user add leader --unit room-1 --role leader --db "$work/demo.db" --password-stdin
 auditor="$("$bin" user token auditor --db "$work/demo.db" 2>/dev/null)"
 leader="$("$bin" user token leader --db "$work/demo.db" 2>/dev/null)"
-port=$((20000 + RANDOM % 20000))
+# A port the OS says is free (a random guess could collide with another job's server).
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# A case of the demo store for the path parameters (schemathesis.toml).
+CASEFLOW_CASE="$("$bin" todo --db "$work/demo.db" --unit room-1 --json \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["items"][0]["case_id"])')"
+export CASEFLOW_CASE
 CASEFLOW_RATE_LIMIT_PER_MINUTE=1000000 CASEFLOW_RATE_LIMIT_BURST=100000 CASEFLOW_LOG=warn \
     "$bin" serve --db "$work/demo.db" --listen "127.0.0.1:$port" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
-for _ in $(seq 1 300); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
-    sleep 0.1
-done
+# Wait for readiness (curl retries while the port refuses); fail loudly if it never comes.
+curl -sf --retry 60 --retry-connrefused --retry-delay 1 --retry-all-errors \
+    "http://127.0.0.1:$port/readyz" >/dev/null \
+    || { echo "caseflow serve never became ready" >&2; exit 1; }
 # The checks the issue asks for: no 5xx, and every response (status, content type, headers,
 # body) as the document says. The coverage phase is skipped: schemathesis 4.32.5 fails inside
 # Hypothesis on the free-form command body (a tool error, not a finding).

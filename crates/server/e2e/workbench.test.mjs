@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -21,8 +22,24 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backgrou
 
 let server, base, caseId, browser;
 
-async function waitReady(url) {
+// A port the OS says is free (a random guess could collide with another job's server).
+function freePort() {
+  return new Promise((ok, fail) => {
+    const probe = createServer();
+    probe.on('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => ok(port));
+    });
+  });
+}
+
+// Polls /readyz until the server says it caught up; fails at once if the server exits.
+async function waitReady(url, child) {
+  let exited = null;
+  child.once('exit', (code) => { exited = code; });
   for (let i = 0; i < 600; i++) {
+    if (exited !== null) throw new Error(`caseflow serve exited with ${exited}`);
     try {
       const r = await fetch(url + '/readyz');
       if (r.status === 200) return;
@@ -37,13 +54,13 @@ before(async () => {
   mkdirSync(OUT, { recursive: true });
   const dir = mkdtempSync(join(tmpdir(), 'caseflow-e2e-'));
   caseId = execFileSync(FIXTURE, [dir], { encoding: 'utf8' }).trim();
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   server = spawn(BIN, ['serve', '--db', join(dir, 'e2e.db'), '--listen', `127.0.0.1:${port}`], {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, CASEFLOW_WATCHER_INTERVAL_SECONDS: '0', CASEFLOW_LOG: 'warn' },
   });
-  await waitReady(base);
+  await waitReady(base, server);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ARGS });
 });
 
@@ -91,7 +108,16 @@ test('the village officer records the site visit; the room leader closes the cas
   const leader = await desk.newPage();
   await signIn(leader, 'li.room1');
   await leader.screenshot({ path: join(OUT, 'todo-room-leader.png'), fullPage: true });
-  await leader.goto(`${base}/cases/${caseId}`);
+  // The zone's overview shows the case moved on: the visit is recorded and closing waits.
+  await leader.click('nav a[href="/overview"]');
+  await leader.waitForURL(/\/overview/);
+  await leader.screenshot({ path: join(OUT, 'overview-room-leader.png'), fullPage: true });
+  const row = leader.locator(`tr[data-case="${caseId}"]`);
+  await assert.doesNotReject(row.waitFor({ timeout: 5000 }), 'the overview lists the case');
+  assert.match(await row.innerText(), /办结/, 'closing is what the case waits for');
+  assert.match(await row.innerText(), /2026-\d{4}/, 'under its human number');
+  await row.locator('a').click();
+  await leader.waitForURL(new RegExp(`/cases/${caseId}`));
   const timeline = await leader.locator('section:has(h2:text("办理记录"))').innerText();
   assert.match(timeline, /记录回访/, 'the timeline shows the visit');
   assert.match(timeline, /满意度/, 'and the satisfaction');

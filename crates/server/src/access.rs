@@ -61,13 +61,21 @@ pub fn may_read_zone(access: &Access, zone: &ZoneId, org: &Organisation) -> bool
     }
 }
 
-/// Which units of a level's list the reader sees: all of them (`None`), those of one zone,
-/// or the request is refused (`Err`).
-pub fn level_scope<'a>(access: &Access, org: &'a Organisation) -> Result<Option<&'a ZoneId>, ()> {
+/// Which units of a level's list a reader sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelScope<'a> {
+    /// Every unit of the level (an auditor).
+    Everywhere,
+    /// The level's units in one zone (the room leader watching it).
+    Zone(&'a ZoneId),
+}
+
+/// What of a level's list the reader sees; `None` when they may not read it at all.
+pub fn level_scope<'a>(access: &Access, org: &'a Organisation) -> Option<LevelScope<'a>> {
     match access {
-        Access::Auditor => Ok(None),
-        Access::Admin => Err(()),
-        Access::Staff { actor } => watched_zone(actor, org).map(Some).ok_or(()),
+        Access::Auditor => Some(LevelScope::Everywhere),
+        Access::Admin => None,
+        Access::Staff { actor } => watched_zone(actor, org).map(LevelScope::Zone),
     }
 }
 
@@ -198,9 +206,15 @@ mod tests {
         assert!(!may_read_unit_list(&Access::Admin, &room.id, &org));
         assert!(may_read_zone(&leader, &room.zone, &org));
         assert!(!may_read_zone(&officer, &room.zone, &org));
-        assert_eq!(level_scope(&leader, &org), Ok(Some(&room.zone)));
-        assert_eq!(level_scope(&officer, &org), Err(()));
-        assert_eq!(level_scope(&Access::Auditor, &org), Ok(None));
+        assert_eq!(
+            level_scope(&leader, &org),
+            Some(LevelScope::Zone(&room.zone))
+        );
+        assert_eq!(level_scope(&officer, &org), None);
+        assert_eq!(
+            level_scope(&Access::Auditor, &org),
+            Some(LevelScope::Everywhere)
+        );
     }
 
     #[test]

@@ -23,8 +23,8 @@ use crate::problem::{ApiError, Problem, ProblemType};
 use crate::state::App;
 use crate::users::Access;
 use crate::views::{
-    CaseView, CommandResult, HolderView, MeView, NextCommandView, TimelineView, TodoPageView,
-    assignee_name, local_time, machine_name, redacted_case, unit_name,
+    CaseNumbers, CaseView, CommandResult, HolderView, ListHead, MeView, NextCommandView,
+    TimelineView, TodoPageView, assignee_name, local_time, machine_name, redacted_case, unit_name,
 };
 
 /// The JSON body extractor whose rejections are problems.
@@ -137,6 +137,25 @@ async fn me(principal: Principal, State(app): State<App>) -> ApiJson<MeView> {
     })
 }
 
+/// The human numbers of the cases of `items`.
+pub async fn numbers_of(
+    app: &App,
+    items: &[caseflow::projections::TodoItem],
+) -> Result<CaseNumbers, ApiError> {
+    let ids: Vec<CaseId> = items.iter().map(|i| i.case.case_id).collect();
+    Ok(app.engine.case_numbers(&ids).await?)
+}
+
+/// The human numbers of the cases on one page of a merged list.
+async fn page_numbers(
+    app: &App,
+    items: &[caseflow::projections::TodoItem],
+    window: (usize, usize),
+) -> Result<CaseNumbers, ApiError> {
+    let end = window.0.saturating_add(window.1).min(items.len());
+    numbers_of(app, items.get(window.0..end).unwrap_or_default()).await
+}
+
 async fn unit_page(
     app: &App,
     unit: &caseflow::domain::UnitId,
@@ -148,11 +167,15 @@ async fn unit_page(
         .engine
         .todo_page(&Assignee::Unit(unit.clone()), now, window.0, window.1)
         .await?;
+    let numbers = numbers_of(app, &page.items).await?;
     Ok(TodoPageView::from_page(
-        unit.to_string(),
-        unit_name(app.org(), unit),
-        now,
+        ListHead {
+            list: unit.to_string(),
+            name: unit_name(app.org(), unit),
+            now,
+        },
         &page,
+        &numbers,
         window,
         app.engine.district(),
         lang_of(app, query.lang.as_deref()),
@@ -213,22 +236,26 @@ async fn level_todo(
 ) -> Result<ApiJson<TodoPageView>, ApiError> {
     let level =
         parse_level(&level).ok_or_else(|| ApiError::not_found(format!("no level `{level}`")))?;
-    let zone =
-        access::level_scope(principal.access(), app.org()).map_err(|()| ApiError::forbidden())?;
+    let scope =
+        access::level_scope(principal.access(), app.org()).ok_or_else(ApiError::forbidden)?;
     let now = query.now.unwrap_or_else(|| app.engine.now());
     let mut items = app.engine.todo_for_level(level, now).await?;
-    if let Some(zone) = zone {
+    if let access::LevelScope::Zone(zone) = scope {
         items.retain(|i| match i.assignee.as_ref() {
             Assignee::Unit(u) => app.org().zone_of(u) == Some(zone),
             Assignee::Department(_) => false,
         });
     }
     let lang = lang_of(&app, query.lang.as_deref());
+    let numbers = page_numbers(&app, &items, query.window()).await?;
     Ok(ApiJson(TodoPageView::from_items(
-        level.to_string(),
-        level.label(lang).to_owned(),
-        now,
+        ListHead {
+            list: level.to_string(),
+            name: level.label(lang).to_owned(),
+            now,
+        },
         &items,
+        &numbers,
         query.window(),
         app.engine.district(),
         lang,
@@ -257,11 +284,15 @@ async fn zone_todo(
     }
     let now = query.now.unwrap_or_else(|| app.engine.now());
     let items = app.engine.todo_for_zone(&zone, now).await?;
+    let numbers = page_numbers(&app, &items, query.window()).await?;
     Ok(ApiJson(TodoPageView::from_items(
-        zone.to_string(),
-        name,
-        now,
+        ListHead {
+            list: zone.to_string(),
+            name,
+            now,
+        },
         &items,
+        &numbers,
         query.window(),
         app.engine.district(),
         lang_of(&app, query.lang.as_deref()),
@@ -288,11 +319,15 @@ async fn department_todo(
     }
     let now = query.now.unwrap_or_else(|| app.engine.now());
     let items = app.engine.todo_for_department(&department, now).await?;
+    let numbers = page_numbers(&app, &items, query.window()).await?;
     Ok(ApiJson(TodoPageView::from_items(
-        department.to_string(),
-        assignee_name(app.org(), &Assignee::Department(department.clone())),
-        now,
+        ListHead {
+            list: department.to_string(),
+            name: assignee_name(app.org(), &Assignee::Department(department.clone())),
+            now,
+        },
         &items,
+        &numbers,
         query.window(),
         app.engine.district(),
         lang_of(&app, query.lang.as_deref()),
@@ -420,6 +455,9 @@ pub async fn execute(
         .increment(1);
     metrics::histogram!("caseflow_command_duration_seconds", "command" => name)
         .record(started.elapsed().as_secs_f64());
+    if let Err(error) = &result {
+        tracing::info!(%command_id, command = name, outcome, %error, "command not executed");
+    }
     let outcome = result?;
     metrics::histogram!("caseflow_store_append_events").record(outcome.events.len() as f64);
     tracing::info!(%command_id, command = name, replayed = outcome.replayed, version = outcome.last_version, "command executed");
@@ -478,6 +516,8 @@ pub struct LoadedCase {
     pub timeline: caseflow::projections::CaseTimeline,
     /// Its next commands (for everyone).
     pub next: Vec<NextCommand>,
+    /// Its human number (`2026-0042`).
+    pub number: Option<caseflow::domain::CaseNumber>,
 }
 
 /// Loads a case for `access`: 404 when it does not exist, 403 when the reader may not see it.
@@ -513,11 +553,13 @@ pub async fn load_case(
     if !access::may_read_case(access, &context, &district.org) {
         return Err(ApiError::forbidden());
     }
+    let number = app.engine.case_number(case_id).await?;
     Ok(LoadedCase {
         state,
         holders,
         timeline,
         next,
+        number,
     })
 }
 
@@ -535,6 +577,7 @@ fn case_view(app: &App, principal: &Principal, loaded: &LoadedCase, lang: Lang) 
     let case = loaded.state.case();
     CaseView {
         case_id: case.map(|c| c.id.to_string()).unwrap_or_default(),
+        case_number: loaded.number.map(|n| n.to_string()),
         version: loaded.state.version(),
         stage: loaded.state.stage().as_str().to_owned(),
         stage_label: loaded.state.stage().label(lang).to_owned(),

@@ -189,23 +189,26 @@ impl ServerConfig {
             Some(path) => read_table(path)?,
             None => toml::Table::new(),
         };
+        // The file alone, then each variable over it: an error names its origin.
+        if let Some(path) = file {
+            parse(&table).map_err(|message| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        }
         for (name, value) in env {
             if let Some((_, field)) = ENV_VARS.iter().find(|(n, _)| *n == name) {
                 set_field(&mut table, field, &value);
+                parse(&table).map_err(|message| ConfigError::Env {
+                    name: name.clone(),
+                    message,
+                })?;
             }
         }
-        let origin = file.map(Path::to_path_buf).unwrap_or_default();
-        let config: ServerConfig = table.try_into().map_err(|e: toml::de::Error| match file {
-            Some(_) => ConfigError::Parse {
-                path: origin,
-                message: e.message().to_owned(),
-            },
-            None => ConfigError::Env {
-                name: "CASEFLOW_*".to_owned(),
-                message: e.message().to_owned(),
-            },
-        })?;
-        Ok(config)
+        parse(&table).map_err(|message| ConfigError::Parse {
+            path: file.map(Path::to_path_buf).unwrap_or_default(),
+            message,
+        })
     }
 
     /// Checks ranges and consistency (the district and files are checked when opened).
@@ -269,6 +272,14 @@ pub fn users_path_for(store: &Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "caseflow".to_owned());
     store.with_file_name(format!("{stem}.users.db"))
+}
+
+/// The configuration a table holds, or the parser's message.
+fn parse(table: &toml::Table) -> Result<ServerConfig, String> {
+    table
+        .clone()
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().to_owned())
 }
 
 fn read_table(path: &Path) -> Result<toml::Table, ConfigError> {
@@ -374,9 +385,16 @@ mod tests {
         ));
         let err = ServerConfig::load(
             None,
-            env(&[("CASEFLOW_STORE", "a.db"), ("CASEFLOW_LISTEN", "nowhere")]),
+            env(&[
+                ("CASEFLOW_STORE", "a.db"),
+                ("CASEFLOW_LISTEN", "nowhere"),
+                ("CASEFLOW_SESSION_HOURS", "4"),
+            ]),
         )
         .unwrap_err();
-        assert!(matches!(err, ConfigError::Env { .. }), "{err}");
+        assert!(
+            matches!(&err, ConfigError::Env { name, .. } if name == "CASEFLOW_LISTEN"),
+            "{err}"
+        );
     }
 }

@@ -219,9 +219,12 @@ impl From<EngineError> for ApiError {
             EngineError::MergeTargetNotOpen { .. } => {
                 ApiError::new(ProblemType::CommandRejected, error.to_string())
             }
-            EngineError::CaseNotFound(_) | EngineError::VersionOutOfRange { .. } => {
-                ApiError::not_found(error.to_string())
-            }
+            // A case, number, list or point of history that does not exist (yet).
+            EngineError::CaseNotFound(_)
+            | EngineError::VersionOutOfRange { .. }
+            | EngineError::NotYetReported { .. }
+            | EngineError::NoCaseNumbered(_)
+            | EngineError::UnknownListOwner(_) => ApiError::not_found(error.to_string()),
             EngineError::Contention { .. } => {
                 ApiError::new(ProblemType::Contention, error.to_string()).retry_after(1)
             }
@@ -230,6 +233,9 @@ impl From<EngineError> for ApiError {
             }
             ref e if e.is_retryable() => {
                 ApiError::new(ProblemType::Unavailable, error.to_string()).retry_after(1)
+            }
+            ref e if e.is_caller_error() => {
+                ApiError::new(ProblemType::InvalidInput, error.to_string())
             }
             other => {
                 tracing::error!(error = %other, "engine failure");
@@ -264,6 +270,33 @@ fn from_domain(source: &DomainError) -> ApiError {
     }
 }
 
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        use axum::extract::rejection::JsonRejection as J;
+        let kind = match &rejection {
+            J::MissingJsonContentType(_) => ProblemType::UnsupportedMediaType,
+            J::JsonDataError(_) => ProblemType::InvalidInput,
+            J::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ProblemType::BodyTooLarge
+            }
+            _ => ProblemType::BadRequest,
+        };
+        ApiError::new(kind, rejection.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::QueryRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
+        ApiError::new(ProblemType::BadRequest, rejection.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::new(ProblemType::NotFound, rejection.body_text())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,32 +322,5 @@ mod tests {
         assert_eq!(p.detail, None);
         let p = ApiError::new(ProblemType::InvalidInput, "unknown unit `x`").problem();
         assert_eq!(p.detail.as_deref(), Some("unknown unit `x`"));
-    }
-}
-
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        use axum::extract::rejection::JsonRejection as J;
-        let kind = match &rejection {
-            J::MissingJsonContentType(_) => ProblemType::UnsupportedMediaType,
-            J::JsonDataError(_) => ProblemType::InvalidInput,
-            J::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ProblemType::BodyTooLarge
-            }
-            _ => ProblemType::BadRequest,
-        };
-        ApiError::new(kind, rejection.body_text())
-    }
-}
-
-impl From<axum::extract::rejection::QueryRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
-        ApiError::new(ProblemType::BadRequest, rejection.body_text())
-    }
-}
-
-impl From<axum::extract::rejection::PathRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
-        ApiError::new(ProblemType::NotFound, rejection.body_text())
     }
 }

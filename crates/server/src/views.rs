@@ -3,8 +3,11 @@
 //! district time. Never a reporter's contact: a case shows the opaque reporter handle and
 //! whether the reporter gave a name.
 
+use std::collections::BTreeMap;
+
 use caseflow::domain::{
-    Assignee, CaseState, Label, Lang, NextCommand, Organisation, Reporter, UnitId,
+    Assignee, CaseId, CaseNumber, CaseState, Label, Lang, NextCommand, Organisation, Reporter,
+    UnitId,
 };
 use caseflow::projections::{CaseTimeline, TodoItem};
 use caseflow::{District, TodoPage};
@@ -51,6 +54,8 @@ pub fn local_time(district: &District, t: DateTime<Utc>) -> String {
 pub struct TodoItemView {
     /// The case (UUID).
     pub case_id: String,
+    /// The case's human number (`2026-0042`), once the read models have numbered it.
+    pub case_number: Option<String>,
     /// The case's summary.
     pub title: String,
     /// The case's stage (machine name).
@@ -91,11 +96,12 @@ pub struct TodoItemView {
 
 impl TodoItemView {
     /// The view of one item.
-    pub fn of(item: &TodoItem, district: &District, lang: Lang) -> Self {
+    pub fn of(item: &TodoItem, numbers: &CaseNumbers, district: &District, lang: Lang) -> Self {
         let org = &district.org;
         let card = &item.case;
         TodoItemView {
             case_id: card.case_id.to_string(),
+            case_number: numbers.get(&card.case_id).map(ToString::to_string),
             title: card.title.clone(),
             stage: card.stage.as_str().to_owned(),
             stage_label: card.stage.label(lang).to_owned(),
@@ -116,6 +122,20 @@ impl TodoItemView {
             village_name: card.place.village.as_ref().map(|v| unit_name(org, v)),
         }
     }
+}
+
+/// The human numbers of the cases a view shows.
+pub type CaseNumbers = BTreeMap<CaseId, CaseNumber>;
+
+/// Whose list a page is of, and when it was judged.
+#[derive(Debug, Clone)]
+pub struct ListHead {
+    /// A unit, zone, level or department id.
+    pub list: String,
+    /// Its name.
+    pub name: String,
+    /// The time the list was judged at.
+    pub now: DateTime<Utc>,
 }
 
 /// One page of a to-do list.
@@ -142,18 +162,17 @@ pub struct TodoPageView {
 impl TodoPageView {
     /// A page of a list the engine served as a page.
     pub fn from_page(
-        list: String,
-        name: String,
-        now: DateTime<Utc>,
+        head: ListHead,
         page: &TodoPage,
+        numbers: &CaseNumbers,
         window: (usize, usize),
         district: &District,
         lang: Lang,
     ) -> Self {
         TodoPageView {
-            list,
-            name,
-            now,
+            list: head.list,
+            name: head.name,
+            now: head.now,
             total: page.counts.total,
             overdue: page.counts.overdue,
             offset: window.0,
@@ -161,25 +180,24 @@ impl TodoPageView {
             items: page
                 .items
                 .iter()
-                .map(|i| TodoItemView::of(i, district, lang))
+                .map(|i| TodoItemView::of(i, numbers, district, lang))
                 .collect(),
         }
     }
 
     /// A page cut from a whole merged list (zone, level, department).
     pub fn from_items(
-        list: String,
-        name: String,
-        now: DateTime<Utc>,
+        head: ListHead,
         items: &[TodoItem],
+        numbers: &CaseNumbers,
         window: (usize, usize),
         district: &District,
         lang: Lang,
     ) -> Self {
         TodoPageView {
-            list,
-            name,
-            now,
+            list: head.list,
+            name: head.name,
+            now: head.now,
             total: items.len() as u64,
             overdue: items.iter().filter(|i| i.overdue).count() as u64,
             offset: window.0,
@@ -188,7 +206,7 @@ impl TodoPageView {
                 .iter()
                 .skip(window.0)
                 .take(window.1)
-                .map(|i| TodoItemView::of(i, district, lang))
+                .map(|i| TodoItemView::of(i, numbers, district, lang))
                 .collect(),
         }
     }
@@ -246,6 +264,8 @@ pub struct HolderView {
 pub struct CaseView {
     /// The case (UUID).
     pub case_id: String,
+    /// The case's human number (`2026-0042`), once the read models have numbered it.
+    pub case_number: Option<String>,
     /// Events so far.
     pub version: u64,
     /// The stage.

@@ -1,5 +1,5 @@
 //! The JSON API against a server on a random local port: every endpoint, every error class,
-//! idempotent retries and the query rules per role.
+//! idempotent retries, and the query and command rules per role.
 
 mod support;
 
@@ -378,6 +378,88 @@ async fn the_query_rules_per_role_and_endpoint() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// Who may issue what: the domain's authority rules (docs/reference.md) reach the API with
+/// the signed-in user's unit and role, and auditors and admins issue nothing. Each cell
+/// reports a case of its own, so one role's command never changes another's case.
+#[tokio::test]
+async fn the_command_rules_per_role_and_endpoint() {
+    let s = TestServer::start().await;
+    let desk = s.staff("loc-zhongshan", Role::CaseOfficer);
+    let roles: [(&str, String); 9] = [
+        ("room-1 leader (zone-1)", s.staff("room-1", Role::Leader)),
+        ("room-1 officer", s.staff("room-1", Role::CaseOfficer)),
+        ("room-3 leader (zone-2)", s.staff("room-3", Role::Leader)),
+        ("team-1 officer", s.staff("team-1", Role::CaseOfficer)),
+        ("zhongshan officer", desk.clone()),
+        (
+            "renmin village officer",
+            s.staff("vil-renmin", Role::InformationOfficer),
+        ),
+        (
+            "other village officer",
+            s.staff("vil-dongyuan", Role::InformationOfficer),
+        ),
+        ("auditor", s.auditor()),
+        ("admin", s.admin()),
+    ];
+    // ReportCase: anyone, but a village officer only for its own village; AcceptCase: any
+    // room or team, or the case's own locality, and no village officer.
+    let report = [201, 201, 201, 201, 201, 201, 403, 403, 403];
+    let accept = [200, 200, 200, 200, 200, 403, 403, 403, 403];
+    let mut wrong = Vec::new();
+    for (((who, token), want_report), want_accept) in roles.iter().zip(report).zip(accept) {
+        let body = report_body("loc-zhongshan", Some("vil-renmin"));
+        let r = s
+            .post_json(token, "/api/v1/cases", Some(Uuid::new_v4()), &body)
+            .await;
+        if r.status().as_u16() != want_report {
+            wrong.push(format!(
+                "{who} POST /api/v1/cases: {}, expected {want_report}",
+                r.status()
+            ));
+        }
+        let case = s.report(&desk, "loc-zhongshan", Some("vil-renmin")).await;
+        let head = s.engine.store().head_position().await.unwrap();
+        let r = s
+            .post_json(
+                token,
+                &format!("/api/v1/cases/{case}/commands"),
+                Some(Uuid::new_v4()),
+                &json!({ "type": "AcceptCase", "case_id": case.to_string() }),
+            )
+            .await;
+        let got = r.status().as_u16();
+        if got != want_accept {
+            wrong.push(format!("{who} AcceptCase: {got}, expected {want_accept}"));
+        }
+        if got == 403 {
+            let (_, problem, _) = read(r).await;
+            assert_eq!(problem_type(&problem), "/problems/forbidden", "{who}");
+            assert_eq!(
+                s.engine.store().head_position().await.unwrap(),
+                head,
+                "{who}: a refused command wrote nothing"
+            );
+        }
+    }
+    let case = s.report(&desk, "loc-zhongshan", Some("vil-renmin")).await;
+    for path in [
+        "/api/v1/cases".to_owned(),
+        format!("/api/v1/cases/{case}/commands"),
+    ] {
+        let r = s
+            .http
+            .post(s.url(&path))
+            .header("idempotency-key", Uuid::new_v4().to_string())
+            .json(&json!({ "type": "AcceptCase", "case_id": case.to_string() }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "anonymous POST {path}");
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[tokio::test]
 async fn no_view_shows_the_reporters_contact() {
     let s = TestServer::start().await;
@@ -517,6 +599,21 @@ async fn lists_page_judge_overdue_at_the_given_time_and_the_as_of_view_replays_h
     assert_eq!(page["overdue"], 0);
     assert_eq!(page["items"][0]["action"], "decide_intake");
     assert_eq!(page["items"][0]["locality_name"], "中山街道纪工委");
+    // Human numbers, one per report of the district year.
+    let whole: Value = s
+        .get(Some(&officer), "/api/v1/todo/mine")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut numbers: Vec<&str> = whole["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["case_number"].as_str().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, ["2026-0001", "2026-0002", "2026-0003"]);
     let late: Value = s
         .get(
             Some(&officer),
@@ -546,6 +643,13 @@ async fn lists_page_judge_overdue_at_the_given_time_and_the_as_of_view_replays_h
         .await
         .unwrap();
     assert_eq!(v0["case"], Value::Null);
+    let now: Value = s
+        .get(Some(&officer), &format!("/api/v1/cases/{case}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["case_number"], page["items"][0]["case_number"]);
     let t: Value = s
         .get(
             Some(&officer),
@@ -556,6 +660,14 @@ async fn lists_page_judge_overdue_at_the_given_time_and_the_as_of_view_replays_h
         .await
         .unwrap();
     assert_eq!(t["version"], 1);
+    // Before the report the case did not exist: 404, not a server error.
+    let before = s
+        .get(
+            Some(&officer),
+            &format!("/api/v1/cases/{case}/as-of?time=2000-01-01T00:00:00Z"),
+        )
+        .await;
+    expect(read(before).await, 404, "not-found");
     let both = s
         .get(
             Some(&officer),

@@ -305,7 +305,7 @@ async fn a_panicking_handler_becomes_a_500_problem_and_a_slow_one_a_503_timeout(
     );
     let router = axum::Router::new()
         .route("/api/boom", get(boom))
-        .route("/api/slow", get(|| std::future::pending::<&'static str>()));
+        .route("/api/slow", get(std::future::pending::<&'static str>));
     let router = caseflow_server::ops::layers(router, server.app());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

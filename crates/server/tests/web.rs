@@ -295,3 +295,37 @@ async fn each_page_opens_for_those_who_may_see_it() {
         .unwrap();
     assert!(english.contains("My to-do list") && english.contains("decide intake"));
 }
+
+/// Every shipped scenario runs on the served district from the simulation page and shows its
+/// charts (the scenarios name their district file relative to a checkout, which a deployed
+/// server does not have).
+#[tokio::test]
+async fn the_simulation_page_runs_every_shipped_scenario_with_its_charts() {
+    let s = TestServer::start().await;
+    add_person(&s, "li", "room-1", Role::Leader);
+    let leader = format!(
+        "cf_session={}",
+        sign_in(&s, "li", "correct horse battery").await.unwrap()
+    );
+    for (name, _) in caseflow_server::web::SCENARIOS {
+        let r = s
+            .http
+            .get(s.url(&format!("/simulation?scenario={name}&seed=7")))
+            .header("cookie", &leader)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains("<svg"), "{name} shows charts");
+        assert!(page.contains("seed 7"), "{name} ran with the chosen seed");
+    }
+    let unknown = s
+        .http
+        .get(s.url("/simulation?scenario=nonesuch"))
+        .header("cookie", &leader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+}

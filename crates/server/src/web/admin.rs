@@ -5,6 +5,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use caseflow::domain::Lang;
+use caseflow_sim::district::DistrictChoice;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -156,10 +157,8 @@ async fn run(app: &App, name: &str, seed: Option<u64>) -> Result<String, ApiErro
         .map(|(_, t)| *t)
         .ok_or_else(|| ApiError::not_found(format!("no scenario `{name}`")))?;
     let scenario = caseflow_sim::Scenario::from_toml_str(text).map_err(|e| {
-        ApiError::new(
-            ProblemType::Internal,
-            format!("shipped scenario {name}: {e}"),
-        )
+        tracing::error!(scenario = name, error = %e, "a shipped scenario does not load");
+        ApiError::new(ProblemType::Internal, "the simulation failed; see the log")
     })?;
     let _permit = app.simulations.try_acquire().map_err(|_| {
         ApiError::new(
@@ -169,10 +168,34 @@ async fn run(app: &App, name: &str, seed: Option<u64>) -> Result<String, ApiErro
         .retry_after(5)
     })?;
     let seed = seed.unwrap_or(scenario.simulation.seed);
-    let summary = tokio::task::spawn_blocking(move || caseflow_sim::run_once(&scenario, seed))
-        .await
-        .map_err(|_| ApiError::new(ProblemType::Internal, "the simulation failed"))?
-        .map_err(|e| ApiError::new(ProblemType::Internal, format!("scenario {name}: {e}")))?;
+    // A scenario that names a district file runs on the served district (its file, or the
+    // built-in sample) instead: the shipped scenarios name theirs relative to a checkout,
+    // which a deployed server does not have. One that generates its district keeps it.
+    let district = match &app.config.district {
+        _ if scenario.simulation.district.is_none() => DistrictChoice::Scenario,
+        Some(path) => DistrictChoice::File(path.clone()),
+        None => DistrictChoice::Text {
+            name: "the built-in sample district".to_owned(),
+            text: caseflow::SAMPLE_DISTRICT_TOML.to_owned(),
+        },
+    };
+    let failed = |e: &dyn std::fmt::Display| {
+        tracing::error!(scenario = name, error = %e, "simulation failed");
+        ApiError::new(ProblemType::Internal, "the simulation failed; see the log")
+    };
+    let summary = tokio::task::spawn_blocking(move || {
+        let district = caseflow_sim::district::build(&scenario, &district)?;
+        let options = caseflow_sim::RunOptions {
+            record_steps: false,
+            digest: true,
+        };
+        let mut sim = caseflow_sim::Simulation::on_district(&scenario, district, seed, options);
+        sim.run_to_end()?;
+        Ok::<_, caseflow_sim::SimError>(caseflow_sim::finish_summary(&sim, seed))
+    })
+    .await
+    .map_err(|e| failed(&e))?
+    .map_err(|e| failed(&e))?;
     Ok(body_of(&caseflow_sim::report::html(&summary)))
 }
 

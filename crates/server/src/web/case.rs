@@ -151,7 +151,13 @@ fn facts(app: &App, loaded: &LoadedCase, lang: Lang) -> Markup {
     html! {
         section.card {
             dl.facts {
-                dt { (tr(lang, "案件编号", "Case")) } dd { code { (case.id) } }
+                dt { (tr(lang, "案件编号", "Case number")) } dd {
+                    @match loaded.number {
+                        Some(n) => { b.number { (n) } " · " }
+                        None => {}
+                    }
+                    code { (case.id) }
+                }
                 dt { (tr(lang, "地点", "Place")) } dd {
                     (unit_name(org, &case.locality))
                     @if let Some(v) = &case.village { " · " (unit_name(org, v)) }

@@ -8,6 +8,9 @@ mod forms;
 mod intake;
 mod todo;
 
+/// The scenarios the simulation page offers.
+pub use admin::SCENARIOS;
+
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};

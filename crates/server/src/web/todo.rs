@@ -132,6 +132,7 @@ async fn item_card(
     let ctx = NextContext::new(&district.org, &district.calendar, &district.policies, now);
     let next = next_commands(&state, &ctx);
     let holders = app.engine.case_holders(card.case_id).await?;
+    let number = app.engine.case_number(card.case_id).await?;
     let others: Vec<String> = holders
         .iter()
         .flat_map(|h| h.obligations.iter())
@@ -168,6 +169,7 @@ async fn item_card(
             }
             p.title { a href={ "/cases/" (card.case_id) } { (card.title) } }
             p.meta {
+                @if let Some(n) = number { span.number { (n) } " · " }
                 span.due { (tr(lang, "期限 ", "due ")) (item.due_at.map_or_else(|| "—".to_owned(), |t| local_time(district, t))) }
                 " · " (card.kind.label(lang)) " · " (place)
                 @if !others.is_empty() {
@@ -243,25 +245,78 @@ pub async fn overview(
     let urged = app.engine.urged_cases().await?;
     let mut per_unit: BTreeMap<Assignee, Counts> = BTreeMap::new();
     let mut per_level: BTreeMap<Level, Counts> = BTreeMap::new();
+    let mut zone_items = Vec::new();
     for zone in &zones {
-        for item in app.engine.todo_for_zone(zone, now).await? {
+        let items = app.engine.todo_for_zone(zone, now).await?;
+        for item in &items {
             per_unit
                 .entry(Assignee::clone(&item.assignee))
                 .or_default()
-                .add(&item, &urged);
+                .add(item, &urged);
             if let Some(level) = level_of(org, &item.assignee) {
-                per_level.entry(level).or_default().add(&item, &urged);
+                per_level.entry(level).or_default().add(item, &urged);
             }
         }
+        let shown = &items[..items.len().min(OVERVIEW_ITEMS)];
+        let numbers = crate::api::numbers_of(&app, shown).await?;
+        zone_items.push((zone, items.len(), shown.to_vec(), numbers));
     }
     let title = tr(lang, "总览", "Overview");
     let body = html! {
         h1 { (title) }
         p.meta { (tr(lang, "截至 ", "As of ")) (local_time(app.engine.district(), now)) }
         (levels_table(lang, &per_level))
-        @for zone in &zones { (zone_table(&app, lang, zone, &per_unit)) }
+        @for (zone, total, items, numbers) in &zone_items {
+            (zone_table(&app, lang, zone, &per_unit))
+            (zone_items_table(&app, lang, *total, items, numbers))
+        }
     };
     Ok(page(&frame, title, body).into_response())
+}
+
+/// Items of a zone the overview lists by name (overdue first); the rest are counted.
+const OVERVIEW_ITEMS: usize = 50;
+
+/// The zone's open items, overdue first: which case, whose it is, what to do, by when.
+fn zone_items_table(
+    app: &App,
+    lang: Lang,
+    total: usize,
+    items: &[TodoItem],
+    numbers: &crate::views::CaseNumbers,
+) -> Markup {
+    let district = app.engine.district();
+    html! {
+        h3 { (tr(lang, "在办事项", "Open items")) }
+        @if items.is_empty() {
+            p.empty { (tr(lang, "目前没有在办事项。", "Nothing is open.")) }
+        } @else {
+            div.scroll { table.items {
+                thead { tr {
+                    th { (tr(lang, "编号", "Number")) }
+                    th { (tr(lang, "事项", "Matter")) }
+                    th { (tr(lang, "办理单位", "Held by")) }
+                    th { (tr(lang, "待办", "To do")) }
+                    th { (tr(lang, "期限", "Due")) }
+                } }
+                tbody { @for item in items {
+                    tr.overdue[item.overdue] data-case=(item.case.case_id) {
+                        td.number { (numbers.get(&item.case.case_id).map(ToString::to_string).unwrap_or_default()) }
+                        td { a href={ "/cases/" (item.case.case_id) } { (item.case.title) } }
+                        td { (assignee_name(app.org(), &item.assignee)) }
+                        td { (item.action.label(lang)) }
+                        td.due {
+                            (item.due_at.map_or_else(|| "—".to_owned(), |t| local_time(district, t)))
+                            @if item.overdue { " " span.badge.bad { (tr(lang, "超期", "overdue")) } }
+                        }
+                    }
+                } }
+            } }
+            @if total > items.len() {
+                p.meta { (tr(lang, "另有 ", "and ")) (total - items.len()) (tr(lang, " 项未列出。", " more.")) }
+            }
+        }
+    }
 }
 
 fn counts_cells(c: Counts) -> Markup {
