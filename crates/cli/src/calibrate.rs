@@ -29,6 +29,8 @@ pub async fn run(args: &SimulateArgs) -> Result<ExitCode, CliError> {
         db: Some(db.clone()),
         store: None,
         district: args.district.clone(),
+        instance: None,
+        master_key_file: None,
     })
     .await?;
     let district = engine.district().clone();
