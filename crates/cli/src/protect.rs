@@ -9,7 +9,7 @@ use caseflow::contacts::KeyError;
 use clap::{Args, Subcommand};
 
 use crate::act::parse_actor;
-use crate::commands::{open, resolve_case};
+use crate::commands::{open_writable, resolve_case};
 use crate::{CliError, StoreArgs};
 
 /// The master key named by `--master-key-file`, else by the environment, else none.
@@ -66,7 +66,7 @@ pub async fn master_key(args: MasterKeyArgs) -> Result<ExitCode, CliError> {
             store,
             new_key_file,
         } => {
-            let engine = open(&store).await?;
+            let engine = open_writable(&store).await?;
             let new = if new_key_file.exists() {
                 MasterKey::from_file(&new_key_file)
             } else {
@@ -106,7 +106,7 @@ pub struct RevealArgs {
 /// `caseflow reveal`.
 pub async fn reveal(args: RevealArgs) -> Result<ExitCode, CliError> {
     let actor = parse_actor(&args.actor)?;
-    let engine = open(&args.store).await?;
+    let engine = open_writable(&args.store).await?;
     let case_id = resolve_case(&engine, &args.case_id).await?;
     let contact = engine
         .reveal_reporter_contact(case_id, actor.clone(), args.reason.clone())
@@ -153,7 +153,7 @@ pub struct EraseArgs {
 /// `caseflow erase-contact`.
 pub async fn erase(args: EraseArgs) -> Result<ExitCode, CliError> {
     let actor = parse_actor(&args.actor)?;
-    let engine = open(&args.store).await?;
+    let engine = open_writable(&args.store).await?;
     let case_id = resolve_case(&engine, &args.case_id).await?;
     let reporter = engine
         .case_state(case_id)
