@@ -234,7 +234,7 @@ fn calibration() {
         ch.per_year = ch.per_year.map(|r| r * factor);
     }
     for n in s.staffing.per_level.values_mut() {
-        *n = ((*n as f64) * factor / 10.0).ceil().max(1.0) as u32;
+        *n = ((*n as f64) * factor).ceil().max(1.0) as u32;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
