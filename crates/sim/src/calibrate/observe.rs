@@ -8,7 +8,8 @@
 //! requested at the time it was scheduled for: the same points at which the model asks a
 //! unit for a person.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use caseflow::District;
 use caseflow::domain::{
@@ -289,19 +290,21 @@ pub fn service_times(
             .total_cmp(&b.requested)
             .then(a.done.total_cmp(&b.done))
     });
-    // Per unit: when each person is next free, and the decision times of the jobs in hand.
-    let mut free: HashMap<UnitId, Vec<f64>> = HashMap::new();
-    let mut in_hand: HashMap<UnitId, Vec<f64>> = HashMap::new();
+    // Per unit: when each person is next free, and the decision times of the jobs in hand
+    // (min-heaps, so that many people or a long queue cost a logarithm per job).
+    let mut free: HashMap<UnitId, BinaryHeap<Reverse<Decided>>> = HashMap::new();
+    let mut in_hand: HashMap<UnitId, BinaryHeap<Reverse<Decided>>> = HashMap::new();
     let mut out: HashMap<(Stage, Level), Vec<f64>> = HashMap::new();
     for job in jobs {
         let now = job.requested;
         let unit = if job.candidates.is_empty() {
             job.unit.clone()
         } else {
+            for u in &job.candidates {
+                release_until(in_hand.get_mut(u), now);
+            }
             let load = |u: &UnitId| {
-                let held = in_hand
-                    .get(u)
-                    .map_or(0, |d| d.iter().filter(|t| **t > now).count());
+                let held = in_hand.get(u).map_or(0, BinaryHeap::len);
                 (held as i64 - i64::from(staff(u)), order(u))
             };
             job.candidates
@@ -318,25 +321,49 @@ pub fn service_times(
             out.entry((job.stage, level)).or_default().push(0.0);
             continue;
         }
-        let people = free
-            .entry(unit.clone())
-            .or_insert_with(|| vec![f64::NEG_INFINITY; staff(&unit).max(1) as usize]);
-        let (i, earliest) = people
-            .iter()
-            .copied()
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .unwrap_or((0, f64::NEG_INFINITY));
+        let people = free.entry(unit.clone()).or_insert_with(|| {
+            let idle = Reverse(Decided(f64::NEG_INFINITY));
+            std::iter::repeat_n(idle, staff(&unit).max(1) as usize).collect()
+        });
+        let earliest = people.pop().map_or(f64::NEG_INFINITY, |Reverse(d)| d.0);
         let start = now.max(earliest).min(job.done);
-        people[i] = job.done;
+        people.push(Reverse(Decided(job.done)));
         let held = in_hand.entry(unit).or_default();
-        held.retain(|t| *t > now);
-        held.push(job.done);
+        release_until(Some(&mut *held), now);
+        held.push(Reverse(Decided(job.done)));
         out.entry((job.stage, level))
             .or_default()
             .push(hours.work_between(start, job.done));
     }
     out
+}
+
+/// A decision time, ordered (never NaN: times come from timestamps).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Decided(f64);
+
+impl Eq for Decided {}
+
+impl PartialOrd for Decided {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Decided {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// Drops the jobs decided by `now` from a unit's jobs in hand.
+fn release_until(held: Option<&mut BinaryHeap<Reverse<Decided>>>, now: f64) {
+    let Some(held) = held else {
+        return;
+    };
+    while held.peek().is_some_and(|Reverse(d)| d.0 <= now) {
+        held.pop();
+    }
 }
 
 /// The cases of a log, each its events in log order, keeping those reported in
