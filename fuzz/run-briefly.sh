@@ -9,10 +9,12 @@ seconds="${1:-30}"
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
  -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
-cargo +nightly build --release --bins
-for target in decode_record scenario district; do
+# An explicit --target keeps these flags off build scripts (as cargo-fuzz does).
+host="$(rustc +nightly -vV | sed -n 's/^host: //p')"
+cargo +nightly build --release --bins --target "$host"
+for target in decode_record scenario district anchor; do
     mkdir -p "corpus/$target" "artifacts/$target"
     echo "== fuzz $target (${seconds}s)"
-    "./target/release/$target" "corpus/$target" -max_total_time="$seconds" \
+    "./target/$host/release/$target" "corpus/$target" -max_total_time="$seconds" \
         -artifact_prefix="artifacts/$target/" -print_final_stats=1 2>&1 | tail -3
 done

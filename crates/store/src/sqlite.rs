@@ -289,6 +289,9 @@ fn open_reader(path: &Path, access: ReaderAccess) -> Result<Connection, StoreErr
     // so a stream read touches one page per record. (Readers skip `cell_size_check`: it
     // re-validates every page on load and doubled read cost; they cannot write, and
     // `verify_all` runs a full `quick_check`.)
+    // A reader opened while another process creates or migrates the file (still in
+    // rollback-journal mode, so under a file lock) waits for it like the writer does.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch("PRAGMA cache_size = -32768; PRAGMA mmap_size = 1073741824;")?;
     conn.set_prepared_statement_cache_capacity(32);
     stable_plans(&conn)?;
@@ -746,7 +749,7 @@ fn put_leaf(
     Ok(result?)
 }
 
-fn open_writer(
+fn open_writer_once(
     path: &Path,
     options: &SqliteOptions,
 ) -> Result<(Connection, i64, Frontier), StoreError> {
@@ -769,10 +772,10 @@ fn open_writer(
     conn.execute_batch("PRAGMA cell_size_check = ON;")?;
     // Another process holding the file (e.g. a crashed writer's recovery) is waited for.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    // Identify the file with read-only pragmas before anything can write to it.
-    let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
-    let user_version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+    // Identify the file with read-only pragmas before anything can write to it, all three
+    // in one read transaction: another process creating the file at the same moment must
+    // not be seen half-way (no identity yet, but its tables already there).
+    let (app_id, user_version, tables) = identify(&conn)?;
     if app_id == APPLICATION_ID {
         if user_version > FORMAT_VERSION {
             return Err(StoreError::NewerFormat {
@@ -823,6 +826,51 @@ fn open_writer(
     })?;
     let frontier = load_frontier(&conn, head as u64)?;
     Ok((conn, head, frontier))
+}
+
+/// [`open_writer_once`], tried again when SQLite answers "database is locked" at once: while
+/// several processes create or migrate one file, two can each hold a read lock and want the
+/// write lock (to switch to WAL), and SQLite then fails one of them immediately instead of
+/// waiting, to avoid a deadlock. Retrying after the other finished is the documented remedy.
+fn open_writer_retrying(
+    path: &Path,
+    options: &SqliteOptions,
+) -> Result<(Connection, i64, Frontier), StoreError> {
+    const ATTEMPTS: u32 = 50;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match open_writer_once(path, options) {
+            Err(StoreError::Unavailable { .. }) if attempt < ATTEMPTS => {
+                // Spread the retries of racing openers (no clock or randomness needed: the
+                // attempt number and the thread id differ between them).
+                let spread = u64::from(attempt) * 7 + thread_spread();
+                std::thread::sleep(std::time::Duration::from_millis(2 + spread % 20));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn thread_spread() -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::thread::current().id().hash(&mut h);
+    h.finish()
+}
+
+/// The file's `application_id`, `user_version` and schema object count, from one snapshot.
+fn identify(conn: &Connection) -> Result<(i64, i64, i64), StoreError> {
+    conn.execute_batch("BEGIN DEFERRED")?;
+    let read = (|| -> Result<(i64, i64, i64), StoreError> {
+        Ok((
+            conn.pragma_query_value(None, "application_id", |r| r.get(0))?,
+            conn.pragma_query_value(None, "user_version", |r| r.get(0))?,
+            conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?,
+        ))
+    })();
+    let _ = conn.execute_batch("COMMIT");
+    read
 }
 
 /// Brings the file to [`FORMAT_VERSION`], one migration per write transaction.
@@ -1415,7 +1463,7 @@ impl SqliteStore {
     /// for a damaged one. None of them writes to the file.
     pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let (conn, head, frontier) = open_writer(&path, &options)?;
+        let (conn, head, frontier) = open_writer_retrying(&path, &options)?;
         let shared = Arc::new(Shared {
             path: path.clone(),
             readers: Mutex::new(Vec::new()),

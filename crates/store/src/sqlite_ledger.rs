@@ -1,7 +1,7 @@
 //! The ledger rules of [`crate::ledger`] as SQL over the SQLite store's indexes.
 //!
-//! Two passes that touch each record once: a join of every ledger row with the records at
-//! its positions (rule 1, and a count of the records that carry their row's command id),
+//! Two passes that touch each record once: a merge of the ledger rows (in position order)
+//! with the records (rule 1, and a count of the records that carry their row's command id),
 //! and a count of the records that carry any command id. When the two counts agree, every
 //! record that carries a command id lies inside its own row (rules 2 and 3 hold), because a
 //! record carries one command id and command ids are the ledger's key. Only when they differ
@@ -31,38 +31,85 @@ pub(crate) fn check_ledger(conn: &Connection) -> Result<(u64, Vec<LedgerFinding>
     Ok((rows, findings))
 }
 
+/// One record as the ledger rules look at it.
+struct Slot {
+    position: i64,
+    stream_key: i64,
+    version: i64,
+    command_id: Option<[u8; 16]>,
+}
+
+fn next_slot(rows: &mut rusqlite::Rows<'_>) -> Result<Option<Slot>, StoreError> {
+    let Some(r) = rows.next()? else {
+        return Ok(None);
+    };
+    let command_id = match r.get_ref(3)?.as_blob_or_null()? {
+        None => None,
+        Some(b) => Some(
+            <[u8; 16]>::try_from(b)
+                .map_err(|_| StoreError::corrupt("a record's command id is not 16 bytes"))?,
+        ),
+    };
+    Ok(Some(Slot {
+        position: r.get(0)?,
+        stream_key: r.get(1)?,
+        version: r.get(2)?,
+        command_id,
+    }))
+}
+
 /// Rule 1 for every row; returns the rows checked and how many records inside the rows'
 /// positions carry their row's command id.
+///
+/// One merge of the rows in position order with one sequential pass over the records (a
+/// join per row was three times slower at a million rows). A row the pass cannot confirm —
+/// its records missing or changed, or overlapping an earlier row's — is a suspect, checked
+/// exactly afterwards against the records at its positions.
 fn check_rows(
     conn: &Connection,
     findings: &mut Vec<LedgerFinding>,
 ) -> Result<(u64, u64), StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT c.command_id, s.stream_id, c.first_version, c.last_version, c.first_position, \
-                c.last_position, count(e.position), coalesce(sum(e.command_id = c.command_id), 0) \
-         FROM commands c \
-         LEFT JOIN streams s ON s.stream_key = c.stream_key \
-         LEFT JOIN events e ON e.position BETWEEN c.first_position AND c.last_position \
-              AND e.stream_key = c.stream_key \
-              AND e.version = c.first_version + (e.position - c.first_position) \
-              AND (e.command_id IS NULL OR e.command_id = c.command_id) \
-         GROUP BY c.command_id",
+    let mut rows_stmt = conn.prepare(
+        "SELECT c.command_id, s.stream_id, c.stream_key, c.first_version, c.last_version, \
+                c.first_position, c.last_position \
+         FROM commands c LEFT JOIN streams s ON s.stream_key = c.stream_key \
+         ORDER BY c.first_position",
     )?;
-    let mut q = stmt.query([])?;
+    let mut events_stmt = conn.prepare(
+        "SELECT position, stream_key, version, command_id FROM events ORDER BY position",
+    )?;
+    let mut events = events_stmt.query([])?;
+    let mut slot = next_slot(&mut events)?;
+    let mut q = rows_stmt.query([])?;
     let (mut rows, mut carrying) = (0u64, 0u64);
     let mut suspects = Vec::new();
     while let Some(r) = q.next()? {
         rows += 1;
-        let (fv, lv, fp, lp): (i64, i64, i64, i64) = (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
-        let (matching, carried): (i64, i64) = (r.get(6)?, r.get(7)?);
-        carrying += carried.max(0) as u64;
+        let cid: [u8; 16] = <[u8; 16]>::try_from(r.get_ref(0)?.as_blob()?)
+            .map_err(|_| StoreError::corrupt("a ledger command id is not 16 bytes"))?;
         let stream: Option<String> = r.get(1)?;
+        let key: i64 = r.get(2)?;
+        let (fv, lv, fp, lp): (i64, i64, i64, i64) = (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
         let shaped = fp >= 1 && fv >= 1 && lp >= fp && lp - fp == lv - fv;
+        let mut matching = 0i64;
+        if shaped && stream.is_some() {
+            while slot.as_ref().is_some_and(|e| e.position < fp) {
+                slot = next_slot(&mut events)?;
+            }
+            while let Some(e) = slot.as_ref().filter(|e| e.position <= lp) {
+                let fits = e.stream_key == key
+                    && e.version == fv + (e.position - fp)
+                    && e.command_id.is_none_or(|c| c == cid);
+                if fits {
+                    matching += 1;
+                    carrying += u64::from(e.command_id == Some(cid));
+                }
+                slot = next_slot(&mut events)?;
+            }
+        }
         if stream.is_none() || !shaped || matching != lp - fp + 1 {
-            let cid: Vec<u8> = r.get(0)?;
             suspects.push(LedgerRow {
-                command_id: Uuid::from_slice(&cid)
-                    .map_err(|_| StoreError::corrupt("a ledger command id is not 16 bytes"))?,
+                command_id: Uuid::from_bytes(cid),
                 stream_id: stream,
                 outcome: AppendOutcome {
                     first_version: fv.max(0) as u64,
@@ -74,7 +121,8 @@ fn check_rows(
             });
         }
     }
-    // Name what is wrong with each suspect row by the one rule text of `crate::ledger`.
+    // Name what is wrong with each suspect row by the one rule text of `crate::ledger`
+    // (a suspect the exact check clears was only overlapped in the merge).
     for row in suspects {
         let records = records_between(conn, row.outcome.first_position, row.outcome.last_position)?;
         let mut one = LedgerCheck::new();
