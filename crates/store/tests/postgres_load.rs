@@ -436,15 +436,24 @@ mod live {
         rt.block_on(async {
             let store = Arc::new(PostgresStore::connect_str(url).await.expect("open"));
             let mut subscription = store.subscribe(1).await.expect("subscribe");
-            let (last_tx, last_rx) = tokio::sync::watch::channel(u64::MAX);
+            let (last_tx, mut last_rx) = tokio::sync::watch::channel(u64::MAX);
             let follower = tokio::spawn(async move {
                 let mut delivered = Vec::new();
-                while delivered.len() as u64 != *last_rx.borrow() {
-                    match tokio::time::timeout(Duration::from_secs(60), subscription.next()).await {
-                        Ok(Some(Ok(record))) => delivered.push((record.event_id, record.position)),
-                        Ok(Some(Err(err))) => panic!("the subscription failed: {err}"),
-                        Ok(None) => panic!("the subscription ended"),
-                        Err(_) => panic!("the subscription stalled after {}", delivered.len()),
+                // Follows until it has the head the parent names once the writers stopped;
+                // a change of that target wakes it even when it is caught up.
+                while delivered.len() as u64 != *last_rx.borrow_and_update() {
+                    tokio::select! {
+                        changed = last_rx.changed() => changed.expect("parent alive"),
+                        next = tokio::time::timeout(Duration::from_secs(60), subscription.next()) => {
+                            match next {
+                                Ok(Some(Ok(record))) => {
+                                    delivered.push((record.event_id, record.position))
+                                }
+                                Ok(Some(Err(err))) => panic!("the subscription failed: {err}"),
+                                Ok(None) => panic!("the subscription ended"),
+                                Err(_) => panic!("the subscription stalled after {}", delivered.len()),
+                            }
+                        }
                     }
                 }
                 delivered
