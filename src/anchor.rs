@@ -10,7 +10,7 @@
 use caseflow_domain::CaseId;
 use caseflow_projections::case_stream_id;
 use caseflow_store::tree::{
-    self, Evidence, KeyPair, PublicKey, SignedTreeHead, TreeHead, TreeReport, verify_consistency,
+    self, Evidence, KeyPair, PublicKey, SignedTreeHead, TreeHead, TreeReport,
 };
 use serde::Serialize;
 
@@ -81,7 +81,7 @@ impl Engine {
         report: &TreeReport,
     ) -> Result<AnchorCheck, EngineError> {
         let anchored = anchor.verify(trusted)?;
-        let findings = self.anchor_findings(&anchored, report).await;
+        let findings = tree::anchor_findings(&*self.inner.store, &anchored, report).await;
         Ok(AnchorCheck {
             anchored,
             signed_at: anchor.timestamp.clone(),
@@ -90,48 +90,6 @@ impl Engine {
             current_size: report.computed.tree_size,
             findings,
         })
-    }
-
-    async fn anchor_findings(&self, anchored: &TreeHead, report: &TreeReport) -> Vec<String> {
-        let mut findings = Vec::new();
-        let size = anchored.tree_size;
-        match report.prefix {
-            None => findings.push(format!(
-                "the log holds {} records, fewer than the {size} the anchor signed: records were removed",
-                report.computed.tree_size
-            )),
-            Some(prefix) if prefix.root_hash != anchored.root_hash => findings.push(format!(
-                "the first {size} records hash to root {}, not to the anchored {}: a record at or before position {size} was changed, removed, added or moved",
-                hex::encode(prefix.root_hash),
-                hex::encode(anchored.root_hash)
-            )),
-            Some(_) => {}
-        }
-        let current = report.computed;
-        if current.tree_size < size {
-            return findings;
-        }
-        match self
-            .inner
-            .store
-            .consistency_proof(size, current.tree_size)
-            .await
-        {
-            Ok(proof) => {
-                if let Err(e) = verify_consistency(&proof, &anchored.root_hash, &current.root_hash)
-                {
-                    findings.push(format!(
-                        "the store's consistency proof from {size} to {} records does not hold against the records: {e}",
-                        current.tree_size
-                    ));
-                }
-            }
-            Err(e) => findings.push(format!(
-                "the store cannot give a consistency proof from {size} to {} records: {e}",
-                current.tree_size
-            )),
-        }
-        findings
     }
 
     /// Inclusion evidence for a case's events (up to `max_version`, else all) that lie

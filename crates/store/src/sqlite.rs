@@ -75,8 +75,8 @@ const MIGRATIONS: &[&str] = &[
         last_position  INTEGER NOT NULL
     ) WITHOUT ROWID;",
     // Format 2: the Merkle tree over the log (issue 11). Every perfect subtree root,
-    // `(level, idx)` covering leaves [idx·2^level, (idx+1)·2^level); `build_tree` fills it
-    // for the records of a format-1 file right after this migration.
+    // `(level, idx)` covering leaves [idx·2^level, (idx+1)·2^level); `fill_tree` fills it
+    // for the records of a format-1 file in this migration's transaction.
     "CREATE TABLE tree_nodes (
         level INTEGER NOT NULL,
         idx   INTEGER NOT NULL,
@@ -658,55 +658,56 @@ fn is_read_only_error(err: &rusqlite::Error) -> bool {
         if e.code == rusqlite::ErrorCode::ReadOnly || e.code == rusqlite::ErrorCode::CannotOpen)
 }
 
-/// Loads the tree's frontier and adds the leaves of any record the tree lacks (the records
-/// of a file migrated from format 1), in one transaction.
-fn build_tree(conn: &Connection, head: u64) -> Result<Frontier, StoreError> {
+/// The format whose migration creates the Merkle tree; [`fill_tree`] runs in the same
+/// transaction, so a file never has the table without the leaves of its records.
+const TREE_FORMAT: i64 = 2;
+
+/// Loads the committed tree's frontier. The tree and the log are written in the same
+/// transactions, so a tree of another size than the log means rows were removed or added
+/// behind the store: the writer refuses to extend it (`caseflow verify` says what changed).
+fn load_frontier(conn: &Connection, head: u64) -> Result<Frontier, StoreError> {
+    let leaves = stored_leaf_count(conn)?;
+    if leaves != head {
+        return Err(StoreError::corrupt(format!(
+            "the Merkle tree has {leaves} leaves but the log {head} records: rows were removed \
+             or added behind the store (run `caseflow verify`)"
+        )));
+    }
+    let hashes = read_tree_nodes(conn, &Frontier::nodes_for(leaves), leaves)?;
+    Frontier::from_nodes(leaves, hashes)
+        .ok_or_else(|| StoreError::corrupt("the Merkle tree's right edge is incomplete"))
+}
+
+/// Leaves in the stored tree (one more than the highest leaf index).
+fn stored_leaf_count(conn: &Connection) -> Result<u64, StoreError> {
     let leaves: i64 = conn.query_row(
         "SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0",
         [],
         |r| r.get(0),
     )?;
-    let leaves = leaves as u64;
-    if leaves > head {
-        return Err(StoreError::corrupt(format!(
-            "the Merkle tree has {leaves} leaves but the log only {head} records"
-        )));
-    }
-    let nodes = Frontier::nodes_for(leaves);
-    let hashes = read_tree_nodes(conn, &nodes, leaves)?;
-    let mut frontier = Frontier::from_nodes(leaves, hashes)
-        .ok_or_else(|| StoreError::corrupt("the Merkle tree's right edge is incomplete"))?;
-    if leaves == head {
-        return Ok(frontier);
-    }
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = (|| {
-        let mut rows = conn
-            .prepare("SELECT position, hash FROM events WHERE position > ?1 ORDER BY position")?;
-        let mut put =
-            conn.prepare("INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
-        let mut rows = rows.query([leaves as i64])?;
-        while let Some(row) = rows.next()? {
-            let position = row.get::<_, i64>(0)? as u64;
-            if position != frontier.size() + 1 {
-                return Err(StoreError::corrupt(format!(
-                    "cannot build the Merkle tree: expected position {}, found {position}",
-                    frontier.size() + 1
-                )));
-            }
-            let hash = blob_hash(&row.get::<_, Vec<u8>>(1)?, "record hash")?;
-            put_leaf(&mut put, &mut frontier, position, &hash)?;
+    Ok(leaves as u64)
+}
+
+/// Builds the tree of every record of a file migrated from format 1, inside the
+/// migration's transaction. Leaves come from the stored record hashes; `verify` later
+/// recomputes every one from the record's fields.
+fn fill_tree(conn: &Connection) -> Result<(), StoreError> {
+    let mut frontier = Frontier::new();
+    let mut rows = conn.prepare("SELECT position, hash FROM events ORDER BY position")?;
+    let mut put = conn.prepare("INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+    let mut rows = rows.query([])?;
+    while let Some(row) = rows.next()? {
+        let position = row.get::<_, i64>(0)? as u64;
+        if position != frontier.size() + 1 {
+            return Err(StoreError::corrupt(format!(
+                "cannot build the Merkle tree: expected position {}, found {position}",
+                frontier.size() + 1
+            )));
         }
-        Ok(())
-    })();
-    match result {
-        Ok(()) => conn.execute_batch("COMMIT")?,
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(e);
-        }
+        let hash = blob_hash(&row.get::<_, Vec<u8>>(1)?, "record hash")?;
+        put_leaf(&mut put, &mut frontier, position, &hash)?;
     }
-    Ok(frontier)
+    Ok(())
 }
 
 /// Adds a record's leaf to the tree and inserts the leaf and every node it completes.
@@ -799,7 +800,7 @@ fn open_writer(
     let head: i64 = conn.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
         r.get(0)
     })?;
-    let frontier = build_tree(&conn, head as u64)?;
+    let frontier = load_frontier(&conn, head as u64)?;
     Ok((conn, head, frontier))
 }
 
@@ -838,6 +839,9 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
             conn.execute_batch(&format!(
                 "{sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {to};"
             ))?;
+            if to == TREE_FORMAT {
+                fill_tree(conn)?;
+            }
             Ok(true)
         })();
         match step {
@@ -1641,15 +1645,7 @@ impl EventStore for SqliteStore {
     }
 
     async fn stored_tree_size(&self) -> Result<u64, StoreError> {
-        self.blocking_read(|conn, _| {
-            let leaves: i64 = conn.query_row(
-                "SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0",
-                [],
-                |r| r.get(0),
-            )?;
-            Ok(leaves as u64)
-        })
-        .await
+        self.blocking_read(|conn, _| stored_leaf_count(conn)).await
     }
 
     async fn verify_all(&self) -> Result<VerifyReport, StoreError> {

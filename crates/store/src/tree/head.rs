@@ -1,6 +1,6 @@
 //! Tree heads and signed tree heads (Ed25519, `ed25519-dalek`).
 //!
-//! The signed message is 61 bytes: `b"caseflow-tree-head-v1"` (21 bytes) || tree size (u64
+//! The signed message is 69 bytes: `b"caseflow-tree-head-v1"` (21 bytes) || tree size (u64
 //! BE) || timestamp in milliseconds since the Unix epoch (i64 BE) || root hash (32 bytes).
 //! The JSON form ([`SignedTreeHead`]) carries the same fields plus the public key and the
 //! signature, hex-encoded; docs/design.md gives it byte by byte.
@@ -138,7 +138,7 @@ fn millis_to_time(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-/// The 61 signed bytes of a head.
+/// The 69 signed bytes of a head.
 pub fn signed_message(head: &TreeHead, timestamp_ms: i64) -> Vec<u8> {
     let mut m = Vec::with_capacity(HEAD_TAG.len() + 8 + 8 + 32);
     m.extend_from_slice(HEAD_TAG);

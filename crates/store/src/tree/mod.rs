@@ -32,7 +32,7 @@ pub use proof::{
     ConsistencyProof, InclusionProof, ProofError, consistency_ranges, inclusion_ranges,
     verify_consistency, verify_inclusion,
 };
-pub use read::{TreeFault, TreeReport, verify_tree, verify_tree_with_prefix};
+pub use read::{TreeFault, TreeReport, anchor_findings, verify_tree, verify_tree_with_prefix};
 
 use sha2::{Digest, Sha256};
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ConsistencyProof, Frontier, Hash, InclusionProof, TreeHead, TreeNode, consistency_ranges,
-    empty_root, fold_cover, inclusion_ranges, leaf_of, perfect_cover,
+    empty_root, fold_cover, inclusion_ranges, leaf_of, perfect_cover, verify_consistency,
 };
 use crate::error::StoreError;
 use crate::store::EventStore;
@@ -329,4 +329,51 @@ async fn stored_leaves<S: EventStore + ?Sized>(
         .collect();
     out.resize(count, None);
     Ok(out)
+}
+
+/// Why the log does not extend an anchored head, given a walk made with the anchor's size
+/// as prefix ([`verify_tree_with_prefix`]); empty when it does. Two independent checks: the
+/// first `tree_size` records as they are now must hash to the anchored root (whatever the
+/// stored tree says), and the store's consistency proof from the anchored tree must lead
+/// to the root of all records now.
+pub async fn anchor_findings<S: EventStore + ?Sized>(
+    store: &S,
+    anchored: &TreeHead,
+    report: &TreeReport,
+) -> Vec<String> {
+    let mut findings = Vec::new();
+    let size = anchored.tree_size;
+    let current = report.computed;
+    match report.prefix {
+        None => findings.push(format!(
+            "the log holds {} records, fewer than the {size} the anchor signed: records were removed",
+            current.tree_size
+        )),
+        Some(prefix) if prefix.root_hash != anchored.root_hash => findings.push(format!(
+            "the first {size} records hash to root {}, not to the anchored {}: a record at or \
+             before position {size} was changed, removed, added or moved",
+            hex::encode(prefix.root_hash),
+            hex::encode(anchored.root_hash)
+        )),
+        Some(_) => {}
+    }
+    if current.tree_size < size {
+        return findings;
+    }
+    match consistency(store, size, current.tree_size).await {
+        Ok(proof) => {
+            if let Err(e) = verify_consistency(&proof, &anchored.root_hash, &current.root_hash) {
+                findings.push(format!(
+                    "the store's consistency proof from {size} to {} records does not hold \
+                     against the records: {e}",
+                    current.tree_size
+                ));
+            }
+        }
+        Err(e) => findings.push(format!(
+            "the store cannot give a consistency proof from {size} to {} records: {e}",
+            current.tree_size
+        )),
+    }
+    findings
 }
