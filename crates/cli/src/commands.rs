@@ -260,7 +260,9 @@ pub async fn open(args: &StoreArgs) -> Result<Engine, CliError> {
         let read_models = ReadModelConfig::Postgres {
             instance: instance.clone(),
         };
-        return Engine::open(config(read_models)).await.map_err(CliError::from);
+        return Engine::open(config(read_models))
+            .await
+            .map_err(CliError::from);
     }
     if let Some(db) = &args.db {
         match Engine::open(config(ReadModelConfig::SqliteFile(read_model_path(db)))).await {
