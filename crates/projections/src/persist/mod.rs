@@ -340,6 +340,60 @@ pub struct StorageError {
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
+/// How a SQL dialect numbers statement parameters (`?1` in SQLite, `$1` in PostgreSQL).
+#[derive(Clone, Copy)]
+pub(crate) enum Placeholder {
+    Question,
+    Dollar,
+}
+
+impl Placeholder {
+    fn nth(self, i: usize) -> String {
+        match self {
+            Placeholder::Question => format!("?{i}"),
+            Placeholder::Dollar => format!("${i}"),
+        }
+    }
+}
+
+/// The upsert of one row of `table` (both backends speak `ON CONFLICT … DO UPDATE`).
+pub(crate) fn upsert_sql(table: &TableSpec, p: Placeholder) -> String {
+    let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+    let key: Vec<&str> = table.key_columns().iter().map(|c| c.name).collect();
+    let placeholders: Vec<String> = (1..=names.len()).map(|i| p.nth(i)).collect();
+    let rest: Vec<String> = table.columns[table.key_len..]
+        .iter()
+        .map(|c| format!("{0} = excluded.{0}", c.name))
+        .collect();
+    let on_conflict = if rest.is_empty() {
+        "DO NOTHING".to_owned()
+    } else {
+        format!("DO UPDATE SET {}", rest.join(", "))
+    };
+    format!(
+        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {on_conflict}",
+        table.name,
+        names.join(", "),
+        placeholders.join(", "),
+        key.join(", ")
+    )
+}
+
+/// The delete of one row of `table` by its key.
+pub(crate) fn delete_sql(table: &TableSpec, p: Placeholder) -> String {
+    let conditions: Vec<String> = table
+        .key_columns()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{} = {}", c.name, p.nth(i + 1)))
+        .collect();
+    format!(
+        "DELETE FROM {} WHERE {}",
+        table.name,
+        conditions.join(" AND ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

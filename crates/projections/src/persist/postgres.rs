@@ -8,6 +8,7 @@
 //! neither loses nor double-counts an event. Text columns use the `C` collation, so rows
 //! read back in the same (byte-wise) key order as on every other backend.
 
+use super::Placeholder;
 use async_trait::async_trait;
 use caseflow_store::postgres::deadpool_postgres::{self, Pool};
 use caseflow_store::postgres::tokio_postgres;
@@ -208,11 +209,11 @@ impl PostgresReadModelStore {
             }
             let preparing = format!("prepare writes of table {}", table.name);
             let upsert = tx
-                .prepare_cached(&upsert_sql(table))
+                .prepare_cached(&super::upsert_sql(table, Placeholder::Dollar))
                 .await
                 .map_err(storage(preparing.clone()))?;
             let delete = tx
-                .prepare_cached(&delete_sql(table))
+                .prepare_cached(&super::delete_sql(table, Placeholder::Dollar))
                 .await
                 .map_err(storage(preparing))?;
             prepared.push((table.name, upsert, delete));
@@ -403,40 +404,4 @@ fn as_sql(cell: &Cell) -> &(dyn ToSql + Sync) {
         Cell::Integer(value) => value,
         Cell::Text(text) => text,
     }
-}
-
-fn upsert_sql(table: &TableSpec) -> String {
-    let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
-    let key: Vec<&str> = table.key_columns().iter().map(|c| c.name).collect();
-    let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-    let rest: Vec<String> = table.columns[table.key_len..]
-        .iter()
-        .map(|c| format!("{0} = excluded.{0}", c.name))
-        .collect();
-    let on_conflict = if rest.is_empty() {
-        "DO NOTHING".to_owned()
-    } else {
-        format!("DO UPDATE SET {}", rest.join(", "))
-    };
-    format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {on_conflict}",
-        table.name,
-        names.join(", "),
-        placeholders.join(", "),
-        key.join(", ")
-    )
-}
-
-fn delete_sql(table: &TableSpec) -> String {
-    let conditions: Vec<String> = table
-        .key_columns()
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{} = ${}", c.name, i + 1))
-        .collect();
-    format!(
-        "DELETE FROM {} WHERE {}",
-        table.name,
-        conditions.join(" AND ")
-    )
 }

@@ -2,6 +2,7 @@
 //! projection's tables plus one checkpoint per projection, each batch written in one
 //! transaction.
 
+use super::Placeholder;
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -223,7 +224,11 @@ impl SqliteReadModelStore {
             let index = match statements.iter().position(|(name, ..)| *name == table.name) {
                 Some(index) => index,
                 None => {
-                    statements.push((table.name, upsert_sql(table), delete_sql(table)));
+                    statements.push((
+                        table.name,
+                        super::upsert_sql(table, Placeholder::Question),
+                        super::delete_sql(table, Placeholder::Question),
+                    ));
                     statements.len() - 1
                 }
             };
@@ -325,42 +330,6 @@ fn as_sql(cell: &Cell) -> &dyn ToSql {
         Cell::Integer(value) => value,
         Cell::Text(text) => text,
     }
-}
-
-fn upsert_sql(table: &TableSpec) -> String {
-    let names: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
-    let key: Vec<&str> = table.key_columns().iter().map(|c| c.name).collect();
-    let placeholders: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-    let rest: Vec<String> = table.columns[table.key_len..]
-        .iter()
-        .map(|c| format!("{0} = excluded.{0}", c.name))
-        .collect();
-    let on_conflict = if rest.is_empty() {
-        "DO NOTHING".to_owned()
-    } else {
-        format!("DO UPDATE SET {}", rest.join(", "))
-    };
-    format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {on_conflict}",
-        table.name,
-        names.join(", "),
-        placeholders.join(", "),
-        key.join(", ")
-    )
-}
-
-fn delete_sql(table: &TableSpec) -> String {
-    let conditions: Vec<String> = table
-        .key_columns()
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("{} = ?{}", c.name, i + 1))
-        .collect();
-    format!(
-        "DELETE FROM {} WHERE {}",
-        table.name,
-        conditions.join(" AND ")
-    )
 }
 
 fn write_checkpoint(conn: &Connection, name: &str, position: u64) -> Result<(), ProjectionError> {
