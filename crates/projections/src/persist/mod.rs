@@ -344,6 +344,7 @@ pub struct StorageError {
 #[derive(Clone, Copy)]
 pub(crate) enum Placeholder {
     Question,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Dollar,
 }
 
