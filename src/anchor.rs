@@ -17,6 +17,40 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::error::EngineError;
 
+/// Where the engine publishes the heads it signs by itself, for an auditor to collect (the
+/// engine's own copy is no anchor: an anchor is a head kept outside the operator's reach).
+pub trait HeadSink: Send + Sync + 'static {
+    /// Stores one signed head durably. Errors are **retry** (the next period tries again).
+    fn publish(&self, head: &SignedTreeHead) -> std::io::Result<()>;
+}
+
+/// Appends each head as one line of compact JSON to a file and syncs it to disk; `caseflow
+/// verify --anchor FILE` takes the file's last head.
+#[derive(Debug, Clone)]
+pub struct FileHeadSink {
+    path: std::path::PathBuf,
+}
+
+impl FileHeadSink {
+    /// A sink appending to `path` (created if missing).
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        FileHeadSink { path: path.into() }
+    }
+}
+
+impl HeadSink for FileHeadSink {
+    fn publish(&self, head: &SignedTreeHead) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        let line = serde_json::to_string(head).map_err(std::io::Error::other)?;
+        file.write_all(format!("{line}\n").as_bytes())?;
+        file.sync_all()
+    }
+}
+
 /// What checking the log against one anchor found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AnchorCheck {
@@ -51,6 +85,48 @@ impl Engine {
     pub async fn sign_head(&self, key: &KeyPair) -> Result<SignedTreeHead, EngineError> {
         let head = self.tree_head().await?;
         Ok(key.sign(head, self.now()))
+    }
+
+    /// Signs the current head and hands it to `sink` (on a blocking thread: sinks do IO).
+    pub async fn publish_head(
+        &self,
+        key: &KeyPair,
+        sink: std::sync::Arc<dyn HeadSink>,
+    ) -> Result<SignedTreeHead, EngineError> {
+        let head = self.sign_head(key).await?;
+        let published = head.clone();
+        tokio::task::spawn_blocking(move || sink.publish(&published))
+            .await
+            .map_err(|e| EngineError::Io {
+                what: "the head sink's task failed".to_owned(),
+                source: std::io::Error::other(e.to_string()),
+            })?
+            .map_err(|source| EngineError::Io {
+                what: "cannot publish the signed tree head".to_owned(),
+                source,
+            })?;
+        Ok(head)
+    }
+
+    /// Publishes a signed head every `every` (the first at once) until the returned task is
+    /// aborted. A failed publication is logged and retried at the next period.
+    pub fn spawn_head_publisher(
+        &self,
+        key: KeyPair,
+        sink: std::sync::Arc<dyn HeadSink>,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = engine.publish_head(&key, sink.clone()).await {
+                    tracing::warn!(error = %e, "signed tree head not published; retrying next period");
+                }
+            }
+        })
     }
 
     /// Walks the whole log and compares it with the stored tree; with `prefix_size`, also

@@ -32,7 +32,7 @@ pub mod queries;
 pub mod retry;
 pub mod todo;
 
-pub use anchor::AnchorCheck;
+pub use anchor::{AnchorCheck, FileHeadSink, HeadSink};
 pub use caseflow_domain as domain;
 pub use caseflow_projections as projections;
 pub use caseflow_store as store;

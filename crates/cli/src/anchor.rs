@@ -92,9 +92,17 @@ fn write_text(path: &Path, text: &str, what: &str) -> Result<(), CliError> {
     })
 }
 
-/// Reads a signed head file.
+/// Reads a signed head file: one head (from `caseflow anchor`), or the last line of a file
+/// of heads the engine published (`FileHeadSink`, one JSON head per line).
 pub fn load_head(path: &Path) -> Result<SignedTreeHead, CliError> {
-    SignedTreeHead::from_json(&read_text(path, "the anchor")?)
+    let text = read_text(path, "the anchor")?;
+    SignedTreeHead::from_json(&text)
+        .or_else(
+            |whole| match text.lines().rev().find(|l| !l.trim().is_empty()) {
+                Some(last) if last.len() < text.trim_end().len() => SignedTreeHead::from_json(last),
+                _ => Err(whole),
+            },
+        )
         .map_err(|e| CliError::Engine(EngineError::Anchor(e)))
 }
 

@@ -224,6 +224,11 @@ async fn check(path: &Path, acked: &[Ack], run: u64) {
         "after kill {run}: {:?}",
         report.first_broken
     );
+    // The Merkle tree is committed with the records: never a leaf more or less.
+    let tree = caseflow_store::tree::verify_tree(&store)
+        .await
+        .expect("verify tree");
+    assert!(tree.is_intact(), "after kill {run}: {:?}", tree.first_fault);
     // Positions gap-free, every stream a whole number of appends, appends not torn.
     let log = store.read_all(1, usize::MAX).await.unwrap();
     let head = store.head_position().await.unwrap();
