@@ -58,7 +58,12 @@ before(async () => {
   base = `http://127.0.0.1:${port}`;
   server = spawn(BIN, ['serve', '--db', join(dir, 'e2e.db'), '--listen', `127.0.0.1:${port}`], {
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, CASEFLOW_WATCHER_INTERVAL_SECONDS: '0', CASEFLOW_LOG: 'warn' },
+    env: {
+      ...process.env,
+      CASEFLOW_WATCHER_INTERVAL_SECONDS: '0',
+      CASEFLOW_LOG: 'warn',
+      CASEFLOW_MASTER_KEY_FILE: join(dir, 'e2e.master.key'),
+    },
   });
   await waitReady(base, server);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ARGS });

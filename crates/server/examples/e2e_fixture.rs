@@ -28,6 +28,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.clone(),
         users_path_for(&store),
         caseflow::read_model_path(&store),
+        caseflow::contacts::key_store_path(&store),
+        master_key_path(&store),
     ] {
         let _ = std::fs::remove_file(stale);
     }
@@ -35,7 +37,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // after every one of them.
     let clock = Arc::new(ManualClock::new(Utc::now() - Duration::days(2)));
     let district = District::sample()?;
-    let engine = Engine::open(EngineConfig::sqlite(&store, district).clock(clock.clone())).await?;
+    // The named reporter's contact is sealed, so the store gets a master key; the browser
+    // test hands the same file to `caseflow serve` (CASEFLOW_MASTER_KEY_FILE).
+    let master = caseflow::MasterKey::create_file(&master_key_path(&store))?;
+    let config = EngineConfig::sqlite(&store, district)
+        .clock(clock.clone())
+        .master_key(master);
+    let engine = Engine::open(config).await?;
     let case_id = CaseId::new(Uuid::new_v4());
     let report = ReportCase {
         case_id,
@@ -113,4 +121,9 @@ async fn walk_to_the_visit(
         engine.execute(envelope).await?;
     }
     Err("the case never reached its follow-up visit".into())
+}
+
+/// The fixture's master key file, beside its store (`e2e.master.key`).
+fn master_key_path(store: &std::path::Path) -> std::path::PathBuf {
+    store.with_extension("master.key")
 }
