@@ -77,6 +77,22 @@ pub struct TableSpec {
 }
 
 impl TableSpec {
+    /// The columns a backend found in its table are this spec's, in order: anything else is
+    /// a read model written by other code, refused rather than misread.
+    pub(crate) fn check_columns(&self, found: &[String]) -> Result<(), ProjectionError> {
+        let wanted: Vec<&str> = self.columns.iter().map(|c| c.name).collect();
+        if found.iter().map(String::as_str).eq(wanted.iter().copied()) {
+            return Ok(());
+        }
+        Err(ProjectionError::CorruptReadModel {
+            projection: self.name.to_owned(),
+            reason: format!(
+                "table {} has columns {found:?}, expected {wanted:?}",
+                self.name
+            ),
+        })
+    }
+
     /// The key columns.
     pub fn key_columns(&self) -> &'static [Column] {
         &self.columns[..self.key_len.min(self.columns.len())]

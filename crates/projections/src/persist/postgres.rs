@@ -180,17 +180,7 @@ impl PostgresReadModelStore {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let wanted: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
-        if found != wanted {
-            return Err(ProjectionError::CorruptReadModel {
-                projection: table.name.to_owned(),
-                reason: format!(
-                    "table {} has columns {found:?}, expected {wanted:?}",
-                    table.name
-                ),
-            });
-        }
-        Ok(())
+        table.check_columns(&found)
     }
 
     /// Writes a batch inside `tx`, statements pipelined in order.

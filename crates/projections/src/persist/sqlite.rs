@@ -170,17 +170,7 @@ impl SqliteReadModelStore {
             .query_map([], |r| r.get::<_, String>(1))
             .and_then(Iterator::collect)
             .map_err(storage(format!("inspect table {}", table.name)))?;
-        let wanted: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
-        if found != wanted {
-            return Err(ProjectionError::CorruptReadModel {
-                projection: table.name.to_owned(),
-                reason: format!(
-                    "table {} has columns {found:?}, expected {wanted:?}",
-                    table.name
-                ),
-            });
-        }
-        Ok(())
+        table.check_columns(&found)
     }
 
     fn read_rows(&self, table: &TableSpec) -> Result<Vec<Row>, ProjectionError> {
