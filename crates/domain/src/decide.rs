@@ -126,6 +126,25 @@ impl Acting<'_> {
         Ok(())
     }
 
+    /// The prologue of every category-specific step: the stage, a category the command
+    /// `applies_to`, then the actor's authority (in that order, so errors stay the same).
+    fn admit_for_category(
+        &self,
+        case: &Case,
+        applies_to: impl Fn(Category) -> bool,
+    ) -> Result<Category, DomainError> {
+        self.in_stage(case)?;
+        let category = category(case)?;
+        if !applies_to(category) {
+            return Err(DomainError::NotApplicableToCategory {
+                command: self.command,
+                category,
+            });
+        }
+        self.authorize(case)?;
+        Ok(category)
+    }
+
     /// Checks that the case is in a stage where the command applies.
     fn in_stage(&self, case: &Case) -> Result<(), DomainError> {
         if allowed_stages(self.issued.kind()).contains(&case.stage) {
@@ -260,9 +279,7 @@ fn department(org: &Organisation, id: &DepartmentId) -> Result<(), DomainError> 
 }
 
 fn category(case: &Case) -> Result<Category, DomainError> {
-    case.category().ok_or(DomainError::PrerequisiteMissing {
-        missing: "classification",
-    })
+    case.classified().map(|class| class.category)
 }
 
 /// Whether cross-inspection applies to the case, and which locality is then "involved".
@@ -575,12 +592,7 @@ pub(crate) fn check_participant(u: &Unit, case: &Case) -> Result<(), DomainError
 
 fn route(c: &RouteCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
     a.in_stage(case)?;
-    let class = case
-        .classification
-        .as_ref()
-        .ok_or(DomainError::PrerequisiteMissing {
-            missing: "classification",
-        })?;
+    let class = case.classified()?;
     a.authorize(case)?;
     if case.awaits_joint_consultation() {
         return Err(DomainError::PrerequisiteMissing {
@@ -681,15 +693,7 @@ fn disposition(
     case: &Case,
     a: &Acting<'_>,
 ) -> Result<CaseEvent, DomainError> {
-    a.in_stage(case)?;
-    let cat = category(case)?;
-    if cat != Category::DisciplineClue {
-        return Err(DomainError::NotApplicableToCategory {
-            command: a.command,
-            category: cat,
-        });
-    }
-    a.authorize(case)?;
+    a.admit_for_category(case, |cat| cat == Category::DisciplineClue)?;
     if case.finding.is_some() {
         return Err(DomainError::InvalidInput {
             field: "disposition",
@@ -731,15 +735,7 @@ fn verification_team(
     case: &Case,
     a: &Acting<'_>,
 ) -> Result<CaseEvent, DomainError> {
-    a.in_stage(case)?;
-    let cat = category(case)?;
-    if cat == Category::Consultation {
-        return Err(DomainError::NotApplicableToCategory {
-            command: a.command,
-            category: cat,
-        });
-    }
-    a.authorize(case)?;
+    a.admit_for_category(case, |cat| cat != Category::Consultation)?;
     verifying_disposition(case)?;
     if c.members.is_empty() {
         return Err(DomainError::InvalidInput {
@@ -824,15 +820,7 @@ pub(crate) fn check_team_member(
 }
 
 fn findings(c: &RecordFindings, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    a.in_stage(case)?;
-    let cat = category(case)?;
-    if cat == Category::Consultation {
-        return Err(DomainError::NotApplicableToCategory {
-            command: a.command,
-            category: cat,
-        });
-    }
-    a.authorize(case)?;
+    a.admit_for_category(case, |cat| cat != Category::Consultation)?;
     verifying_disposition(case)?;
     if cross_inspected(case, a.ctx.policies).is_some() && case.verification_team.is_none() {
         return Err(DomainError::VerificationTeamRequired);
@@ -849,15 +837,7 @@ fn findings(c: &RecordFindings, case: &Case, a: &Acting<'_>) -> Result<CaseEvent
 }
 
 fn discipline(c: &RecordDiscipline, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    a.in_stage(case)?;
-    let cat = category(case)?;
-    if cat != Category::DisciplineClue {
-        return Err(DomainError::NotApplicableToCategory {
-            command: a.command,
-            category: cat,
-        });
-    }
-    a.authorize(case)?;
+    a.admit_for_category(case, |cat| cat == Category::DisciplineClue)?;
     if !case.finding.is_some_and(Finding::is_substantiated) {
         return Err(DomainError::PrerequisiteMissing {
             missing: "substantiated findings",
@@ -883,15 +863,7 @@ fn discipline(c: &RecordDiscipline, case: &Case, a: &Acting<'_>) -> Result<CaseE
 }
 
 fn answer(c: &AnswerConsultation, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, DomainError> {
-    a.in_stage(case)?;
-    let cat = category(case)?;
-    if cat != Category::Consultation {
-        return Err(DomainError::NotApplicableToCategory {
-            command: a.command,
-            category: cat,
-        });
-    }
-    a.authorize(case)?;
+    a.admit_for_category(case, |cat| cat == Category::Consultation)?;
     non_empty("answer", &c.answer)?;
     Ok(ConsultationAnswered {
         case_id: c.case_id,

@@ -267,12 +267,7 @@ impl Policies {
         state: &CaseState,
     ) -> Result<RouteSuggestion, DomainError> {
         let case = state.case().ok_or(DomainError::CaseNotFound)?;
-        let class = case
-            .classification
-            .as_ref()
-            .ok_or(DomainError::PrerequisiteMissing {
-                missing: "classification",
-            })?;
+        let class = case.classified()?;
         self.suggest_route(
             org,
             &RouteInput {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::error::DomainError;
 use crate::ids::{CaseId, DepartmentId, ReporterHandle, UnitId, ZoneId};
 use crate::model::{
     Actor, CaseKind, CaseOutcome, Category, Channel, ContactErasure, DeadlineKind, DeclineReason,
@@ -308,6 +309,15 @@ impl Case {
     /// The category, once classified.
     pub fn category(&self) -> Option<Category> {
         self.classification.as_ref().map(|c| c.category)
+    }
+
+    /// The classification, or the error every step that needs one returns before it.
+    pub fn classified(&self) -> Result<&Classification, DomainError> {
+        self.classification
+            .as_ref()
+            .ok_or(DomainError::PrerequisiteMissing {
+                missing: "classification",
+            })
     }
 
     /// The leading unit, once routed.
