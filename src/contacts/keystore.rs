@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use caseflow_domain::ReporterHandle;
 use caseflow_store::Synchronous;
 use chrono::{DateTime, Utc};
@@ -35,16 +36,18 @@ pub enum KeyState {
     },
 }
 
-/// A store of data keys, wrapped by a master key. Blocking calls; every one is short (an
-/// in-memory lookup, or one small SQLite transaction).
+/// A store of data keys, wrapped by a master key. Async, so a database or a KMS can stand
+/// behind it; the SQLite and memory implementations run each call (an in-memory lookup, or
+/// one small SQLite transaction) without yielding.
+#[async_trait]
 pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// The reporter's data key and its id, made if the reporter has none yet.
-    fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError>;
+    async fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError>;
     /// A data key by id.
-    fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError>;
+    async fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError>;
     /// Destroys these keys and every key assigned to the reporter (idempotent). The key
     /// material is overwritten, not merely marked.
-    fn destroy(
+    async fn destroy(
         &self,
         reporter: ReporterHandle,
         key_ids: &[String],
@@ -52,18 +55,18 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     ) -> Result<(), KeyError>;
     /// Rewraps every live data key under `new_master` and makes it the store's master key;
     /// returns the number of keys rewrapped. The event log is not touched.
-    fn rotate(&self, new_master: &MasterKey) -> Result<usize, KeyError>;
+    async fn rotate(&self, new_master: &MasterKey) -> Result<usize, KeyError>;
     /// The id of the log's first event, recorded to tell this store's key store from
     /// another's (`None` until recorded).
-    fn binding(&self) -> Result<Option<String>, KeyError>;
+    async fn binding(&self) -> Result<Option<String>, KeyError>;
     /// Records the id of the log's first event.
-    fn bind(&self, first_event_id: &str) -> Result<(), KeyError>;
+    async fn bind(&self, first_event_id: &str) -> Result<(), KeyError>;
     /// Writes assignments kept in memory (called on drop too).
-    fn flush(&self) -> Result<(), KeyError>;
+    async fn flush(&self) -> Result<(), KeyError>;
 }
 
 /// Fresh key material and key ids from the engine's injected randomness.
-fn new_key(ids: &dyn IdGenerator) -> (String, DataKey) {
+pub(crate) fn new_key(ids: &dyn IdGenerator) -> (String, DataKey) {
     let mut bytes = [0u8; KEY_BYTES];
     ids.fill_secret(Secret::DataKey, &mut bytes);
     let mut id = [0u8; 16];
@@ -106,8 +109,9 @@ impl MemoryKeyStore {
     }
 }
 
+#[async_trait]
 impl KeyStore for MemoryKeyStore {
-    fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError> {
+    async fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError> {
         let mut keys = self.lock();
         if let Some(id) = keys.reporters.get(&reporter).cloned() {
             if let Some(KeyState::Live(key)) = keys.keys.get(&id) {
@@ -120,7 +124,7 @@ impl KeyStore for MemoryKeyStore {
         Ok((id, key))
     }
 
-    fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError> {
+    async fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError> {
         self.lock()
             .keys
             .get(key_id)
@@ -130,7 +134,7 @@ impl KeyStore for MemoryKeyStore {
             })
     }
 
-    fn destroy(
+    async fn destroy(
         &self,
         reporter: ReporterHandle,
         key_ids: &[String],
@@ -145,7 +149,7 @@ impl KeyStore for MemoryKeyStore {
         Ok(())
     }
 
-    fn rotate(&self, _new_master: &MasterKey) -> Result<usize, KeyError> {
+    async fn rotate(&self, _new_master: &MasterKey) -> Result<usize, KeyError> {
         // Memory keys are not wrapped: nothing outlives the process to protect.
         let keys = self.lock();
         Ok(keys
@@ -155,16 +159,16 @@ impl KeyStore for MemoryKeyStore {
             .count())
     }
 
-    fn binding(&self) -> Result<Option<String>, KeyError> {
+    async fn binding(&self) -> Result<Option<String>, KeyError> {
         Ok(self.lock().binding.clone())
     }
 
-    fn bind(&self, first_event_id: &str) -> Result<(), KeyError> {
+    async fn bind(&self, first_event_id: &str) -> Result<(), KeyError> {
         self.lock().binding = Some(first_event_id.to_owned());
         Ok(())
     }
 
-    fn flush(&self) -> Result<(), KeyError> {
+    async fn flush(&self) -> Result<(), KeyError> {
         Ok(())
     }
 }
@@ -374,6 +378,20 @@ impl SqliteKeyStore {
         Ok(())
     }
 
+    /// Writes the assignments kept in memory, in one transaction (one commit, so one sync
+    /// under `synchronous=FULL`, for a whole batch; each statement on its own would be a
+    /// commit and a sync per assignment).
+    fn write_pending(&self, keys: &mut SqliteKeys) -> Result<(), KeyError> {
+        if keys.pending.is_empty() {
+            return Ok(());
+        }
+        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
+        write_assignments(&tx, &keys.pending).map_err(|e| self.io(e))?;
+        tx.commit().map_err(|e| self.io(e))?;
+        keys.pending.clear();
+        Ok(())
+    }
+
     fn assigned_key(
         &self,
         keys: &SqliteKeys,
@@ -442,8 +460,9 @@ fn write_assignments(
     Ok(())
 }
 
+#[async_trait]
 impl KeyStore for SqliteKeyStore {
-    fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError> {
+    async fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError> {
         let mut keys = self.lock();
         if let Some(hit) = keys.cache.get(&reporter) {
             return Ok(hit.clone());
@@ -462,13 +481,12 @@ impl KeyStore for SqliteKeyStore {
         keys.cache.insert(reporter, (id.clone(), key.clone()));
         keys.pending.push((id.clone(), reporter));
         if keys.pending.len() >= PENDING_MAX {
-            let pending = std::mem::take(&mut keys.pending);
-            write_assignments(&keys.conn, &pending).map_err(|e| self.io(e))?;
+            self.write_pending(&mut keys)?;
         }
         Ok((id, key))
     }
 
-    fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError> {
+    async fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError> {
         let keys = self.lock();
         if let Some((_, key)) = keys.cache.values().find(|(id, _)| id == key_id) {
             return Ok(KeyState::Live(key.clone()));
@@ -499,7 +517,7 @@ impl KeyStore for SqliteKeyStore {
         }
     }
 
-    fn destroy(
+    async fn destroy(
         &self,
         reporter: ReporterHandle,
         key_ids: &[String],
@@ -534,7 +552,7 @@ impl KeyStore for SqliteKeyStore {
         truncate_wal(&keys.conn).map_err(|e| self.io(e))
     }
 
-    fn rotate(&self, new_master: &MasterKey) -> Result<usize, KeyError> {
+    async fn rotate(&self, new_master: &MasterKey) -> Result<usize, KeyError> {
         let mut keys = self.lock();
         let pending = std::mem::take(&mut keys.pending);
         let old = keys.master.clone();
@@ -572,7 +590,7 @@ impl KeyStore for SqliteKeyStore {
         Ok(rows.len())
     }
 
-    fn binding(&self) -> Result<Option<String>, KeyError> {
+    async fn binding(&self) -> Result<Option<String>, KeyError> {
         let keys = self.lock();
         keys.conn
             .query_row("SELECT value FROM meta WHERE name = 'log'", [], |r| {
@@ -582,7 +600,7 @@ impl KeyStore for SqliteKeyStore {
             .map_err(|e| self.io(e))
     }
 
-    fn bind(&self, first_event_id: &str) -> Result<(), KeyError> {
+    async fn bind(&self, first_event_id: &str) -> Result<(), KeyError> {
         let keys = self.lock();
         keys.conn
             .execute(
@@ -593,22 +611,15 @@ impl KeyStore for SqliteKeyStore {
         Ok(())
     }
 
-    fn flush(&self) -> Result<(), KeyError> {
-        let mut keys = self.lock();
-        let pending = std::mem::take(&mut keys.pending);
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
-        write_assignments(&tx, &pending).map_err(|e| self.io(e))?;
-        tx.commit().map_err(|e| self.io(e))
+    async fn flush(&self) -> Result<(), KeyError> {
+        self.write_pending(&mut self.lock())
     }
 }
 
 impl Drop for SqliteKeyStore {
     fn drop(&mut self) {
         // Best effort: an assignment lost here only gives the reporter a second key.
-        if let Err(e) = self.flush() {
+        if let Err(e) = self.write_pending(&mut self.lock()) {
             tracing::warn!(error = %e, "could not write the last key assignments");
         }
     }
@@ -616,4 +627,51 @@ impl Drop for SqliteKeyStore {
 
 fn truncate_wal(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contacts::contract::key_store_contract;
+    use crate::ids::SeededIds;
+
+    #[tokio::test]
+    async fn the_memory_key_store_keeps_the_contract() {
+        let keys = MemoryKeyStore::new(Arc::new(SeededIds::new(3)));
+        key_store_contract(&keys, &MasterKey::generate()).await;
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_key_store_keeps_the_contract_and_its_keys_across_a_reopen() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("cases.keys.db");
+        let master = MasterKey::generate();
+        let ids: Arc<dyn IdGenerator> = Arc::new(SeededIds::new(3));
+        let keys =
+            SqliteKeyStore::create(&path, master.clone(), Arc::clone(&ids), Synchronous::Full)
+                .expect("create");
+        let (dave_id, dave_key) = keys
+            .reporter_key(ReporterHandle(uuid::Uuid::from_u128(0xd4e)))
+            .await
+            .expect("a key");
+        let rotated = MasterKey::generate();
+        key_store_contract(&keys, &rotated).await;
+        drop(keys);
+        let reopened =
+            SqliteKeyStore::open(&path, rotated, ids, Synchronous::Full).expect("reopen");
+        match reopened.data_key(&dave_id).await.expect("read") {
+            KeyState::Live(key) => assert_eq!(key.bytes.as_ref(), dave_key.bytes.as_ref()),
+            KeyState::Destroyed { .. } => panic!("a live key was lost across a reopen"),
+        }
+        drop(reopened);
+        assert!(matches!(
+            SqliteKeyStore::open(
+                &path,
+                master,
+                Arc::new(SeededIds::new(4)),
+                Synchronous::Full
+            ),
+            Err(KeyError::WrongMasterKey { .. })
+        ));
+    }
 }
