@@ -10,7 +10,7 @@
 //! second key for that reporter: the log's sealed contacts name their key ids, and erasure
 //! destroys every key the reporter's cases name (docs/design.md, "Key store").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -223,6 +223,10 @@ struct SqliteKeys {
     next_batch: usize,
     /// Reporters' keys seen or made by this process.
     cache: HashMap<ReporterHandle, (String, DataKey)>,
+    /// Every reporter the file holds a live assigned key for (read at open, kept as keys
+    /// are assigned and destroyed): a report by a reporter not in it, as most reports are,
+    /// needs no lookup in the file. A lookup was most of a named report's cost.
+    assigned: HashSet<ReporterHandle>,
     /// Assignments not yet written.
     pending: Vec<(String, ReporterHandle)>,
 }
@@ -313,7 +317,10 @@ impl SqliteKeyStore {
             [],
         )
         .map_err(|e| io(path, e))?;
-        Ok(Self::from_parts(path, conn, master, ids))
+        let assigned = assigned_reporters(&conn).map_err(|e| io(path, e))?;
+        let store = Self::from_parts(path, conn, master, ids);
+        store.lock().assigned = assigned;
+        Ok(store)
     }
 
     fn from_parts(
@@ -331,6 +338,7 @@ impl SqliteKeyStore {
                 pool: Vec::new(),
                 next_batch: POOL_BATCH_FIRST,
                 cache: HashMap::new(),
+                assigned: HashSet::new(),
                 pending: Vec::new(),
             }),
         }
@@ -397,15 +405,21 @@ impl SqliteKeyStore {
         keys: &SqliteKeys,
         reporter: ReporterHandle,
     ) -> Result<Option<(String, DataKey)>, KeyError> {
+        // Asked for every reporter this process has not seen (most reports are a new
+        // reporter's), so the statement is cached: preparing it was most of a report's cost.
         let row: Option<(String, Vec<u8>, Vec<u8>)> = keys
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT key_id, nonce, wrapped FROM data_keys \
                  WHERE reporter = ?1 AND state = 'assigned' ORDER BY rowid LIMIT 1",
-                [reporter.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
-            .optional()
+            .and_then(|mut select| {
+                select
+                    .query_row([reporter.to_string()], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()
+            })
             .map_err(|e| self.io(e))?;
         let Some((id, nonce, wrapped)) = row else {
             return Ok(None);
@@ -447,6 +461,22 @@ fn configure(conn: &Connection, path: &Path, synchronous: Synchronous) -> Result
         .map_err(|e| io(path, e))
 }
 
+/// The reporters with a live assigned key.
+fn assigned_reporters(conn: &Connection) -> rusqlite::Result<HashSet<ReporterHandle>> {
+    let mut select =
+        conn.prepare("SELECT DISTINCT reporter FROM data_keys WHERE state = 'assigned'")?;
+    let rows = select.query_map([], |r| r.get::<_, Option<String>>(0))?;
+    let mut reporters = HashSet::new();
+    for row in rows {
+        // A handle that does not parse was never written by this code: it matches no
+        // reporter, so leaving it out changes no lookup.
+        if let Some(handle) = row?.and_then(|text| text.parse::<uuid::Uuid>().ok()) {
+            reporters.insert(ReporterHandle(handle));
+        }
+    }
+    Ok(reporters)
+}
+
 fn write_assignments(
     conn: &Connection,
     pending: &[(String, ReporterHandle)],
@@ -467,9 +497,11 @@ impl KeyStore for SqliteKeyStore {
         if let Some(hit) = keys.cache.get(&reporter) {
             return Ok(hit.clone());
         }
-        if let Some(found) = self.assigned_key(&keys, reporter)? {
-            keys.cache.insert(reporter, found.clone());
-            return Ok(found);
+        if keys.assigned.contains(&reporter) {
+            if let Some(found) = self.assigned_key(&keys, reporter)? {
+                keys.cache.insert(reporter, found.clone());
+                return Ok(found);
+            }
         }
         if keys.pool.is_empty() {
             self.refill(&mut keys)?;
@@ -479,6 +511,7 @@ impl KeyStore for SqliteKeyStore {
             .pop()
             .ok_or(KeyError::Crypto("an empty key pool after a refill"))?;
         keys.cache.insert(reporter, (id.clone(), key.clone()));
+        keys.assigned.insert(reporter);
         keys.pending.push((id.clone(), reporter));
         if keys.pending.len() >= PENDING_MAX {
             self.write_pending(&mut keys)?;
@@ -528,6 +561,7 @@ impl KeyStore for SqliteKeyStore {
         if let Some((id, _)) = keys.cache.remove(&reporter) {
             doomed.push(id);
         }
+        keys.assigned.remove(&reporter);
         keys.pending.retain(|(id, _)| !doomed.contains(id));
         let pending = std::mem::take(&mut keys.pending);
         let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
