@@ -164,7 +164,10 @@ impl KeyStore for MemoryKeyStore {
     }
 
     async fn bind(&self, first_event_id: &str) -> Result<(), KeyError> {
-        self.lock().binding = Some(first_event_id.to_owned());
+        // The first binding stays, as in every key store (a key store belongs to one log).
+        self.lock()
+            .binding
+            .get_or_insert_with(|| first_event_id.to_owned());
         Ok(())
     }
 
