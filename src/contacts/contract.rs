@@ -85,7 +85,7 @@ pub async fn key_store_contract(keys: &dyn KeyStore, new_master: &MasterKey) {
             KeyState::Live(_) => panic!("{id} is still live after its destruction"),
         }
     }
-    keys.destroy(alice, &[alice_id.clone()], at)
+    keys.destroy(alice, std::slice::from_ref(&alice_id), at)
         .await
         .expect("destroying twice is harmless");
     let bob_read = live(
