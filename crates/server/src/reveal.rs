@@ -140,8 +140,9 @@ pub async fn reveal_for(
     params(("case_id" = Uuid, Path, description = "The case")),
     request_body = RevealRequest,
     responses((status = 200, body = RevealedContact, description = "The contact (not cached)"),
-        (status = 401, body = Problem), (status = 403, body = Problem, description = "This user may not reveal it now (nothing was written), or the CSRF header is missing"),
+        (status = 400, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem, description = "This user may not reveal it now (nothing was written), or the CSRF header is missing"),
         (status = 404, body = Problem), (status = 409, body = Problem, description = "Erased, anonymous, or the case is closed"),
+        (status = 413, body = Problem), (status = 415, body = Problem),
         (status = 422, body = Problem), (status = 429, body = Problem), (status = 503, body = Problem)))]
 pub async fn reveal_contact(
     principal: Principal,
