@@ -33,4 +33,4 @@ cargo test -p caseflow-store --features postgres \
 cargo test -p caseflow-store --features postgres --lib postgres
 cargo test -p caseflow-projections --features postgres \
     --test read_model_store_postgres --test runner_postgres
-cargo test -p caseflow --features postgres --test postgres_engines
+cargo test -p caseflow --features postgres --test postgres_engines --test postgres_keys

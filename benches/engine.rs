@@ -169,11 +169,19 @@ fn sealing(c: &mut Criterion) {
     ];
     let mut group = c.benchmark_group("report_named_vs_anonymous");
     for (name, store) in stores {
-        let (engine, _clock) = rt.block_on(engine(store));
         for (who, make) in [
             ("anonymous", report as fn(&Engine) -> CommandEnvelope),
             ("named_sealed", named_report),
         ] {
+            // A store of its own for each kind, so neither runs on a log the other grew.
+            let store = match &store {
+                StoreConfig::Sqlite { path, options } => StoreConfig::Sqlite {
+                    path: path.with_file_name(format!("{name}-{who}.db")),
+                    options: options.clone(),
+                },
+                _ => StoreConfig::Memory,
+            };
+            let (engine, _clock) = rt.block_on(engine(store));
             group.bench_function(format!("{name}/{who}"), |b| {
                 b.to_async(&rt).iter(|| {
                     let engine = engine.clone();

@@ -253,6 +253,8 @@ struct Opened {
     store: Arc<dyn EventStore>,
     db: Option<Box<dyn ReadModelStore>>,
     lock: Option<ReadModelOwnership>,
+    /// The key store the backend offers by default (PostgreSQL: tables next to the log).
+    keys: Option<KeyTarget>,
 }
 
 /// What keeps this engine the one maintainer of its persistent read models. Held, never
@@ -296,14 +298,29 @@ pub async fn open_store_for_reading(
 async fn open_stores(config: &EngineConfig) -> Result<Opened, EngineError> {
     let store = match &config.store {
         StoreConfig::Url(url) if postgres::is_postgres_url(url) => {
-            let (store, read_models) = postgres::open(url, &config.read_models).await?;
+            let (store, read_models, keys) = postgres::open(url, &config.read_models).await?;
             if let Some((db, lock)) = read_models {
-                return Ok(Opened { store, db, lock });
+                return Ok(Opened {
+                    store,
+                    db,
+                    lock,
+                    keys,
+                });
             }
-            store
+            return read_models_for(config, store, keys);
         }
         other => open_store(other).await?,
     };
+    read_models_for(config, store, None)
+}
+
+/// The read models of a store whose backend does not keep them itself: the configured
+/// SQLite file (the sidecar by default for a SQLite store), else in memory.
+fn read_models_for(
+    config: &EngineConfig,
+    store: Arc<dyn EventStore>,
+    keys: Option<KeyTarget>,
+) -> Result<Opened, EngineError> {
     let file = match (&config.read_models, &config.store) {
         (ReadModelConfig::Default, StoreConfig::Sqlite { path, .. }) => Some(read_model_path(path)),
         (ReadModelConfig::SqliteFile(path), _) => Some(path.clone()),
@@ -317,6 +334,7 @@ async fn open_stores(config: &EngineConfig) -> Result<Opened, EngineError> {
             store,
             db: None,
             lock: None,
+            keys,
         });
     };
     let lock = own_read_models(&file);
@@ -334,6 +352,7 @@ async fn open_stores(config: &EngineConfig) -> Result<Opened, EngineError> {
         store,
         db,
         lock: lock.map(ReadModelOwnership::SqliteFile),
+        keys,
     })
 }
 
@@ -349,6 +368,7 @@ mod postgres {
 
     use super::ReadModelOwnership;
     use crate::config::ReadModelConfig;
+    use crate::contacts::KeyTarget;
     use crate::error::EngineError;
 
     /// The instance name when none is configured.
@@ -360,32 +380,37 @@ mod postgres {
     /// read-model store (none when another engine maintains this instance's) and the lease.
     type PgReadModels = Option<(Option<Box<dyn ReadModelStore>>, Option<ReadModelOwnership>)>;
 
-    /// Opens the store; with [`ReadModelConfig::Default`] or [`ReadModelConfig::Postgres`]
-    /// also its read models in PostgreSQL (otherwise the caller opens them).
+    /// Opens the store and the key store next to its log; with [`ReadModelConfig::Default`]
+    /// or [`ReadModelConfig::Postgres`] also its read models in PostgreSQL (otherwise the
+    /// caller opens them).
     pub(super) async fn open(
         url: &str,
         read_models: &ReadModelConfig,
-    ) -> Result<(Arc<dyn EventStore>, PgReadModels), EngineError> {
+    ) -> Result<(Arc<dyn EventStore>, PgReadModels, Option<KeyTarget>), EngineError> {
         let store = PostgresStore::connect_str(url).await?;
+        let keys = Some(KeyTarget::Postgres(store.clone()));
+        let read_models = open_read_models(&store, read_models).await?;
+        Ok((Arc::new(store), read_models, keys))
+    }
+
+    async fn open_read_models(
+        store: &PostgresStore,
+        read_models: &ReadModelConfig,
+    ) -> Result<PgReadModels, EngineError> {
         let instance = match read_models {
             ReadModelConfig::Default => DEFAULT_INSTANCE,
             ReadModelConfig::Postgres { instance } => instance.as_str(),
-            ReadModelConfig::InMemory | ReadModelConfig::SqliteFile(_) => {
-                return Ok((Arc::new(store), None));
-            }
+            ReadModelConfig::InMemory | ReadModelConfig::SqliteFile(_) => return Ok(None),
         };
         let schema = read_model_schema(&store.options().schema, instance)?;
         let Some(lease) = store.try_lead(&format!("read-models:{schema}")).await? else {
             debug!(%schema, "another engine maintains these read models; keeping them in memory");
-            return Ok((Arc::new(store), Some((None, None))));
+            return Ok(Some((None, None)));
         };
         let pool = PostgresStore::pool_for_schema(store.options(), &schema, 4)?;
         let db: Box<dyn ReadModelStore> =
             Box::new(PostgresReadModelStore::open(pool, &schema).await?);
-        Ok((
-            Arc::new(store),
-            Some((Some(db), Some(ReadModelOwnership::Lease(lease)))),
-        ))
+        Ok(Some((Some(db), Some(ReadModelOwnership::Lease(lease)))))
     }
 
     /// `<store schema>_rm_<instance>`, checked.
@@ -418,6 +443,7 @@ mod postgres {
     use super::ReadModelOwnership;
     type PgReadModels = Option<(Option<Box<dyn ReadModelStore>>, Option<ReadModelOwnership>)>;
     use crate::config::ReadModelConfig;
+    use crate::contacts::KeyTarget;
     use crate::error::EngineError;
 
     pub(super) fn is_postgres_url(url: &str) -> bool {
@@ -427,7 +453,7 @@ mod postgres {
     pub(super) async fn open(
         _url: &str,
         _read_models: &ReadModelConfig,
-    ) -> Result<(Arc<dyn EventStore>, PgReadModels), EngineError> {
+    ) -> Result<(Arc<dyn EventStore>, PgReadModels, Option<KeyTarget>), EngineError> {
         Err(EngineError::BackendNotCompiled {
             feature: "postgres",
         })
@@ -464,9 +490,9 @@ async fn open_url(url: &str) -> Result<Arc<dyn EventStore>, EngineError> {
 }
 
 /// Where an engine's reporter keys live: next to a SQLite store, in memory for a memory or
-/// shared store, and nowhere by default for a store URL (a PostgreSQL or KurrentDB store
-/// needs an explicit key store).
-fn key_target(config: &EngineConfig) -> KeyTarget {
+/// shared store, in tables next to the log for a PostgreSQL store (`backend`), and nowhere
+/// by default for a KurrentDB URL (it needs an explicit key store).
+fn key_target(config: &EngineConfig, backend: Option<KeyTarget>) -> KeyTarget {
     let synchronous = match &config.store {
         StoreConfig::Sqlite { options, .. } => options.synchronous,
         _ => caseflow_store::Synchronous::Full,
@@ -485,7 +511,7 @@ fn key_target(config: &EngineConfig) -> KeyTarget {
         (KeyStoreConfig::Default, StoreConfig::Memory | StoreConfig::Shared(_)) => {
             KeyTarget::Memory
         }
-        (KeyStoreConfig::Default, StoreConfig::Url(_)) => KeyTarget::None,
+        (KeyStoreConfig::Default, StoreConfig::Url(_)) => backend.unwrap_or(KeyTarget::None),
     }
 }
 
@@ -504,10 +530,15 @@ impl Engine {
     /// Opens the store named in `config`, loads the read models (from their sidecar file
     /// for SQLite) and brings them up to date with the log.
     pub async fn open(config: EngineConfig) -> Result<Engine, EngineError> {
-        let Opened { store, db, lock } = open_stores(&config).await?;
+        let Opened {
+            store,
+            db,
+            lock,
+            keys,
+        } = open_stores(&config).await?;
         let persistent = db.is_some();
         let vault = Vault::new(
-            key_target(&config),
+            key_target(&config, keys),
             config.master_key.clone(),
             Arc::clone(&config.ids),
         );

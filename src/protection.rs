@@ -103,8 +103,8 @@ impl Engine {
 
     /// Writes the key store's pending key assignments (they are also written in batches and
     /// when the engine is dropped; see `contacts::keystore`).
-    pub fn flush_keys(&self) -> Result<(), EngineError> {
-        self.inner.vault.flush()
+    pub async fn flush_keys(&self) -> Result<(), EngineError> {
+        self.inner.vault.flush().await
     }
 
     /// Every case of a reporter (in log order) with the key its contact was sealed with.

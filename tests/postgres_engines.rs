@@ -9,13 +9,12 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use caseflow::contacts::{KeyStore, MemoryKeyStore};
 use caseflow::domain::*;
 use caseflow::projections::{case_id_of_stream, decode};
 use caseflow::store::postgres::testing::TempSchema;
 use caseflow::{
-    Engine, EngineConfig, KeyStoreConfig, ManualClock, MasterKey, ReadModelConfig, RetryPolicy,
-    SeededIds, StoreConfig,
+    Engine, EngineConfig, ManualClock, MasterKey, ReadModelConfig, RetryPolicy, SeededIds,
+    StoreConfig,
 };
 use chrono::Duration;
 use common::{case_id, district, informant, report, run, t0};
@@ -24,9 +23,8 @@ use common::{case_id, district, informant, report, run, t0};
 struct Schemas {
     store: TempSchema,
     _read_models: Vec<TempSchema>,
-    /// The reporters' data keys, shared by every engine of the test as one key store would
-    /// be by a district's instances (there is no PostgreSQL key store yet).
-    keys: Arc<dyn KeyStore>,
+    /// The district's master key: every instance keeps reporters' data keys in the store's
+    /// PostgreSQL key tables (the default for a PostgreSQL store), wrapped by it.
     master: MasterKey,
 }
 
@@ -42,7 +40,6 @@ fn schemas(instances: &[&str]) -> Schemas {
     Schemas {
         store,
         _read_models: read_models,
-        keys: Arc::new(MemoryKeyStore::new(Arc::new(SeededIds::new(7)))),
         master: MasterKey::generate(),
     }
 }
@@ -55,7 +52,6 @@ async fn engine(schemas: &Schemas, instance: &str, clock: &Arc<ManualClock>, see
     .read_models(ReadModelConfig::Postgres {
         instance: instance.to_owned(),
     })
-    .key_store(KeyStoreConfig::Shared(Arc::clone(&schemas.keys)))
     .master_key(schemas.master.clone())
     .clock(clock.clone())
     .ids(Arc::new(SeededIds::new(seed)))

@@ -225,7 +225,7 @@ async fn erasure_destroys_every_contact_of_the_reporter_and_the_workflow_goes_on
         report(second),
     )
     .await;
-    engine.flush_keys().expect("flush");
+    engine.flush_keys().await.expect("flush");
     drop(engine);
     let backup = f.dir.path().join("backup-before-erasure");
     copy_files(f.dir.path(), &backup);
@@ -554,4 +554,112 @@ async fn a_schema_v1_clear_contact_is_still_revealed_under_the_rule() {
         .expect("reveals");
     assert!(!contact.expose_phone().is_empty());
     assert!(engine.verify().await.expect("verify").is_ok());
+}
+
+/// An anchor (a signed tree head kept outside the system) taken before an erasure still
+/// verifies afterwards: the erasure appends events and destroys a key, and rewrites nothing
+/// that is hashed. The log still extends the anchor (consistency proof), `verify` with the
+/// anchor holds, and a copy of the events from before the erasure, with the old master key,
+/// opens nothing.
+#[tokio::test]
+async fn an_anchor_taken_before_an_erasure_still_verifies_and_old_copies_stay_shut() {
+    for backend in BACKENDS {
+        let f = Fixture::new(backend);
+        let engine = f.open().await;
+        let (first, second) = (case_id(1), case_id(2));
+        let t = walk_to_plan(&engine, &f.clock, first, t0()).await;
+        run(
+            &engine,
+            &f.clock,
+            t,
+            informant("vil-dongyuan"),
+            report(second),
+        )
+        .await;
+        engine.flush_keys().await.expect("flush");
+        let signer = caseflow::store::tree::KeyPair::from_seed([9u8; 32]);
+        let anchor = engine.sign_head(&signer).await.expect("sign a head");
+        assert!(anchor.tree_size > 0);
+        drop(engine);
+        let backup = f.dir.path().join("events-before-erasure");
+        if backend == Backend::Sqlite {
+            std::fs::create_dir_all(&backup).expect("dir");
+            // The events only (the log and its WAL), as a backup of the log would hold them.
+            for name in ["cases.db", "cases.db-wal"] {
+                let from = f.dir.path().join(name);
+                if from.exists() {
+                    std::fs::copy(&from, backup.join(name)).expect("copy");
+                }
+            }
+        }
+
+        let engine = f.open().await;
+        f.clock.set(t + Duration::hours(1));
+        engine
+            .erase_reporter_contact(first, leader("room-1"), "withdrawn", "PIPL art. 47")
+            .await
+            .expect("erase");
+        let check = engine
+            .check_anchor(&anchor, Some(&signer.public()))
+            .await
+            .expect("the anchor can be checked");
+        assert!(check.holds(), "{backend:?}: {:?}", check.findings);
+        let verified = engine
+            .verify_with_anchor(Some((&anchor, Some(&signer.public()))))
+            .await
+            .expect("verify runs");
+        assert!(verified.is_ok(), "{backend:?}: {}", verified.to_markdown());
+        assert!(
+            verified.anchor.as_ref().is_some_and(|a| a.holds()),
+            "{backend:?}: the anchor from before the erasure holds"
+        );
+        drop(engine);
+        if backend == Backend::Memory {
+            continue;
+        }
+
+        // The copy of the events, the old master key, and the key store as it is now: the
+        // copy's sealed contacts name a key that is gone.
+        let clock = Arc::new(ManualClock::new(t + Duration::days(1)));
+        let old = Engine::open(
+            sqlite_config(&backup.join("cases.db"), Some(f.master.clone()), clock).key_store(
+                caseflow::KeyStoreConfig::SqliteFile(f.dir.path().join("cases.keys.db")),
+            ),
+        )
+        .await
+        .expect("the copy opens");
+        for id in [first, second] {
+            let actor = need_to_know(&old, id).await;
+            let refused = old
+                .reveal_reporter_contact(id, actor, "from a copy of the events")
+                .await
+                .expect_err("the destroyed key opens nothing");
+            assert!(
+                matches!(refused, EngineError::ContactErased { .. }),
+                "{refused}"
+            );
+        }
+        let copy_verified = old.verify().await.expect("verify the copy");
+        assert!(copy_verified.is_ok(), "{}", copy_verified.to_markdown());
+        // And without the live key store, the copy and the old master key have no key at
+        // all: a new key store is never made for a log with sealed contacts.
+        drop(old);
+        let clock = Arc::new(ManualClock::new(t + Duration::days(1)));
+        let bare = Engine::open(sqlite_config(
+            &backup.join("cases.db"),
+            Some(f.master.clone()),
+            clock,
+        ))
+        .await
+        .expect("the copy opens");
+        let actor = need_to_know(&bare, second).await;
+        let refused = bare
+            .reveal_reporter_contact(second, actor, "from a bare copy")
+            .await
+            .expect_err("no key store");
+        assert!(
+            matches!(key_error(&refused), KeyError::KeyStoreMissing { .. }),
+            "{refused}"
+        );
+    }
 }

@@ -50,14 +50,14 @@ pub enum KeyError {
         "the key store {path} is missing, but the event log holds sealed reporter contacts; restore it from a backup (a new one would make every contact unreadable)"
     )]
     KeyStoreMissing {
-        /// The missing file.
+        /// The missing file (PostgreSQL: the server, schema and table).
         path: PathBuf,
     },
     /// Fatal: the key store exists but is not a readable Caseflow key store (truncated,
     /// damaged, or another kind of file).
     #[error("the key store {path} is unreadable ({reason}); restore it from a backup")]
     KeyStoreUnreadable {
-        /// The file.
+        /// The file (PostgreSQL: the server, schema and table).
         path: PathBuf,
         /// What was wrong.
         reason: String,
@@ -65,7 +65,7 @@ pub enum KeyError {
     /// Fatal: the key store belongs to another event store.
     #[error("the key store {path} belongs to another event store; use that store's key store")]
     ForeignKeyStore {
-        /// The file.
+        /// The file (PostgreSQL: the server, schema and table).
         path: PathBuf,
     },
     /// Retry: the key store could not be read or written just now (busy, disk full).
@@ -75,6 +75,15 @@ pub enum KeyError {
         path: PathBuf,
         /// The SQLite error.
         source: rusqlite::Error,
+    },
+    /// Retry: the database holding the key store (PostgreSQL) could not be reached or
+    /// refused a statement just now.
+    #[error("key store {place}: {reason}")]
+    KeyDatabase {
+        /// The server (without password), schema and table.
+        place: String,
+        /// The driver's message.
+        reason: String,
     },
     /// Fatal: the log references a data key the key store has never had.
     #[error("the key store has no data key {key_id} (the log references it)")]
@@ -113,6 +122,9 @@ impl KeyError {
 
     /// Whether trying again later may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, KeyError::KeyStoreIo { .. })
+        matches!(
+            self,
+            KeyError::KeyStoreIo { .. } | KeyError::KeyDatabase { .. }
+        )
     }
 }

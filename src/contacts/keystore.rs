@@ -10,10 +10,11 @@
 //! second key for that reporter: the log's sealed contacts name their key ids, and erasure
 //! destroys every key the reporter's cases name (docs/design.md, "Key store").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use caseflow_domain::ReporterHandle;
 use caseflow_store::Synchronous;
 use chrono::{DateTime, Utc};
@@ -35,16 +36,18 @@ pub enum KeyState {
     },
 }
 
-/// A store of data keys, wrapped by a master key. Blocking calls; every one is short (an
-/// in-memory lookup, or one small SQLite transaction).
+/// A store of data keys, wrapped by a master key. Async, so a database or a KMS can stand
+/// behind it; the SQLite and memory implementations run each call (an in-memory lookup, or
+/// one small SQLite transaction) without yielding.
+#[async_trait]
 pub trait KeyStore: Send + Sync + std::fmt::Debug {
     /// The reporter's data key and its id, made if the reporter has none yet.
-    fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError>;
+    async fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError>;
     /// A data key by id.
-    fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError>;
+    async fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError>;
     /// Destroys these keys and every key assigned to the reporter (idempotent). The key
     /// material is overwritten, not merely marked.
-    fn destroy(
+    async fn destroy(
         &self,
         reporter: ReporterHandle,
         key_ids: &[String],
@@ -52,18 +55,18 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
     ) -> Result<(), KeyError>;
     /// Rewraps every live data key under `new_master` and makes it the store's master key;
     /// returns the number of keys rewrapped. The event log is not touched.
-    fn rotate(&self, new_master: &MasterKey) -> Result<usize, KeyError>;
+    async fn rotate(&self, new_master: &MasterKey) -> Result<usize, KeyError>;
     /// The id of the log's first event, recorded to tell this store's key store from
     /// another's (`None` until recorded).
-    fn binding(&self) -> Result<Option<String>, KeyError>;
+    async fn binding(&self) -> Result<Option<String>, KeyError>;
     /// Records the id of the log's first event.
-    fn bind(&self, first_event_id: &str) -> Result<(), KeyError>;
+    async fn bind(&self, first_event_id: &str) -> Result<(), KeyError>;
     /// Writes assignments kept in memory (called on drop too).
-    fn flush(&self) -> Result<(), KeyError>;
+    async fn flush(&self) -> Result<(), KeyError>;
 }
 
 /// Fresh key material and key ids from the engine's injected randomness.
-fn new_key(ids: &dyn IdGenerator) -> (String, DataKey) {
+pub(crate) fn new_key(ids: &dyn IdGenerator) -> (String, DataKey) {
     let mut bytes = [0u8; KEY_BYTES];
     ids.fill_secret(Secret::DataKey, &mut bytes);
     let mut id = [0u8; 16];
@@ -106,8 +109,9 @@ impl MemoryKeyStore {
     }
 }
 
+#[async_trait]
 impl KeyStore for MemoryKeyStore {
-    fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError> {
+    async fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError> {
         let mut keys = self.lock();
         if let Some(id) = keys.reporters.get(&reporter).cloned() {
             if let Some(KeyState::Live(key)) = keys.keys.get(&id) {
@@ -120,7 +124,7 @@ impl KeyStore for MemoryKeyStore {
         Ok((id, key))
     }
 
-    fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError> {
+    async fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError> {
         self.lock()
             .keys
             .get(key_id)
@@ -130,7 +134,7 @@ impl KeyStore for MemoryKeyStore {
             })
     }
 
-    fn destroy(
+    async fn destroy(
         &self,
         reporter: ReporterHandle,
         key_ids: &[String],
@@ -145,7 +149,7 @@ impl KeyStore for MemoryKeyStore {
         Ok(())
     }
 
-    fn rotate(&self, _new_master: &MasterKey) -> Result<usize, KeyError> {
+    async fn rotate(&self, _new_master: &MasterKey) -> Result<usize, KeyError> {
         // Memory keys are not wrapped: nothing outlives the process to protect.
         let keys = self.lock();
         Ok(keys
@@ -155,16 +159,19 @@ impl KeyStore for MemoryKeyStore {
             .count())
     }
 
-    fn binding(&self) -> Result<Option<String>, KeyError> {
+    async fn binding(&self) -> Result<Option<String>, KeyError> {
         Ok(self.lock().binding.clone())
     }
 
-    fn bind(&self, first_event_id: &str) -> Result<(), KeyError> {
-        self.lock().binding = Some(first_event_id.to_owned());
+    async fn bind(&self, first_event_id: &str) -> Result<(), KeyError> {
+        // The first binding stays, as in every key store (a key store belongs to one log).
+        self.lock()
+            .binding
+            .get_or_insert_with(|| first_event_id.to_owned());
         Ok(())
     }
 
-    fn flush(&self) -> Result<(), KeyError> {
+    async fn flush(&self) -> Result<(), KeyError> {
         Ok(())
     }
 }
@@ -219,6 +226,10 @@ struct SqliteKeys {
     next_batch: usize,
     /// Reporters' keys seen or made by this process.
     cache: HashMap<ReporterHandle, (String, DataKey)>,
+    /// Every reporter the file holds a live assigned key for (read at open, kept as keys
+    /// are assigned and destroyed): a report by a reporter not in it, as most reports are,
+    /// needs no lookup in the file. A lookup was most of a named report's cost.
+    assigned: HashSet<ReporterHandle>,
     /// Assignments not yet written.
     pending: Vec<(String, ReporterHandle)>,
 }
@@ -309,7 +320,10 @@ impl SqliteKeyStore {
             [],
         )
         .map_err(|e| io(path, e))?;
-        Ok(Self::from_parts(path, conn, master, ids))
+        let assigned = assigned_reporters(&conn).map_err(|e| io(path, e))?;
+        let store = Self::from_parts(path, conn, master, ids);
+        store.lock().assigned = assigned;
+        Ok(store)
     }
 
     fn from_parts(
@@ -327,6 +341,7 @@ impl SqliteKeyStore {
                 pool: Vec::new(),
                 next_batch: POOL_BATCH_FIRST,
                 cache: HashMap::new(),
+                assigned: HashSet::new(),
                 pending: Vec::new(),
             }),
         }
@@ -374,20 +389,40 @@ impl SqliteKeyStore {
         Ok(())
     }
 
+    /// Writes the assignments kept in memory, in one transaction (one commit, so one sync
+    /// under `synchronous=FULL`, for a whole batch; each statement on its own would be a
+    /// commit and a sync per assignment).
+    fn write_pending(&self, keys: &mut SqliteKeys) -> Result<(), KeyError> {
+        if keys.pending.is_empty() {
+            return Ok(());
+        }
+        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
+        write_assignments(&tx, &keys.pending).map_err(|e| self.io(e))?;
+        tx.commit().map_err(|e| self.io(e))?;
+        keys.pending.clear();
+        Ok(())
+    }
+
     fn assigned_key(
         &self,
         keys: &SqliteKeys,
         reporter: ReporterHandle,
     ) -> Result<Option<(String, DataKey)>, KeyError> {
+        // Asked for every reporter this process has not seen (most reports are a new
+        // reporter's), so the statement is cached: preparing it was most of a report's cost.
         let row: Option<(String, Vec<u8>, Vec<u8>)> = keys
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT key_id, nonce, wrapped FROM data_keys \
                  WHERE reporter = ?1 AND state = 'assigned' ORDER BY rowid LIMIT 1",
-                [reporter.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
-            .optional()
+            .and_then(|mut select| {
+                select
+                    .query_row([reporter.to_string()], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .optional()
+            })
             .map_err(|e| self.io(e))?;
         let Some((id, nonce, wrapped)) = row else {
             return Ok(None);
@@ -429,6 +464,22 @@ fn configure(conn: &Connection, path: &Path, synchronous: Synchronous) -> Result
         .map_err(|e| io(path, e))
 }
 
+/// The reporters with a live assigned key.
+fn assigned_reporters(conn: &Connection) -> rusqlite::Result<HashSet<ReporterHandle>> {
+    let mut select =
+        conn.prepare("SELECT DISTINCT reporter FROM data_keys WHERE state = 'assigned'")?;
+    let rows = select.query_map([], |r| r.get::<_, Option<String>>(0))?;
+    let mut reporters = HashSet::new();
+    for row in rows {
+        // A handle that does not parse was never written by this code: it matches no
+        // reporter, so leaving it out changes no lookup.
+        if let Some(handle) = row?.and_then(|text| text.parse::<uuid::Uuid>().ok()) {
+            reporters.insert(ReporterHandle(handle));
+        }
+    }
+    Ok(reporters)
+}
+
 fn write_assignments(
     conn: &Connection,
     pending: &[(String, ReporterHandle)],
@@ -442,15 +493,18 @@ fn write_assignments(
     Ok(())
 }
 
+#[async_trait]
 impl KeyStore for SqliteKeyStore {
-    fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError> {
+    async fn reporter_key(&self, reporter: ReporterHandle) -> Result<(String, DataKey), KeyError> {
         let mut keys = self.lock();
         if let Some(hit) = keys.cache.get(&reporter) {
             return Ok(hit.clone());
         }
-        if let Some(found) = self.assigned_key(&keys, reporter)? {
-            keys.cache.insert(reporter, found.clone());
-            return Ok(found);
+        if keys.assigned.contains(&reporter) {
+            if let Some(found) = self.assigned_key(&keys, reporter)? {
+                keys.cache.insert(reporter, found.clone());
+                return Ok(found);
+            }
         }
         if keys.pool.is_empty() {
             self.refill(&mut keys)?;
@@ -460,15 +514,15 @@ impl KeyStore for SqliteKeyStore {
             .pop()
             .ok_or(KeyError::Crypto("an empty key pool after a refill"))?;
         keys.cache.insert(reporter, (id.clone(), key.clone()));
+        keys.assigned.insert(reporter);
         keys.pending.push((id.clone(), reporter));
         if keys.pending.len() >= PENDING_MAX {
-            let pending = std::mem::take(&mut keys.pending);
-            write_assignments(&keys.conn, &pending).map_err(|e| self.io(e))?;
+            self.write_pending(&mut keys)?;
         }
         Ok((id, key))
     }
 
-    fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError> {
+    async fn data_key(&self, key_id: &str) -> Result<KeyState, KeyError> {
         let keys = self.lock();
         if let Some((_, key)) = keys.cache.values().find(|(id, _)| id == key_id) {
             return Ok(KeyState::Live(key.clone()));
@@ -499,7 +553,7 @@ impl KeyStore for SqliteKeyStore {
         }
     }
 
-    fn destroy(
+    async fn destroy(
         &self,
         reporter: ReporterHandle,
         key_ids: &[String],
@@ -510,6 +564,7 @@ impl KeyStore for SqliteKeyStore {
         if let Some((id, _)) = keys.cache.remove(&reporter) {
             doomed.push(id);
         }
+        keys.assigned.remove(&reporter);
         keys.pending.retain(|(id, _)| !doomed.contains(id));
         let pending = std::mem::take(&mut keys.pending);
         let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
@@ -534,7 +589,7 @@ impl KeyStore for SqliteKeyStore {
         truncate_wal(&keys.conn).map_err(|e| self.io(e))
     }
 
-    fn rotate(&self, new_master: &MasterKey) -> Result<usize, KeyError> {
+    async fn rotate(&self, new_master: &MasterKey) -> Result<usize, KeyError> {
         let mut keys = self.lock();
         let pending = std::mem::take(&mut keys.pending);
         let old = keys.master.clone();
@@ -572,7 +627,7 @@ impl KeyStore for SqliteKeyStore {
         Ok(rows.len())
     }
 
-    fn binding(&self) -> Result<Option<String>, KeyError> {
+    async fn binding(&self) -> Result<Option<String>, KeyError> {
         let keys = self.lock();
         keys.conn
             .query_row("SELECT value FROM meta WHERE name = 'log'", [], |r| {
@@ -582,7 +637,7 @@ impl KeyStore for SqliteKeyStore {
             .map_err(|e| self.io(e))
     }
 
-    fn bind(&self, first_event_id: &str) -> Result<(), KeyError> {
+    async fn bind(&self, first_event_id: &str) -> Result<(), KeyError> {
         let keys = self.lock();
         keys.conn
             .execute(
@@ -593,22 +648,15 @@ impl KeyStore for SqliteKeyStore {
         Ok(())
     }
 
-    fn flush(&self) -> Result<(), KeyError> {
-        let mut keys = self.lock();
-        let pending = std::mem::take(&mut keys.pending);
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
-        write_assignments(&tx, &pending).map_err(|e| self.io(e))?;
-        tx.commit().map_err(|e| self.io(e))
+    async fn flush(&self) -> Result<(), KeyError> {
+        self.write_pending(&mut self.lock())
     }
 }
 
 impl Drop for SqliteKeyStore {
     fn drop(&mut self) {
         // Best effort: an assignment lost here only gives the reporter a second key.
-        if let Err(e) = self.flush() {
+        if let Err(e) = self.write_pending(&mut self.lock()) {
             tracing::warn!(error = %e, "could not write the last key assignments");
         }
     }
@@ -616,4 +664,51 @@ impl Drop for SqliteKeyStore {
 
 fn truncate_wal(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contacts::contract::key_store_contract;
+    use crate::ids::SeededIds;
+
+    #[tokio::test]
+    async fn the_memory_key_store_keeps_the_contract() {
+        let keys = MemoryKeyStore::new(Arc::new(SeededIds::new(3)));
+        key_store_contract(&keys, &MasterKey::generate()).await;
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_key_store_keeps_the_contract_and_its_keys_across_a_reopen() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("cases.keys.db");
+        let master = MasterKey::generate();
+        let ids: Arc<dyn IdGenerator> = Arc::new(SeededIds::new(3));
+        let keys =
+            SqliteKeyStore::create(&path, master.clone(), Arc::clone(&ids), Synchronous::Full)
+                .expect("create");
+        let (dave_id, dave_key) = keys
+            .reporter_key(ReporterHandle(uuid::Uuid::from_u128(0xd4e)))
+            .await
+            .expect("a key");
+        let rotated = MasterKey::generate();
+        key_store_contract(&keys, &rotated).await;
+        drop(keys);
+        let reopened =
+            SqliteKeyStore::open(&path, rotated, ids, Synchronous::Full).expect("reopen");
+        match reopened.data_key(&dave_id).await.expect("read") {
+            KeyState::Live(key) => assert_eq!(key.bytes.as_ref(), dave_key.bytes.as_ref()),
+            KeyState::Destroyed { .. } => panic!("a live key was lost across a reopen"),
+        }
+        drop(reopened);
+        assert!(matches!(
+            SqliteKeyStore::open(
+                &path,
+                master,
+                Arc::new(SeededIds::new(4)),
+                Synchronous::Full
+            ),
+            Err(KeyError::WrongMasterKey { .. })
+        ));
+    }
 }

@@ -56,6 +56,9 @@ pub(crate) enum KeyTarget {
         synchronous: Synchronous,
     },
     Shared(Arc<dyn KeyStore>),
+    /// Tables next to a PostgreSQL store's log, through the store's pool.
+    #[cfg(feature = "postgres")]
+    Postgres(caseflow_store::postgres::PostgresStore),
     None,
 }
 
@@ -103,18 +106,15 @@ impl Vault {
             KeyTarget::Memory => return Ok(Arc::new(MemoryKeyStore::new(Arc::clone(&self.ids)))),
             KeyTarget::Shared(keys) => return Ok(Arc::clone(keys)),
             KeyTarget::None => return Err(KeyError::NoKeyStoreConfigured.into()),
+            #[cfg(feature = "postgres")]
+            KeyTarget::Postgres(pg) => return self.open_postgres_keys(store, pg).await,
             KeyTarget::Sqlite { path, synchronous } => (path, *synchronous),
         };
         let master = self.master.clone().ok_or(KeyError::MasterKeyMissing)?;
         let ids = Arc::clone(&self.ids);
         let keys = if path.exists() {
             let keys = SqliteKeyStore::open(path, master, ids, synchronous)?;
-            if let Some(bound_to) = keys.binding()? {
-                let first = store.read_all(1, 1).await?;
-                if first.first().map(|r| r.event_id.to_string()) != Some(bound_to) {
-                    return Err(KeyError::ForeignKeyStore { path: path.clone() }.into());
-                }
-            }
+            check_binding(store, &keys, path).await?;
             keys
         } else {
             // Never recreate a lost key store: that would make every contact unreadable.
@@ -122,6 +122,31 @@ impl Vault {
                 return Err(KeyError::KeyStoreMissing { path: path.clone() }.into());
             }
             SqliteKeyStore::create(path, master, ids, synchronous)?
+        };
+        Ok(Arc::new(keys))
+    }
+
+    /// The key tables of a PostgreSQL store, checked like a SQLite key store: never created
+    /// for a log that already holds sealed contacts, refused when bound to another log.
+    #[cfg(feature = "postgres")]
+    async fn open_postgres_keys(
+        &self,
+        store: &dyn EventStore,
+        pg: &caseflow_store::postgres::PostgresStore,
+    ) -> Result<Arc<dyn KeyStore>, EngineError> {
+        use super::postgres::{PostgresKeyStore, key_place, key_tables_exist};
+        let master = self.master.clone().ok_or(KeyError::MasterKeyMissing)?;
+        let ids = Arc::clone(&self.ids);
+        let place = PathBuf::from(key_place(pg));
+        let keys = if key_tables_exist(pg).await? {
+            let keys = PostgresKeyStore::open(pg.clone(), master, ids).await?;
+            check_binding(store, &keys, &place).await?;
+            keys
+        } else {
+            if log_has_sealed_contacts(store).await? {
+                return Err(KeyError::KeyStoreMissing { path: place }.into());
+            }
+            PostgresKeyStore::create(pg.clone(), master, ids).await?
         };
         Ok(Arc::new(keys))
     }
@@ -146,7 +171,7 @@ impl Vault {
                 continue;
             };
             let keys = self.keys(store).await?;
-            let (key_id, key) = keys.reporter_key(report.reporter_handle)?;
+            let (key_id, key) = keys.reporter_key(report.reporter_handle).await?;
             let sealed = seal(
                 contact,
                 &key_id,
@@ -168,11 +193,11 @@ impl Vault {
         let Some(keys) = self.keys.get() else {
             return Ok(());
         };
-        if keys.binding()?.is_none() {
+        if keys.binding().await?.is_none() {
             let Some(first) = store.read_all(1, 1).await?.into_iter().next() else {
                 return Ok(());
             };
-            keys.bind(&first.event_id.to_string())?;
+            keys.bind(&first.event_id.to_string()).await?;
         }
         self.bound.store(true, Ordering::Relaxed);
         Ok(())
@@ -191,7 +216,7 @@ impl Vault {
             Reporter::Named(contact) => Ok(Some(Opened::Contact(contact.clone()))),
             Reporter::Sealed(sealed) => {
                 let keys = self.keys(store).await?;
-                match keys.data_key(&sealed.key_id)? {
+                match keys.data_key(&sealed.key_id).await? {
                     KeyState::Live(key) => Ok(Some(Opened::Contact(open(
                         sealed,
                         &key,
@@ -213,7 +238,7 @@ impl Vault {
         at: DateTime<Utc>,
     ) -> Result<(), EngineError> {
         let keys = self.keys(store).await?;
-        keys.destroy(reporter, key_ids, at)?;
+        keys.destroy(reporter, key_ids, at).await?;
         Ok(())
     }
 
@@ -224,16 +249,34 @@ impl Vault {
         new_master: &MasterKey,
     ) -> Result<usize, EngineError> {
         let keys = self.keys(store).await?;
-        Ok(keys.rotate(new_master)?)
+        Ok(keys.rotate(new_master).await?)
     }
 
     /// Writes key assignments kept in memory.
-    pub(crate) fn flush(&self) -> Result<(), EngineError> {
+    pub(crate) async fn flush(&self) -> Result<(), EngineError> {
         if let Some(keys) = self.keys.get() {
-            keys.flush()?;
+            keys.flush().await?;
         }
         Ok(())
     }
+}
+
+/// Refuses a key store bound to another log (its recorded first event is not this log's).
+async fn check_binding(
+    store: &dyn EventStore,
+    keys: &dyn KeyStore,
+    place: &std::path::Path,
+) -> Result<(), EngineError> {
+    if let Some(bound_to) = keys.binding().await? {
+        let first = store.read_all(1, 1).await?;
+        if first.first().map(|r| r.event_id.to_string()) != Some(bound_to) {
+            return Err(KeyError::ForeignKeyStore {
+                path: place.to_owned(),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Whether any `CaseReported` in the log holds a sealed contact (a byte search of the

@@ -108,6 +108,7 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(case_timeline))
         .routes(routes!(case_as_of))
         .routes(routes!(case_audit))
+        .routes(routes!(crate::reveal::reveal_contact))
         .routes(routes!(crate::api_audit::stats))
         .routes(routes!(crate::api_audit::verify))
         .routes(routes!(crate::api_audit::audit_range))

@@ -23,6 +23,7 @@ pub mod feed;
 pub mod open311;
 pub mod ops;
 pub mod problem;
+pub mod reveal;
 pub mod state;
 pub mod users;
 pub mod views;

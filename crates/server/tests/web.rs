@@ -329,3 +329,176 @@ async fn the_simulation_page_runs_every_shipped_scenario_with_its_charts() {
         .unwrap();
     assert_eq!(unknown.status(), 404);
 }
+
+/// The first room of a case's collaboration zone (its leader and case officers may reveal
+/// the reporter's contact before the case is routed).
+async fn zone_room(s: &TestServer, case: caseflow::domain::CaseId) -> String {
+    let state = s.state(case).await;
+    let zone = state.case().unwrap().zone.clone();
+    s.engine.district().org.zone(&zone).unwrap().rooms[0].to_string()
+}
+
+#[tokio::test]
+async fn revealing_a_reporter_contact_is_recorded_allowed_by_the_rule_only_and_shown_nowhere_else()
+{
+    const PHONE: &str = "13800000000";
+    const NAME: &str = "张三";
+    let s = TestServer::start().await;
+    let officer = s.staff("loc-zhongshan", Role::CaseOfficer);
+    let case = s
+        .report(&officer, "loc-zhongshan", Some("vil-renmin"))
+        .await;
+    let room = zone_room(&s, case).await;
+    let path = format!("/api/v1/cases/{case}/reporter-contact/reveal");
+    let reveal = |token: String, reason: &'static str| {
+        let s = &s;
+        let path = path.clone();
+        async move {
+            s.post_json(
+                &token,
+                &path,
+                None,
+                &serde_json::json!({ "reason": reason }),
+            )
+            .await
+        }
+    };
+
+    // Refused by the rule (a village's information officer): 403, the typed problem, and
+    // nothing written.
+    let before = s.state(case).await.version();
+    let refused = reveal(s.staff("vil-renmin", Role::InformationOfficer), "curious").await;
+    assert_eq!(refused.status(), 403);
+    let problem: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/forbidden");
+    assert_eq!(s.state(case).await.version(), before);
+    // No reason: 422, nothing written.
+    let no_reason = reveal(s.staff(&room, Role::CaseOfficer), "  ").await;
+    assert_eq!(no_reason.status(), 422);
+    assert_eq!(s.state(case).await.version(), before);
+
+    // Allowed (a case officer of the zone's room): the contact, not cached, and exactly one
+    // reveal event naming who and why.
+    let allowed = reveal(
+        s.staff(&room, Role::CaseOfficer),
+        "call back about the report",
+    )
+    .await;
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(allowed.headers()["cache-control"], "no-store");
+    let shown: serde_json::Value = allowed.json().await.unwrap();
+    assert_eq!(
+        (shown["name"].as_str(), shown["phone"].as_str()),
+        (Some(NAME), Some(PHONE))
+    );
+    let state = s.state(case).await;
+    assert_eq!(state.version(), before + 1);
+    assert_eq!(state.case().unwrap().contact_reveals, 1);
+
+    // The workbench: the form shows for a leader of the room and not for the village; it
+    // needs the session's token; posted with it, the contact is on a page of its own.
+    add_person(&s, "li", &room, Role::Leader);
+    add_person(&s, "wang", "vil-renmin", Role::InformationOfficer);
+    let cookie = format!(
+        "cf_session={}",
+        sign_in(&s, "li", "correct horse battery").await.unwrap()
+    );
+    let page = |cookie: String, path: String| {
+        let s = &s;
+        async move {
+            s.http
+                .get(s.url(&path))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let case_page = page(cookie.clone(), format!("/cases/{case}")).await;
+    let action = format!("action=\"/cases/{case}/reveal\"");
+    assert!(
+        case_page.contains(&action),
+        "the leader sees the reveal form"
+    );
+    let village = format!(
+        "cf_session={}",
+        sign_in(&s, "wang", "correct horse battery").await.unwrap()
+    );
+    assert!(
+        !page(village, format!("/cases/{case}"))
+            .await
+            .contains(&action)
+    );
+    let post = |form: Vec<(&'static str, String)>| {
+        let s = &s;
+        let cookie = cookie.clone();
+        async move {
+            s.http
+                .post(s.url(&format!("/cases/{case}/reveal")))
+                .header("cookie", cookie)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let forged = post(vec![("reason", "no token".to_owned())]).await;
+    assert_eq!(forged.status(), 403);
+    assert_eq!(s.state(case).await.version(), before + 1);
+    let csrf = hidden(&case_page, "csrf");
+    let shown = post(vec![
+        ("csrf", csrf),
+        ("reason", "plan the visit".to_owned()),
+    ])
+    .await;
+    assert_eq!(shown.status(), 200);
+    assert_eq!(shown.headers()["cache-control"], "no-store");
+    let shown = shown.text().await.unwrap();
+    assert!(shown.contains(PHONE) && shown.contains(NAME));
+    assert_eq!(s.state(case).await.version(), before + 2);
+
+    // Nowhere else: no other response or page, for the revealer, an auditor or the
+    // reporting officer, holds the name or the phone.
+    let auditor = s.auditor();
+    let leader = s.staff(&room, Role::Leader);
+    let api_paths = [
+        format!("/api/v1/cases/{case}"),
+        format!("/api/v1/cases/{case}/timeline"),
+        format!("/api/v1/cases/{case}/as-of?version=1"),
+        format!("/api/v1/cases/{case}/audit"),
+        format!("/api/v1/cases/{case}/next"),
+        "/api/v1/audit?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z".to_owned(),
+        "/api/v1/export/xes".to_owned(),
+        "/api/v1/export/ocel".to_owned(),
+        "/api/v1/stats".to_owned(),
+        "/api/v1/verify".to_owned(),
+        "/api/v1/todo/mine".to_owned(),
+        format!("/api/v1/todo/units/{room}"),
+        "/metrics".to_owned(),
+        "/open311/v2/requests.json".to_owned(),
+    ];
+    for token in [&leader, &auditor, &officer] {
+        for path in &api_paths {
+            let body = s.get(Some(token), path).await.text().await.unwrap();
+            assert!(
+                !body.contains(PHONE) && !body.contains(NAME),
+                "{path} shows the contact"
+            );
+        }
+    }
+    for path in [
+        format!("/cases/{case}"),
+        "/todo".to_owned(),
+        "/overview".to_owned(),
+        "/audit".to_owned(),
+    ] {
+        let body = page(cookie.clone(), path.clone()).await;
+        assert!(
+            !body.contains(PHONE) && !body.contains(NAME),
+            "{path} shows the contact"
+        );
+    }
+}

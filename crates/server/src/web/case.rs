@@ -52,6 +52,8 @@ pub fn event_label(event_type: &str, lang: Lang) -> &str {
         "SatisfactionRecorded" => ("满意度", "satisfaction recorded"),
         "CaseReopened" => ("重新办理", "reopened"),
         "CaseClosed" => ("办结", "closed"),
+        "ReporterContactRevealed" => ("查阅反映人联系方式", "reporter contact revealed"),
+        "ReporterContactErased" => ("删除反映人联系方式", "reporter contact erased"),
         other => (other, other),
     };
     tr_dyn(lang, zh, en)
@@ -119,6 +121,7 @@ pub async fn page_handler(
                 div.actions { @for n in my { (command_form(n, &fc)) } }
             }
         }
+        (super::reveal::reveal_card(app, &loaded.state, &user.0, lang))
         (holders(app, &loaded, lang))
         (stages(&loaded, lang))
         (timeline(app, &loaded, lang))

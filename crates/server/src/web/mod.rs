@@ -6,6 +6,7 @@ mod admin;
 mod case;
 mod forms;
 mod intake;
+mod reveal;
 mod todo;
 
 /// The scenarios the simulation page offers.
@@ -44,6 +45,7 @@ pub fn router() -> Router<App> {
         .route("/overview", get(todo::overview))
         .route("/cases/{case_id}", get(case::case_page))
         .route("/cases/{case_id}/act", post(case::act))
+        .route("/cases/{case_id}/reveal", post(reveal::reveal))
         .route("/report", get(intake::form).post(intake::submit))
         .route("/audit", get(admin::audit))
         .route("/simulation", get(admin::simulation))
