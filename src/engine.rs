@@ -275,6 +275,7 @@ async fn open_store(config: &StoreConfig) -> Result<Arc<dyn EventStore>, EngineE
         }
         StoreConfig::Memory => Ok(Arc::new(MemoryStore::new())),
         StoreConfig::Shared(store) => Ok(Arc::clone(store)),
+        StoreConfig::Url(url) if postgres::is_postgres_url(url) => postgres::open_log(url).await,
         StoreConfig::Url(url) => open_url(url).await,
     }
 }
@@ -376,6 +377,12 @@ mod postgres {
 
     pub(super) use caseflow_store::postgres::is_postgres_url;
 
+    /// The log alone (no read models, no key store): what `verify` and the other
+    /// read-only verbs open.
+    pub(super) async fn open_log(url: &str) -> Result<Arc<dyn EventStore>, EngineError> {
+        Ok(Arc::new(PostgresStore::connect_str(url).await?))
+    }
+
     /// The read models of an engine over PostgreSQL, when they live in PostgreSQL: the
     /// read-model store (none when another engine maintains this instance's) and the lease.
     type PgReadModels = Option<(Option<Box<dyn ReadModelStore>>, Option<ReadModelOwnership>)>;
@@ -454,6 +461,12 @@ mod postgres {
         _url: &str,
         _read_models: &ReadModelConfig,
     ) -> Result<(Arc<dyn EventStore>, PgReadModels, Option<KeyTarget>), EngineError> {
+        Err(EngineError::BackendNotCompiled {
+            feature: "postgres",
+        })
+    }
+
+    pub(super) async fn open_log(_url: &str) -> Result<Arc<dyn EventStore>, EngineError> {
         Err(EngineError::BackendNotCompiled {
             feature: "postgres",
         })

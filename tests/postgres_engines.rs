@@ -231,3 +231,37 @@ async fn an_instance_resumes_its_read_models_and_sees_what_others_wrote_meanwhil
     assert!(!twin.has_persistent_read_models());
     assert_eq!(cases_on_lists(&twin, t0()).await, listed);
 }
+
+/// `verify` and the other read-only verbs open a PostgreSQL store's log alone (no read
+/// models, no key store): chains, tree and ledger of what the engines wrote all hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_store_opens_for_reading_and_verifies() {
+    let schemas = schemas(&["desk"]);
+    let clock = Arc::new(ManualClock::new(t0()));
+    let desk = engine(&schemas, "desk", &clock, 1).await;
+    for n in 1..=3 {
+        run(
+            &desk,
+            &clock,
+            t0(),
+            informant("vil-dongyuan"),
+            report(case_id(n)),
+        )
+        .await;
+    }
+    let log = caseflow::engine::open_store_for_reading(&StoreConfig::Url(schemas.store.url("")))
+        .await
+        .expect("a PostgreSQL log opens for reading");
+    assert_eq!(
+        log.head_position().await.expect("head"),
+        desk.store().head_position().await.expect("head")
+    );
+    let outcome = caseflow::audit::verify_log(log.as_ref(), None)
+        .await
+        .expect("the log verifies");
+    assert!(outcome.log_holds(), "{outcome:?}");
+    assert_eq!(
+        outcome.events_checked,
+        log.head_position().await.expect("head")
+    );
+}
