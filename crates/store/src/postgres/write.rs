@@ -1,17 +1,21 @@
 //! Appends: a few writer tasks per process, each committing the appends that wait as one
-//! transaction.
+//! transaction of two round trips.
 //!
-//! A batch runs in two phases. First every stream it touches is locked (`FOR UPDATE`, in
-//! stream-id order so two batches never deadlock), the ledger and event ids are checked and
-//! each request is accepted or refused on its own (a conflict refuses one request, not the
-//! batch). Then one statement takes the positions from `log_head` (the row lock that
-//! serialises allocation and is held until COMMIT), inserts every record, moves the stream
-//! heads, writes the ledger and notifies listeners. If that statement fails on a unique
-//! constraint (an event id or command id another process stored a moment ago), the batch is
-//! rolled back and every request is retried on its own, so each gets its own answer.
+//! The first round trip is pipelined: `BEGIN`, create and lock every stream the batch
+//! touches (`FOR UPDATE`, in stream-id order so two batches never deadlock), read the ledger
+//! and the stored event ids, and lock `log_head` last (the row lock that serialises position
+//! allocation, held until COMMIT). Then each request is accepted or refused on its own (a
+//! conflict refuses one request, not the batch), and the second round trip sends one
+//! statement that moves the log head, inserts every record, tree node and ledger row, moves
+//! the stream heads and notifies listeners, with `COMMIT` right behind it. If that statement
+//! fails on a unique constraint (an event id or command id another process stored a moment
+//! ago), the server rolls the batch back and every request is retried on its own, so each
+//! gets its own answer.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
@@ -23,6 +27,9 @@ use crate::types::{AppendOutcome, AppendRequest};
 
 use super::error_map::{map_commit_err, map_err, unique_violation};
 use super::{GENESIS, Shared, from_i64, to_i64};
+
+/// A statement parameter.
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 
 /// One append waiting for a writer.
 pub(crate) struct Pending {
@@ -71,20 +78,7 @@ async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
     let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
     let answers = match shared.client().await {
         Err(err) => batch.iter().map(|_| Err(clone_err(&err))).collect(),
-        Ok(mut client) => match commit(&mut client, shared, &requests).await {
-            Ok(answers) => answers,
-            Err(Failure::Constraint(_)) if requests.len() > 1 => {
-                let mut answers = Vec::with_capacity(requests.len());
-                for request in &requests {
-                    answers.push(commit_one(&mut client, shared, request).await);
-                }
-                answers
-            }
-            Err(failure) => {
-                let err = failure.into_error(&mut client, &requests).await;
-                batch.iter().map(|_| Err(clone_err(&err))).collect()
-            }
-        },
+        Ok(client) => commit_batch(&TxClient::new(client), shared, &requests).await,
     };
     for (pending, answer) in batch.into_iter().zip(answers) {
         // A caller that gave up waiting does not need its answer.
@@ -92,8 +86,31 @@ async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
     }
 }
 
+/// Commits a batch, or, when a unique constraint refused it (an id another process stored
+/// a moment ago), every request on its own so each gets its own answer.
+async fn commit_batch(
+    client: &TxClient,
+    shared: &Shared,
+    requests: &[&AppendRequest],
+) -> Vec<Result<AppendOutcome, StoreError>> {
+    match commit(client, shared, requests).await {
+        Ok(answers) => answers,
+        Err(Failure::Constraint(_)) if requests.len() > 1 => {
+            let mut answers = Vec::with_capacity(requests.len());
+            for request in requests {
+                answers.push(commit_one(client, shared, request).await);
+            }
+            answers
+        }
+        Err(failure) => {
+            let err = failure.into_error(client.client(), requests).await;
+            requests.iter().map(|_| Err(clone_err(&err))).collect()
+        }
+    }
+}
+
 async fn commit_one(
-    client: &mut deadpool_postgres::Object,
+    client: &TxClient,
     shared: &Shared,
     request: &AppendRequest,
 ) -> Result<AppendOutcome, StoreError> {
@@ -103,7 +120,7 @@ async fn commit_one(
                 "a batch of one gave no answer".to_owned(),
             ))
         }),
-        Err(failure) => Err(failure.into_error(client, &[request]).await),
+        Err(failure) => Err(failure.into_error(client.client(), &[request]).await),
     }
 }
 
@@ -127,7 +144,7 @@ impl Failure {
     /// The error of a single-request batch, telling which id was the duplicate.
     async fn into_error(
         self,
-        client: &mut deadpool_postgres::Object,
+        client: &deadpool_postgres::Object,
         requests: &[&AppendRequest],
     ) -> StoreError {
         let constraint = match self {
@@ -282,30 +299,129 @@ struct TreeRows {
     hash: Vec<Vec<u8>>,
 }
 
-/// Runs one batch as one transaction; per-request answers in request order.
+/// Locks (creating at version 0) every stream of a batch, in stream-id order. The created
+/// rows vanish with a rollback; a committed one is invisible as "no stream".
+const CREATE_STREAMS_SQL: &str = "INSERT INTO streams (stream_id, version, head_hash) \
+     SELECT s, 0, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n \
+     ON CONFLICT DO NOTHING";
+const LOCK_STREAMS_SQL: &str = "SELECT stream_id, version, head_hash FROM streams \
+     WHERE stream_id = ANY($1) ORDER BY stream_id COLLATE \"C\" FOR UPDATE";
+const LEDGER_SQL: &str = "SELECT command_id, stream_id, first_version, last_version, \
+     first_position, last_position FROM commands WHERE command_id = ANY($1)";
+const STORED_IDS_SQL: &str = "SELECT event_id FROM events WHERE event_id = ANY($1)";
+/// Taken last, after the streams, so batches never wait on each other in a cycle.
+const LOCK_HEAD_SQL: &str = "SELECT position, frontier FROM log_head FOR UPDATE";
+
+/// A batch's statements, prepared once per connection (the pool's statement cache), so a
+/// batch sends no Parse and waits for no preparation.
+struct Statements {
+    create_streams: tokio_postgres::Statement,
+    lock_streams: tokio_postgres::Statement,
+    ledger: tokio_postgres::Statement,
+    stored_ids: tokio_postgres::Statement,
+    lock_head: tokio_postgres::Statement,
+    write: tokio_postgres::Statement,
+}
+
+impl Statements {
+    async fn prepare(client: &deadpool_postgres::Object) -> Result<Statements, Failure> {
+        let (create_streams, lock_streams, ledger, stored_ids, lock_head, write) =
+            futures::try_join!(
+                client.prepare_cached(CREATE_STREAMS_SQL),
+                client.prepare_cached(LOCK_STREAMS_SQL),
+                client.prepare_cached(LEDGER_SQL),
+                client.prepare_cached(STORED_IDS_SQL),
+                client.prepare_cached(LOCK_HEAD_SQL),
+                client.prepare_cached(WRITE_SQL),
+            )
+            .map_err(Failure::from_driver)?;
+        Ok(Statements {
+            create_streams,
+            lock_streams,
+            ledger,
+            stored_ids,
+            lock_head,
+            write,
+        })
+    }
+}
+
+/// A pooled connection that may hold an open transaction. The transaction is driven with
+/// plain `BEGIN`/`COMMIT` so both can be pipelined with the statements around them; if the
+/// writer is dropped while one is open (its task aborted), the connection is closed rather
+/// than returned to the pool, so the server rolls it back and releases its locks.
+pub(crate) struct TxClient {
+    client: Option<deadpool_postgres::Object>,
+    open: AtomicBool,
+}
+
+impl TxClient {
+    fn new(client: deadpool_postgres::Object) -> TxClient {
+        TxClient {
+            client: Some(client),
+            open: AtomicBool::new(false),
+        }
+    }
+
+    fn client(&self) -> &deadpool_postgres::Object {
+        // Only `Drop` takes the client out.
+        self.client
+            .as_ref()
+            .expect("a TxClient holds its client until dropped")
+    }
+
+    /// Rolls an open transaction back (after a failed statement, or when nothing is to be
+    /// written). A connection that cannot even do that stays marked open and is closed.
+    async fn rollback(&self) {
+        if self.client().batch_execute("ROLLBACK").await.is_ok() {
+            self.open.store(false, Relaxed);
+        }
+    }
+}
+
+impl Drop for TxClient {
+    fn drop(&mut self) {
+        if let (true, Some(client)) = (self.open.load(Relaxed), self.client.take()) {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+/// What the first round trip of a batch returns.
+struct Locked {
+    heads: BTreeMap<String, (u64, [u8; 32])>,
+    ledger: HashMap<Uuid, (String, AppendOutcome)>,
+    stored_ids: HashSet<Uuid>,
+    base: u64,
+    frontier: Frontier,
+}
+
+/// Runs one batch as one transaction in two round trips: one that begins it and locks the
+/// streams and the log head (reading the ledger and event ids in between), one that writes
+/// everything and commits. Per-request answers in request order.
 async fn commit(
-    client: &mut deadpool_postgres::Object,
+    tx: &TxClient,
     shared: &Shared,
     requests: &[&AppendRequest],
 ) -> Result<Vec<Result<AppendOutcome, StoreError>>, Failure> {
-    let tx = client.transaction().await.map_err(Failure::from_driver)?;
-    let heads = lock_streams(&tx, requests).await?;
-    // Pipelined: the ledger, the event ids and the log head (locked last, after the
-    // streams, so batches never wait on each other in a cycle).
-    let (ledger, stored_ids, (base, mut frontier)) = futures::try_join!(
-        ledger_of(&tx, requests),
-        stored_event_ids(&tx, requests),
-        lock_log_head(&tx),
-    )?;
-    let mut plan = Plan::new(heads);
+    let statements = Statements::prepare(tx.client()).await?;
+    let locked = match lock_batch(tx, &statements, requests).await {
+        Ok(locked) => locked,
+        Err(failure) => {
+            tx.rollback().await;
+            return Err(failure);
+        }
+    };
+    let base = locked.base;
+    let mut frontier = locked.frontier;
+    let mut plan = Plan::new(locked.heads);
     let decisions: Vec<Decision> = requests
         .iter()
         .enumerate()
-        .map(|(index, request)| plan.decide(index, request, &ledger, &stored_ids))
+        .map(|(index, request)| plan.decide(index, request, &locked.ledger, &locked.stored_ids))
         .collect();
     if plan.rows.offset.is_empty() {
-        // Nothing to write; the stream rows a refused new stream created go with the rollback.
-        let _ = tx.rollback().await;
+        tx.rollback().await;
         return Ok(answers(&decisions, base));
     }
     let count = plan.rows.offset.len() as u64;
@@ -325,68 +441,131 @@ async fn commit(
     let l = &plan.ledger;
     let first_positions: Vec<i64> = l.first_offset.iter().map(|o| to_i64(base) + o).collect();
     let last_positions: Vec<i64> = l.last_offset.iter().map(|o| to_i64(base) + o).collect();
-    let stmt = tx
-        .prepare_cached(WRITE_SQL)
-        .await
-        .map_err(Failure::from_driver)?;
     let r = &plan.rows;
     let head_text = head.to_string();
-    tx.execute(
-        &stmt,
-        &[
-            &to_i64(head),
-            &frontier_bytes,
-            &positions,
-            &r.stream_id,
-            &r.version,
-            &r.event_id,
-            &r.recorded_at_ns,
-            &r.event_type,
-            &r.schema_version,
-            &r.payload,
-            &r.actor,
-            &r.command_id,
-            &r.correlation_id,
-            &r.causation_id,
-            &r.prev_hash,
-            &r.hash,
-            &tree.level,
-            &tree.index,
-            &tree.hash,
-            &head_ids,
-            &head_versions,
-            &head_hashes,
-            &l.command_id,
-            &l.stream_id,
-            &l.first_version,
-            &l.last_version,
-            &first_positions,
-            &last_positions,
-            &shared.channel,
-            &head_text,
-        ],
-    )
-    .await
-    .map_err(Failure::from_driver)?;
-    tx.commit()
-        .await
-        .map_err(|e| Failure::Store(map_commit_err(e)))?;
-    shared.raise_head(head);
-    Ok(answers(&decisions, base))
+    let client = tx.client();
+    let head_i64 = to_i64(head);
+    let params: [Param<'_>; 30] = [
+        &head_i64,
+        &frontier_bytes,
+        &positions,
+        &r.stream_id,
+        &r.version,
+        &r.event_id,
+        &r.recorded_at_ns,
+        &r.event_type,
+        &r.schema_version,
+        &r.payload,
+        &r.actor,
+        &r.command_id,
+        &r.correlation_id,
+        &r.causation_id,
+        &r.prev_hash,
+        &r.hash,
+        &tree.level,
+        &tree.index,
+        &tree.hash,
+        &head_ids,
+        &head_versions,
+        &head_hashes,
+        &l.command_id,
+        &l.stream_id,
+        &l.first_version,
+        &l.last_version,
+        &first_positions,
+        &last_positions,
+        &shared.channel,
+        &head_text,
+    ];
+    // COMMIT goes out right behind the write: if the write fails the transaction is
+    // aborted and the server answers COMMIT with a rollback, so no answer is lost.
+    let (written, committed) = futures::join!(
+        client.execute(&statements.write, &params),
+        client.batch_execute("COMMIT"),
+    );
+    match (written, committed) {
+        (Ok(_), Ok(())) => {
+            tx.open.store(false, Relaxed);
+            shared.raise_head(head);
+            Ok(answers(&decisions, base))
+        }
+        // The server refused the write: the transaction was aborted and COMMIT rolled it
+        // back, so nothing of the batch was written.
+        (Err(err), committed) if err.as_db_error().is_some() => {
+            if committed.is_ok() {
+                tx.open.store(false, Relaxed);
+            }
+            Err(Failure::from_driver(err))
+        }
+        // The connection failed after COMMIT was sent: the batch may or may not be stored.
+        (Err(err), _) | (Ok(_), Err(err)) => {
+            if err.as_db_error().is_some() {
+                tx.open.store(false, Relaxed);
+            }
+            Err(Failure::Store(map_commit_err(err)))
+        }
+    }
 }
 
-/// Locks the log head and reads its position and the tree frontier of that size.
-async fn lock_log_head(
-    tx: &deadpool_postgres::Transaction<'_>,
-) -> Result<(u64, Frontier), Failure> {
-    let stmt = tx
-        .prepare_cached("SELECT position, frontier FROM log_head FOR UPDATE")
-        .await
-        .map_err(Failure::from_driver)?;
-    let row = tx
-        .query_one(&stmt, &[])
-        .await
-        .map_err(Failure::from_driver)?;
+/// The first round trip: BEGIN, create and lock the streams, read the ledger and the
+/// stored event ids, lock the log head, all pipelined (the server runs them in order).
+async fn lock_batch(
+    tx: &TxClient,
+    statements: &Statements,
+    requests: &[&AppendRequest],
+) -> Result<Locked, Failure> {
+    let streams: Vec<String> = requests
+        .iter()
+        .map(|r| r.stream_id.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let command_ids: Vec<Uuid> = requests.iter().filter_map(|r| r.command_id).collect();
+    let event_ids: Vec<Uuid> = requests
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| e.event_id))
+        .collect();
+    let client = tx.client();
+    tx.open.store(true, Relaxed);
+    let create: [Param<'_>; 2] = [&streams, &GENESIS];
+    let lock: [Param<'_>; 1] = [&streams];
+    let ledger: [Param<'_>; 1] = [&command_ids];
+    let ids: [Param<'_>; 1] = [&event_ids];
+    let (_, _, stream_rows, ledger_rows, id_rows, head_row) = futures::try_join!(
+        client.batch_execute("BEGIN"),
+        client.execute(&statements.create_streams, &create),
+        client.query(&statements.lock_streams, &lock),
+        client.query(&statements.ledger, &ledger),
+        client.query(&statements.stored_ids, &ids),
+        client.query_one(&statements.lock_head, &[]),
+    )
+    .map_err(Failure::from_driver)?;
+    let mut heads = BTreeMap::new();
+    for row in stream_rows {
+        let version = from_i64(row.get(1), "stream version").map_err(Failure::Store)?;
+        let hash: &[u8] = row.get(2);
+        let hash: [u8; 32] = hash.try_into().map_err(|_| {
+            Failure::Store(StoreError::corrupt("a stream head hash is not 32 bytes"))
+        })?;
+        heads.insert(row.get::<_, String>(0), (version, hash));
+    }
+    let ledger = ledger_rows
+        .iter()
+        .map(|row| Ok((row.get(0), ledger_row(row, 1).map_err(Failure::Store)?)))
+        .collect::<Result<_, Failure>>()?;
+    let stored_ids = id_rows.iter().map(|r| r.get(0)).collect();
+    let (base, frontier) = log_head(&head_row)?;
+    Ok(Locked {
+        heads,
+        ledger,
+        stored_ids,
+        base,
+        frontier,
+    })
+}
+
+/// The log head's position and the tree frontier of that size.
+fn log_head(row: &tokio_postgres::Row) -> Result<(u64, Frontier), Failure> {
     let position = from_i64(row.get(0), "log head").map_err(Failure::Store)?;
     let bytes: &[u8] = row.get(1);
     let roots: Vec<Hash> = bytes
@@ -399,92 +578,6 @@ async fn lock_log_head(
         )))
     })?;
     Ok((position, frontier))
-}
-
-/// Locks every stream of the batch, in stream-id order, creating missing stream rows at
-/// version 0 (they vanish with a rollback; a committed one is invisible as "no stream").
-async fn lock_streams(
-    tx: &deadpool_postgres::Transaction<'_>,
-    requests: &[&AppendRequest],
-) -> Result<BTreeMap<String, (u64, [u8; 32])>, Failure> {
-    let streams: Vec<String> = requests
-        .iter()
-        .map(|r| r.stream_id.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let create = tx
-        .prepare_cached(
-            "INSERT INTO streams (stream_id, version, head_hash) \
-             SELECT s, 0, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n \
-             ON CONFLICT DO NOTHING",
-        )
-        .await
-        .map_err(Failure::from_driver)?;
-    tx.execute(&create, &[&streams, &GENESIS])
-        .await
-        .map_err(Failure::from_driver)?;
-    let lock = tx
-        .prepare_cached(
-            "SELECT stream_id, version, head_hash FROM streams WHERE stream_id = ANY($1) \
-             ORDER BY stream_id COLLATE \"C\" FOR UPDATE",
-        )
-        .await
-        .map_err(Failure::from_driver)?;
-    let rows = tx
-        .query(&lock, &[&streams])
-        .await
-        .map_err(Failure::from_driver)?;
-    let mut heads = BTreeMap::new();
-    for row in rows {
-        let version = from_i64(row.get(1), "stream version").map_err(Failure::Store)?;
-        let hash: &[u8] = row.get(2);
-        let hash: [u8; 32] = hash.try_into().map_err(|_| {
-            Failure::Store(StoreError::corrupt("a stream head hash is not 32 bytes"))
-        })?;
-        heads.insert(row.get::<_, String>(0), (version, hash));
-    }
-    Ok(heads)
-}
-
-async fn ledger_of(
-    tx: &deadpool_postgres::Transaction<'_>,
-    requests: &[&AppendRequest],
-) -> Result<HashMap<Uuid, (String, AppendOutcome)>, Failure> {
-    let ids: Vec<Uuid> = requests.iter().filter_map(|r| r.command_id).collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows = tx
-        .query(
-            "SELECT command_id, stream_id, first_version, last_version, first_position, \
-             last_position FROM commands WHERE command_id = ANY($1)",
-            &[&ids],
-        )
-        .await
-        .map_err(Failure::from_driver)?;
-    rows.iter()
-        .map(|row| Ok((row.get(0), ledger_row(row, 1).map_err(Failure::Store)?)))
-        .collect()
-}
-
-async fn stored_event_ids(
-    tx: &deadpool_postgres::Transaction<'_>,
-    requests: &[&AppendRequest],
-) -> Result<HashSet<Uuid>, Failure> {
-    let ids: Vec<Uuid> = requests
-        .iter()
-        .flat_map(|r| r.events.iter().map(|e| e.event_id))
-        .collect();
-    let stmt = tx
-        .prepare_cached("SELECT event_id FROM events WHERE event_id = ANY($1)")
-        .await
-        .map_err(Failure::from_driver)?;
-    let rows = tx
-        .query(&stmt, &[&ids])
-        .await
-        .map_err(Failure::from_driver)?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Phase one's running state: stream heads as the batch moves them, rows to write.
