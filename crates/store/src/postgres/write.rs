@@ -22,7 +22,6 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::hash::{HashInput, record_hash};
-use crate::tree::{Frontier, Hash, record_leaf};
 use crate::types::{AppendOutcome, AppendRequest};
 
 use super::error_map::{map_commit_err, map_err, unique_violation};
@@ -224,7 +223,7 @@ enum Decision {
     Answered(Result<AppendOutcome, StoreError>),
     /// Replays a command accepted earlier in this batch (request index).
     SameAs(usize),
-    /// Accepted: versions, and event offsets within the batch (0-based, inclusive).
+    /// Accepted: versions, and event offsets within the batch (1-based, inclusive).
     Accepted {
         first_version: u64,
         last_version: u64,
@@ -263,41 +262,10 @@ struct LedgerRows {
     last_offset: Vec<i64>,
 }
 
-/// The statement that moves the log head (position and tree frontier), writes records,
-/// tree nodes, stream heads and the ledger, and notifies. It runs while the transaction
-/// holds the `log_head` row lock, which it keeps until COMMIT.
-const WRITE_SQL: &str = "
-WITH h AS (
-    UPDATE log_head SET position = $1, frontier = $2
-), e AS (
-    INSERT INTO events (position, stream_id, version, event_id, recorded_at_ns, event_type,
-                        schema_version, payload, actor, command_id, correlation_id,
-                        causation_id, prev_hash, hash)
-    SELECT * FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::uuid[], $7::bigint[],
-                         $8::text[], $9::int[], $10::bytea[], $11::text[], $12::uuid[],
-                         $13::uuid[], $14::uuid[], $15::bytea[], $16::bytea[])
-), t AS (
-    INSERT INTO tree_nodes (level, idx, hash)
-    SELECT * FROM unnest($17::int[], $18::bigint[], $19::bytea[])
-), s AS (
-    UPDATE streams SET version = u.ver, head_hash = u.hs
-    FROM unnest($20::text[], $21::bigint[], $22::bytea[]) AS u(sid, ver, hs)
-    WHERE streams.stream_id = u.sid
-), c AS (
-    INSERT INTO commands (command_id, stream_id, first_version, last_version,
-                          first_position, last_position)
-    SELECT * FROM unnest($23::uuid[], $24::text[], $25::bigint[], $26::bigint[],
-                         $27::bigint[], $28::bigint[])
-)
-SELECT pg_notify($29, $30)";
-
-/// The perfect tree nodes a batch completes, as arrays for one `unnest`.
-#[derive(Default)]
-struct TreeRows {
-    level: Vec<i32>,
-    index: Vec<i64>,
-    hash: Vec<Vec<u8>>,
-}
+/// The write half of a batch, with the log-head lock taken inside the server (schema
+/// migration 2, `caseflow_append_v1`): it returns the position before the batch.
+const WRITE_SQL: &str = "SELECT caseflow_append_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
 
 /// Locks (creating at version 0) every stream of a batch, in stream-id order. The created
 /// rows vanish with a rollback; a committed one is invisible as "no stream".
@@ -309,8 +277,6 @@ const LOCK_STREAMS_SQL: &str = "SELECT stream_id, version, head_hash FROM stream
 const LEDGER_SQL: &str = "SELECT command_id, stream_id, first_version, last_version, \
      first_position, last_position FROM commands WHERE command_id = ANY($1)";
 const STORED_IDS_SQL: &str = "SELECT event_id FROM events WHERE event_id = ANY($1)";
-/// Taken last, after the streams, so batches never wait on each other in a cycle.
-const LOCK_HEAD_SQL: &str = "SELECT position, frontier FROM log_head FOR UPDATE";
 
 /// A batch's statements, prepared once per connection (the pool's statement cache), so a
 /// batch sends no Parse and waits for no preparation.
@@ -319,28 +285,24 @@ struct Statements {
     lock_streams: tokio_postgres::Statement,
     ledger: tokio_postgres::Statement,
     stored_ids: tokio_postgres::Statement,
-    lock_head: tokio_postgres::Statement,
     write: tokio_postgres::Statement,
 }
 
 impl Statements {
     async fn prepare(client: &deadpool_postgres::Object) -> Result<Statements, Failure> {
-        let (create_streams, lock_streams, ledger, stored_ids, lock_head, write) =
-            futures::try_join!(
-                client.prepare_cached(CREATE_STREAMS_SQL),
-                client.prepare_cached(LOCK_STREAMS_SQL),
-                client.prepare_cached(LEDGER_SQL),
-                client.prepare_cached(STORED_IDS_SQL),
-                client.prepare_cached(LOCK_HEAD_SQL),
-                client.prepare_cached(WRITE_SQL),
-            )
-            .map_err(Failure::from_driver)?;
+        let (create_streams, lock_streams, ledger, stored_ids, write) = futures::try_join!(
+            client.prepare_cached(CREATE_STREAMS_SQL),
+            client.prepare_cached(LOCK_STREAMS_SQL),
+            client.prepare_cached(LEDGER_SQL),
+            client.prepare_cached(STORED_IDS_SQL),
+            client.prepare_cached(WRITE_SQL),
+        )
+        .map_err(Failure::from_driver)?;
         Ok(Statements {
             create_streams,
             lock_streams,
             ledger,
             stored_ids,
-            lock_head,
             write,
         })
     }
@@ -392,13 +354,11 @@ struct Locked {
     heads: BTreeMap<String, (u64, [u8; 32])>,
     ledger: HashMap<Uuid, (String, AppendOutcome)>,
     stored_ids: HashSet<Uuid>,
-    base: u64,
-    frontier: Frontier,
 }
 
 /// Runs one batch as one transaction in two round trips: one that begins it and locks the
-/// streams and the log head (reading the ledger and event ids in between), one that writes
-/// everything and commits. Per-request answers in request order.
+/// streams (reading the ledger and event ids), one that writes everything and commits.
+/// Per-request answers in request order.
 async fn commit(
     tx: &TxClient,
     shared: &Shared,
@@ -412,8 +372,6 @@ async fn commit(
             return Err(failure);
         }
     };
-    let base = locked.base;
-    let mut frontier = locked.frontier;
     let mut plan = Plan::new(locked.heads);
     let decisions: Vec<Decision> = requests
         .iter()
@@ -422,33 +380,13 @@ async fn commit(
         .collect();
     if plan.rows.offset.is_empty() {
         tx.rollback().await;
-        return Ok(answers(&decisions, base));
+        return Ok(answers(&decisions, 0));
     }
     let count = plan.rows.offset.len() as u64;
-    let head = base + count;
-    let positions: Vec<i64> = plan.rows.offset.iter().map(|o| to_i64(base) + o).collect();
-    let mut tree = TreeRows::default();
-    for (position, hash) in positions.iter().zip(&plan.rows.hash) {
-        let hash: [u8; 32] = hash.as_slice().try_into().unwrap_or([0; 32]);
-        frontier.push(record_leaf(*position as u64, &hash), |node, node_hash| {
-            tree.level.push(node.level as i32);
-            tree.index.push(to_i64(node.index));
-            tree.hash.push(node_hash.to_vec());
-        });
-    }
-    let frontier_bytes: Vec<u8> = frontier.roots().concat();
     let (head_ids, head_versions, head_hashes) = plan.final_heads();
-    let l = &plan.ledger;
-    let first_positions: Vec<i64> = l.first_offset.iter().map(|o| to_i64(base) + o).collect();
-    let last_positions: Vec<i64> = l.last_offset.iter().map(|o| to_i64(base) + o).collect();
     let r = &plan.rows;
-    let head_text = head.to_string();
-    let client = tx.client();
-    let head_i64 = to_i64(head);
-    let params: [Param<'_>; 30] = [
-        &head_i64,
-        &frontier_bytes,
-        &positions,
+    let l = &plan.ledger;
+    let params: [Param<'_>; 23] = [
         &r.stream_id,
         &r.version,
         &r.event_id,
@@ -462,9 +400,6 @@ async fn commit(
         &r.causation_id,
         &r.prev_hash,
         &r.hash,
-        &tree.level,
-        &tree.index,
-        &tree.hash,
         &head_ids,
         &head_versions,
         &head_hashes,
@@ -472,21 +407,22 @@ async fn commit(
         &l.stream_id,
         &l.first_version,
         &l.last_version,
-        &first_positions,
-        &last_positions,
+        &l.first_offset,
+        &l.last_offset,
         &shared.channel,
-        &head_text,
     ];
+    let client = tx.client();
     // COMMIT goes out right behind the write: if the write fails the transaction is
     // aborted and the server answers COMMIT with a rollback, so no answer is lost.
     let (written, committed) = futures::join!(
-        client.execute(&statements.write, &params),
+        client.query_one(&statements.write, &params),
         client.batch_execute("COMMIT"),
     );
     match (written, committed) {
-        (Ok(_), Ok(())) => {
+        (Ok(row), Ok(())) => {
             tx.open.store(false, Relaxed);
-            shared.raise_head(head);
+            let base = from_i64(row.get(0), "log head").map_err(Failure::Store)?;
+            shared.raise_head(base + count);
             Ok(answers(&decisions, base))
         }
         // The server refused the write: the transaction was aborted and COMMIT rolled it
@@ -508,7 +444,7 @@ async fn commit(
 }
 
 /// The first round trip: BEGIN, create and lock the streams, read the ledger and the
-/// stored event ids, lock the log head, all pipelined (the server runs them in order).
+/// stored event ids, all pipelined (the server runs them in order).
 async fn lock_batch(
     tx: &TxClient,
     statements: &Statements,
@@ -531,13 +467,12 @@ async fn lock_batch(
     let lock: [Param<'_>; 1] = [&streams];
     let ledger: [Param<'_>; 1] = [&command_ids];
     let ids: [Param<'_>; 1] = [&event_ids];
-    let (_, _, stream_rows, ledger_rows, id_rows, head_row) = futures::try_join!(
+    let (_, _, stream_rows, ledger_rows, id_rows) = futures::try_join!(
         client.batch_execute("BEGIN"),
         client.execute(&statements.create_streams, &create),
         client.query(&statements.lock_streams, &lock),
         client.query(&statements.ledger, &ledger),
         client.query(&statements.stored_ids, &ids),
-        client.query_one(&statements.lock_head, &[]),
     )
     .map_err(Failure::from_driver)?;
     let mut heads = BTreeMap::new();
@@ -554,30 +489,11 @@ async fn lock_batch(
         .map(|row| Ok((row.get(0), ledger_row(row, 1).map_err(Failure::Store)?)))
         .collect::<Result<_, Failure>>()?;
     let stored_ids = id_rows.iter().map(|r| r.get(0)).collect();
-    let (base, frontier) = log_head(&head_row)?;
     Ok(Locked {
         heads,
         ledger,
         stored_ids,
-        base,
-        frontier,
     })
-}
-
-/// The log head's position and the tree frontier of that size.
-fn log_head(row: &tokio_postgres::Row) -> Result<(u64, Frontier), Failure> {
-    let position = from_i64(row.get(0), "log head").map_err(Failure::Store)?;
-    let bytes: &[u8] = row.get(1);
-    let roots: Vec<Hash> = bytes
-        .chunks(32)
-        .filter_map(|chunk| chunk.try_into().ok())
-        .collect();
-    let frontier = Frontier::from_nodes(position, roots).ok_or_else(|| {
-        Failure::Store(StoreError::corrupt(format!(
-            "the tree frontier stored with the log head does not fit {position} leaves"
-        )))
-    })?;
-    Ok((position, frontier))
 }
 
 /// Phase one's running state: stream heads as the batch moves them, rows to write.
