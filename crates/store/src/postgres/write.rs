@@ -36,9 +36,11 @@ pub(crate) struct Pending {
     pub(crate) reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
 }
 
-/// Writer tasks per process: while one batch waits for its COMMIT (the fsync), the next one
-/// can lock its streams.
-const WRITERS: usize = 2;
+/// Writer tasks per process. One: commits are serialised by the log-head lock anyway, so
+/// a second writer only splits the waiting appends into two batches and two WAL flushes
+/// (measured with 64 writers: one writer task commits batches of 64 and ran ahead of two,
+/// see docs/benchmarks.md).
+const WRITERS: usize = 1;
 
 pub(crate) fn spawn_writers(
     shared: Arc<Shared>,
@@ -59,18 +61,35 @@ pub(crate) fn spawn_writers(
         .collect()
 }
 
-/// Waits for one append, then takes whatever else is already waiting.
+/// Waits for one append, then takes whatever else is waiting, yielding to the runtime
+/// between rounds while more keep arriving: the callers a commit just answered are still
+/// waking up to send their next append, and every append that misses a batch waits for a
+/// whole commit (its WAL flush) more.
 async fn next_batch(queue: &Mutex<mpsc::Receiver<Pending>>, max: usize) -> Option<Vec<Pending>> {
     let mut queue = queue.lock().await;
     let first = queue.recv().await?;
     let mut batch = vec![first];
-    while batch.len() < max {
-        match queue.try_recv() {
-            Ok(next) => batch.push(next),
-            Err(_) => break,
+    loop {
+        let before = batch.len();
+        while batch.len() < max {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
         }
+        if batch.len() >= max || (batch.len() == before && before > 1) {
+            return Some(batch);
+        }
+        if batch.len() == before {
+            // A lone append: one look for company, then go.
+            tokio::task::yield_now().await;
+            if queue.is_empty() {
+                return Some(batch);
+            }
+            continue;
+        }
+        tokio::task::yield_now().await;
     }
-    Some(batch)
 }
 
 async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
