@@ -21,11 +21,11 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::hash::{HashInput, record_hash};
+use crate::hash::{GENESIS_HASH, HashInput, record_hash};
 use crate::types::{AppendOutcome, AppendRequest};
 
 use super::error_map::{map_commit_err, map_err, unique_violation};
-use super::{GENESIS, Shared, from_i64, to_i64};
+use super::{Shared, from_i64, to_i64};
 
 /// A statement parameter.
 type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
@@ -111,7 +111,7 @@ async fn commit_batch(
     shared: &Shared,
     requests: &[&AppendRequest],
 ) -> Vec<Result<AppendOutcome, StoreError>> {
-    match commit(client, shared, requests).await {
+    match commit_retrying(client, shared, requests).await {
         Ok(answers) => answers,
         Err(Failure::Constraint(_)) if requests.len() > 1 => {
             let mut answers = Vec::with_capacity(requests.len());
@@ -127,12 +127,33 @@ async fn commit_batch(
     }
 }
 
+/// SQLSTATE of `caseflow_append_v1` when a stream moved since the batch read it.
+const STREAM_MOVED: &str = "CF001";
+
+/// How often a batch is read and written again when its streams moved meanwhile.
+const BATCH_ATTEMPTS: u32 = 8;
+
+/// Commits, reading and writing again while another process moves the batch's streams.
+async fn commit_retrying(
+    client: &TxClient,
+    shared: &Shared,
+    requests: &[&AppendRequest],
+) -> Result<Vec<Result<AppendOutcome, StoreError>>, Failure> {
+    let mut attempt = 1;
+    loop {
+        match commit(client, shared, requests).await {
+            Err(Failure::StreamMoved) if attempt < BATCH_ATTEMPTS => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
 async fn commit_one(
     client: &TxClient,
     shared: &Shared,
     request: &AppendRequest,
 ) -> Result<AppendOutcome, StoreError> {
-    match commit(client, shared, &[request]).await {
+    match commit_retrying(client, shared, &[request]).await {
         Ok(mut answers) => answers.pop().unwrap_or_else(|| {
             Err(StoreError::corrupt(
                 "a batch of one gave no answer".to_owned(),
@@ -145,6 +166,9 @@ async fn commit_one(
 /// Why a whole batch failed (nothing of it was written, except where the error says the
 /// outcome is unknown).
 enum Failure {
+    /// A stream the batch writes moved between its read and its write (another process
+    /// appended to it): read again and retry.
+    StreamMoved,
     /// A unique constraint (event id, command id) refused the batch.
     Constraint(String),
     /// Anything else, already mapped.
@@ -153,6 +177,9 @@ enum Failure {
 
 impl Failure {
     fn from_driver(err: tokio_postgres::Error) -> Failure {
+        if err.code().is_some_and(|code| code.code() == STREAM_MOVED) {
+            return Failure::StreamMoved;
+        }
         match unique_violation(&err) {
             Some(constraint) => Failure::Constraint(constraint),
             None => Failure::Store(map_err(err)),
@@ -167,6 +194,14 @@ impl Failure {
     ) -> StoreError {
         let constraint = match self {
             Failure::Store(err) => return err,
+            Failure::StreamMoved => {
+                return StoreError::Unavailable {
+                    reason: format!(
+                        "streams kept moving under concurrent writers for {BATCH_ATTEMPTS} \
+                         attempts; retry"
+                    ),
+                };
+            }
             Failure::Constraint(constraint) => constraint,
         };
         let Some(request) = requests.first() else {
@@ -284,15 +319,12 @@ struct LedgerRows {
 /// The write half of a batch, with the log-head lock taken inside the server (schema
 /// migration 2, `caseflow_append_v1`): it returns the position before the batch.
 const WRITE_SQL: &str = "SELECT caseflow_append_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)";
+     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)";
 
-/// Locks (creating at version 0) every stream of a batch, in stream-id order. The created
-/// rows vanish with a rollback; a committed one is invisible as "no stream".
-const CREATE_STREAMS_SQL: &str = "INSERT INTO streams (stream_id, version, head_hash) \
-     SELECT s, 0, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n \
-     ON CONFLICT DO NOTHING";
-const LOCK_STREAMS_SQL: &str = "SELECT stream_id, version, head_hash FROM streams \
-     WHERE stream_id = ANY($1) ORDER BY stream_id COLLATE \"C\" FOR UPDATE";
+/// The heads of a batch's streams, read without locking: the write checks them again under
+/// the log-head lock.
+const READ_STREAMS_SQL: &str =
+    "SELECT stream_id, version, head_hash FROM streams WHERE stream_id = ANY($1)";
 const LEDGER_SQL: &str = "SELECT command_id, stream_id, first_version, last_version, \
      first_position, last_position FROM commands WHERE command_id = ANY($1)";
 const STORED_IDS_SQL: &str = "SELECT event_id FROM events WHERE event_id = ANY($1)";
@@ -300,8 +332,7 @@ const STORED_IDS_SQL: &str = "SELECT event_id FROM events WHERE event_id = ANY($
 /// A batch's statements, prepared once per connection (the pool's statement cache), so a
 /// batch sends no Parse and waits for no preparation.
 struct Statements {
-    create_streams: tokio_postgres::Statement,
-    lock_streams: tokio_postgres::Statement,
+    read_streams: tokio_postgres::Statement,
     ledger: tokio_postgres::Statement,
     stored_ids: tokio_postgres::Statement,
     write: tokio_postgres::Statement,
@@ -309,17 +340,15 @@ struct Statements {
 
 impl Statements {
     async fn prepare(client: &deadpool_postgres::Object) -> Result<Statements, Failure> {
-        let (create_streams, lock_streams, ledger, stored_ids, write) = futures::try_join!(
-            client.prepare_cached(CREATE_STREAMS_SQL),
-            client.prepare_cached(LOCK_STREAMS_SQL),
+        let (read_streams, ledger, stored_ids, write) = futures::try_join!(
+            client.prepare_cached(READ_STREAMS_SQL),
             client.prepare_cached(LEDGER_SQL),
             client.prepare_cached(STORED_IDS_SQL),
             client.prepare_cached(WRITE_SQL),
         )
         .map_err(Failure::from_driver)?;
         Ok(Statements {
-            create_streams,
-            lock_streams,
+            read_streams,
             ledger,
             stored_ids,
             write,
@@ -350,14 +379,6 @@ impl TxClient {
             .as_ref()
             .expect("a TxClient holds its client until dropped")
     }
-
-    /// Rolls an open transaction back (after a failed statement, or when nothing is to be
-    /// written). A connection that cannot even do that stays marked open and is closed.
-    async fn rollback(&self) {
-        if self.client().batch_execute("ROLLBACK").await.is_ok() {
-            self.open.store(false, Relaxed);
-        }
-    }
 }
 
 impl Drop for TxClient {
@@ -369,43 +390,37 @@ impl Drop for TxClient {
 }
 
 /// What the first round trip of a batch returns.
-struct Locked {
+struct Read {
     heads: BTreeMap<String, (u64, [u8; 32])>,
     ledger: HashMap<Uuid, (String, AppendOutcome)>,
     stored_ids: HashSet<Uuid>,
 }
 
-/// Runs one batch as one transaction in two round trips: one that begins it and locks the
-/// streams (reading the ledger and event ids), one that writes everything and commits.
-/// Per-request answers in request order.
+/// Runs one batch in two round trips: one that reads the streams' heads, the ledger and the
+/// stored event ids (no transaction, no locks), one that begins a transaction, writes
+/// everything under the log-head lock and commits. Per-request answers in request order.
 async fn commit(
     tx: &TxClient,
     shared: &Shared,
     requests: &[&AppendRequest],
 ) -> Result<Vec<Result<AppendOutcome, StoreError>>, Failure> {
     let statements = Statements::prepare(tx.client()).await?;
-    let locked = match lock_batch(tx, &statements, requests).await {
-        Ok(locked) => locked,
-        Err(failure) => {
-            tx.rollback().await;
-            return Err(failure);
-        }
-    };
-    let mut plan = Plan::new(locked.heads);
+    let read = read_batch(tx.client(), &statements, requests).await?;
+    let mut plan = Plan::new(read.heads);
     let decisions: Vec<Decision> = requests
         .iter()
         .enumerate()
-        .map(|(index, request)| plan.decide(index, request, &locked.ledger, &locked.stored_ids))
+        .map(|(index, request)| plan.decide(index, request, &read.ledger, &read.stored_ids))
         .collect();
     if plan.rows.offset.is_empty() {
-        tx.rollback().await;
         return Ok(answers(&decisions, 0));
     }
     let count = plan.rows.offset.len() as u64;
     let (head_ids, head_versions, head_hashes) = plan.final_heads();
+    let (read_ids, read_versions, read_hashes) = plan.read_heads();
     let r = &plan.rows;
     let l = &plan.ledger;
-    let params: [Param<'_>; 23] = [
+    let params: [Param<'_>; 26] = [
         &r.stream_id,
         &r.version,
         &r.event_id,
@@ -428,16 +443,21 @@ async fn commit(
         &l.last_version,
         &l.first_offset,
         &l.last_offset,
+        &read_ids,
+        &read_versions,
+        &read_hashes,
         &shared.channel,
     ];
     let client = tx.client();
-    // COMMIT goes out right behind the write: if the write fails the transaction is
-    // aborted and the server answers COMMIT with a rollback, so no answer is lost.
-    let (written, committed) = futures::join!(
+    tx.open.store(true, Relaxed);
+    // One flight: if the write fails the transaction is aborted and the server answers
+    // COMMIT with a rollback, so no answer is lost.
+    let (begun, written, committed) = futures::join!(
+        client.batch_execute("BEGIN"),
         client.query_one(&statements.write, &params),
         client.batch_execute("COMMIT"),
     );
-    match (written, committed) {
+    match (begun.and(written), committed) {
         (Ok(row), Ok(())) => {
             tx.open.store(false, Relaxed);
             let base = from_i64(row.get(0), "log head").map_err(Failure::Store)?;
@@ -452,7 +472,7 @@ async fn commit(
             }
             Err(Failure::from_driver(err))
         }
-        // The connection failed after COMMIT was sent: the batch may or may not be stored.
+        // The connection failed with COMMIT sent: the batch may or may not be stored.
         (Err(err), _) | (Ok(_), Err(err)) => {
             if err.as_db_error().is_some() {
                 tx.open.store(false, Relaxed);
@@ -462,13 +482,13 @@ async fn commit(
     }
 }
 
-/// The first round trip: BEGIN, create and lock the streams, read the ledger and the
-/// stored event ids, all pipelined (the server runs them in order).
-async fn lock_batch(
-    tx: &TxClient,
+/// The first round trip: the streams' heads (a stream without a row is at version 0), the
+/// ledger and the stored event ids, pipelined.
+async fn read_batch(
+    client: &deadpool_postgres::Object,
     statements: &Statements,
     requests: &[&AppendRequest],
-) -> Result<Locked, Failure> {
+) -> Result<Read, Failure> {
     let streams: Vec<String> = requests
         .iter()
         .map(|r| r.stream_id.clone())
@@ -480,21 +500,19 @@ async fn lock_batch(
         .iter()
         .flat_map(|r| r.events.iter().map(|e| e.event_id))
         .collect();
-    let client = tx.client();
-    tx.open.store(true, Relaxed);
-    let create: [Param<'_>; 2] = [&streams, &GENESIS];
-    let lock: [Param<'_>; 1] = [&streams];
+    let read: [Param<'_>; 1] = [&streams];
     let ledger: [Param<'_>; 1] = [&command_ids];
     let ids: [Param<'_>; 1] = [&event_ids];
-    let (_, _, stream_rows, ledger_rows, id_rows) = futures::try_join!(
-        client.batch_execute("BEGIN"),
-        client.execute(&statements.create_streams, &create),
-        client.query(&statements.lock_streams, &lock),
+    let (stream_rows, ledger_rows, id_rows) = futures::try_join!(
+        client.query(&statements.read_streams, &read),
         client.query(&statements.ledger, &ledger),
         client.query(&statements.stored_ids, &ids),
     )
     .map_err(Failure::from_driver)?;
-    let mut heads = BTreeMap::new();
+    let mut heads: BTreeMap<String, (u64, [u8; 32])> = streams
+        .into_iter()
+        .map(|stream| (stream, (0, GENESIS_HASH)))
+        .collect();
     for row in stream_rows {
         let version = from_i64(row.get(1), "stream version").map_err(Failure::Store)?;
         let hash: &[u8] = row.get(2);
@@ -508,7 +526,7 @@ async fn lock_batch(
         .map(|row| Ok((row.get(0), ledger_row(row, 1).map_err(Failure::Store)?)))
         .collect::<Result<_, Failure>>()?;
     let stored_ids = id_rows.iter().map(|r| r.get(0)).collect();
-    Ok(Locked {
+    Ok(Read {
         heads,
         ledger,
         stored_ids,
@@ -518,6 +536,8 @@ async fn lock_batch(
 /// Phase one's running state: stream heads as the batch moves them, rows to write.
 struct Plan {
     heads: BTreeMap<String, (u64, [u8; 32])>,
+    /// The heads as read, which the write checks under the log-head lock.
+    read: BTreeMap<String, (u64, [u8; 32])>,
     touched: Vec<String>,
     rows: Rows,
     ledger: LedgerRows,
@@ -529,6 +549,7 @@ struct Plan {
 impl Plan {
     fn new(heads: BTreeMap<String, (u64, [u8; 32])>) -> Self {
         Plan {
+            read: heads.clone(),
             heads,
             touched: Vec::new(),
             rows: Rows::default(),
@@ -571,7 +592,7 @@ impl Plan {
         }
         let Some(&(actual, mut prev)) = self.heads.get(&request.stream_id) else {
             return Decision::Answered(Err(StoreError::corrupt(format!(
-                "stream {:?} was not locked",
+                "stream {:?} was not read",
                 request.stream_id
             ))));
         };
@@ -650,11 +671,23 @@ impl Plan {
 
     /// The new head of every stream the batch wrote to.
     fn final_heads(&self) -> (Vec<String>, Vec<i64>, Vec<Vec<u8>>) {
+        Self::heads_of(&self.touched, &self.heads)
+    }
+
+    /// The head, as read, of every stream the batch writes to.
+    fn read_heads(&self) -> (Vec<String>, Vec<i64>, Vec<Vec<u8>>) {
+        Self::heads_of(&self.touched, &self.read)
+    }
+
+    fn heads_of(
+        streams: &[String],
+        heads: &BTreeMap<String, (u64, [u8; 32])>,
+    ) -> (Vec<String>, Vec<i64>, Vec<Vec<u8>>) {
         let mut ids = Vec::new();
         let mut versions = Vec::new();
         let mut hashes = Vec::new();
-        for stream in &self.touched {
-            if let Some((version, hash)) = self.heads.get(stream) {
+        for stream in streams {
+            if let Some((version, hash)) = heads.get(stream) {
                 ids.push(stream.clone());
                 versions.push(to_i64(*version));
                 hashes.push(hash.to_vec());
