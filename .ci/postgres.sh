@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The live PostgreSQL tests (issue 13): the store contract suite, opening and leadership,
 # the multi-process no-skip load test, >= 50 kill -9s, a server restart, the read-model
-# contract and runner, and several engines with one watcher. Needs root (pg_ctlcluster).
+# contract and runner, and several engines (in one process and as separate processes, the
+# watcher process killed) with one watcher. Needs root (pg_ctlcluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,4 +34,5 @@ cargo test -p caseflow-store --features postgres \
 cargo test -p caseflow-store --features postgres --lib postgres
 cargo test -p caseflow-projections --features postgres \
     --test read_model_store_postgres --test runner_postgres
-cargo test -p caseflow --features postgres --test postgres_engines --test postgres_keys
+cargo test -p caseflow --features postgres --test postgres_engines --test postgres_keys \
+    --test postgres_engine_processes

@@ -10,10 +10,12 @@
 //! transaction also rolls back its increment), and a reader that sees position n+1 sees
 //! everything below it. A plain `ORDER BY position` read is then exactly the contract.
 //!
-//! The price is one commit at a time per database. Each process groups the appends that
-//! wait into one transaction (`batch_max`, like the SQLite store's group commit), takes the
-//! stream locks first (sorted, so batches never deadlock) and the log head last, holding it
-//! only for one statement and the COMMIT.
+//! The price is one commit at a time per schema. Each process's one writer groups the
+//! appends that wait into one transaction (`batch_max`, like the SQLite store's group
+//! commit), takes the stream locks first (sorted, so batches never deadlock) and the log
+//! head last, inside the server-side `caseflow_append_v1` that writes the batch, with COMMIT
+//! pipelined behind it: the lock is held from that call to the end of COMMIT, never across
+//! a round trip to the client (see `write`).
 //!
 //! # Live subscriptions
 //! Every commit sends `pg_notify(<channel>, <head position>)` inside its transaction, so the
@@ -43,7 +45,7 @@ use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::hash::{ChainWalker, GENESIS_HASH};
+use crate::hash::ChainWalker;
 use crate::ledger::{LedgerCheck, LedgerRow};
 use crate::store::{EventStore, Leadership, LogSource, Subscription};
 use crate::tree::read::node_within;
@@ -650,9 +652,6 @@ async fn repeatable_read(
         .await
         .map_err(map_err)
 }
-
-/// The genesis hash as a byte slice (for SQL parameters).
-pub(crate) const GENESIS: &[u8] = &GENESIS_HASH;
 
 #[doc(hidden)]
 pub mod testing;

@@ -67,6 +67,86 @@ const MIGRATIONS: &[&str] = &[
         first_position bigint NOT NULL,
         last_position bigint NOT NULL
      );",
+    // 2: the write half of an append batch as one server-side function, so the log-head row
+    // lock is taken and held only inside the server (from this function to COMMIT), never
+    // across a round trip to the client. Under that lock (which every append takes) it
+    // checks that the streams the batch writes are still at the heads the client read
+    // without locking (else SQLSTATE CF001: the client reads again and retries), allocates
+    // the batch's positions, extends the Merkle tree from the stored frontier (the same leaf
+    // and node hashes as `crate::tree`), and writes records, tree nodes, stream heads and
+    // ledger rows; it returns the position before the batch. Ledger positions arrive as
+    // offsets within the batch (1-based); a stream read as absent has version 0.
+    "CREATE FUNCTION caseflow_append_v1(
+        stream_ids text[], versions bigint[], event_ids uuid[], recorded_at_ns bigint[],
+        event_types text[], schema_versions int[], payloads bytea[], actors text[],
+        command_ids uuid[], correlation_ids uuid[], causation_ids uuid[], prev_hashes bytea[],
+        hashes bytea[], head_ids text[], head_versions bigint[], head_hashes bytea[],
+        ledger_ids uuid[], ledger_streams text[], ledger_first_versions bigint[],
+        ledger_last_versions bigint[], ledger_first_offsets bigint[],
+        ledger_last_offsets bigint[], read_ids text[], read_versions bigint[],
+        read_hashes bytea[], channel text
+     ) RETURNS bigint LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+     DECLARE
+        n bigint := cardinality(hashes);
+        base bigint;
+        roots bytea;
+        node bytea;
+        leaf_index bigint;
+        level int;
+        node_levels int[] := '{}';
+        node_indexes bigint[] := '{}';
+        node_hashes bytea[] := '{}';
+     BEGIN
+        UPDATE log_head SET position = position + n
+            RETURNING position - n, frontier INTO base, roots;
+        IF EXISTS (SELECT 1 FROM unnest(read_ids, read_versions, read_hashes) AS r(sid, ver, hs)
+                   LEFT JOIN streams s ON s.stream_id = r.sid
+                   WHERE coalesce(s.version, 0) <> r.ver
+                      OR (s.version > 0 AND s.head_hash <> r.hs)) THEN
+            RAISE EXCEPTION 'a stream moved since the batch read it' USING ERRCODE = 'CF001';
+        END IF;
+        FOR i IN 1..n LOOP
+            leaf_index := base + i - 1;
+            node := sha256('\\x00'::bytea || convert_to('caseflow-leaf-v1', 'UTF8')
+                           || int8send(base + i) || hashes[i]);
+            node_levels := node_levels || 0;
+            node_indexes := node_indexes || leaf_index;
+            node_hashes := node_hashes || node;
+            level := 0;
+            WHILE (leaf_index >> level) & 1 = 1 LOOP
+                node := sha256('\\x01'::bytea || substr(roots, length(roots) - 31, 32) || node);
+                roots := substr(roots, 1, length(roots) - 32);
+                level := level + 1;
+                node_levels := node_levels || level;
+                node_indexes := node_indexes || (leaf_index >> level);
+                node_hashes := node_hashes || node;
+            END LOOP;
+            roots := roots || node;
+        END LOOP;
+        UPDATE log_head SET frontier = roots;
+        INSERT INTO events (position, stream_id, version, event_id, recorded_at_ns, event_type,
+                            schema_version, payload, actor, command_id, correlation_id,
+                            causation_id, prev_hash, hash)
+        SELECT base + u.o, u.s, u.v, u.e, u.r, u.t, u.sv, u.p, u.a, u.c, u.co, u.ca, u.ph, u.h
+        FROM unnest(stream_ids, versions, event_ids, recorded_at_ns, event_types,
+                    schema_versions, payloads, actors, command_ids, correlation_ids,
+                    causation_ids, prev_hashes, hashes)
+             WITH ORDINALITY AS u(s, v, e, r, t, sv, p, a, c, co, ca, ph, h, o);
+        INSERT INTO tree_nodes (level, idx, hash)
+        SELECT * FROM unnest(node_levels, node_indexes, node_hashes);
+        INSERT INTO streams (stream_id, version, head_hash)
+        SELECT * FROM unnest(head_ids, head_versions, head_hashes)
+        ON CONFLICT (stream_id) DO UPDATE
+            SET version = excluded.version, head_hash = excluded.head_hash;
+        INSERT INTO commands (command_id, stream_id, first_version, last_version,
+                              first_position, last_position)
+        SELECT u.c, u.s, u.fv, u.lv, base + u.fo, base + u.lo
+        FROM unnest(ledger_ids, ledger_streams, ledger_first_versions, ledger_last_versions,
+                    ledger_first_offsets, ledger_last_offsets) AS u(c, s, fv, lv, fo, lo);
+        PERFORM pg_notify(channel, (base + n)::text);
+        RETURN base;
+     END
+     $fn$;",
 ];
 
 /// The newest schema version this build reads and writes.

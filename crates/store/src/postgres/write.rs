@@ -1,28 +1,34 @@
 //! Appends: a few writer tasks per process, each committing the appends that wait as one
-//! transaction.
+//! transaction of two round trips.
 //!
-//! A batch runs in two phases. First every stream it touches is locked (`FOR UPDATE`, in
-//! stream-id order so two batches never deadlock), the ledger and event ids are checked and
-//! each request is accepted or refused on its own (a conflict refuses one request, not the
-//! batch). Then one statement takes the positions from `log_head` (the row lock that
-//! serialises allocation and is held until COMMIT), inserts every record, moves the stream
-//! heads, writes the ledger and notifies listeners. If that statement fails on a unique
-//! constraint (an event id or command id another process stored a moment ago), the batch is
-//! rolled back and every request is retried on its own, so each gets its own answer.
+//! The first round trip is pipelined: `BEGIN`, create and lock every stream the batch
+//! touches (`FOR UPDATE`, in stream-id order so two batches never deadlock), read the ledger
+//! and the stored event ids, and lock `log_head` last (the row lock that serialises position
+//! allocation, held until COMMIT). Then each request is accepted or refused on its own (a
+//! conflict refuses one request, not the batch), and the second round trip sends one
+//! statement that moves the log head, inserts every record, tree node and ledger row, moves
+//! the stream heads and notifies listeners, with `COMMIT` right behind it. If that statement
+//! fails on a unique constraint (an event id or command id another process stored a moment
+//! ago), the server rolls the batch back and every request is retried on its own, so each
+//! gets its own answer.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::hash::{HashInput, record_hash};
-use crate::tree::{Frontier, Hash, record_leaf};
+use crate::hash::{GENESIS_HASH, HashInput, record_hash};
 use crate::types::{AppendOutcome, AppendRequest};
 
 use super::error_map::{map_commit_err, map_err, unique_violation};
-use super::{GENESIS, Shared, from_i64, to_i64};
+use super::{Shared, from_i64, to_i64};
+
+/// A statement parameter.
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 
 /// One append waiting for a writer.
 pub(crate) struct Pending {
@@ -30,9 +36,11 @@ pub(crate) struct Pending {
     pub(crate) reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
 }
 
-/// Writer tasks per process: while one batch waits for its COMMIT (the fsync), the next one
-/// can lock its streams.
-const WRITERS: usize = 2;
+/// Writer tasks per process. One: commits are serialised by the log-head lock anyway, so
+/// a second writer only splits the waiting appends into two batches and two WAL flushes
+/// (measured with 64 writers: one writer task commits batches of 64 and ran ahead of two,
+/// see docs/benchmarks.md).
+const WRITERS: usize = 1;
 
 pub(crate) fn spawn_writers(
     shared: Arc<Shared>,
@@ -53,38 +61,42 @@ pub(crate) fn spawn_writers(
         .collect()
 }
 
-/// Waits for one append, then takes whatever else is already waiting.
+/// Waits for one append, then takes whatever else is waiting, yielding to the runtime
+/// between rounds while more keep arriving: the callers a commit just answered are still
+/// waking up to send their next append, and every append that misses a batch waits for a
+/// whole commit (its WAL flush) more.
 async fn next_batch(queue: &Mutex<mpsc::Receiver<Pending>>, max: usize) -> Option<Vec<Pending>> {
     let mut queue = queue.lock().await;
     let first = queue.recv().await?;
     let mut batch = vec![first];
-    while batch.len() < max {
-        match queue.try_recv() {
-            Ok(next) => batch.push(next),
-            Err(_) => break,
+    loop {
+        let before = batch.len();
+        while batch.len() < max {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
         }
+        if batch.len() >= max || (batch.len() == before && before > 1) {
+            return Some(batch);
+        }
+        if batch.len() == before {
+            // A lone append: one look for company, then go.
+            tokio::task::yield_now().await;
+            if queue.is_empty() {
+                return Some(batch);
+            }
+            continue;
+        }
+        tokio::task::yield_now().await;
     }
-    Some(batch)
 }
 
 async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
     let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
     let answers = match shared.client().await {
         Err(err) => batch.iter().map(|_| Err(clone_err(&err))).collect(),
-        Ok(mut client) => match commit(&mut client, shared, &requests).await {
-            Ok(answers) => answers,
-            Err(Failure::Constraint(_)) if requests.len() > 1 => {
-                let mut answers = Vec::with_capacity(requests.len());
-                for request in &requests {
-                    answers.push(commit_one(&mut client, shared, request).await);
-                }
-                answers
-            }
-            Err(failure) => {
-                let err = failure.into_error(&mut client, &requests).await;
-                batch.iter().map(|_| Err(clone_err(&err))).collect()
-            }
-        },
+        Ok(client) => commit_batch(&TxClient::new(client), shared, &requests).await,
     };
     for (pending, answer) in batch.into_iter().zip(answers) {
         // A caller that gave up waiting does not need its answer.
@@ -92,24 +104,71 @@ async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
     }
 }
 
+/// Commits a batch, or, when a unique constraint refused it (an id another process stored
+/// a moment ago), every request on its own so each gets its own answer.
+async fn commit_batch(
+    client: &TxClient,
+    shared: &Shared,
+    requests: &[&AppendRequest],
+) -> Vec<Result<AppendOutcome, StoreError>> {
+    match commit_retrying(client, shared, requests).await {
+        Ok(answers) => answers,
+        Err(Failure::Constraint(_)) if requests.len() > 1 => {
+            let mut answers = Vec::with_capacity(requests.len());
+            for request in requests {
+                answers.push(commit_one(client, shared, request).await);
+            }
+            answers
+        }
+        Err(failure) => {
+            let err = failure.into_error(client.client(), requests).await;
+            requests.iter().map(|_| Err(clone_err(&err))).collect()
+        }
+    }
+}
+
+/// SQLSTATE of `caseflow_append_v1` when a stream moved since the batch read it.
+const STREAM_MOVED: &str = "CF001";
+
+/// How often a batch is read and written again when its streams moved meanwhile.
+const BATCH_ATTEMPTS: u32 = 8;
+
+/// Commits, reading and writing again while another process moves the batch's streams.
+async fn commit_retrying(
+    client: &TxClient,
+    shared: &Shared,
+    requests: &[&AppendRequest],
+) -> Result<Vec<Result<AppendOutcome, StoreError>>, Failure> {
+    let mut attempt = 1;
+    loop {
+        match commit(client, shared, requests).await {
+            Err(Failure::StreamMoved) if attempt < BATCH_ATTEMPTS => attempt += 1,
+            result => return result,
+        }
+    }
+}
+
 async fn commit_one(
-    client: &mut deadpool_postgres::Object,
+    client: &TxClient,
     shared: &Shared,
     request: &AppendRequest,
 ) -> Result<AppendOutcome, StoreError> {
-    match commit(client, shared, &[request]).await {
+    match commit_retrying(client, shared, &[request]).await {
         Ok(mut answers) => answers.pop().unwrap_or_else(|| {
             Err(StoreError::corrupt(
                 "a batch of one gave no answer".to_owned(),
             ))
         }),
-        Err(failure) => Err(failure.into_error(client, &[request]).await),
+        Err(failure) => Err(failure.into_error(client.client(), &[request]).await),
     }
 }
 
 /// Why a whole batch failed (nothing of it was written, except where the error says the
 /// outcome is unknown).
 enum Failure {
+    /// A stream the batch writes moved between its read and its write (another process
+    /// appended to it): read again and retry.
+    StreamMoved,
     /// A unique constraint (event id, command id) refused the batch.
     Constraint(String),
     /// Anything else, already mapped.
@@ -118,6 +177,9 @@ enum Failure {
 
 impl Failure {
     fn from_driver(err: tokio_postgres::Error) -> Failure {
+        if err.code().is_some_and(|code| code.code() == STREAM_MOVED) {
+            return Failure::StreamMoved;
+        }
         match unique_violation(&err) {
             Some(constraint) => Failure::Constraint(constraint),
             None => Failure::Store(map_err(err)),
@@ -127,11 +189,19 @@ impl Failure {
     /// The error of a single-request batch, telling which id was the duplicate.
     async fn into_error(
         self,
-        client: &mut deadpool_postgres::Object,
+        client: &deadpool_postgres::Object,
         requests: &[&AppendRequest],
     ) -> StoreError {
         let constraint = match self {
             Failure::Store(err) => return err,
+            Failure::StreamMoved => {
+                return StoreError::Unavailable {
+                    reason: format!(
+                        "streams kept moving under concurrent writers for {BATCH_ATTEMPTS} \
+                         attempts; retry"
+                    ),
+                };
+            }
             Failure::Constraint(constraint) => constraint,
         };
         let Some(request) = requests.first() else {
@@ -207,7 +277,7 @@ enum Decision {
     Answered(Result<AppendOutcome, StoreError>),
     /// Replays a command accepted earlier in this batch (request index).
     SameAs(usize),
-    /// Accepted: versions, and event offsets within the batch (0-based, inclusive).
+    /// Accepted: versions, and event offsets within the batch (1-based, inclusive).
     Accepted {
         first_version: u64,
         last_version: u64,
@@ -246,197 +316,204 @@ struct LedgerRows {
     last_offset: Vec<i64>,
 }
 
-/// The statement that moves the log head (position and tree frontier), writes records,
-/// tree nodes, stream heads and the ledger, and notifies. It runs while the transaction
-/// holds the `log_head` row lock, which it keeps until COMMIT.
-const WRITE_SQL: &str = "
-WITH h AS (
-    UPDATE log_head SET position = $1, frontier = $2
-), e AS (
-    INSERT INTO events (position, stream_id, version, event_id, recorded_at_ns, event_type,
-                        schema_version, payload, actor, command_id, correlation_id,
-                        causation_id, prev_hash, hash)
-    SELECT * FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::uuid[], $7::bigint[],
-                         $8::text[], $9::int[], $10::bytea[], $11::text[], $12::uuid[],
-                         $13::uuid[], $14::uuid[], $15::bytea[], $16::bytea[])
-), t AS (
-    INSERT INTO tree_nodes (level, idx, hash)
-    SELECT * FROM unnest($17::int[], $18::bigint[], $19::bytea[])
-), s AS (
-    UPDATE streams SET version = u.ver, head_hash = u.hs
-    FROM unnest($20::text[], $21::bigint[], $22::bytea[]) AS u(sid, ver, hs)
-    WHERE streams.stream_id = u.sid
-), c AS (
-    INSERT INTO commands (command_id, stream_id, first_version, last_version,
-                          first_position, last_position)
-    SELECT * FROM unnest($23::uuid[], $24::text[], $25::bigint[], $26::bigint[],
-                         $27::bigint[], $28::bigint[])
-)
-SELECT pg_notify($29, $30)";
+/// The write half of a batch, with the log-head lock taken inside the server (schema
+/// migration 2, `caseflow_append_v1`): it returns the position before the batch.
+const WRITE_SQL: &str = "SELECT caseflow_append_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)";
 
-/// The perfect tree nodes a batch completes, as arrays for one `unnest`.
-#[derive(Default)]
-struct TreeRows {
-    level: Vec<i32>,
-    index: Vec<i64>,
-    hash: Vec<Vec<u8>>,
+/// The heads of a batch's streams, read without locking: the write checks them again under
+/// the log-head lock.
+const READ_STREAMS_SQL: &str =
+    "SELECT stream_id, version, head_hash FROM streams WHERE stream_id = ANY($1)";
+const LEDGER_SQL: &str = "SELECT command_id, stream_id, first_version, last_version, \
+     first_position, last_position FROM commands WHERE command_id = ANY($1)";
+const STORED_IDS_SQL: &str = "SELECT event_id FROM events WHERE event_id = ANY($1)";
+
+/// A batch's statements, prepared once per connection (the pool's statement cache), so a
+/// batch sends no Parse and waits for no preparation.
+struct Statements {
+    read_streams: tokio_postgres::Statement,
+    ledger: tokio_postgres::Statement,
+    stored_ids: tokio_postgres::Statement,
+    write: tokio_postgres::Statement,
 }
 
-/// Runs one batch as one transaction; per-request answers in request order.
+impl Statements {
+    async fn prepare(client: &deadpool_postgres::Object) -> Result<Statements, Failure> {
+        let (read_streams, ledger, stored_ids, write) = futures::try_join!(
+            client.prepare_cached(READ_STREAMS_SQL),
+            client.prepare_cached(LEDGER_SQL),
+            client.prepare_cached(STORED_IDS_SQL),
+            client.prepare_cached(WRITE_SQL),
+        )
+        .map_err(Failure::from_driver)?;
+        Ok(Statements {
+            read_streams,
+            ledger,
+            stored_ids,
+            write,
+        })
+    }
+}
+
+/// A pooled connection that may hold an open transaction. The transaction is driven with
+/// plain `BEGIN`/`COMMIT` so both can be pipelined with the statements around them; if the
+/// writer is dropped while one is open (its task aborted), the connection is closed rather
+/// than returned to the pool, so the server rolls it back and releases its locks.
+pub(crate) struct TxClient {
+    client: Option<deadpool_postgres::Object>,
+    open: AtomicBool,
+}
+
+impl TxClient {
+    fn new(client: deadpool_postgres::Object) -> TxClient {
+        TxClient {
+            client: Some(client),
+            open: AtomicBool::new(false),
+        }
+    }
+
+    fn client(&self) -> &deadpool_postgres::Object {
+        // Only `Drop` takes the client out.
+        self.client
+            .as_ref()
+            .expect("a TxClient holds its client until dropped")
+    }
+}
+
+impl Drop for TxClient {
+    fn drop(&mut self) {
+        if let (true, Some(client)) = (self.open.load(Relaxed), self.client.take()) {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
+
+/// What the first round trip of a batch returns.
+struct Read {
+    heads: BTreeMap<String, (u64, [u8; 32])>,
+    ledger: HashMap<Uuid, (String, AppendOutcome)>,
+    stored_ids: HashSet<Uuid>,
+}
+
+/// Runs one batch in two round trips: one that reads the streams' heads, the ledger and the
+/// stored event ids (no transaction, no locks), one that begins a transaction, writes
+/// everything under the log-head lock and commits. Per-request answers in request order.
 async fn commit(
-    client: &mut deadpool_postgres::Object,
+    tx: &TxClient,
     shared: &Shared,
     requests: &[&AppendRequest],
 ) -> Result<Vec<Result<AppendOutcome, StoreError>>, Failure> {
-    let tx = client.transaction().await.map_err(Failure::from_driver)?;
-    let heads = lock_streams(&tx, requests).await?;
-    // Pipelined: the ledger, the event ids and the log head (locked last, after the
-    // streams, so batches never wait on each other in a cycle).
-    let (ledger, stored_ids, (base, mut frontier)) = futures::try_join!(
-        ledger_of(&tx, requests),
-        stored_event_ids(&tx, requests),
-        lock_log_head(&tx),
-    )?;
-    let mut plan = Plan::new(heads);
+    let statements = Statements::prepare(tx.client()).await?;
+    let read = read_batch(tx.client(), &statements, requests).await?;
+    let mut plan = Plan::new(read.heads);
     let decisions: Vec<Decision> = requests
         .iter()
         .enumerate()
-        .map(|(index, request)| plan.decide(index, request, &ledger, &stored_ids))
+        .map(|(index, request)| plan.decide(index, request, &read.ledger, &read.stored_ids))
         .collect();
     if plan.rows.offset.is_empty() {
-        // Nothing to write; the stream rows a refused new stream created go with the rollback.
-        let _ = tx.rollback().await;
-        return Ok(answers(&decisions, base));
+        return Ok(answers(&decisions, 0));
     }
     let count = plan.rows.offset.len() as u64;
-    let head = base + count;
-    let positions: Vec<i64> = plan.rows.offset.iter().map(|o| to_i64(base) + o).collect();
-    let mut tree = TreeRows::default();
-    for (position, hash) in positions.iter().zip(&plan.rows.hash) {
-        let hash: [u8; 32] = hash.as_slice().try_into().unwrap_or([0; 32]);
-        frontier.push(record_leaf(*position as u64, &hash), |node, node_hash| {
-            tree.level.push(node.level as i32);
-            tree.index.push(to_i64(node.index));
-            tree.hash.push(node_hash.to_vec());
-        });
-    }
-    let frontier_bytes: Vec<u8> = frontier.roots().concat();
     let (head_ids, head_versions, head_hashes) = plan.final_heads();
-    let l = &plan.ledger;
-    let first_positions: Vec<i64> = l.first_offset.iter().map(|o| to_i64(base) + o).collect();
-    let last_positions: Vec<i64> = l.last_offset.iter().map(|o| to_i64(base) + o).collect();
-    let stmt = tx
-        .prepare_cached(WRITE_SQL)
-        .await
-        .map_err(Failure::from_driver)?;
+    let (read_ids, read_versions, read_hashes) = plan.read_heads();
     let r = &plan.rows;
-    let head_text = head.to_string();
-    tx.execute(
-        &stmt,
-        &[
-            &to_i64(head),
-            &frontier_bytes,
-            &positions,
-            &r.stream_id,
-            &r.version,
-            &r.event_id,
-            &r.recorded_at_ns,
-            &r.event_type,
-            &r.schema_version,
-            &r.payload,
-            &r.actor,
-            &r.command_id,
-            &r.correlation_id,
-            &r.causation_id,
-            &r.prev_hash,
-            &r.hash,
-            &tree.level,
-            &tree.index,
-            &tree.hash,
-            &head_ids,
-            &head_versions,
-            &head_hashes,
-            &l.command_id,
-            &l.stream_id,
-            &l.first_version,
-            &l.last_version,
-            &first_positions,
-            &last_positions,
-            &shared.channel,
-            &head_text,
-        ],
-    )
-    .await
-    .map_err(Failure::from_driver)?;
-    tx.commit()
-        .await
-        .map_err(|e| Failure::Store(map_commit_err(e)))?;
-    shared.raise_head(head);
-    Ok(answers(&decisions, base))
+    let l = &plan.ledger;
+    let params: [Param<'_>; 26] = [
+        &r.stream_id,
+        &r.version,
+        &r.event_id,
+        &r.recorded_at_ns,
+        &r.event_type,
+        &r.schema_version,
+        &r.payload,
+        &r.actor,
+        &r.command_id,
+        &r.correlation_id,
+        &r.causation_id,
+        &r.prev_hash,
+        &r.hash,
+        &head_ids,
+        &head_versions,
+        &head_hashes,
+        &l.command_id,
+        &l.stream_id,
+        &l.first_version,
+        &l.last_version,
+        &l.first_offset,
+        &l.last_offset,
+        &read_ids,
+        &read_versions,
+        &read_hashes,
+        &shared.channel,
+    ];
+    let client = tx.client();
+    tx.open.store(true, Relaxed);
+    // One flight: if the write fails the transaction is aborted and the server answers
+    // COMMIT with a rollback, so no answer is lost.
+    let (begun, written, committed) = futures::join!(
+        client.batch_execute("BEGIN"),
+        client.query_one(&statements.write, &params),
+        client.batch_execute("COMMIT"),
+    );
+    match (begun.and(written), committed) {
+        (Ok(row), Ok(())) => {
+            tx.open.store(false, Relaxed);
+            let base = from_i64(row.get(0), "log head").map_err(Failure::Store)?;
+            shared.raise_head(base + count);
+            Ok(answers(&decisions, base))
+        }
+        // The server refused the write: the transaction was aborted and COMMIT rolled it
+        // back, so nothing of the batch was written.
+        (Err(err), committed) if err.as_db_error().is_some() => {
+            if committed.is_ok() {
+                tx.open.store(false, Relaxed);
+            }
+            Err(Failure::from_driver(err))
+        }
+        // The connection failed with COMMIT sent: the batch may or may not be stored.
+        (Err(err), _) | (Ok(_), Err(err)) => {
+            if err.as_db_error().is_some() {
+                tx.open.store(false, Relaxed);
+            }
+            Err(Failure::Store(map_commit_err(err)))
+        }
+    }
 }
 
-/// Locks the log head and reads its position and the tree frontier of that size.
-async fn lock_log_head(
-    tx: &deadpool_postgres::Transaction<'_>,
-) -> Result<(u64, Frontier), Failure> {
-    let stmt = tx
-        .prepare_cached("SELECT position, frontier FROM log_head FOR UPDATE")
-        .await
-        .map_err(Failure::from_driver)?;
-    let row = tx
-        .query_one(&stmt, &[])
-        .await
-        .map_err(Failure::from_driver)?;
-    let position = from_i64(row.get(0), "log head").map_err(Failure::Store)?;
-    let bytes: &[u8] = row.get(1);
-    let roots: Vec<Hash> = bytes
-        .chunks(32)
-        .filter_map(|chunk| chunk.try_into().ok())
-        .collect();
-    let frontier = Frontier::from_nodes(position, roots).ok_or_else(|| {
-        Failure::Store(StoreError::corrupt(format!(
-            "the tree frontier stored with the log head does not fit {position} leaves"
-        )))
-    })?;
-    Ok((position, frontier))
-}
-
-/// Locks every stream of the batch, in stream-id order, creating missing stream rows at
-/// version 0 (they vanish with a rollback; a committed one is invisible as "no stream").
-async fn lock_streams(
-    tx: &deadpool_postgres::Transaction<'_>,
+/// The first round trip: the streams' heads (a stream without a row is at version 0), the
+/// ledger and the stored event ids, pipelined.
+async fn read_batch(
+    client: &deadpool_postgres::Object,
+    statements: &Statements,
     requests: &[&AppendRequest],
-) -> Result<BTreeMap<String, (u64, [u8; 32])>, Failure> {
+) -> Result<Read, Failure> {
     let streams: Vec<String> = requests
         .iter()
         .map(|r| r.stream_id.clone())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let create = tx
-        .prepare_cached(
-            "INSERT INTO streams (stream_id, version, head_hash) \
-             SELECT s, 0, $2 FROM unnest($1::text[]) WITH ORDINALITY AS u(s, n) ORDER BY n \
-             ON CONFLICT DO NOTHING",
-        )
-        .await
-        .map_err(Failure::from_driver)?;
-    tx.execute(&create, &[&streams, &GENESIS])
-        .await
-        .map_err(Failure::from_driver)?;
-    let lock = tx
-        .prepare_cached(
-            "SELECT stream_id, version, head_hash FROM streams WHERE stream_id = ANY($1) \
-             ORDER BY stream_id COLLATE \"C\" FOR UPDATE",
-        )
-        .await
-        .map_err(Failure::from_driver)?;
-    let rows = tx
-        .query(&lock, &[&streams])
-        .await
-        .map_err(Failure::from_driver)?;
-    let mut heads = BTreeMap::new();
-    for row in rows {
+    let command_ids: Vec<Uuid> = requests.iter().filter_map(|r| r.command_id).collect();
+    let event_ids: Vec<Uuid> = requests
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| e.event_id))
+        .collect();
+    let read: [Param<'_>; 1] = [&streams];
+    let ledger: [Param<'_>; 1] = [&command_ids];
+    let ids: [Param<'_>; 1] = [&event_ids];
+    let (stream_rows, ledger_rows, id_rows) = futures::try_join!(
+        client.query(&statements.read_streams, &read),
+        client.query(&statements.ledger, &ledger),
+        client.query(&statements.stored_ids, &ids),
+    )
+    .map_err(Failure::from_driver)?;
+    let mut heads: BTreeMap<String, (u64, [u8; 32])> = streams
+        .into_iter()
+        .map(|stream| (stream, (0, GENESIS_HASH)))
+        .collect();
+    for row in stream_rows {
         let version = from_i64(row.get(1), "stream version").map_err(Failure::Store)?;
         let hash: &[u8] = row.get(2);
         let hash: [u8; 32] = hash.try_into().map_err(|_| {
@@ -444,52 +521,23 @@ async fn lock_streams(
         })?;
         heads.insert(row.get::<_, String>(0), (version, hash));
     }
-    Ok(heads)
-}
-
-async fn ledger_of(
-    tx: &deadpool_postgres::Transaction<'_>,
-    requests: &[&AppendRequest],
-) -> Result<HashMap<Uuid, (String, AppendOutcome)>, Failure> {
-    let ids: Vec<Uuid> = requests.iter().filter_map(|r| r.command_id).collect();
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows = tx
-        .query(
-            "SELECT command_id, stream_id, first_version, last_version, first_position, \
-             last_position FROM commands WHERE command_id = ANY($1)",
-            &[&ids],
-        )
-        .await
-        .map_err(Failure::from_driver)?;
-    rows.iter()
-        .map(|row| Ok((row.get(0), ledger_row(row, 1).map_err(Failure::Store)?)))
-        .collect()
-}
-
-async fn stored_event_ids(
-    tx: &deadpool_postgres::Transaction<'_>,
-    requests: &[&AppendRequest],
-) -> Result<HashSet<Uuid>, Failure> {
-    let ids: Vec<Uuid> = requests
+    let ledger = ledger_rows
         .iter()
-        .flat_map(|r| r.events.iter().map(|e| e.event_id))
-        .collect();
-    let stmt = tx
-        .prepare_cached("SELECT event_id FROM events WHERE event_id = ANY($1)")
-        .await
-        .map_err(Failure::from_driver)?;
-    let rows = tx
-        .query(&stmt, &[&ids])
-        .await
-        .map_err(Failure::from_driver)?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+        .map(|row| Ok((row.get(0), ledger_row(row, 1).map_err(Failure::Store)?)))
+        .collect::<Result<_, Failure>>()?;
+    let stored_ids = id_rows.iter().map(|r| r.get(0)).collect();
+    Ok(Read {
+        heads,
+        ledger,
+        stored_ids,
+    })
 }
 
 /// Phase one's running state: stream heads as the batch moves them, rows to write.
 struct Plan {
     heads: BTreeMap<String, (u64, [u8; 32])>,
+    /// The heads as read, which the write checks under the log-head lock.
+    read: BTreeMap<String, (u64, [u8; 32])>,
     touched: Vec<String>,
     rows: Rows,
     ledger: LedgerRows,
@@ -501,6 +549,7 @@ struct Plan {
 impl Plan {
     fn new(heads: BTreeMap<String, (u64, [u8; 32])>) -> Self {
         Plan {
+            read: heads.clone(),
             heads,
             touched: Vec::new(),
             rows: Rows::default(),
@@ -543,7 +592,7 @@ impl Plan {
         }
         let Some(&(actual, mut prev)) = self.heads.get(&request.stream_id) else {
             return Decision::Answered(Err(StoreError::corrupt(format!(
-                "stream {:?} was not locked",
+                "stream {:?} was not read",
                 request.stream_id
             ))));
         };
@@ -622,11 +671,23 @@ impl Plan {
 
     /// The new head of every stream the batch wrote to.
     fn final_heads(&self) -> (Vec<String>, Vec<i64>, Vec<Vec<u8>>) {
+        Self::heads_of(&self.touched, &self.heads)
+    }
+
+    /// The head, as read, of every stream the batch writes to.
+    fn read_heads(&self) -> (Vec<String>, Vec<i64>, Vec<Vec<u8>>) {
+        Self::heads_of(&self.touched, &self.read)
+    }
+
+    fn heads_of(
+        streams: &[String],
+        heads: &BTreeMap<String, (u64, [u8; 32])>,
+    ) -> (Vec<String>, Vec<i64>, Vec<Vec<u8>>) {
         let mut ids = Vec::new();
         let mut versions = Vec::new();
         let mut hashes = Vec::new();
-        for stream in &self.touched {
-            if let Some((version, hash)) = self.heads.get(stream) {
+        for stream in streams {
+            if let Some((version, hash)) = heads.get(stream) {
                 ids.push(stream.clone());
                 versions.push(to_i64(*version));
                 hashes.push(hash.to_vec());
