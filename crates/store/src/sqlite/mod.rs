@@ -51,7 +51,16 @@ use crate::types::{
 /// `PRAGMA application_id` of a Caseflow store ("CFLW").
 pub const APPLICATION_ID: i64 = 0x4346_4C57;
 /// The newest file format (`PRAGMA user_version`) this build reads and writes.
-pub const FORMAT_VERSION: i64 = 2;
+pub const FORMAT_VERSION: i64 = 3;
+
+/// Page size of a newly created file. Every commit writes each page it changed to the WAL
+/// whole, and a one-event append changes one page in each of its b-trees (the record, its
+/// two indexes, the stream head, the ledger row, the tree), so the page size is what an
+/// append costs in WAL bytes: 1 KiB pages write about a quarter of SQLite's default 4 KiB
+/// (measured in `benches/workload.rs`). Records larger than a page's local limit (989
+/// bytes) spill into overflow pages, which reads follow transparently. Existing files keep
+/// the page size they were created with.
+pub const NEW_FILE_PAGE_SIZE: i64 = 1024;
 
 /// Schema migrations; `MIGRATIONS[i]` takes the file from format `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -97,7 +106,37 @@ const MIGRATIONS: &[&str] = &[
         hash  BLOB    NOT NULL,
         PRIMARY KEY (level, idx)
     ) WITHOUT ROWID;",
+    // Format 3 (issue 16): the same nodes, one row per leaf. `nodes` is the leaf's hash
+    // followed by the root of every perfect subtree that leaf completes, bottom-up (32 bytes
+    // each): node `(level, idx)` is bytes `32·level..32·level + 32` of the row of leaf
+    // `(idx + 1)·2^level − 1`. An append inserts one row at the table's right edge (format 2
+    // inserted amortised two rows at as many places of a `(level, idx)` b-tree); `move_tree`
+    // moves a format-2 file's nodes here in this migration's transaction.
+    "CREATE TABLE tree (
+        leaf  INTEGER PRIMARY KEY,
+        nodes BLOB    NOT NULL
+    );",
 ];
+
+/// Where a file keeps its Merkle tree, by format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TreeLayout {
+    /// Formats 1 and 2: `tree_nodes (level, idx, hash)`, one row per node (format 1 has no
+    /// tree; it is migrated before anything reads one).
+    NodeRows,
+    /// Format 3: `tree (leaf, nodes)`, one row per leaf.
+    LeafRows,
+}
+
+impl TreeLayout {
+    pub(crate) fn of_format(format: i64) -> TreeLayout {
+        if format >= LEAF_TREE_FORMAT {
+            TreeLayout::LeafRows
+        } else {
+            TreeLayout::NodeRows
+        }
+    }
+}
 
 /// SQLite `synchronous` setting for the write connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -174,6 +213,8 @@ struct Shared {
     closing: AtomicBool,
     /// How readers open the file (read-only; immutable for a closed store opened read-only).
     access: ReaderAccess,
+    /// Where the file keeps its tree (a store opened read-only is never migrated).
+    tree_layout: TreeLayout,
 }
 
 /// How read connections open the store file.
@@ -306,6 +347,7 @@ impl SqliteStore {
             fail_commits: Arc::new(AtomicBool::new(false)),
             closing: AtomicBool::new(false),
             access: ReaderAccess::Shared,
+            tree_layout: TreeLayout::of_format(FORMAT_VERSION),
         });
         // Open one reader now so a broken file fails at open, not at first read.
         let reader = open_reader(&path, ReaderAccess::Shared)?;
@@ -349,7 +391,7 @@ impl SqliteStore {
     /// for an empty or foreign file, [`StoreError::NewerFormat`], [`StoreError::Corrupt`].
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let (reader, access) = open_read_only_reader(&path)?;
+        let (reader, access, format) = open_read_only_reader(&path)?;
         let head: i64 =
             reader.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
                 r.get(0)
@@ -365,6 +407,7 @@ impl SqliteStore {
             fail_commits: Arc::new(AtomicBool::new(false)),
             closing: AtomicBool::new(false),
             access,
+            tree_layout: TreeLayout::of_format(format),
         });
         let (head_tx, head_rx) = watch::channel(head as u64);
         Ok(SqliteStore {

@@ -145,12 +145,15 @@ impl EventStore for SqliteStore {
     async fn tree_nodes(&self, nodes: &[TreeNode]) -> Result<Vec<Hash>, StoreError> {
         let size = *self.head_rx.borrow();
         let nodes = nodes.to_vec();
-        self.blocking_read(move |conn, _| read_tree_nodes(conn, &nodes, size))
-            .await
+        self.blocking_read(move |conn, shared| {
+            read_tree_nodes(conn, shared.tree_layout, &nodes, size)
+        })
+        .await
     }
 
     async fn stored_tree_size(&self) -> Result<u64, StoreError> {
-        self.blocking_read(|conn, _| stored_leaf_count(conn)).await
+        self.blocking_read(|conn, shared| stored_leaf_count(conn, shared.tree_layout))
+            .await
     }
 
     async fn verify_all(&self) -> Result<VerifyReport, StoreError> {

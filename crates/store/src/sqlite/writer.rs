@@ -171,7 +171,7 @@ impl Writer {
         ))?;
         let mut put_node = self
             .conn
-            .prepare_cached("INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+            .prepare_cached("INSERT INTO tree (leaf, nodes) VALUES (?1, ?2)")?;
         for (i, ev) in req.events.iter().enumerate() {
             let version = first_version + i as u64;
             let hash = record_hash(
