@@ -19,8 +19,8 @@
 //!   ledger, chain or tree writes.
 //!
 //! Run: `cargo bench -p caseflow --bench workload` (about a minute on an idle machine);
-//! `-- --cases N` sets the cases per task of the one-task runs (default 10), `--rounds R`
-//! repeats every measurement (default 1).
+//! `-- --cases N` sets the cases of the one-task runs (default 10), `--rounds R` repeats
+//! every measurement (default 1), `--keep DIR` keeps the stores in DIR.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -128,7 +128,7 @@ fn report(engine: &Engine) -> (CaseId, CommandEnvelope) {
     let actor = Actor::new("vil-dongyuan", Role::InformationOfficer);
     (
         case_id,
-        CommandEnvelope::new(engine.new_id(), actor, engine.now(), command.into()),
+        CommandEnvelope::new(engine.new_id(), actor, engine.now(), command),
     )
 }
 
@@ -213,8 +213,9 @@ fn wal_len(db: &Path) -> u64 {
 /// A connection holding a read snapshot taken now: no checkpoint can reset the WAL while it
 /// lives, so the WAL's growth is every frame written after this point.
 fn pin_wal(db: &Path) -> rusqlite::Connection {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("pin");
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("pin");
     conn.execute_batch("BEGIN; SELECT count(*) FROM sqlite_schema;")
         .expect("snapshot");
     conn
@@ -320,12 +321,22 @@ fn main() {
     let cases = arg("--cases", 10);
     let rounds = arg("--rounds", 1);
     let rt = runtime();
-    let dir = tempfile::tempdir().expect("temp dir");
+    // `--keep DIR` writes the stores there (to inspect them with sqlite3) instead of a
+    // temporary directory.
+    let temp = tempfile::tempdir().expect("temp dir");
+    let keep = std::env::args()
+        .skip_while(|a| a != "--keep")
+        .nth(1)
+        .map(PathBuf::from);
+    let dir = keep.as_deref().unwrap_or(temp.path());
+    std::fs::create_dir_all(dir).expect("store directory");
     println!(
         "workload: 20 commands per case; one task walks {cases} cases, 64 tasks walk one each"
     );
-    println!("{:<28} {:>10} {:>12} {:>12}", "run", "commands/s", "WAL B/cmd", "file B/event");
-    let mut n = 0;
+    println!(
+        "{:<28} {:>10} {:>12} {:>12}",
+        "run", "commands/s", "WAL B/cmd", "file B/event"
+    );
     for round in 0..rounds {
         let mut full_one_task = 0.0;
         let mut full_rows = Vec::new();
@@ -335,13 +346,19 @@ fn main() {
             Store::Sqlite(Synchronous::Full),
         ] {
             for (tasks, cases) in [(1, cases), (64, 1)] {
-                n += 1;
-                let path = dir.path().join(format!("w{n}.db"));
+                let path = dir.join(format!("{}-{tasks}-r{round}.db", store.name()));
                 let engine = rt.block_on(open_engine(store, &path));
                 let pin = matches!(store, Store::Sqlite(_)).then(|| pin_wal(&path));
                 let wal_before = wal_len(&path);
                 let run = rt.block_on(run_engine(&engine, tasks, cases));
                 let wal = (wal_len(&path) - wal_before) as f64 / run.commands as f64;
+                if keep.is_some() && pin.is_some() {
+                    let mut copy = path.as_os_str().to_owned();
+                    copy.push(".wal-copy");
+                    let mut wal = path.as_os_str().to_owned();
+                    wal.push("-wal");
+                    std::fs::copy(wal, copy).expect("copy of the WAL");
+                }
                 drop(pin);
                 let rate = run.commands as f64 / run.seconds;
                 if matches!(store, Store::Sqlite(Synchronous::Full)) && tasks == 1 {
@@ -365,8 +382,7 @@ fn main() {
                 );
             }
         }
-        n += 1;
-        let plain = dir.path().join(format!("plain{n}.db"));
+        let plain = dir.join(format!("plain-r{round}.db"));
         let (run, wal) = plain_loop(&plain, &full_rows);
         let rate = run.commands as f64 / run.seconds;
         println!(

@@ -98,7 +98,7 @@ fn opt_uuid(bytes: Option<Vec<u8>>) -> Option<Uuid> {
 }
 
 /// The attacker's cover-up of a stream: re-hash its chain from its fields (with its current
-/// id and versions) and fix its head row.
+/// id and versions). Format 3 keeps no head row: a stream's head is its last record.
 fn rehash_stream(conn: &Connection, stream: &str) {
     let key = stream_key(conn, stream);
     let mut rows = conn
@@ -169,11 +169,6 @@ fn rehash_stream(conn: &Connection, stream: &str) {
         .unwrap();
         prev = hash;
     }
-    conn.execute(
-        "UPDATE streams SET version = ?2, head_hash = ?3 WHERE stream_key = ?1",
-        params![key, records.len() as i64, &prev[..]],
-    )
-    .unwrap();
 }
 
 /// The attacker's cover-up of the tree: throw it away and build it again from the records

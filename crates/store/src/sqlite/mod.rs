@@ -54,13 +54,13 @@ pub const APPLICATION_ID: i64 = 0x4346_4C57;
 pub const FORMAT_VERSION: i64 = 3;
 
 /// Page size of a newly created file. Every commit writes each page it changed to the WAL
-/// whole, and a one-event append changes one page in each of its b-trees (the record, its
-/// two indexes, the stream head, the ledger row, the tree), so the page size is what an
-/// append costs in WAL bytes: 1 KiB pages write about a quarter of SQLite's default 4 KiB
-/// (measured in `benches/workload.rs`). Records larger than a page's local limit (989
-/// bytes) spill into overflow pages, which reads follow transparently. Existing files keep
-/// the page size they were created with.
-pub const NEW_FILE_PAGE_SIZE: i64 = 1024;
+/// whole, and a one-event append changes one page in each of its six b-trees (the record,
+/// its two indexes, the stream head, the ledger row, the tree row), so the page size is
+/// what an append costs in WAL bytes. 2 KiB pages write half of SQLite's default 4 KiB and
+/// still hold five typical records each; 1 KiB pages halve the WAL again but hold two
+/// records of ~380 bytes each, which made the file 20% larger (measured in
+/// `benches/workload.rs`). Existing files keep the page size they were created with.
+pub const NEW_FILE_PAGE_SIZE: i64 = 2048;
 
 /// Schema migrations; `MIGRATIONS[i]` takes the file from format `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -106,17 +106,28 @@ const MIGRATIONS: &[&str] = &[
         hash  BLOB    NOT NULL,
         PRIMARY KEY (level, idx)
     ) WITHOUT ROWID;",
-    // Format 3 (issue 16): the same nodes, one row per leaf. `nodes` is the leaf's hash
-    // followed by the root of every perfect subtree that leaf completes, bottom-up (32 bytes
-    // each): node `(level, idx)` is bytes `32·level..32·level + 32` of the row of leaf
-    // `(idx + 1)·2^level − 1`. An append inserts one row at the table's right edge (format 2
-    // inserted amortised two rows at as many places of a `(level, idx)` b-tree); `move_tree`
-    // moves a format-2 file's nodes here in this migration's transaction.
+    // Format 3 (issue 16): fewer pages per append.
+    // - The same tree nodes, one row per leaf. `nodes` is the leaf's hash followed by the
+    //   root of every perfect subtree that leaf completes, bottom-up (32 bytes each): node
+    //   `(level, idx)` is bytes `32·level..32·level + 32` of the row of leaf
+    //   `(idx + 1)·2^level − 1`. An append inserts one row at the table's right edge (format
+    //   2 inserted amortised two rows at as many places of a `(level, idx)` b-tree);
+    //   `move_tree` moves a format-2 file's nodes here in this migration's transaction.
+    // - No stream head in `streams`: a stream's head is its last record (found through
+    //   `events_by_stream`), so an append no longer rewrites a `streams` row. What the head
+    //   row let `verify` see (a stream's tail removed), the tree sees.
     "CREATE TABLE tree (
         leaf  INTEGER PRIMARY KEY,
         nodes BLOB    NOT NULL
-    );",
+    );
+    ALTER TABLE streams DROP COLUMN head_hash;
+    ALTER TABLE streams DROP COLUMN version;",
 ];
+
+/// Whether a file of `format` keeps each stream's head (version, hash) in `streams`.
+pub(crate) fn stores_stream_heads(format: i64) -> bool {
+    format < LEAF_TREE_FORMAT
+}
 
 /// Where a file keeps its Merkle tree, by format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +226,8 @@ struct Shared {
     access: ReaderAccess,
     /// Where the file keeps its tree (a store opened read-only is never migrated).
     tree_layout: TreeLayout,
+    /// The file's format (a store opened read-only may be older than [`FORMAT_VERSION`]).
+    format: i64,
 }
 
 /// How read connections open the store file.
@@ -283,7 +296,7 @@ struct Writer {
     shared: Arc<Shared>,
     head_tx: watch::Sender<u64>,
     next_position: u64,
-    /// Committed stream heads (a cache of the `streams` table).
+    /// Committed stream heads (a cache of each stream's last record).
     heads: HashMap<String, StreamHead>,
     /// The committed Merkle tree's right edge: what an append needs to extend the tree.
     frontier: Frontier,
@@ -348,6 +361,7 @@ impl SqliteStore {
             closing: AtomicBool::new(false),
             access: ReaderAccess::Shared,
             tree_layout: TreeLayout::of_format(FORMAT_VERSION),
+            format: FORMAT_VERSION,
         });
         // Open one reader now so a broken file fails at open, not at first read.
         let reader = open_reader(&path, ReaderAccess::Shared)?;
@@ -408,6 +422,7 @@ impl SqliteStore {
             closing: AtomicBool::new(false),
             access,
             tree_layout: TreeLayout::of_format(format),
+            format,
         });
         let (head_tx, head_rx) = watch::channel(head as u64);
         Ok(SqliteStore {

@@ -251,6 +251,9 @@ pub(super) fn open_writer_once(
     if conn.is_readonly(rusqlite::MAIN_DB)? {
         return Err(read_only_connection(path, None));
     }
+    // The page size of a new file; a no-op on a file that has pages. It must come before
+    // anything reads the file: after the identity reads below SQLite keeps its default.
+    conn.pragma_update(None, "page_size", NEW_FILE_PAGE_SIZE)?;
     conn.execute_batch("PRAGMA cell_size_check = ON;")?;
     // Another process holding the file (e.g. a crashed writer's recovery) is waited for.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -277,11 +280,6 @@ pub(super) fn open_writer_once(
                 "application_id {app_id:#x}, user_version {user_version}, {tables} schema objects"
             ),
         ));
-    }
-    if tables == 0 {
-        // A new file (a no-op on one another opener has just created): the page size must be
-        // set before the first page is written, which switching to WAL does.
-        conn.pragma_update(None, "page_size", NEW_FILE_PAGE_SIZE)?;
     }
     let mode: String = conn
         .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))

@@ -340,7 +340,10 @@ fn read_leaf_run(
         if leaf != expected {
             return Err(missing(node));
         }
-        out.push(blob_hash(blob.get(..32).ok_or_else(|| missing(node))?, "tree node hash")?);
+        out.push(blob_hash(
+            blob.get(..32).ok_or_else(|| missing(node))?,
+            "tree node hash",
+        )?);
         expected += 1;
     }
     if expected != first + count as u64 {
@@ -352,16 +355,65 @@ fn read_leaf_run(
     Ok(())
 }
 
+/// A stream's key and version (its last record's, or its head row's in formats 1 and 2).
 pub(super) fn stream_key_of(
     conn: &Connection,
+    format: i64,
     stream_id: &str,
 ) -> Result<Option<(i64, u64)>, StoreError> {
+    let sql = if stores_stream_heads(format) {
+        "SELECT stream_key, version FROM streams WHERE stream_id = ?1"
+    } else {
+        "SELECT s.stream_key, (SELECT coalesce(max(e.version), 0) FROM events e \
+         WHERE e.stream_key = s.stream_key) FROM streams s WHERE s.stream_id = ?1"
+    };
     Ok(conn
-        .prepare_cached("SELECT stream_key, version FROM streams WHERE stream_id = ?1")?
+        .prepare_cached(sql)?
         .query_row([stream_id], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
         })
         .optional()?)
+}
+
+/// A stream head stored apart from the records (formats 1 and 2), which the walk of the
+/// stream's chain must end at.
+pub(super) type StoredHead = Option<(u64, [u8; 32])>;
+
+/// Every stream's key, id and stored head, in key order.
+pub(super) fn streams_to_verify(
+    conn: &Connection,
+    format: i64,
+    only: Option<&str>,
+) -> Result<Vec<(i64, String, StoredHead)>, StoreError> {
+    let heads = stores_stream_heads(format);
+    let columns = if heads {
+        "stream_key, stream_id, version, head_hash"
+    } else {
+        "stream_key, stream_id, NULL, NULL"
+    };
+    let filter = if only.is_some() {
+        "WHERE stream_id = ?1"
+    } else {
+        ""
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {columns} FROM streams {filter} ORDER BY stream_key"
+    ))?;
+    let mut rows = match only {
+        Some(id) => stmt.query([id])?,
+        None => stmt.query([])?,
+    };
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let head = match (r.get::<_, Option<i64>>(2)?, r.get::<_, Option<Vec<u8>>>(3)?) {
+            (Some(version), Some(hash)) => {
+                Some((version as u64, blob_hash(&hash, "stream head hash")?))
+            }
+            _ => None,
+        };
+        out.push((r.get(0)?, r.get(1)?, head));
+    }
+    Ok(out)
 }
 
 pub(super) fn read_stream_rows(
@@ -375,7 +427,7 @@ pub(super) fn read_stream_rows(
     let key = match cached {
         Some(key) => key,
         None => {
-            let Some((key, _)) = stream_key_of(conn, stream_id)? else {
+            let Some((key, _)) = stream_key_of(conn, shared.format, stream_id)? else {
                 return Ok(Vec::new());
             };
             let mut keys = lock(&shared.stream_keys);
@@ -400,12 +452,12 @@ pub(super) fn read_stream_rows(
     Ok(out)
 }
 
+/// Walks one stream's chain; it must end at `head` when the file stores one.
 pub(super) fn verify_one(
     conn: &Connection,
     stream_id: &str,
     key: i64,
-    head_version: u64,
-    head_hash: [u8; 32],
+    head: StoredHead,
     report: &mut VerifyReport,
 ) -> Result<Option<BrokenLink>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
@@ -426,6 +478,9 @@ pub(super) fn verify_one(
             }));
         }
     }
+    let Some((head_version, head_hash)) = head else {
+        return Ok(None);
+    };
     if walker.last_version() != head_version || walker.last_hash() != head_hash {
         return Ok(Some(BrokenLink {
             stream_id: stream_id.to_owned(),
