@@ -16,7 +16,9 @@
 //!   checkpoint;
 //! - the ceiling: the same rows (stream, version, type, payload, metadata JSON), one
 //!   transaction each, into a table keyed by (stream, version) — what an event store with no
-//!   ledger, chain or tree writes.
+//!   ledger, chain or tree writes — against Caseflow FULL with one task, in turns case by
+//!   case so that both see the same disk (its fsync latency drifts by several times within a
+//!   minute on a shared machine).
 //!
 //! Run: `cargo bench -p caseflow --bench workload` (about a minute on an idle machine);
 //! `-- --cases N` sets the cases of the one-task runs (default 10), `--rounds R` repeats
@@ -177,6 +179,12 @@ struct Run {
     seconds: f64,
 }
 
+impl Run {
+    fn rate(&self) -> f64 {
+        self.commands as f64 / self.seconds
+    }
+}
+
 /// `tasks` tasks, each walking `cases` cases one after another.
 async fn run_engine(engine: &Engine, tasks: usize, cases: usize) -> Run {
     let started = Instant::now();
@@ -258,9 +266,9 @@ async fn stored_rows(store: &Arc<dyn EventStore>) -> Vec<PlainRow> {
     rows
 }
 
-/// The ceiling: each row committed alone with FULL, in WAL mode, keyed by (stream, version).
-/// Returns rows/s and WAL bytes per row.
-fn plain_loop(path: &Path, rows: &[PlainRow]) -> (Run, f64) {
+/// The ceiling's table: the rows of an event store with no ledger, chain or tree, keyed by
+/// (stream, version), in WAL mode with `synchronous=FULL`.
+fn plain_store(path: &Path) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(path).expect("plain db");
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
@@ -274,11 +282,13 @@ fn plain_loop(path: &Path, rows: &[PlainRow]) -> (Run, f64) {
          );",
     )
     .expect("schema");
-    let pin = pin_wal(path);
-    let wal_before = wal_len(path);
-    let started = Instant::now();
+    conn
+}
+
+/// Commits each row alone, its stream renamed by `suffix`.
+fn plain_commits(conn: &rusqlite::Connection, rows: &[PlainRow], suffix: usize) {
     let mut insert = conn
-        .prepare(
+        .prepare_cached(
             "INSERT INTO events (stream, version, event_type, payload, metadata) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )
@@ -287,7 +297,7 @@ fn plain_loop(path: &Path, rows: &[PlainRow]) -> (Run, f64) {
         conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
         insert
             .execute(rusqlite::params![
-                r.stream,
+                format!("{}-{suffix}", r.stream),
                 r.version,
                 r.event_type,
                 r.payload,
@@ -296,16 +306,69 @@ fn plain_loop(path: &Path, rows: &[PlainRow]) -> (Run, f64) {
             .expect("row");
         conn.execute_batch("COMMIT").expect("commit");
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let wal = (wal_len(path) - wal_before) as f64 / rows.len().max(1) as f64;
-    drop(pin);
-    (
-        Run {
-            commands: rows.len() as u64,
-            seconds,
+}
+
+/// What [`full_against_plain`] measured.
+struct Turns {
+    caseflow: Run,
+    plain: Run,
+    plain_wal: f64,
+    plain_file: f64,
+}
+
+/// Caseflow on SQLite FULL with one task against the plain loop, in turns case by case (a
+/// case through the engine, then the same 20 rows committed one by one by the plain loop),
+/// so both see the same disk: on a shared machine an fsync's latency drifts by several
+/// times within a minute. The rows are the engine's own, read back from a first, untimed
+/// case.
+fn full_against_plain(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    cases: usize,
+    round: usize,
+) -> Turns {
+    let path = dir.join(format!("turns-caseflow-r{round}.db"));
+    let plain_path = dir.join(format!("turns-plain-r{round}.db"));
+    let engine = rt.block_on(open_engine(Store::Sqlite(Synchronous::Full), &path));
+    rt.block_on(walk_case(&engine));
+    let rows = rt.block_on(stored_rows(engine.store()));
+    let plain = plain_store(&plain_path);
+    // No reader pins the WALs here: each store checkpoints and reuses its WAL as in service
+    // (a growing WAL makes every fsync also commit the file's new size).
+    let (mut caseflow, mut plain_time, mut commands) = (0.0, 0.0, 0u64);
+    for case in 0..cases {
+        let started = Instant::now();
+        commands += rt.block_on(walk_case(&engine)).len() as u64;
+        caseflow += started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        plain_commits(&plain, &rows, case);
+        plain_time += started.elapsed().as_secs_f64();
+    }
+    let plain_rows = (rows.len() * cases) as u64;
+    drop(plain);
+    // The plain loop's WAL bytes per row, as the engine's are measured: pinned, untimed.
+    let pinned_path = dir.join(format!("plain-wal-r{round}.db"));
+    let pinned = plain_store(&pinned_path);
+    let pin = pin_wal(&pinned_path);
+    let before = wal_len(&pinned_path);
+    for case in 0..cases {
+        plain_commits(&pinned, &rows, case);
+    }
+    let plain_wal = (wal_len(&pinned_path) - before) as f64 / plain_rows as f64;
+    drop((pin, pinned));
+    drop(engine);
+    Turns {
+        caseflow: Run {
+            commands,
+            seconds: caseflow,
         },
-        wal,
-    )
+        plain: Run {
+            commands: plain_rows,
+            seconds: plain_time,
+        },
+        plain_wal,
+        plain_file: bytes_per_event(&plain_path, plain_rows + rows.len() as u64),
+    }
 }
 
 fn arg(name: &str, default: usize) -> usize {
@@ -338,8 +401,6 @@ fn main() {
         "run", "commands/s", "WAL B/cmd", "file B/event"
     );
     for round in 0..rounds {
-        let mut full_one_task = 0.0;
-        let mut full_rows = Vec::new();
         for store in [
             Store::Memory,
             Store::Sqlite(Synchronous::Normal),
@@ -360,11 +421,7 @@ fn main() {
                     std::fs::copy(wal, copy).expect("copy of the WAL");
                 }
                 drop(pin);
-                let rate = run.commands as f64 / run.seconds;
-                if matches!(store, Store::Sqlite(Synchronous::Full)) && tasks == 1 {
-                    full_one_task = rate;
-                    full_rows = rt.block_on(stored_rows(engine.store()));
-                }
+                let rate = run.rate();
                 drop(engine);
                 let (wal, file) = match store {
                     Store::Memory => ("-".to_owned(), "-".to_owned()),
@@ -382,20 +439,20 @@ fn main() {
                 );
             }
         }
-        let plain = dir.join(format!("plain-r{round}.db"));
-        let (run, wal) = plain_loop(&plain, &full_rows);
-        let rate = run.commands as f64 / run.seconds;
+        let turns = full_against_plain(&rt, dir, cases, round);
+        let (caseflow, plain) = (turns.caseflow.rate(), turns.plain.rate());
         println!(
-            "{:<28} {:>10.0} {:>12.0} {:>12.0}",
-            "plain_rusqlite_full/1",
-            rate,
-            wal,
-            bytes_per_event(&plain, run.commands)
+            "{:<28} {:>10.0} {:>12} {:>12}",
+            "turns: sqlite_full/1", caseflow, "-", "-"
         );
         println!(
-            "round {}: sqlite_full/1 / plain_rusqlite_full/1 = {:.2}",
+            "{:<28} {:>10.0} {:>12.0} {:>12.0}",
+            "turns: plain_rusqlite_full/1", plain, turns.plain_wal, turns.plain_file
+        );
+        println!(
+            "round {}: sqlite_full/1 / plain_rusqlite_full/1 = {:.2} (in turns, case by case)",
             round + 1,
-            full_one_task / rate
+            caseflow / plain
         );
     }
 }

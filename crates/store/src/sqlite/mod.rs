@@ -54,9 +54,9 @@ pub const APPLICATION_ID: i64 = 0x4346_4C57;
 pub const FORMAT_VERSION: i64 = 3;
 
 /// Page size of a newly created file. Every commit writes each page it changed to the WAL
-/// whole, and a one-event append changes one page in each of its six b-trees (the record,
-/// its two indexes, the stream head, the ledger row, the tree row), so the page size is
-/// what an append costs in WAL bytes. 2 KiB pages write half of SQLite's default 4 KiB and
+/// whole, and a one-event append changes one page in each of its five b-trees (the record,
+/// its two indexes, the ledger row, the tree row), so the page size is what an append
+/// costs in WAL bytes. 2 KiB pages write half of SQLite's default 4 KiB and
 /// still hold five typical records each; 1 KiB pages halve the WAL again but hold two
 /// records of ~380 bytes each, which made the file 20% larger (measured in
 /// `benches/workload.rs`). Existing files keep the page size they were created with.
