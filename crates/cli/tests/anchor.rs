@@ -43,7 +43,8 @@ fn busiest_case(db: &Path) -> String {
     let conn = rusqlite::Connection::open(db).expect("open");
     let stream: String = conn
         .query_row(
-            "SELECT stream_id FROM streams ORDER BY version DESC LIMIT 1",
+            "SELECT s.stream_id FROM streams s JOIN events e ON e.stream_key = s.stream_key \
+             GROUP BY s.stream_key ORDER BY max(e.version) DESC LIMIT 1",
             [],
             |r| r.get(0),
         )

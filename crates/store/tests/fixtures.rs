@@ -211,11 +211,66 @@ async fn golden_sqlite_file_of_format_1_still_opens_reads_and_verifies() {
     let (_, req) = sample_requests().remove(0);
     let again = store.append(req).await.unwrap();
     assert!(again.deduplicated);
-    // Opening migrated it to format 2, building the Merkle tree of its records.
+    // Opening migrated it to format 2, building the Merkle tree of its records (and on to
+    // format 3, which keeps the same tree one row per leaf).
     let tree = caseflow_store::tree::verify_tree(&store).await.unwrap();
     assert!(tree.is_intact(), "{:?}", tree.first_fault);
     assert_eq!(tree.computed, store.tree_head().await.unwrap());
     assert_eq!(tree.leaves_checked, log.len() as u64);
+}
+
+/// `tests/fixtures/store-format-2.sqlite`: the format-1 fixture after format 2's migration
+/// (the Merkle tree as one `tree_nodes` row per node), as every store of that release was.
+/// Read-only it is read in place (a read-only open never migrates); opened for writing it
+/// moves to format 3 with the same tree.
+#[tokio::test]
+async fn golden_sqlite_file_of_format_2_reads_in_place_and_migrates_with_its_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("store.sqlite");
+    std::fs::copy(fixtures().join("store-format-2.sqlite"), &copy).unwrap();
+    let mut from_json = Vec::new();
+    for schema in 1..=3 {
+        from_json.extend(load(schema));
+    }
+    let read_only = SqliteStore::open_read_only(&copy).unwrap();
+    assert!(read_only.verify_all().await.unwrap().is_intact());
+    assert_eq!(read_only.read_all(1, 100).await.unwrap(), from_json);
+    let tree = caseflow_store::tree::verify_tree(&read_only).await.unwrap();
+    assert!(tree.is_intact(), "{:?}", tree.first_fault);
+    let head_before = read_only.tree_head().await.unwrap();
+    let proof = read_only.inclusion_proof(3, 6).await.unwrap();
+    drop(read_only);
+
+    let store = SqliteStore::open(&copy, SqliteOptions::default()).unwrap();
+    assert_eq!(store.tree_head().await.unwrap(), head_before);
+    assert_eq!(store.inclusion_proof(3, 6).await.unwrap(), proof);
+    let tree = caseflow_store::tree::verify_tree(&store).await.unwrap();
+    assert!(tree.is_intact(), "{:?}", tree.first_fault);
+    assert!(store.verify_all().await.unwrap().is_intact());
+    assert_eq!(store.read_all(1, 100).await.unwrap(), from_json);
+    let (_, req) = sample_requests().remove(0);
+    assert!(store.append(req).await.unwrap().deduplicated);
+    let next = AppendRequest {
+        stream_id: "after-migration".into(),
+        expected: ExpectedVersion::NoStream,
+        events: vec![NewEvent {
+            event_id: Uuid::from_u64_pair(0x0390_0000_0000_7000, 0x8000_0000_0000_0001),
+            event_type: "NoteRemoved".into(),
+            schema_version: 1,
+            payload: br#"{"reason":"after"}"#.to_vec(),
+            metadata: Metadata::default(),
+        }],
+        recorded_at: Utc.timestamp_opt(1_800_000_100, 0).unwrap(),
+        command_id: None,
+    };
+    store.append(next).await.unwrap();
+    let tree = caseflow_store::tree::verify_tree(&store).await.unwrap();
+    assert!(tree.is_intact(), "{:?}", tree.first_fault);
+    assert_eq!(tree.leaves_checked, 7);
+    let extends = store.consistency_proof(6, 7).await.unwrap();
+    let now = store.tree_head().await.unwrap();
+    caseflow_store::tree::verify_consistency(&extends, &head_before.root_hash, &now.root_hash)
+        .unwrap();
 }
 
 #[test]

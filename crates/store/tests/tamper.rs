@@ -98,7 +98,7 @@ fn opt_uuid(bytes: Option<Vec<u8>>) -> Option<Uuid> {
 }
 
 /// The attacker's cover-up of a stream: re-hash its chain from its fields (with its current
-/// id and versions) and fix its head row.
+/// id and versions). Format 3 keeps no head row: a stream's head is its last record.
 fn rehash_stream(conn: &Connection, stream: &str) {
     let key = stream_key(conn, stream);
     let mut rows = conn
@@ -169,17 +169,12 @@ fn rehash_stream(conn: &Connection, stream: &str) {
         .unwrap();
         prev = hash;
     }
-    conn.execute(
-        "UPDATE streams SET version = ?2, head_hash = ?3 WHERE stream_key = ?1",
-        params![key, records.len() as i64, &prev[..]],
-    )
-    .unwrap();
 }
 
 /// The attacker's cover-up of the tree: throw it away and build it again from the records
 /// as they now are.
 fn rebuild_tree(conn: &Connection) {
-    conn.execute("DELETE FROM tree_nodes", []).unwrap();
+    conn.execute("DELETE FROM tree", []).unwrap();
     let rows: Vec<(i64, Vec<u8>)> = conn
         .prepare("SELECT position, hash FROM events ORDER BY position")
         .unwrap()
@@ -190,13 +185,16 @@ fn rebuild_tree(conn: &Connection) {
     let mut frontier = Frontier::new();
     for (position, hash) in rows {
         let hash: [u8; 32] = hash.try_into().unwrap();
-        frontier.push(record_leaf(position as u64, &hash), |node, h| {
-            conn.execute(
-                "INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)",
-                params![node.level, node.index as i64, &h[..]],
-            )
-            .unwrap();
+        // One row per leaf: the leaf, then every node it completes (format 3).
+        let (leaf, mut nodes) = (frontier.size() as i64, Vec::new());
+        frontier.push(record_leaf(position as u64, &hash), |_, h| {
+            nodes.extend_from_slice(&h)
         });
+        conn.execute(
+            "INSERT INTO tree (leaf, nodes) VALUES (?1, ?2)",
+            params![leaf, nodes],
+        )
+        .unwrap();
     }
 }
 

@@ -51,7 +51,16 @@ use crate::types::{
 /// `PRAGMA application_id` of a Caseflow store ("CFLW").
 pub const APPLICATION_ID: i64 = 0x4346_4C57;
 /// The newest file format (`PRAGMA user_version`) this build reads and writes.
-pub const FORMAT_VERSION: i64 = 2;
+pub const FORMAT_VERSION: i64 = 3;
+
+/// Page size of a newly created file. Every commit writes each page it changed to the WAL
+/// whole, and a one-event append changes one page in each of its five b-trees (the record,
+/// its two indexes, the ledger row, the tree row), so the page size is what an append
+/// costs in WAL bytes. 2 KiB pages write half of SQLite's default 4 KiB and
+/// still hold five typical records each; 1 KiB pages halve the WAL again but hold two
+/// records of ~380 bytes each, which made the file 20% larger (measured in
+/// `benches/workload.rs`). Existing files keep the page size they were created with.
+pub const NEW_FILE_PAGE_SIZE: i64 = 2048;
 
 /// Schema migrations; `MIGRATIONS[i]` takes the file from format `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -97,7 +106,48 @@ const MIGRATIONS: &[&str] = &[
         hash  BLOB    NOT NULL,
         PRIMARY KEY (level, idx)
     ) WITHOUT ROWID;",
+    // Format 3 (issue 16): fewer pages per append.
+    // - The same tree nodes, one row per leaf. `nodes` is the leaf's hash followed by the
+    //   root of every perfect subtree that leaf completes, bottom-up (32 bytes each): node
+    //   `(level, idx)` is bytes `32·level..32·level + 32` of the row of leaf
+    //   `(idx + 1)·2^level − 1`. An append inserts one row at the table's right edge (format
+    //   2 inserted amortised two rows at as many places of a `(level, idx)` b-tree);
+    //   `move_tree` moves a format-2 file's nodes here in this migration's transaction.
+    // - No stream head in `streams`: a stream's head is its last record (found through
+    //   `events_by_stream`), so an append no longer rewrites a `streams` row. What the head
+    //   row let `verify` see (a stream's tail removed), the tree sees.
+    "CREATE TABLE tree (
+        leaf  INTEGER PRIMARY KEY,
+        nodes BLOB    NOT NULL
+    );
+    ALTER TABLE streams DROP COLUMN head_hash;
+    ALTER TABLE streams DROP COLUMN version;",
 ];
+
+/// Whether a file of `format` keeps each stream's head (version, hash) in `streams`.
+pub(crate) fn stores_stream_heads(format: i64) -> bool {
+    format < LEAF_TREE_FORMAT
+}
+
+/// Where a file keeps its Merkle tree, by format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TreeLayout {
+    /// Formats 1 and 2: `tree_nodes (level, idx, hash)`, one row per node (format 1 has no
+    /// tree; it is migrated before anything reads one).
+    NodeRows,
+    /// Format 3: `tree (leaf, nodes)`, one row per leaf.
+    LeafRows,
+}
+
+impl TreeLayout {
+    pub(crate) fn of_format(format: i64) -> TreeLayout {
+        if format >= LEAF_TREE_FORMAT {
+            TreeLayout::LeafRows
+        } else {
+            TreeLayout::NodeRows
+        }
+    }
+}
 
 /// SQLite `synchronous` setting for the write connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -174,6 +224,10 @@ struct Shared {
     closing: AtomicBool,
     /// How readers open the file (read-only; immutable for a closed store opened read-only).
     access: ReaderAccess,
+    /// Where the file keeps its tree (a store opened read-only is never migrated).
+    tree_layout: TreeLayout,
+    /// The file's format (a store opened read-only may be older than [`FORMAT_VERSION`]).
+    format: i64,
 }
 
 /// How read connections open the store file.
@@ -242,7 +296,7 @@ struct Writer {
     shared: Arc<Shared>,
     head_tx: watch::Sender<u64>,
     next_position: u64,
-    /// Committed stream heads (a cache of the `streams` table).
+    /// Committed stream heads (a cache of each stream's last record).
     heads: HashMap<String, StreamHead>,
     /// The committed Merkle tree's right edge: what an append needs to extend the tree.
     frontier: Frontier,
@@ -306,6 +360,8 @@ impl SqliteStore {
             fail_commits: Arc::new(AtomicBool::new(false)),
             closing: AtomicBool::new(false),
             access: ReaderAccess::Shared,
+            tree_layout: TreeLayout::of_format(FORMAT_VERSION),
+            format: FORMAT_VERSION,
         });
         // Open one reader now so a broken file fails at open, not at first read.
         let reader = open_reader(&path, ReaderAccess::Shared)?;
@@ -349,7 +405,7 @@ impl SqliteStore {
     /// for an empty or foreign file, [`StoreError::NewerFormat`], [`StoreError::Corrupt`].
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let (reader, access) = open_read_only_reader(&path)?;
+        let (reader, access, format) = open_read_only_reader(&path)?;
         let head: i64 =
             reader.query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
                 r.get(0)
@@ -365,6 +421,8 @@ impl SqliteStore {
             fail_commits: Arc::new(AtomicBool::new(false)),
             closing: AtomicBool::new(false),
             access,
+            tree_layout: TreeLayout::of_format(format),
+            format,
         });
         let (head_tx, head_rx) = watch::channel(head as u64);
         Ok(SqliteStore {

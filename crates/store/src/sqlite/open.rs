@@ -125,36 +125,40 @@ pub(super) fn is_read_only_error(err: &rusqlite::Error) -> bool {
 /// The format whose migration creates the Merkle tree; [`fill_tree`] runs in the same
 /// transaction, so a file never has the table without the leaves of its records.
 pub(super) const TREE_FORMAT: i64 = 2;
+/// The format that keeps the tree one row per leaf; [`move_tree`] runs in its migration.
+pub(super) const LEAF_TREE_FORMAT: i64 = 3;
 
 /// Loads the committed tree's frontier. The tree and the log are written in the same
 /// transactions, so a tree of another size than the log means rows were removed or added
 /// behind the store: the writer refuses to extend it (`caseflow verify` says what changed).
 pub(super) fn load_frontier(conn: &Connection, head: u64) -> Result<Frontier, StoreError> {
-    let leaves = stored_leaf_count(conn)?;
+    let layout = TreeLayout::of_format(FORMAT_VERSION);
+    let leaves = stored_leaf_count(conn, layout)?;
     if leaves != head {
         return Err(StoreError::corrupt(format!(
             "the Merkle tree has {leaves} leaves but the log {head} records: rows were removed \
              or added behind the store (run `caseflow verify`)"
         )));
     }
-    let hashes = read_tree_nodes(conn, &Frontier::nodes_for(leaves), leaves)?;
+    let hashes = read_tree_nodes(conn, layout, &Frontier::nodes_for(leaves), leaves)?;
     Frontier::from_nodes(leaves, hashes)
         .ok_or_else(|| StoreError::corrupt("the Merkle tree's right edge is incomplete"))
 }
 
 /// Leaves in the stored tree (one more than the highest leaf index).
-pub(super) fn stored_leaf_count(conn: &Connection) -> Result<u64, StoreError> {
-    let leaves: i64 = conn.query_row(
-        "SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0",
-        [],
-        |r| r.get(0),
-    )?;
+pub(super) fn stored_leaf_count(conn: &Connection, layout: TreeLayout) -> Result<u64, StoreError> {
+    let sql = match layout {
+        TreeLayout::NodeRows => "SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0",
+        TreeLayout::LeafRows => "SELECT coalesce(max(leaf) + 1, 0) FROM tree",
+    };
+    let leaves: i64 = conn.query_row(sql, [], |r| r.get(0))?;
     Ok(leaves as u64)
 }
 
 /// Builds the tree of every record of a file migrated from format 1, inside the
-/// migration's transaction. Leaves come from the stored record hashes; `verify` later
-/// recomputes every one from the record's fields.
+/// migration's transaction, in format 2's `tree_nodes` (the next migration moves it).
+/// Leaves come from the stored record hashes; `verify` later recomputes every one from the
+/// record's fields.
 pub(super) fn fill_tree(conn: &Connection) -> Result<(), StoreError> {
     let mut frontier = Frontier::new();
     let mut rows = conn.prepare("SELECT position, hash FROM events ORDER BY position")?;
@@ -169,27 +173,62 @@ pub(super) fn fill_tree(conn: &Connection) -> Result<(), StoreError> {
             )));
         }
         let hash = blob_hash(&row.get::<_, Vec<u8>>(1)?, "record hash")?;
-        put_leaf(&mut put, &mut frontier, position, &hash)?;
+        let mut result = Ok(0);
+        frontier.push(record_leaf(position, &hash), |node, hash| {
+            if result.is_ok() {
+                result = put.execute(params![node.level, node.index as i64, &hash[..]]);
+            }
+        });
+        result?;
     }
     Ok(())
 }
 
-/// Adds a record's leaf to the tree and inserts the leaf and every node it completes.
+/// Moves a format-2 file's `tree_nodes` into format 3's `tree`, inside the migration's
+/// transaction, exactly as stored (a node someone changed stays changed, for `verify` to
+/// find). Each leaf's row takes its nodes level by level from 0 up; a node above a missing
+/// one cannot be placed and is dropped, which `verify` then reports as a missing node.
+pub(super) fn move_tree(conn: &Connection) -> Result<(), StoreError> {
+    let mut rows = conn.prepare(
+        "SELECT ((idx + 1) << level) - 1 AS leaf, level, hash FROM tree_nodes \
+         ORDER BY leaf, level",
+    )?;
+    let mut put = conn.prepare("INSERT INTO tree (leaf, nodes) VALUES (?1, ?2)")?;
+    let mut rows = rows.query([])?;
+    let mut current: Option<(i64, Vec<u8>)> = None;
+    while let Some(row) = rows.next()? {
+        let (leaf, level): (i64, i64) = (row.get(0)?, row.get(1)?);
+        let hash = blob_hash(row.get_ref(2)?.as_blob()?, "tree node hash")?;
+        if current.as_ref().is_some_and(|(l, _)| *l != leaf) {
+            if let Some((l, nodes)) = current.take() {
+                put.execute(params![l, nodes])?;
+            }
+        }
+        let (_, nodes) = current.get_or_insert_with(|| (leaf, Vec::new()));
+        if nodes.len() == 32 * level as usize {
+            nodes.extend_from_slice(&hash);
+        }
+    }
+    if let Some((l, nodes)) = current.filter(|(_, n)| !n.is_empty()) {
+        put.execute(params![l, nodes])?;
+    }
+    conn.execute_batch("DROP TABLE tree_nodes")?;
+    Ok(())
+}
+
+/// Adds a record's leaf to the tree: one row holding the leaf and every node it completes.
 pub(super) fn put_leaf(
     insert: &mut rusqlite::Statement<'_>,
     frontier: &mut Frontier,
     position: u64,
     record_hash: &Hash,
 ) -> Result<(), StoreError> {
-    let mut result = Ok(());
-    frontier.push(record_leaf(position, record_hash), |node, hash| {
-        if result.is_ok() {
-            result = insert
-                .execute(params![node.level, node.index as i64, &hash[..]])
-                .map(|_| ());
-        }
+    let mut nodes = Vec::with_capacity(64);
+    frontier.push(record_leaf(position, record_hash), |_, hash| {
+        nodes.extend_from_slice(&hash);
     });
-    Ok(result?)
+    insert.execute(params![(position - 1) as i64, nodes])?;
+    Ok(())
 }
 
 pub(super) fn open_writer_once(
@@ -212,6 +251,9 @@ pub(super) fn open_writer_once(
     if conn.is_readonly(rusqlite::MAIN_DB)? {
         return Err(read_only_connection(path, None));
     }
+    // The page size of a new file; a no-op on a file that has pages. It must come before
+    // anything reads the file: after the identity reads below SQLite keeps its default.
+    conn.pragma_update(None, "page_size", NEW_FILE_PAGE_SIZE)?;
     conn.execute_batch("PRAGMA cell_size_check = ON;")?;
     // Another process holding the file (e.g. a crashed writer's recovery) is waited for.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -303,8 +345,23 @@ pub(super) fn thread_spread() -> u64 {
 }
 
 /// The file's `application_id`, `user_version` and schema object count, from one snapshot.
+///
+/// A file that does not identify as a Caseflow store yet may be one that another opener is
+/// creating right now, and a snapshot taken without the write lock has been seen to show
+/// such a file half-made (its tables, no identity yet). So that answer is only trusted when
+/// read again under the write lock (`BEGIN IMMEDIATE`, which waits for the creator's
+/// transaction to end): then the file is either still empty or a complete store.
 pub(super) fn identify(conn: &Connection) -> Result<(i64, i64, i64), StoreError> {
-    conn.execute_batch("BEGIN DEFERRED")?;
+    let first = identify_in(conn, "BEGIN DEFERRED")?;
+    if first.0 == APPLICATION_ID {
+        return Ok(first);
+    }
+    identify_in(conn, "BEGIN IMMEDIATE")
+}
+
+/// [`identify`]'s three reads inside one transaction begun with `begin`; nothing is written.
+pub(super) fn identify_in(conn: &Connection, begin: &str) -> Result<(i64, i64, i64), StoreError> {
+    conn.execute_batch(begin)?;
     let read = (|| -> Result<(i64, i64, i64), StoreError> {
         Ok((
             conn.pragma_query_value(None, "application_id", |r| r.get(0))?,
@@ -312,7 +369,7 @@ pub(super) fn identify(conn: &Connection) -> Result<(i64, i64, i64), StoreError>
             conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?,
         ))
     })();
-    let _ = conn.execute_batch("COMMIT");
+    let _ = conn.execute_batch("ROLLBACK");
     read
 }
 
@@ -354,6 +411,9 @@ pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> 
             if to == TREE_FORMAT {
                 fill_tree(conn)?;
             }
+            if to == LEAF_TREE_FORMAT {
+                move_tree(conn)?;
+            }
             Ok(true)
         })();
         match step {
@@ -372,7 +432,10 @@ pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> 
 }
 
 /// Opens a store file for reading only (see [`SqliteStore::open_read_only`]).
-pub(super) fn open_read_only_reader(path: &Path) -> Result<(Connection, ReaderAccess), StoreError> {
+/// Returns the connection, how it reads, and the file's format.
+pub(super) fn open_read_only_reader(
+    path: &Path,
+) -> Result<(Connection, ReaderAccess, i64), StoreError> {
     let display = path.display().to_string();
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -421,5 +484,5 @@ pub(super) fn open_read_only_reader(path: &Path) -> Result<(Connection, ReaderAc
             "Caseflow store with impossible format version {user_version}"
         )));
     }
-    Ok((conn, access))
+    Ok((conn, access, user_version))
 }

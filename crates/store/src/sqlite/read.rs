@@ -246,42 +246,174 @@ pub(super) fn read_log(
 /// Reads stored tree nodes, each of which must lie inside a tree of `size` leaves.
 pub(super) fn read_tree_nodes(
     conn: &Connection,
+    layout: TreeLayout,
     nodes: &[TreeNode],
     size: u64,
 ) -> Result<Vec<Hash>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT hash FROM tree_nodes WHERE level = ?1 AND idx = ?2")?;
-    nodes
-        .iter()
-        .map(|&node| {
-            if !node_within(node, size) {
-                return Err(StoreError::InvalidRequest {
-                    reason: format!("tree node {node:?} is outside a tree of {size} leaves"),
-                });
-            }
-            let hash: Option<Vec<u8>> = stmt
-                .query_row(params![node.level, node.index as i64], |r| r.get(0))
-                .optional()?;
-            match hash {
-                Some(h) => blob_hash(&h, "tree node hash"),
-                None => Err(StoreError::corrupt(format!(
-                    "tree node {node:?} of a tree of {size} leaves is missing"
-                ))),
-            }
-        })
-        .collect()
+    if let Some(&node) = nodes.iter().find(|&&n| !node_within(n, size)) {
+        return Err(StoreError::InvalidRequest {
+            reason: format!("tree node {node:?} is outside a tree of {size} leaves"),
+        });
+    }
+    let missing = |node: TreeNode| {
+        StoreError::corrupt(format!(
+            "tree node {node:?} of a tree of {size} leaves is missing"
+        ))
+    };
+    match layout {
+        TreeLayout::NodeRows => {
+            let mut stmt =
+                conn.prepare_cached("SELECT hash FROM tree_nodes WHERE level = ?1 AND idx = ?2")?;
+            nodes
+                .iter()
+                .map(|&node| {
+                    let hash: Option<Vec<u8>> = stmt
+                        .query_row(params![node.level, node.index as i64], |r| r.get(0))
+                        .optional()?;
+                    match hash {
+                        Some(h) => blob_hash(&h, "tree node hash"),
+                        None => Err(missing(node)),
+                    }
+                })
+                .collect()
+        }
+        TreeLayout::LeafRows => read_leaf_rows(conn, nodes, missing),
+    }
 }
 
+/// [`read_tree_nodes`] for format 3. A run of consecutive leaves (what a full tree check
+/// asks for, 4,096 at a time) is one range scan; any other node is one row lookup.
+fn read_leaf_rows(
+    conn: &Connection,
+    nodes: &[TreeNode],
+    missing: impl Fn(TreeNode) -> StoreError,
+) -> Result<Vec<Hash>, StoreError> {
+    let mut out = Vec::with_capacity(nodes.len());
+    let mut at = 0;
+    while at < nodes.len() {
+        let run = nodes[at..]
+            .iter()
+            .enumerate()
+            .take_while(|(i, n)| n.level == 0 && n.index == nodes[at].index + *i as u64)
+            .count();
+        if run > 1 {
+            read_leaf_run(conn, nodes[at].index, run, &mut out, &missing)?;
+            at += run;
+            continue;
+        }
+        let node = nodes[at];
+        let row = ((node.index + 1) << node.level) - 1;
+        let blob: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT nodes FROM tree WHERE leaf = ?1")?
+            .query_row([row as i64], |r| r.get(0))
+            .optional()?;
+        let from = 32 * node.level as usize;
+        match blob.as_deref().and_then(|b| b.get(from..from + 32)) {
+            Some(h) => out.push(blob_hash(h, "tree node hash")?),
+            None => return Err(missing(node)),
+        }
+        at += 1;
+    }
+    Ok(out)
+}
+
+/// The hashes of leaves `first..first + count`, in order, from one range scan.
+fn read_leaf_run(
+    conn: &Connection,
+    first: u64,
+    count: usize,
+    out: &mut Vec<Hash>,
+    missing: &impl Fn(TreeNode) -> StoreError,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT leaf, nodes FROM tree WHERE leaf >= ?1 AND leaf < ?2 ORDER BY leaf",
+    )?;
+    let mut rows = stmt.query(params![first as i64, (first + count as u64) as i64])?;
+    let mut expected = first;
+    while let Some(row) = rows.next()? {
+        let leaf = row.get::<_, i64>(0)? as u64;
+        let blob = row.get_ref(1)?.as_blob()?;
+        let node = TreeNode {
+            level: 0,
+            index: expected,
+        };
+        if leaf != expected {
+            return Err(missing(node));
+        }
+        out.push(blob_hash(
+            blob.get(..32).ok_or_else(|| missing(node))?,
+            "tree node hash",
+        )?);
+        expected += 1;
+    }
+    if expected != first + count as u64 {
+        return Err(missing(TreeNode {
+            level: 0,
+            index: expected,
+        }));
+    }
+    Ok(())
+}
+
+/// A stream's key and version (its last record's, or its head row's in formats 1 and 2).
 pub(super) fn stream_key_of(
     conn: &Connection,
+    format: i64,
     stream_id: &str,
 ) -> Result<Option<(i64, u64)>, StoreError> {
+    let sql = if stores_stream_heads(format) {
+        "SELECT stream_key, version FROM streams WHERE stream_id = ?1"
+    } else {
+        "SELECT s.stream_key, (SELECT coalesce(max(e.version), 0) FROM events e \
+         WHERE e.stream_key = s.stream_key) FROM streams s WHERE s.stream_id = ?1"
+    };
     Ok(conn
-        .prepare_cached("SELECT stream_key, version FROM streams WHERE stream_id = ?1")?
+        .prepare_cached(sql)?
         .query_row([stream_id], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
         })
         .optional()?)
+}
+
+/// A stream head stored apart from the records (formats 1 and 2), which the walk of the
+/// stream's chain must end at.
+pub(super) type StoredHead = Option<(u64, [u8; 32])>;
+
+/// Every stream's key, id and stored head, in key order.
+pub(super) fn streams_to_verify(
+    conn: &Connection,
+    format: i64,
+    only: Option<&str>,
+) -> Result<Vec<(i64, String, StoredHead)>, StoreError> {
+    let heads = stores_stream_heads(format);
+    let columns = if heads {
+        "stream_key, stream_id, version, head_hash"
+    } else {
+        "stream_key, stream_id, NULL, NULL"
+    };
+    let filter = if only.is_some() {
+        "WHERE stream_id = ?1"
+    } else {
+        ""
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {columns} FROM streams {filter} ORDER BY stream_key"
+    ))?;
+    let mut rows = match only {
+        Some(id) => stmt.query([id])?,
+        None => stmt.query([])?,
+    };
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let head = match (r.get::<_, Option<i64>>(2)?, r.get::<_, Option<Vec<u8>>>(3)?) {
+            (Some(version), Some(hash)) => {
+                Some((version as u64, blob_hash(&hash, "stream head hash")?))
+            }
+            _ => None,
+        };
+        out.push((r.get(0)?, r.get(1)?, head));
+    }
+    Ok(out)
 }
 
 pub(super) fn read_stream_rows(
@@ -295,7 +427,7 @@ pub(super) fn read_stream_rows(
     let key = match cached {
         Some(key) => key,
         None => {
-            let Some((key, _)) = stream_key_of(conn, stream_id)? else {
+            let Some((key, _)) = stream_key_of(conn, shared.format, stream_id)? else {
                 return Ok(Vec::new());
             };
             let mut keys = lock(&shared.stream_keys);
@@ -320,12 +452,12 @@ pub(super) fn read_stream_rows(
     Ok(out)
 }
 
+/// Walks one stream's chain; it must end at `head` when the file stores one.
 pub(super) fn verify_one(
     conn: &Connection,
     stream_id: &str,
     key: i64,
-    head_version: u64,
-    head_hash: [u8; 32],
+    head: StoredHead,
     report: &mut VerifyReport,
 ) -> Result<Option<BrokenLink>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
@@ -346,6 +478,9 @@ pub(super) fn verify_one(
             }));
         }
     }
+    let Some((head_version, head_hash)) = head else {
+        return Ok(None);
+    };
     if walker.last_version() != head_version || walker.last_hash() != head_hash {
         return Ok(Some(BrokenLink {
             stream_id: stream_id.to_owned(),

@@ -67,8 +67,9 @@ impl EventStore for SqliteStore {
 
     async fn stream_version(&self, stream_id: &str) -> Result<Option<u64>, StoreError> {
         validate_stream_id(stream_id)?;
-        self.shared
-            .with_reader(|conn, _| Ok(stream_key_of(conn, stream_id)?.map(|(_, v)| v)))
+        self.shared.with_reader(|conn, shared| {
+            Ok(stream_key_of(conn, shared.format, stream_id)?.map(|(_, v)| v))
+        })
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
@@ -124,18 +125,11 @@ impl EventStore for SqliteStore {
     async fn verify_stream(&self, stream_id: &str) -> Result<VerifyReport, StoreError> {
         validate_stream_id(stream_id)?;
         let stream_id = stream_id.to_owned();
-        self.blocking_read(move |conn, _| {
-            let row: Option<(i64, i64, Vec<u8>)> = conn
-                .prepare_cached(
-                    "SELECT stream_key, version, head_hash FROM streams WHERE stream_id = ?1",
-                )?
-                .query_row([&stream_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?;
+        self.blocking_read(move |conn, shared| {
             let mut report = VerifyReport::default();
-            if let Some((key, version, hash)) = row {
-                let hash = blob_hash(&hash, "stream head hash")?;
-                report.first_broken =
-                    verify_one(conn, &stream_id, key, version as u64, hash, &mut report)?;
+            let streams = streams_to_verify(conn, shared.format, Some(&stream_id))?;
+            if let Some((key, id, head)) = streams.into_iter().next() {
+                report.first_broken = verify_one(conn, &id, key, head, &mut report)?;
             }
             Ok(report)
         })
@@ -145,29 +139,28 @@ impl EventStore for SqliteStore {
     async fn tree_nodes(&self, nodes: &[TreeNode]) -> Result<Vec<Hash>, StoreError> {
         let size = *self.head_rx.borrow();
         let nodes = nodes.to_vec();
-        self.blocking_read(move |conn, _| read_tree_nodes(conn, &nodes, size))
-            .await
+        self.blocking_read(move |conn, shared| {
+            read_tree_nodes(conn, shared.tree_layout, &nodes, size)
+        })
+        .await
     }
 
     async fn stored_tree_size(&self) -> Result<u64, StoreError> {
-        self.blocking_read(|conn, _| stored_leaf_count(conn)).await
+        self.blocking_read(|conn, shared| stored_leaf_count(conn, shared.tree_layout))
+            .await
     }
 
     async fn verify_all(&self) -> Result<VerifyReport, StoreError> {
-        self.blocking_read(|conn, _| {
+        self.blocking_read(|conn, shared| {
             // One consistent snapshot for the whole walk.
             conn.execute_batch("BEGIN")?;
             let result = (|| {
-                let streams: Vec<(i64, String, i64, Vec<u8>)> = conn
-                    .prepare("SELECT stream_key, stream_id, version, head_hash FROM streams ORDER BY stream_key")?
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                    .collect::<Result<_, _>>()?;
+                let streams = streams_to_verify(conn, shared.format, None)?;
                 let mut report = VerifyReport::default();
                 // Every chain is walked even after a broken one: the counts and the ledger
                 // check below cover the whole store.
-                for (key, id, version, hash) in streams {
-                    let hash = blob_hash(&hash, "stream head hash")?;
-                    let broken = verify_one(conn, &id, key, version as u64, hash, &mut report)?;
+                for (key, id, head) in streams {
+                    let broken = verify_one(conn, &id, key, head, &mut report)?;
                     if report.first_broken.is_none() {
                         report.first_broken = broken;
                     }

@@ -27,18 +27,25 @@ impl Writer {
         if let Some(h) = self.heads.get(stream_id) {
             return Ok(Some(*h));
         }
-        let row: Option<(i64, i64, Vec<u8>)> = self
+        // The head is the stream's last record (format 3 stores no head row); a stream row
+        // without records (only a damaged file has one) starts from the genesis hash.
+        let row: Option<(i64, Option<i64>, Option<Vec<u8>>)> = self
             .conn
             .prepare_cached(
-                "SELECT stream_key, version, head_hash FROM streams WHERE stream_id = ?1",
+                "SELECT s.stream_key, e.version, e.hash FROM streams s \
+                 LEFT JOIN events e ON e.stream_key = s.stream_key \
+                 WHERE s.stream_id = ?1 ORDER BY e.version DESC LIMIT 1",
             )?
             .query_row([stream_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
         row.map(|(key, version, hash)| {
             Ok(StreamHead {
                 key,
-                version: version as u64,
-                hash: blob_hash(&hash, "stream head hash")?,
+                version: version.unwrap_or(0) as u64,
+                hash: match hash {
+                    Some(h) => blob_hash(&h, "stream head hash")?,
+                    None => GENESIS_HASH,
+                },
             })
         })
         .transpose()
@@ -155,10 +162,8 @@ impl Writer {
             Some(h) => h.key,
             None => {
                 self.conn
-                    .prepare_cached(
-                        "INSERT INTO streams (stream_id, version, head_hash) VALUES (?1, 0, ?2)",
-                    )?
-                    .execute(params![req.stream_id, &GENESIS_HASH[..]])?;
+                    .prepare_cached("INSERT INTO streams (stream_id) VALUES (?1)")?
+                    .execute(params![req.stream_id])?;
                 self.conn.last_insert_rowid()
             }
         };
@@ -171,7 +176,7 @@ impl Writer {
         ))?;
         let mut put_node = self
             .conn
-            .prepare_cached("INSERT INTO tree_nodes (level, idx, hash) VALUES (?1, ?2, ?3)")?;
+            .prepare_cached("INSERT INTO tree (leaf, nodes) VALUES (?1, ?2)")?;
         for (i, ev) in req.events.iter().enumerate() {
             let version = first_version + i as u64;
             let hash = record_hash(
@@ -226,11 +231,6 @@ impl Writer {
         }
         let n = req.events.len() as u64;
         let last_version = first_version + n - 1;
-        self.conn
-            .prepare_cached(
-                "UPDATE streams SET version = ?2, head_hash = ?3 WHERE stream_key = ?1",
-            )?
-            .execute(params![key, last_version as i64, &prev[..]])?;
         let outcome = AppendOutcome {
             first_version,
             last_version,
