@@ -21,7 +21,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApplyFailure, ProjectionError};
-use crate::persist::{CaseJsonTable, ChangedCases, Column, CommitBatch, StoredRows, TableSpec};
+use crate::persist::{
+    CaseDocuments, CaseJsonTable, ChangedCases, Column, DocumentPersistence, TableSpec,
+};
 use crate::projection::{Applied, Projection};
 use caseflow_domain::{Action, Assignee, Obligation, Priority};
 
@@ -159,8 +161,10 @@ fn due_key(due_at: Option<DateTime<Utc>>) -> i64 {
     due_at.map_or(NO_DUE, |d| d.timestamp_nanos_opt().unwrap_or(NO_DUE - 1))
 }
 
+/// What the to-do model stores per waiting case (its persisted document): the card and the
+/// duties the who-acts table names. Opaque outside the model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CaseEntry {
+pub struct CaseEntry {
     card: Arc<CaseCard>,
     obligations: Vec<Obligation>,
 }
@@ -249,20 +253,21 @@ impl TodoProjection {
     }
 
     /// Walks an assignee's list in order (see [`Self::for_assignee`]) without copying.
+    /// The iterator knows its length, so collecting it allocates once.
     pub fn iter_for_assignee<'a>(
         &'a self,
         assignee: &Assignee,
         now: DateTime<Utc>,
-    ) -> impl Iterator<Item = TodoItemRef<'a>> + 'a {
-        let now_key = due_key(Some(now));
-        self.index
-            .get_key_value(assignee)
-            .into_iter()
-            .flat_map(move |(assignee, index)| {
-                index
-                    .iter()
-                    .map(move |(key, card)| make_ref(assignee, key, card, now_key))
-            })
+    ) -> impl ExactSizeIterator<Item = TodoItemRef<'a>> + 'a {
+        let (assignee, items) = match self.index.get_key_value(assignee) {
+            Some((assignee, index)) => (Some(assignee), index.iter()),
+            None => (None, EMPTY_LIST.iter()),
+        };
+        ListIter {
+            assignee,
+            items,
+            now_key: due_key(Some(now)),
+        }
     }
 
     /// How many items an assignee has, and how many are overdue at `now`.
@@ -390,6 +395,32 @@ impl TodoProjection {
     }
 }
 
+/// The list of an assignee with no items.
+static EMPTY_LIST: BTreeMap<ItemKey, Arc<CaseCard>> = BTreeMap::new();
+
+/// Walks one assignee's index in list order (see [`TodoProjection::iter_for_assignee`]).
+struct ListIter<'a> {
+    /// `None` only for an assignee without items, whose `items` are empty.
+    assignee: Option<&'a Arc<Assignee>>,
+    items: std::collections::btree_map::Iter<'a, ItemKey, Arc<CaseCard>>,
+    now_key: i64,
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = TodoItemRef<'a>;
+
+    fn next(&mut self) -> Option<TodoItemRef<'a>> {
+        let (key, card) = self.items.next()?;
+        Some(make_ref(self.assignee?, key, card, self.now_key))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.items.size_hint()
+    }
+}
+
+impl ExactSizeIterator for ListIter<'_> {}
+
 fn key_of(case_id: CaseId, ob: &Obligation) -> ItemKey {
     ItemKey {
         due: due_key(ob.due_at),
@@ -477,45 +508,47 @@ impl Projection for TodoProjection {
     }
 
     fn reset(&mut self) {
-        self.cases.clear();
-        self.index.clear();
-        self.changed.clear();
+        self.reset_documents();
     }
 
     fn tables(&self) -> &'static [TableSpec] {
         &[TODO_TABLE.spec]
     }
 
-    fn load(&mut self, mut rows: StoredRows) -> Result<(), ProjectionError> {
+    fn documents(&mut self) -> Option<&mut dyn DocumentPersistence> {
+        Some(self)
+    }
+}
+
+impl CaseDocuments for TodoProjection {
+    type Document = CaseEntry;
+
+    fn table(&self) -> &CaseJsonTable {
+        &TODO_TABLE
+    }
+
+    fn changes(&mut self) -> &mut ChangedCases {
+        &mut self.changed
+    }
+
+    fn document(&self, case_id: &CaseId) -> Option<&CaseEntry> {
+        self.cases.get(case_id)
+    }
+
+    fn clear_documents(&mut self) {
         self.cases.clear();
         self.index.clear();
-        TODO_TABLE.load(rows.take(&TODO_TABLE.spec), |case_id, entry: CaseEntry| {
-            if entry.card.case_id != case_id {
-                return Err(ProjectionError::CorruptReadModel {
-                    projection: TODO_PROJECTION.to_owned(),
-                    reason: format!(
-                        "row {case_id} holds the entry of case {}",
-                        entry.card.case_id
-                    ),
-                });
-            }
-            self.insert_case(case_id, entry);
-            Ok(())
-        })?;
-        self.changed.clear();
+    }
+
+    fn restore(&mut self, case_id: CaseId, entry: CaseEntry) -> Result<(), ProjectionError> {
+        if entry.card.case_id != case_id {
+            return Err(TODO_TABLE.corrupt_row(format!(
+                "row {case_id} holds the entry of case {}",
+                entry.card.case_id
+            )));
+        }
+        self.insert_case(case_id, entry);
         Ok(())
-    }
-
-    fn track_changes(&mut self, on: bool) {
-        self.changed.track(on);
-    }
-
-    fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
-        TODO_TABLE.take_changes(batch, &mut self.changed, |case_id| self.cases.get(case_id))
-    }
-
-    fn discard_changes(&mut self) {
-        self.changed.clear();
     }
 }
 
