@@ -147,18 +147,40 @@ pub struct TodoCounts {
 /// for a total, deterministic order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct ItemKey {
-    due: i64,
+    due: Due,
     priority: Reverse<Priority>,
     case_id: CaseId,
     action: Action,
 }
 
-const NO_DUE: i64 = i64::MAX;
+/// When an item is due, ordered with "no time limit" after every time. Kept as the time
+/// itself (not as nanoseconds), so walking a list converts nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Due(Option<DateTime<Utc>>);
 
-fn due_key(due_at: Option<DateTime<Utc>>) -> i64 {
-    // Due times come from validated events (within chrono's nanosecond range); a value
-    // outside it sorts last, like an item without a time limit.
-    due_at.map_or(NO_DUE, |d| d.timestamp_nanos_opt().unwrap_or(NO_DUE - 1))
+impl Due {
+    /// Whether the item is overdue at `now`.
+    fn is_before(self, now: DateTime<Utc>) -> bool {
+        self.0.is_some_and(|due| due < now)
+    }
+}
+
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+    }
+}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// What the to-do model stores per waiting case (its persisted document): the card and the
@@ -266,7 +288,7 @@ impl TodoProjection {
         ListIter {
             assignee,
             items,
-            now_key: due_key(Some(now)),
+            now,
         }
     }
 
@@ -275,10 +297,9 @@ impl TodoProjection {
         let Some(index) = self.index.get(assignee) else {
             return TodoCounts::default();
         };
-        let now_key = due_key(Some(now));
         TodoCounts {
             total: index.len() as u64,
-            overdue: index.keys().take_while(|k| k.due < now_key).count() as u64,
+            overdue: index.keys().take_while(|k| k.due.is_before(now)).count() as u64,
         }
     }
 
@@ -321,7 +342,6 @@ impl TodoProjection {
     }
 
     fn merged(&self, assignees: &[Assignee], now: DateTime<Utc>) -> Vec<TodoItem> {
-        let now_key = due_key(Some(now));
         let mut keyed: Vec<(ItemKey, &Arc<Assignee>, &Arc<CaseCard>)> = Vec::new();
         for assignee in assignees {
             if let Some((assignee, index)) = self.index.get_key_value(assignee) {
@@ -331,7 +351,7 @@ impl TodoProjection {
         keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
         keyed
             .into_iter()
-            .map(|(key, assignee, card)| make_item(assignee, &key, card, now_key))
+            .map(|(key, assignee, card)| make_item(assignee, &key, card, now))
             .collect()
     }
 
@@ -403,7 +423,7 @@ struct ListIter<'a> {
     /// `None` only for an assignee without items, whose `items` are empty.
     assignee: Option<&'a Arc<Assignee>>,
     items: std::collections::btree_map::Iter<'a, ItemKey, Arc<CaseCard>>,
-    now_key: i64,
+    now: DateTime<Utc>,
 }
 
 impl<'a> Iterator for ListIter<'a> {
@@ -411,7 +431,7 @@ impl<'a> Iterator for ListIter<'a> {
 
     fn next(&mut self) -> Option<TodoItemRef<'a>> {
         let (key, card) = self.items.next()?;
-        Some(make_ref(self.assignee?, key, card, self.now_key))
+        Some(make_ref(self.assignee?, key, card, self.now))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -423,7 +443,7 @@ impl ExactSizeIterator for ListIter<'_> {}
 
 fn key_of(case_id: CaseId, ob: &Obligation) -> ItemKey {
     ItemKey {
-        due: due_key(ob.due_at),
+        due: Due(ob.due_at),
         priority: Reverse(ob.priority),
         case_id,
         action: ob.action,
@@ -434,28 +454,23 @@ fn make_item(
     assignee: &Arc<Assignee>,
     key: &ItemKey,
     card: &Arc<CaseCard>,
-    now_key: i64,
+    now: DateTime<Utc>,
 ) -> TodoItem {
-    make_ref(assignee, key, card, now_key).to_item()
+    make_ref(assignee, key, card, now).to_item()
 }
 
 fn make_ref<'a>(
     assignee: &'a Arc<Assignee>,
     key: &ItemKey,
     card: &'a Arc<CaseCard>,
-    now_key: i64,
+    now: DateTime<Utc>,
 ) -> TodoItemRef<'a> {
-    let due_at = if key.due == NO_DUE {
-        None
-    } else {
-        Some(DateTime::from_timestamp_nanos(key.due))
-    };
     TodoItemRef {
         case: card,
         assignee,
         action: key.action,
-        due_at,
-        overdue: key.due < now_key,
+        due_at: key.due.0,
+        overdue: key.due.is_before(now),
         priority: key.priority.0,
     }
 }
