@@ -1,20 +1,24 @@
 //! Engine benchmarks: command execution (decide + append + ledger) on each store, a to-do
 //! query, and verify; and the cost of sealing a named reporter's contact, against an
 //! anonymous report in the same run (`report_named_vs_anonymous`). Run with
-//! `cargo bench -p caseflow --bench engine`.
+//! `cargo bench -p caseflow --bench engine`. `round_trip_memory_one_task` is the command
+//! round trip: whole forward-walked cases executed one command after another.
 
 use std::sync::Arc;
 
+use std::time::{Duration, Instant};
+
+use caseflow::domain::walk::{First, walk_forward};
 use caseflow::domain::{
-    Actor, CaseId, CaseKind, Channel, FocusArea, ProtectedContact, ReportCase, Reporter,
-    ReporterHandle, Role, UnitId,
+    Actor, CaseId, CaseKind, CaseState, Channel, Command, Context, FocusArea, NextContext,
+    ProtectedContact, ReportCase, Reporter, ReporterHandle, Role, UnitId, decide, evolve,
 };
 use caseflow::store::{SqliteOptions, Synchronous};
 use caseflow::{
     CommandEnvelope, District, Engine, EngineConfig, ManualClock, MasterKey, SeededIds, StoreConfig,
 };
 use chrono::{TimeZone, Utc};
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 #[path = "../tests/common/workload.rs"]
 mod workload;
@@ -193,5 +197,105 @@ fn sealing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, execute, sealing, queries);
+/// Cases in the round-trip bench's workload.
+const ROUND_TRIP_CASES: u128 = 2_000;
+
+/// Whole cases as the domain walks them forward: each case's report (anonymous, so this
+/// measures the engine and the store rather than sealing, which `report_named_vs_anonymous`
+/// measures), then every command `walk_forward` drafts for it at the same instant, in order.
+fn forward_cases(district: &District, at: chrono::DateTime<Utc>) -> Vec<CommandEnvelope> {
+    let mut envelopes = Vec::new();
+    let mut next_id = 0u128;
+    let mut id = || {
+        next_id += 1;
+        uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | next_id)
+    };
+    let reporter = Actor::new("vil-dongyuan", Role::InformationOfficer);
+    for _ in 0..ROUND_TRIP_CASES {
+        let report: Command = ReportCase {
+            case_id: CaseId::new(id()),
+            channel: Channel::Hotline,
+            kind: CaseKind::Complaint,
+            summary: "round-trip case".into(),
+            locality: UnitId::new("loc-chaoyang"),
+            village: Some(UnitId::new("vil-dongyuan")),
+            subject: "subject".into(),
+            focus_area: FocusArea::LivingEnvironment,
+            reporter: Reporter::Anonymous,
+            reporter_handle: ReporterHandle(id()),
+            source_department: None,
+        }
+        .into();
+        let decision = Context::new(
+            &reporter,
+            at,
+            &district.org,
+            &district.calendar,
+            &district.policies,
+        );
+        let mut state = CaseState::default();
+        for event in decide(&state, &report, &decision).expect("the report is accepted") {
+            evolve(&mut state, &event);
+        }
+        envelopes.push(CommandEnvelope::new(id(), reporter.clone(), at, report));
+        let ctx = NextContext::new(&district.org, &district.calendar, &district.policies, at);
+        let (moves, _) = walk_forward(&mut state, &ctx, &mut First, 64);
+        for m in moves {
+            envelopes.push(CommandEnvelope::new(id(), m.actor, at, m.command));
+        }
+    }
+    envelopes
+}
+
+/// The command round trip on the memory store, one task: the forward-walked cases executed
+/// one after another on a fresh engine (opening it is outside the timed region).
+/// Throughput is commands per second.
+fn round_trip(c: &mut Criterion) {
+    let rt = runtime();
+    let district = District::sample().expect("district");
+    let at = Utc
+        .with_ymd_and_hms(2026, 3, 2, 1, 0, 0)
+        .single()
+        .expect("time");
+    let envelopes = forward_cases(&district, at);
+    let commands = envelopes.len() as u64;
+    if std::env::var_os("CASEFLOW_ROUND_TRIP_ONCE").is_some() {
+        // One pass and no statistics: a fixed amount of work to count instructions of
+        // (`valgrind --tool=callgrind <bench binary> --bench round_trip`).
+        let (engine, _clock) = rt.block_on(engine(StoreConfig::Memory));
+        rt.block_on(async {
+            for envelope in envelopes {
+                engine.execute(envelope).await.expect("executes");
+            }
+        });
+        eprintln!("round trip: {commands} commands executed once");
+        std::process::exit(0);
+    }
+    let mut group = c.benchmark_group("round_trip_memory_one_task");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(commands));
+    group.bench_function(
+        format!("{ROUND_TRIP_CASES}_cases_{commands}_commands"),
+        |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    let (engine, _clock) = rt.block_on(engine(StoreConfig::Memory));
+                    let work = envelopes.clone();
+                    let started = Instant::now();
+                    rt.block_on(async {
+                        for envelope in work {
+                            engine.execute(envelope).await.expect("executes");
+                        }
+                    });
+                    timed += started.elapsed();
+                }
+                timed
+            });
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, round_trip, execute, sealing, queries);
 criterion_main!(benches);

@@ -622,12 +622,11 @@ impl Engine {
         let inner = &self.inner;
         let case_id = envelope.command.case_id();
         let stream_id = case_stream_id(case_id);
-        if let Some(outcome) = inner.store.command_outcome(envelope.command_id).await? {
-            debug!("command id already executed; returning its first result");
-            return self
-                .replayed(envelope.command_id, case_id, &stream_id, outcome)
-                .await;
-        }
+        // The command-id ledger is not read up front: the store checks it inside the append
+        // (a re-sent id returns its first result, an id used on another stream is refused
+        // with `CommandIdReused`). Only a command that would write nothing this time (a
+        // refusal or an empty decision, which a re-sent command usually meets because its
+        // own events moved the case on) asks the ledger, in `unless_replayed`.
         if let Command::MergeCase(merge) = &envelope.command {
             // The domain cannot see other streams; the engine checks the merge target. The
             // check reads the target, and the append below is conditional on the duplicate's
@@ -643,10 +642,11 @@ impl Engine {
             // one read-to-append round trip; docs/engine.md says the same.
             let target = self.load_state(merge.into).await?.0;
             if !target.is_open() || merge.into == merge.case_id {
-                return Err(EngineError::MergeTargetNotOpen {
+                let refusal = EngineError::MergeTargetNotOpen {
                     case_id,
                     into: merge.into,
-                });
+                };
+                return self.unless_replayed(&envelope, &stream_id, refusal).await;
             }
         }
         if matches!(envelope.command, Command::EraseReporterContact(_)) {
@@ -676,18 +676,21 @@ impl Engine {
                 Some(hit) => hit,
                 None => {
                     let (state, version) = self.load_state(case_id).await?;
-                    let events = decide(&state, &envelope.command, &context).map_err(|source| {
-                        EngineError::Rejected {
-                            command: envelope.command.name(),
-                            case_id,
-                            source,
+                    match decide(&state, &envelope.command, &context) {
+                        Ok(events) => (state, version, events),
+                        Err(source) => {
+                            let refusal = EngineError::Rejected {
+                                command: envelope.command.name(),
+                                case_id,
+                                source,
+                            };
+                            return self.unless_replayed(&envelope, &stream_id, refusal).await;
                         }
-                    })?;
-                    (state, version, events)
+                    }
                 }
             };
             if events.is_empty() {
-                return Ok(ExecuteOutcome {
+                let nothing = ExecuteOutcome {
                     command_id: envelope.command_id,
                     case_id,
                     events,
@@ -696,7 +699,14 @@ impl Engine {
                     first_position: 0,
                     last_position: 0,
                     replayed: false,
-                });
+                };
+                return match inner.store.command_outcome(envelope.command_id).await? {
+                    Some(outcome) => {
+                        self.replayed(envelope.command_id, case_id, &stream_id, outcome)
+                            .await
+                    }
+                    None => Ok(nothing),
+                };
             }
             // No clear contact reaches the store: a named reporter's is sealed here.
             inner
@@ -782,6 +792,31 @@ impl Engine {
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+
+    /// The first result of `envelope`'s command id if it was executed before (a re-sent
+    /// command meets the state its own first execution left, which often refuses it);
+    /// otherwise `refusal`.
+    async fn unless_replayed(
+        &self,
+        envelope: &CommandEnvelope,
+        stream_id: &str,
+        refusal: EngineError,
+    ) -> Result<ExecuteOutcome, EngineError> {
+        match self
+            .inner
+            .store
+            .command_outcome(envelope.command_id)
+            .await?
+        {
+            Some(outcome) => {
+                debug!("command id already executed; returning its first result");
+                let case_id = envelope.command.case_id();
+                self.replayed(envelope.command_id, case_id, stream_id, outcome)
+                    .await
+            }
+            None => Err(refusal),
         }
     }
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use caseflow_domain::{CaseId, DeadlineKind};
 use caseflow_projections::{
-    Applied, ApplyFailure, CaseJsonTable, ChangedCases, Column, CommitBatch, Projection,
-    ProjectionError, StoredRows, TableSpec,
+    Applied, ApplyFailure, CaseDocuments, CaseJsonTable, ChangedCases, Column, DocumentPersistence,
+    Projection, ProjectionError, TableSpec,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -129,34 +129,43 @@ impl Projection for DeadlineProjection {
     }
 
     fn reset(&mut self) {
-        self.cases.clear();
-        self.changed.clear();
+        self.reset_documents();
     }
 
     fn tables(&self) -> &'static [TableSpec] {
         &[DEADLINE_TABLE.spec]
     }
 
-    fn load(&mut self, mut rows: StoredRows) -> Result<(), ProjectionError> {
+    fn documents(&mut self) -> Option<&mut dyn DocumentPersistence> {
+        Some(self)
+    }
+}
+
+impl CaseDocuments for DeadlineProjection {
+    type Document = Vec<WatchedDeadline>;
+
+    fn table(&self) -> &CaseJsonTable {
+        &DEADLINE_TABLE
+    }
+
+    fn changes(&mut self) -> &mut ChangedCases {
+        &mut self.changed
+    }
+
+    fn document(&self, case_id: &CaseId) -> Option<&Vec<WatchedDeadline>> {
+        self.cases.get(case_id)
+    }
+
+    fn clear_documents(&mut self) {
         self.cases.clear();
-        let cases = &mut self.cases;
-        DEADLINE_TABLE.load(rows.take(&DEADLINE_TABLE.spec), |case_id, deadlines| {
-            cases.insert(case_id, deadlines);
-            Ok(())
-        })?;
-        self.changed.clear();
+    }
+
+    fn restore(
+        &mut self,
+        case_id: CaseId,
+        deadlines: Vec<WatchedDeadline>,
+    ) -> Result<(), ProjectionError> {
+        self.cases.insert(case_id, deadlines);
         Ok(())
-    }
-
-    fn track_changes(&mut self, on: bool) {
-        self.changed.track(on);
-    }
-
-    fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
-        DEADLINE_TABLE.take_changes(batch, &mut self.changed, |case_id| self.cases.get(case_id))
-    }
-
-    fn discard_changes(&mut self) {
-        self.changed.clear();
     }
 }

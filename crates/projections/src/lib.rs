@@ -39,8 +39,9 @@ pub use error::{ApplyFailure, CannotApply, ProjectionError};
 pub use fold::{case_id_of_stream, case_stream_id};
 pub use numbers::{CASE_NUMBERS, CaseNumbers};
 pub use persist::{
-    CaseJsonTable, Cell, ChangedCases, Column, ColumnType, CommitBatch, Durability, ReadModelStore,
-    Row, RowChange, SqliteReadModelStore, StorageError, StoredRows, TableSpec,
+    CaseDocuments, CaseJsonTable, Cell, ChangedCases, Column, ColumnType, CommitBatch,
+    DocumentPersistence, Durability, ReadModelStore, Row, RowChange, SqliteReadModelStore,
+    StorageError, StoredRows, TableSpec,
 };
 #[cfg(feature = "postgres")]
 pub use persist::{POSTGRES_READ_MODEL_FORMAT, PostgresReadModelStore};

@@ -9,7 +9,9 @@ use caseflow_domain::{Calendar, CaseEvent, CaseId, CaseNumber};
 use chrono::Datelike;
 
 use crate::error::{ApplyFailure, ProjectionError};
-use crate::persist::{CaseJsonTable, ChangedCases, Column, CommitBatch, StoredRows, TableSpec};
+use crate::persist::{
+    CaseDocuments, CaseJsonTable, ChangedCases, Column, DocumentPersistence, TableSpec,
+};
 use crate::projection::{Applied, Projection};
 
 /// Name of the case-number read model.
@@ -95,41 +97,42 @@ impl Projection for CaseNumbers {
     }
 
     fn reset(&mut self) {
-        self.numbers.clear();
-        self.last_in_year.clear();
-        self.changed.clear();
+        self.reset_documents();
     }
 
     fn tables(&self) -> &'static [TableSpec] {
         &[NUMBER_TABLE.spec]
     }
 
-    fn load(&mut self, mut rows: StoredRows) -> Result<(), ProjectionError> {
-        self.reset();
-        let (numbers, last) = (&mut self.numbers, &mut self.last_in_year);
-        NUMBER_TABLE.load(
-            rows.take(&NUMBER_TABLE.spec),
-            |case_id, number: CaseNumber| {
-                numbers.insert(case_id, number);
-                let top = last.entry(number.year).or_insert(0);
-                *top = (*top).max(number.seq);
-                Ok(())
-            },
-        )?;
+    fn documents(&mut self) -> Option<&mut dyn DocumentPersistence> {
+        Some(self)
+    }
+}
+
+impl CaseDocuments for CaseNumbers {
+    type Document = CaseNumber;
+
+    fn table(&self) -> &CaseJsonTable {
+        &NUMBER_TABLE
+    }
+
+    fn changes(&mut self) -> &mut ChangedCases {
+        &mut self.changed
+    }
+
+    fn document(&self, case_id: &CaseId) -> Option<&CaseNumber> {
+        self.numbers.get(case_id)
+    }
+
+    fn clear_documents(&mut self) {
+        self.numbers.clear();
+        self.last_in_year.clear();
+    }
+
+    fn restore(&mut self, case_id: CaseId, number: CaseNumber) -> Result<(), ProjectionError> {
+        self.numbers.insert(case_id, number);
+        let top = self.last_in_year.entry(number.year).or_insert(0);
+        *top = (*top).max(number.seq);
         Ok(())
-    }
-
-    fn track_changes(&mut self, on: bool) {
-        self.changed.track(on);
-    }
-
-    fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
-        NUMBER_TABLE.take_changes(batch, &mut self.changed, |case_id| {
-            self.numbers.get(case_id)
-        })
-    }
-
-    fn discard_changes(&mut self) {
-        self.changed.clear();
     }
 }

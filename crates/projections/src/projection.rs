@@ -8,7 +8,7 @@ use caseflow_domain::{CaseEvent, CaseId, CaseState, Organisation, Stage};
 use caseflow_store::RecordedEvent;
 
 use crate::error::{ApplyFailure, ProjectionError};
-use crate::persist::{CommitBatch, StoredRows, TableSpec};
+use crate::persist::{CommitBatch, DocumentPersistence, StoredRows, TableSpec};
 use caseflow_domain::Obligation;
 
 /// One event, decoded and folded, as every projection of a runner sees it.
@@ -63,28 +63,45 @@ pub trait Projection: Send + Sync + 'static {
         &[]
     }
 
+    /// The model's persistence when it keeps one JSON document per case (a
+    /// [`crate::CaseDocuments`] model returns `Some(self)`); the methods below then load,
+    /// track and take its rows. `None` (the default): the model persists nothing itself.
+    fn documents(&mut self) -> Option<&mut dyn DocumentPersistence> {
+        None
+    }
+
     /// Replaces the in-memory model by the one stored in `rows` (the rows of every table
     /// of [`Self::tables`]). A row that does not decode is a `CorruptReadModel` error.
     fn load(&mut self, rows: StoredRows) -> Result<(), ProjectionError> {
-        let _ = rows;
-        Ok(())
+        match self.documents() {
+            Some(documents) => documents.load_documents(rows),
+            None => Ok(()),
+        }
     }
 
     /// Starts or stops recording which rows changed. Purely in-memory projections leave
     /// it off and pay nothing for it.
     fn track_changes(&mut self, on: bool) {
-        let _ = on;
+        if let Some(documents) = self.documents() {
+            documents.track_document_changes(on);
+        }
     }
 
     /// Adds the row changes since the last call to `batch` and forgets them. If the batch
     /// is then not committed, the runner reloads the model from the store.
     fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
-        let _ = batch;
-        Ok(())
+        match self.documents() {
+            Some(documents) => documents.take_document_changes(batch),
+            None => Ok(()),
+        }
     }
 
     /// Forgets the change set without writing (the model is about to be reloaded or reset).
-    fn discard_changes(&mut self) {}
+    fn discard_changes(&mut self) {
+        if let Some(documents) = self.documents() {
+            documents.discard_document_changes();
+        }
+    }
 }
 
 /// A read model together with the position it has applied.

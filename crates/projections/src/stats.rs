@@ -18,7 +18,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApplyFailure, ProjectionError};
-use crate::persist::{CaseJsonTable, ChangedCases, Column, CommitBatch, StoredRows, TableSpec};
+use crate::persist::{
+    CaseDocuments, CaseJsonTable, ChangedCases, Column, DocumentPersistence, TableSpec,
+};
 use crate::projection::{Applied, Projection};
 use caseflow_domain::{Assignee, Case, Obligation};
 
@@ -552,35 +554,40 @@ impl Projection for StatsProjection {
     }
 
     fn reset(&mut self) {
-        self.cases.clear();
-        self.changed.clear();
+        self.reset_documents();
     }
 
     fn tables(&self) -> &'static [TableSpec] {
         &[STATS_TABLE.spec]
     }
 
-    fn load(&mut self, mut rows: StoredRows) -> Result<(), ProjectionError> {
+    fn documents(&mut self) -> Option<&mut dyn DocumentPersistence> {
+        Some(self)
+    }
+}
+
+impl CaseDocuments for StatsProjection {
+    type Document = CaseFacts;
+
+    fn table(&self) -> &CaseJsonTable {
+        &STATS_TABLE
+    }
+
+    fn changes(&mut self) -> &mut ChangedCases {
+        &mut self.changed
+    }
+
+    fn document(&self, case_id: &CaseId) -> Option<&CaseFacts> {
+        self.cases.get(case_id)
+    }
+
+    fn clear_documents(&mut self) {
         self.cases.clear();
-        let cases = &mut self.cases;
-        STATS_TABLE.load(rows.take(&STATS_TABLE.spec), |case_id, facts| {
-            cases.insert(case_id, facts);
-            Ok(())
-        })?;
-        self.changed.clear();
+    }
+
+    fn restore(&mut self, case_id: CaseId, facts: CaseFacts) -> Result<(), ProjectionError> {
+        self.cases.insert(case_id, facts);
         Ok(())
-    }
-
-    fn track_changes(&mut self, on: bool) {
-        self.changed.track(on);
-    }
-
-    fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
-        STATS_TABLE.take_changes(batch, &mut self.changed, |case_id| self.cases.get(case_id))
-    }
-
-    fn discard_changes(&mut self) {
-        self.changed.clear();
     }
 }
 

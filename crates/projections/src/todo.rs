@@ -21,7 +21,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApplyFailure, ProjectionError};
-use crate::persist::{CaseJsonTable, ChangedCases, Column, CommitBatch, StoredRows, TableSpec};
+use crate::persist::{
+    CaseDocuments, CaseJsonTable, ChangedCases, Column, DocumentPersistence, TableSpec,
+};
 use crate::projection::{Applied, Projection};
 use caseflow_domain::{Action, Assignee, Obligation, Priority};
 
@@ -145,22 +147,46 @@ pub struct TodoCounts {
 /// for a total, deterministic order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct ItemKey {
-    due: i64,
+    due: Due,
     priority: Reverse<Priority>,
     case_id: CaseId,
     action: Action,
 }
 
-const NO_DUE: i64 = i64::MAX;
+/// When an item is due, ordered with "no time limit" after every time. Kept as the time
+/// itself (not as nanoseconds), so walking a list converts nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Due(Option<DateTime<Utc>>);
 
-fn due_key(due_at: Option<DateTime<Utc>>) -> i64 {
-    // Due times come from validated events (within chrono's nanosecond range); a value
-    // outside it sorts last, like an item without a time limit.
-    due_at.map_or(NO_DUE, |d| d.timestamp_nanos_opt().unwrap_or(NO_DUE - 1))
+impl Due {
+    /// Whether the item is overdue at `now`.
+    fn is_before(self, now: DateTime<Utc>) -> bool {
+        self.0.is_some_and(|due| due < now)
+    }
 }
 
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        match (self.0, other.0) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+    }
+}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// What the to-do model stores per waiting case (its persisted document): the card and the
+/// duties the who-acts table names. Opaque outside the model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct CaseEntry {
+pub struct CaseEntry {
     card: Arc<CaseCard>,
     obligations: Vec<Obligation>,
 }
@@ -249,20 +275,21 @@ impl TodoProjection {
     }
 
     /// Walks an assignee's list in order (see [`Self::for_assignee`]) without copying.
+    /// The iterator knows its length, so collecting it allocates once.
     pub fn iter_for_assignee<'a>(
         &'a self,
         assignee: &Assignee,
         now: DateTime<Utc>,
-    ) -> impl Iterator<Item = TodoItemRef<'a>> + 'a {
-        let now_key = due_key(Some(now));
-        self.index
-            .get_key_value(assignee)
-            .into_iter()
-            .flat_map(move |(assignee, index)| {
-                index
-                    .iter()
-                    .map(move |(key, card)| make_ref(assignee, key, card, now_key))
-            })
+    ) -> impl ExactSizeIterator<Item = TodoItemRef<'a>> + 'a {
+        let (assignee, items) = match self.index.get_key_value(assignee) {
+            Some((assignee, index)) => (Some(assignee), index.iter()),
+            None => (None, EMPTY_LIST.iter()),
+        };
+        ListIter {
+            assignee,
+            items,
+            now,
+        }
     }
 
     /// How many items an assignee has, and how many are overdue at `now`.
@@ -270,10 +297,9 @@ impl TodoProjection {
         let Some(index) = self.index.get(assignee) else {
             return TodoCounts::default();
         };
-        let now_key = due_key(Some(now));
         TodoCounts {
             total: index.len() as u64,
-            overdue: index.keys().take_while(|k| k.due < now_key).count() as u64,
+            overdue: index.keys().take_while(|k| k.due.is_before(now)).count() as u64,
         }
     }
 
@@ -316,7 +342,6 @@ impl TodoProjection {
     }
 
     fn merged(&self, assignees: &[Assignee], now: DateTime<Utc>) -> Vec<TodoItem> {
-        let now_key = due_key(Some(now));
         let mut keyed: Vec<(ItemKey, &Arc<Assignee>, &Arc<CaseCard>)> = Vec::new();
         for assignee in assignees {
             if let Some((assignee, index)) = self.index.get_key_value(assignee) {
@@ -326,7 +351,7 @@ impl TodoProjection {
         keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
         keyed
             .into_iter()
-            .map(|(key, assignee, card)| make_item(assignee, &key, card, now_key))
+            .map(|(key, assignee, card)| make_item(assignee, &key, card, now))
             .collect()
     }
 
@@ -390,9 +415,35 @@ impl TodoProjection {
     }
 }
 
+/// The list of an assignee with no items.
+static EMPTY_LIST: BTreeMap<ItemKey, Arc<CaseCard>> = BTreeMap::new();
+
+/// Walks one assignee's index in list order (see [`TodoProjection::iter_for_assignee`]).
+struct ListIter<'a> {
+    /// `None` only for an assignee without items, whose `items` are empty.
+    assignee: Option<&'a Arc<Assignee>>,
+    items: std::collections::btree_map::Iter<'a, ItemKey, Arc<CaseCard>>,
+    now: DateTime<Utc>,
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = TodoItemRef<'a>;
+
+    fn next(&mut self) -> Option<TodoItemRef<'a>> {
+        let (key, card) = self.items.next()?;
+        Some(make_ref(self.assignee?, key, card, self.now))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.items.size_hint()
+    }
+}
+
+impl ExactSizeIterator for ListIter<'_> {}
+
 fn key_of(case_id: CaseId, ob: &Obligation) -> ItemKey {
     ItemKey {
-        due: due_key(ob.due_at),
+        due: Due(ob.due_at),
         priority: Reverse(ob.priority),
         case_id,
         action: ob.action,
@@ -403,28 +454,23 @@ fn make_item(
     assignee: &Arc<Assignee>,
     key: &ItemKey,
     card: &Arc<CaseCard>,
-    now_key: i64,
+    now: DateTime<Utc>,
 ) -> TodoItem {
-    make_ref(assignee, key, card, now_key).to_item()
+    make_ref(assignee, key, card, now).to_item()
 }
 
 fn make_ref<'a>(
     assignee: &'a Arc<Assignee>,
     key: &ItemKey,
     card: &'a Arc<CaseCard>,
-    now_key: i64,
+    now: DateTime<Utc>,
 ) -> TodoItemRef<'a> {
-    let due_at = if key.due == NO_DUE {
-        None
-    } else {
-        Some(DateTime::from_timestamp_nanos(key.due))
-    };
     TodoItemRef {
         case: card,
         assignee,
         action: key.action,
-        due_at,
-        overdue: key.due < now_key,
+        due_at: key.due.0,
+        overdue: key.due.is_before(now),
         priority: key.priority.0,
     }
 }
@@ -477,45 +523,47 @@ impl Projection for TodoProjection {
     }
 
     fn reset(&mut self) {
-        self.cases.clear();
-        self.index.clear();
-        self.changed.clear();
+        self.reset_documents();
     }
 
     fn tables(&self) -> &'static [TableSpec] {
         &[TODO_TABLE.spec]
     }
 
-    fn load(&mut self, mut rows: StoredRows) -> Result<(), ProjectionError> {
+    fn documents(&mut self) -> Option<&mut dyn DocumentPersistence> {
+        Some(self)
+    }
+}
+
+impl CaseDocuments for TodoProjection {
+    type Document = CaseEntry;
+
+    fn table(&self) -> &CaseJsonTable {
+        &TODO_TABLE
+    }
+
+    fn changes(&mut self) -> &mut ChangedCases {
+        &mut self.changed
+    }
+
+    fn document(&self, case_id: &CaseId) -> Option<&CaseEntry> {
+        self.cases.get(case_id)
+    }
+
+    fn clear_documents(&mut self) {
         self.cases.clear();
         self.index.clear();
-        TODO_TABLE.load(rows.take(&TODO_TABLE.spec), |case_id, entry: CaseEntry| {
-            if entry.card.case_id != case_id {
-                return Err(ProjectionError::CorruptReadModel {
-                    projection: TODO_PROJECTION.to_owned(),
-                    reason: format!(
-                        "row {case_id} holds the entry of case {}",
-                        entry.card.case_id
-                    ),
-                });
-            }
-            self.insert_case(case_id, entry);
-            Ok(())
-        })?;
-        self.changed.clear();
+    }
+
+    fn restore(&mut self, case_id: CaseId, entry: CaseEntry) -> Result<(), ProjectionError> {
+        if entry.card.case_id != case_id {
+            return Err(TODO_TABLE.corrupt_row(format!(
+                "row {case_id} holds the entry of case {}",
+                entry.card.case_id
+            )));
+        }
+        self.insert_case(case_id, entry);
         Ok(())
-    }
-
-    fn track_changes(&mut self, on: bool) {
-        self.changed.track(on);
-    }
-
-    fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
-        TODO_TABLE.take_changes(batch, &mut self.changed, |case_id| self.cases.get(case_id))
-    }
-
-    fn discard_changes(&mut self) {
-        self.changed.clear();
     }
 }
 

@@ -25,30 +25,51 @@ struct StreamEntry {
     head_hash: [u8; 32],
 }
 
+/// The hasher of the store's maps. Their keys (stream ids, event and command ids) are the
+/// callers' own, in a process that trusts its callers, so SipHash's resistance to hash
+/// flooding buys nothing, and it was a measurable part of an append. The fixed seed keeps
+/// behaviour independent of process-wide randomness.
+type FastState = foldhash::quality::FixedState;
+
+/// The command-id ledger: each executed command id, its stream and its outcome.
+pub type Ledger = HashMap<Uuid, (String, AppendOutcome), FastState>;
+
 #[derive(Default)]
 struct State {
     /// The global log; position p is at index p - 1.
     log: Vec<RecordedEvent>,
-    streams: HashMap<String, StreamEntry>,
-    ledger: HashMap<Uuid, (String, AppendOutcome)>,
-    event_ids: HashSet<Uuid>,
-    /// The Merkle tree's perfect nodes: `tree[level][index]`.
+    streams: HashMap<String, StreamEntry, FastState>,
+    ledger: Ledger,
+    event_ids: HashSet<Uuid, FastState>,
+    /// The Merkle tree's perfect nodes: `tree[level][index]`. It covers the first
+    /// `tree[0].len()` records; [`State::extend_tree`] brings it up to the log.
     tree: Vec<Vec<Hash>>,
     /// The tree's right edge, to extend it without reading nodes.
     frontier: Frontier,
 }
 
 impl State {
-    /// Adds the record at `position` with chain hash `hash` to the tree.
-    fn grow_tree(&mut self, position: u64, hash: &Hash) {
+    /// Extends the Merkle tree over every record appended since it was last extended.
+    ///
+    /// Appends do not hash the tree: an append holds the one lock that orders the log, and
+    /// hashing a leaf and its parents there made every writer wait for it. The tree is
+    /// extended instead whenever it is read (and before a test tampers with a record), from
+    /// the chain hashes the appends computed, so it is the same tree, node for node, as one
+    /// extended at every append; the cost moves to the first reader after a burst of appends
+    /// and is O(new records).
+    fn extend_tree(&mut self) {
         let tree = &mut self.tree;
-        self.frontier.push(record_leaf(position, hash), |node, h| {
-            let level = node.level as usize;
-            if tree.len() <= level {
-                tree.resize_with(level + 1, Vec::new);
-            }
-            tree[level].push(h);
-        });
+        let done = tree.first().map_or(0, Vec::len);
+        for record in &self.log[done..] {
+            self.frontier
+                .push(record_leaf(record.position, &record.hash), |node, h| {
+                    let level = node.level as usize;
+                    if tree.len() <= level {
+                        tree.resize_with(level + 1, Vec::new);
+                    }
+                    tree[level].push(h);
+                });
+        }
     }
 }
 
@@ -102,6 +123,8 @@ impl MemoryStore {
     #[doc(hidden)]
     pub fn tamper(&self, position: u64, f: impl FnOnce(&mut RecordedEvent)) -> bool {
         let mut st = self.inner.lock();
+        // The tree covers records as they were appended, not as tampered with.
+        st.extend_tree();
         match position
             .checked_sub(1)
             .and_then(|i| st.log.get_mut(i as usize))
@@ -117,8 +140,10 @@ impl MemoryStore {
     /// Test hook: changes the command-id ledger behind the store's back (delete, edit or add
     /// a row), to prove that verification detects it.
     #[doc(hidden)]
-    pub fn tamper_ledger(&self, f: impl FnOnce(&mut HashMap<Uuid, (String, AppendOutcome)>)) {
-        f(&mut self.inner.lock().ledger);
+    pub fn tamper_ledger(&self, f: impl FnOnce(&mut Ledger)) {
+        let mut st = self.inner.lock();
+        st.extend_tree();
+        f(&mut st.ledger);
     }
 
     /// The stream's current version and chain head, as an append would see them now.
@@ -222,7 +247,6 @@ impl MemoryStore {
                 prev_hash,
                 hash,
             });
-            st.grow_tree(first_position + i as u64, &hash);
             prev_hash = hash;
         }
         // One lookup for an existing stream; the key is allocated only for a new one.
@@ -375,7 +399,8 @@ impl EventStore for MemoryStore {
     }
 
     async fn tree_nodes(&self, nodes: &[TreeNode]) -> Result<Vec<Hash>, StoreError> {
-        let st = self.inner.lock();
+        let mut st = self.inner.lock();
+        st.extend_tree();
         let size = st.log.len() as u64;
         nodes
             .iter()
@@ -395,7 +420,8 @@ impl EventStore for MemoryStore {
     }
 
     async fn stored_tree_size(&self) -> Result<u64, StoreError> {
-        let st = self.inner.lock();
+        let mut st = self.inner.lock();
+        st.extend_tree();
         Ok(st.tree.first().map_or(0, |leaves| leaves.len() as u64))
     }
 

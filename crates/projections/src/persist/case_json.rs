@@ -4,7 +4,7 @@ use caseflow_domain::CaseId;
 
 use crate::error::ProjectionError;
 use crate::fast_hash::HashSet;
-use crate::persist::{Cell, Column, CommitBatch, Row, RowChange, TableSpec};
+use crate::persist::{Cell, Column, CommitBatch, Row, RowChange, StoredRows, TableSpec};
 
 /// A read-model table holding one JSON document per case: `(case_id TEXT, <column> TEXT)`,
 /// keyed by the case.
@@ -40,7 +40,7 @@ impl CaseJsonTable {
 
     /// Decodes every stored row and hands each document to `each`. A row whose case id or
     /// document does not decode is a `CorruptReadModel` error naming the projection.
-    pub fn load<T: serde::de::DeserializeOwned>(
+    fn load<T: serde::de::DeserializeOwned>(
         &self,
         rows: Vec<Row>,
         mut each: impl FnMut(CaseId, T) -> Result<(), ProjectionError>,
@@ -58,22 +58,14 @@ impl CaseJsonTable {
         Ok(())
     }
 
-    /// Adds the rows of the cases changed since the last call to `batch` and forgets the
-    /// change set (nothing when change tracking is off): the document `current` returns, or
-    /// a delete when it returns `None` (the case left the read model).
-    pub fn take_changes<'a, T: serde::Serialize + 'a>(
+    /// Adds the rows of `cases` to `batch`: the document `current` returns, or a delete when
+    /// it returns `None` (the case left the read model).
+    fn push_rows<'a, T: serde::Serialize + 'a>(
         &self,
         batch: &mut CommitBatch,
-        changed: &mut ChangedCases,
+        cases: Vec<CaseId>,
         current: impl Fn(&CaseId) -> Option<&'a T>,
     ) -> Result<(), ProjectionError> {
-        let Some(set) = changed.0.as_mut() else {
-            return Ok(());
-        };
-        // Sorted, so the stored form (and the order rows are written in) does not depend on
-        // the hasher.
-        let mut cases: Vec<CaseId> = set.drain().collect();
-        cases.sort_unstable();
         for case_id in cases {
             let key = Cell::Text(case_id.to_string());
             let change = match current(&case_id) {
@@ -88,6 +80,11 @@ impl CaseJsonTable {
             batch.push(self.spec, change);
         }
         Ok(())
+    }
+
+    /// A `CorruptReadModel` error naming the projection and the table.
+    pub fn corrupt_row(&self, reason: String) -> ProjectionError {
+        self.corrupt(reason)
     }
 
     fn corrupt(&self, reason: String) -> ProjectionError {
@@ -122,5 +119,91 @@ impl ChangedCases {
         if let Some(set) = &mut self.0 {
             set.clear();
         }
+    }
+
+    /// Takes the changed cases out, sorted so the stored form (and the order rows are
+    /// written in) does not depend on the hasher; empty while not tracking.
+    fn drain_sorted(&mut self) -> Vec<CaseId> {
+        let Some(set) = self.0.as_mut() else {
+            return Vec::new();
+        };
+        let mut cases: Vec<CaseId> = set.drain().collect();
+        cases.sort_unstable();
+        cases
+    }
+}
+
+/// A read model kept as one JSON document per case in one [`CaseJsonTable`] (the to-do
+/// entries, the statistics facts, the case numbers, the engine's deadline index).
+///
+/// It states only what is its own: its table, its change set, where a case's document is,
+/// how to forget every document and how to put one loaded document back. Every such model
+/// gets the rest — loading, change tracking, turning changes into rows, discarding them,
+/// resetting — from [`DocumentPersistence`], which the [`crate::Projection`] trait reaches
+/// through [`crate::Projection::documents`].
+pub trait CaseDocuments {
+    /// What is stored per case.
+    type Document: serde::Serialize + serde::de::DeserializeOwned;
+
+    /// The table the documents live in.
+    fn table(&self) -> &CaseJsonTable;
+
+    /// The cases changed since the last save.
+    fn changes(&mut self) -> &mut ChangedCases;
+
+    /// The current document of a case (`None`: the case is not in the read model).
+    fn document(&self, case_id: &CaseId) -> Option<&Self::Document>;
+
+    /// Forgets every document (and whatever the model derives from them).
+    fn clear_documents(&mut self);
+
+    /// Puts back one stored document; an error when it contradicts its row.
+    fn restore(&mut self, case_id: CaseId, document: Self::Document)
+    -> Result<(), ProjectionError>;
+}
+
+/// The persistence half of a projection, written once for every [`CaseDocuments`] model.
+/// Dyn-compatible, so [`crate::Projection`]'s default methods can call it.
+pub trait DocumentPersistence {
+    /// Forgets everything: every document and the change set.
+    fn reset_documents(&mut self);
+    /// Replaces the model by the stored rows of its table.
+    fn load_documents(&mut self, rows: StoredRows) -> Result<(), ProjectionError>;
+    /// Starts or stops recording changed cases.
+    fn track_document_changes(&mut self, on: bool);
+    /// Adds the rows of the cases changed since the last call to `batch`.
+    fn take_document_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError>;
+    /// Forgets the change set without writing.
+    fn discard_document_changes(&mut self);
+}
+
+impl<M: CaseDocuments> DocumentPersistence for M {
+    fn reset_documents(&mut self) {
+        self.clear_documents();
+        self.changes().clear();
+    }
+
+    fn load_documents(&mut self, mut rows: StoredRows) -> Result<(), ProjectionError> {
+        self.clear_documents();
+        let table = *self.table();
+        table.load(rows.take(&table.spec), |case_id, document| {
+            self.restore(case_id, document)
+        })?;
+        self.changes().clear();
+        Ok(())
+    }
+
+    fn track_document_changes(&mut self, on: bool) {
+        self.changes().track(on);
+    }
+
+    fn take_document_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
+        let cases = self.changes().drain_sorted();
+        let table = *self.table();
+        table.push_rows(batch, cases, |case_id| self.document(case_id))
+    }
+
+    fn discard_document_changes(&mut self) {
+        self.changes().clear();
     }
 }

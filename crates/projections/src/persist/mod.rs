@@ -23,7 +23,7 @@ use async_trait::async_trait;
 
 use crate::error::ProjectionError;
 
-pub use case_json::{CaseJsonTable, ChangedCases};
+pub use case_json::{CaseDocuments, CaseJsonTable, ChangedCases, DocumentPersistence};
 #[cfg(feature = "postgres")]
 pub use postgres::{POSTGRES_READ_MODEL_FORMAT, PostgresReadModelStore};
 pub use sqlite::{Durability, READ_MODEL_FORMAT, SqliteReadModelStore};
