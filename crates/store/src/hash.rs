@@ -142,6 +142,41 @@ impl ChainWalker {
         None
     }
 
+    /// Checks the next record of `stream_id`: the broken link at it, if any.
+    pub(crate) fn link_at(
+        &mut self,
+        stream_id: &str,
+        event: &RecordedEvent,
+    ) -> Option<crate::types::BrokenLink> {
+        self.check(event).map(|fault| crate::types::BrokenLink {
+            stream_id: stream_id.to_owned(),
+            version: event.version,
+            position: Some(event.position),
+            fault,
+        })
+    }
+
+    /// After the last record: the broken link if the walk did not end at the head the
+    /// store keeps apart from the records (a removed tail, or a head row changed).
+    pub(crate) fn end_at(
+        &self,
+        stream_id: &str,
+        head_version: u64,
+        head_hash: [u8; 32],
+    ) -> Option<crate::types::BrokenLink> {
+        (self.last_version() != head_version || self.last_hash() != head_hash).then(|| {
+            crate::types::BrokenLink {
+                stream_id: stream_id.to_owned(),
+                version: self.last_version(),
+                position: None,
+                fault: crate::types::LinkFault::HeadMismatch {
+                    head_version,
+                    last_version: self.last_version(),
+                },
+            }
+        })
+    }
+
     /// The version of the last record checked (0 if none).
     pub(crate) fn last_version(&self) -> u64 {
         self.expected_version - 1

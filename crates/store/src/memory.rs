@@ -13,8 +13,7 @@ use crate::ledger::{LedgerCheck, LedgerRow};
 use crate::store::{EventStore, LogSource, Subscription};
 use crate::tree::{Frontier, Hash, TreeNode, read::node_within, record_leaf};
 use crate::types::{
-    AppendOutcome, AppendRequest, BrokenLink, LinkFault, RecordedEvent, VerifyReport,
-    validate_stream_id,
+    AppendOutcome, AppendRequest, BrokenLink, RecordedEvent, VerifyReport, validate_stream_id,
 };
 
 #[derive(Default)]
@@ -272,28 +271,11 @@ impl MemoryStore {
     fn verify_locked(st: &State, stream_id: &str, entry: &StreamEntry) -> Option<BrokenLink> {
         let mut walker = ChainWalker::new();
         for &i in &entry.indexes {
-            let e = &st.log[i];
-            if let Some(fault) = walker.check(e) {
-                return Some(BrokenLink {
-                    stream_id: stream_id.to_owned(),
-                    version: e.version,
-                    position: Some(e.position),
-                    fault,
-                });
+            if let Some(broken) = walker.link_at(stream_id, &st.log[i]) {
+                return Some(broken);
             }
         }
-        if walker.last_hash() != entry.head_hash {
-            return Some(BrokenLink {
-                stream_id: stream_id.to_owned(),
-                version: walker.last_version(),
-                position: None,
-                fault: LinkFault::HeadMismatch {
-                    head_version: entry.indexes.len() as u64,
-                    last_version: walker.last_version(),
-                },
-            });
-        }
-        None
+        walker.end_at(stream_id, entry.indexes.len() as u64, entry.head_hash)
     }
 }
 

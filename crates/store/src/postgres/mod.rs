@@ -51,7 +51,7 @@ use crate::store::{EventStore, Leadership, LogSource, Subscription};
 use crate::tree::read::node_within;
 use crate::tree::{Hash, TreeNode};
 use crate::types::{
-    AppendOutcome, AppendRequest, BrokenLink, LinkFault, Metadata, RecordedEvent, VerifyReport,
+    AppendOutcome, AppendRequest, BrokenLink, Metadata, RecordedEvent, VerifyReport,
     validate_stream_id,
 };
 
@@ -319,27 +319,11 @@ async fn verify_one(
     for row in &rows {
         let e = decode_row(row)?;
         report.events_checked += 1;
-        if let Some(fault) = walker.check(&e) {
-            return Ok(Some(BrokenLink {
-                stream_id: stream_id.to_owned(),
-                version: e.version,
-                position: Some(e.position),
-                fault,
-            }));
+        if let Some(broken) = walker.link_at(stream_id, &e) {
+            return Ok(Some(broken));
         }
     }
-    if walker.last_version() != head_version || walker.last_hash() != head_hash {
-        return Ok(Some(BrokenLink {
-            stream_id: stream_id.to_owned(),
-            version: walker.last_version(),
-            position: None,
-            fault: LinkFault::HeadMismatch {
-                head_version,
-                last_version: walker.last_version(),
-            },
-        }));
-    }
-    Ok(None)
+    Ok(walker.end_at(stream_id, head_version, head_hash))
 }
 
 #[async_trait]

@@ -44,7 +44,7 @@ use crate::hash::{ChainWalker, GENESIS_HASH, HashInput, record_hash};
 use crate::store::{EventStore, LogSource, Subscription};
 use crate::tree::{Frontier, Hash, TreeNode, read::node_within, record_leaf};
 use crate::types::{
-    AppendOutcome, AppendRequest, BrokenLink, LinkFault, Metadata, RecordedEvent, VerifyReport,
+    AppendOutcome, AppendRequest, BrokenLink, Metadata, RecordedEvent, VerifyReport,
     validate_stream_id,
 };
 

@@ -469,28 +469,9 @@ pub(super) fn verify_one(
     while let Some(row) = rows.next()? {
         let e = decode_row(row, stream_id.to_owned())?;
         report.events_checked += 1;
-        if let Some(fault) = walker.check(&e) {
-            return Ok(Some(BrokenLink {
-                stream_id: stream_id.to_owned(),
-                version: e.version,
-                position: Some(e.position),
-                fault,
-            }));
+        if let Some(broken) = walker.link_at(stream_id, &e) {
+            return Ok(Some(broken));
         }
     }
-    let Some((head_version, head_hash)) = head else {
-        return Ok(None);
-    };
-    if walker.last_version() != head_version || walker.last_hash() != head_hash {
-        return Ok(Some(BrokenLink {
-            stream_id: stream_id.to_owned(),
-            version: walker.last_version(),
-            position: None,
-            fault: LinkFault::HeadMismatch {
-                head_version,
-                last_version: walker.last_version(),
-            },
-        }));
-    }
-    Ok(None)
+    Ok(head.and_then(|(version, hash)| walker.end_at(stream_id, version, hash)))
 }
