@@ -15,13 +15,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use caseflow_domain::ReporterHandle;
 use caseflow_store::Synchronous;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::error::KeyError;
-use super::master::{DataKey, KEY_BYTES, MasterKey};
+use super::master::{DataKey, KEY_BYTES, MasterKey, NONCE_BYTES};
 use crate::ids::{IdGenerator, Secret};
 
 /// What the key store knows of one data key.
@@ -71,10 +73,9 @@ pub(crate) fn new_key(ids: &dyn IdGenerator) -> (String, DataKey) {
     ids.fill_secret(Secret::DataKey, &mut bytes);
     let mut id = [0u8; 16];
     ids.fill_secret(Secret::DataKey, &mut id);
-    (
-        format!("dk-{}", hex::encode(id)),
-        DataKey::from_bytes(bytes),
-    )
+    // 128 random bits in base64url (22 characters; `dk-` and 32 hex digits before format 2):
+    // the id is in every sealed contact, so its length is hashed and written on each report.
+    (URL_SAFE_NO_PAD.encode(id), DataKey::from_bytes(bytes))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -366,20 +367,12 @@ impl SqliteKeyStore {
         let batch: Vec<(String, DataKey)> = (0..keys.next_batch)
             .map(|_| new_key(self.ids.as_ref()))
             .collect();
-        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO data_keys (key_id, state, nonce, wrapped) VALUES (?1, 'free', ?2, ?3)",
-                )
-                .map_err(|e| self.io(e))?;
-            for (id, key) in &batch {
-                let (nonce, wrapped) = keys.master.wrap(id, key)?;
-                insert
-                    .execute(params![id, &nonce[..], wrapped])
-                    .map_err(|e| self.io(e))?;
-            }
+        let mut wrapped = Vec::with_capacity(batch.len());
+        for (id, key) in &batch {
+            wrapped.push(keys.master.wrap(id, key)?);
         }
+        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
+        insert_free_keys(&tx, &batch, &wrapped).map_err(|e| self.io(e))?;
         write_assignments(&tx, &keys.pending).map_err(|e| self.io(e))?;
         tx.commit().map_err(|e| self.io(e))?;
         keys.pending.clear();
@@ -478,6 +471,40 @@ fn assigned_reporters(conn: &Connection) -> rusqlite::Result<HashSet<ReporterHan
         }
     }
     Ok(reporters)
+}
+
+/// Writes a pool batch as one multi-row `INSERT` (one statement, not one per key: the
+/// statement overhead was a visible part of a new reporter's cost). Batch sizes are few
+/// (8, 16, … 256), so each size's statement is prepared once.
+fn insert_free_keys(
+    conn: &Connection,
+    batch: &[(String, DataKey)],
+    wrapped: &[([u8; NONCE_BYTES], Vec<u8>)],
+) -> rusqlite::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from("INSERT INTO data_keys (key_id, state, nonce, wrapped) VALUES ");
+    for row in 0..batch.len() {
+        if row > 0 {
+            sql.push(',');
+        }
+        let first = row * 3 + 1;
+        sql.push_str(&format!(
+            "(?{first}, 'free', ?{}, ?{})",
+            first + 1,
+            first + 2
+        ));
+    }
+    let mut insert = conn.prepare_cached(&sql)?;
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(batch.len() * 3);
+    for ((id, _), (nonce, wrapped)) in batch.iter().zip(wrapped) {
+        values.push(id);
+        values.push(nonce);
+        values.push(wrapped);
+    }
+    insert.execute(values.as_slice())?;
+    Ok(())
 }
 
 fn write_assignments(
