@@ -10,7 +10,7 @@
 //! second key for that reporter: the log's sealed contacts name their key ids, and erasure
 //! destroys every key the reporter's cases name (docs/design.md, "Key store").
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -209,7 +209,13 @@ CREATE TABLE data_keys (
     destroyed_at TEXT
 );
 CREATE INDEX data_keys_by_reporter ON data_keys (reporter);
+CREATE TABLE key_assignments (key_id TEXT NOT NULL, reporter TEXT NOT NULL);
 ";
+
+/// Which reporter took which key, appended (a key store of the first release recorded it by
+/// rewriting the key's row, which it still reads). Added to such a file at open.
+const ASSIGNMENTS: &str =
+    "CREATE TABLE IF NOT EXISTS key_assignments (key_id TEXT NOT NULL, reporter TEXT NOT NULL)";
 
 /// Data keys in a SQLite file, wrapped by the master key.
 #[derive(Debug)]
@@ -227,10 +233,10 @@ struct SqliteKeys {
     next_batch: usize,
     /// Reporters' keys seen or made by this process.
     cache: HashMap<ReporterHandle, (String, DataKey)>,
-    /// Every reporter the file holds a live assigned key for (read at open, kept as keys
-    /// are assigned and destroyed): a report by a reporter not in it, as most reports are,
-    /// needs no lookup in the file. A lookup was most of a named report's cost.
-    assigned: HashSet<ReporterHandle>,
+    /// Every reporter the file holds a live assigned key for, and that key's id (read at
+    /// open, kept as keys are assigned and destroyed): a report by a reporter not in it, as
+    /// most reports are, needs no lookup in the file, and one in it a lookup by key id.
+    assigned: HashMap<ReporterHandle, String>,
     /// Assignments not yet written.
     pending: Vec<(String, ReporterHandle)>,
 }
@@ -321,6 +327,7 @@ impl SqliteKeyStore {
             [],
         )
         .map_err(|e| io(path, e))?;
+        conn.execute_batch(ASSIGNMENTS).map_err(|e| io(path, e))?;
         let assigned = assigned_reporters(&conn).map_err(|e| io(path, e))?;
         let store = Self::from_parts(path, conn, master, ids);
         store.lock().assigned = assigned;
@@ -342,7 +349,7 @@ impl SqliteKeyStore {
                 pool: Vec::new(),
                 next_batch: POOL_BATCH_FIRST,
                 cache: HashMap::new(),
-                assigned: HashSet::new(),
+                assigned: HashMap::new(),
                 pending: Vec::new(),
             }),
         }
@@ -396,35 +403,32 @@ impl SqliteKeyStore {
         Ok(())
     }
 
+    /// The live key recorded for a reporter (by an earlier process), read by its id.
     fn assigned_key(
         &self,
         keys: &SqliteKeys,
-        reporter: ReporterHandle,
+        key_id: &str,
     ) -> Result<Option<(String, DataKey)>, KeyError> {
-        // Asked for every reporter this process has not seen (most reports are a new
-        // reporter's), so the statement is cached: preparing it was most of a report's cost.
-        let row: Option<(String, Vec<u8>, Vec<u8>)> = keys
+        let row: Option<(Vec<u8>, Vec<u8>)> = keys
             .conn
             .prepare_cached(
-                "SELECT key_id, nonce, wrapped FROM data_keys \
-                 WHERE reporter = ?1 AND state = 'assigned' ORDER BY rowid LIMIT 1",
+                "SELECT nonce, wrapped FROM data_keys \
+                 WHERE key_id = ?1 AND state <> 'destroyed' AND wrapped IS NOT NULL",
             )
             .and_then(|mut select| {
                 select
-                    .query_row([reporter.to_string()], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
+                    .query_row([key_id], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()
             })
             .map_err(|e| self.io(e))?;
-        let Some((id, nonce, wrapped)) = row else {
+        let Some((nonce, wrapped)) = row else {
             return Ok(None);
         };
         let key = keys
             .master
-            .unwrap(&id, &nonce, &wrapped)
-            .ok_or_else(|| self.altered(&id))?;
-        Ok(Some((id, key)))
+            .unwrap(key_id, &nonce, &wrapped)
+            .ok_or_else(|| self.altered(key_id))?;
+        Ok(Some((key_id.to_owned(), key)))
     }
 
     fn altered(&self, key_id: &str) -> KeyError {
@@ -457,17 +461,24 @@ fn configure(conn: &Connection, path: &Path, synchronous: Synchronous) -> Result
         .map_err(|e| io(path, e))
 }
 
-/// The reporters with a live assigned key.
-fn assigned_reporters(conn: &Connection) -> rusqlite::Result<HashSet<ReporterHandle>> {
-    let mut select =
-        conn.prepare("SELECT DISTINCT reporter FROM data_keys WHERE state = 'assigned'")?;
-    let rows = select.query_map([], |r| r.get::<_, Option<String>>(0))?;
-    let mut reporters = HashSet::new();
+/// The reporters with a live assigned key, and its id: the first recorded, in the rows of
+/// the first release (`state = 'assigned'`) or in `key_assignments`.
+fn assigned_reporters(conn: &Connection) -> rusqlite::Result<HashMap<ReporterHandle, String>> {
+    let mut select = conn.prepare(
+        "SELECT reporter, key_id FROM data_keys WHERE state = 'assigned' \
+         UNION ALL SELECT a.reporter, a.key_id FROM key_assignments a \
+         JOIN data_keys d ON d.key_id = a.key_id WHERE d.state <> 'destroyed'",
+    )?;
+    let rows = select.query_map([], |r| {
+        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut reporters = HashMap::new();
     for row in rows {
+        let (reporter, key_id) = row?;
         // A handle that does not parse was never written by this code: it matches no
         // reporter, so leaving it out changes no lookup.
-        if let Some(handle) = row?.and_then(|text| text.parse::<uuid::Uuid>().ok()) {
-            reporters.insert(ReporterHandle(handle));
+        if let Some(handle) = reporter.and_then(|text| text.parse::<uuid::Uuid>().ok()) {
+            reporters.entry(ReporterHandle(handle)).or_insert(key_id);
         }
     }
     Ok(reporters)
@@ -507,15 +518,28 @@ fn insert_free_keys(
     Ok(())
 }
 
+/// Appends assignments to `key_assignments` in one multi-row `INSERT` per 64 (appending to a
+/// table without an index, where rewriting each key's row, with its index entry, cost more
+/// than the rest of a report's key bookkeeping).
 fn write_assignments(
     conn: &Connection,
     pending: &[(String, ReporterHandle)],
 ) -> rusqlite::Result<()> {
-    let mut update = conn.prepare_cached(
-        "UPDATE data_keys SET reporter = ?2, state = 'assigned' WHERE key_id = ?1 AND state <> 'destroyed'",
-    )?;
-    for (id, reporter) in pending {
-        update.execute(params![id, reporter.to_string()])?;
+    for chunk in pending.chunks(PENDING_MAX) {
+        let mut sql = String::from("INSERT INTO key_assignments (key_id, reporter) VALUES ");
+        for row in 0..chunk.len() {
+            if row > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(?{}, ?{})", row * 2 + 1, row * 2 + 2));
+        }
+        let handles: Vec<String> = chunk.iter().map(|(_, r)| r.to_string()).collect();
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 2);
+        for ((id, _), handle) in chunk.iter().zip(&handles) {
+            values.push(id);
+            values.push(handle);
+        }
+        conn.prepare_cached(&sql)?.execute(values.as_slice())?;
     }
     Ok(())
 }
@@ -527,8 +551,8 @@ impl KeyStore for SqliteKeyStore {
         if let Some(hit) = keys.cache.get(&reporter) {
             return Ok(hit.clone());
         }
-        if keys.assigned.contains(&reporter) {
-            if let Some(found) = self.assigned_key(&keys, reporter)? {
+        if let Some(key_id) = keys.assigned.get(&reporter).cloned() {
+            if let Some(found) = self.assigned_key(&keys, &key_id)? {
                 keys.cache.insert(reporter, found.clone());
                 return Ok(found);
             }
@@ -541,7 +565,7 @@ impl KeyStore for SqliteKeyStore {
             .pop()
             .ok_or(KeyError::Crypto("an empty key pool after a refill"))?;
         keys.cache.insert(reporter, (id.clone(), key.clone()));
-        keys.assigned.insert(reporter);
+        keys.assigned.insert(reporter, id.clone());
         keys.pending.push((id.clone(), reporter));
         if keys.pending.len() >= PENDING_MAX {
             self.write_pending(&mut keys)?;
@@ -591,7 +615,7 @@ impl KeyStore for SqliteKeyStore {
         if let Some((id, _)) = keys.cache.remove(&reporter) {
             doomed.push(id);
         }
-        keys.assigned.remove(&reporter);
+        doomed.extend(keys.assigned.remove(&reporter));
         keys.pending.retain(|(id, _)| !doomed.contains(id));
         let pending = std::mem::take(&mut keys.pending);
         let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
@@ -599,7 +623,8 @@ impl KeyStore for SqliteKeyStore {
         let at_text = at.to_rfc3339();
         tx.execute(
             "UPDATE data_keys SET state = 'destroyed', nonce = NULL, wrapped = NULL, destroyed_at = ?2 \
-             WHERE reporter = ?1 AND state <> 'destroyed'",
+             WHERE (reporter = ?1 OR key_id IN (SELECT key_id FROM key_assignments WHERE reporter = ?1)) \
+             AND state <> 'destroyed'",
             params![reporter.to_string(), at_text],
         )
         .map_err(|e| self.io(e))?;
@@ -727,15 +752,53 @@ mod tests {
             KeyState::Live(key) => assert_eq!(key.bytes.as_ref(), dave_key.bytes.as_ref()),
             KeyState::Destroyed { .. } => panic!("a live key was lost across a reopen"),
         }
+        // The assignment written (on drop) is read back: dave keeps his key.
+        let (again_id, _) = reopened
+            .reporter_key(ReporterHandle(uuid::Uuid::from_u128(0xd4e)))
+            .await
+            .expect("a key");
+        assert_eq!(again_id, dave_id);
         drop(reopened);
         assert!(matches!(
             SqliteKeyStore::open(
                 &path,
-                master,
+                master.clone(),
                 Arc::new(SeededIds::new(4)),
                 Synchronous::Full
             ),
             Err(KeyError::WrongMasterKey { .. })
+        ));
+    }
+
+    /// A key store of the first release recorded an assignment in the key's own row (and had
+    /// no `key_assignments`): its reporters keep their keys, and erasure still finds them.
+    #[tokio::test]
+    async fn a_first_release_key_store_keeps_its_assignments_and_erasure_finds_them() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("old.keys.db");
+        let master = MasterKey::generate();
+        let ids: Arc<dyn IdGenerator> = Arc::new(SeededIds::new(5));
+        let erin = ReporterHandle(uuid::Uuid::from_u128(0xe1));
+        let keys =
+            SqliteKeyStore::create(&path, master.clone(), Arc::clone(&ids), Synchronous::Full)
+                .expect("create");
+        let (erin_id, _) = keys.reporter_key(erin).await.expect("a key");
+        drop(keys);
+        {
+            let conn = Connection::open(&path).expect("open the file");
+            conn.execute_batch(&format!(
+                "DROP TABLE key_assignments; UPDATE data_keys SET reporter = '{erin}', \
+                 state = 'assigned' WHERE key_id = '{erin_id}'"
+            ))
+            .expect("the first release's layout");
+        }
+        let reopened = SqliteKeyStore::open(&path, master, ids, Synchronous::Full).expect("open");
+        assert_eq!(reopened.reporter_key(erin).await.expect("a key").0, erin_id);
+        let at = Utc::now();
+        reopened.destroy(erin, &[], at).await.expect("destroy");
+        assert!(matches!(
+            reopened.data_key(&erin_id).await.expect("read"),
+            KeyState::Destroyed { .. }
         ));
     }
 }
