@@ -801,4 +801,36 @@ mod tests {
             KeyState::Destroyed { .. }
         ));
     }
+
+    /// Enough reporters for several pool refills (8, 16, 32 keys) and assignment batches:
+    /// every reporter keeps their key after a reopen, and no two share one.
+    #[tokio::test]
+    async fn many_reporters_keep_their_keys_across_a_reopen() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("many.keys.db");
+        let master = MasterKey::generate();
+        let ids: Arc<dyn IdGenerator> = Arc::new(SeededIds::new(6));
+        let keys =
+            SqliteKeyStore::create(&path, master.clone(), Arc::clone(&ids), Synchronous::Normal)
+                .expect("create");
+        let mut given = Vec::new();
+        for n in 0..53u128 {
+            let reporter = ReporterHandle(uuid::Uuid::from_u128(0x1000 + n));
+            given.push((
+                reporter,
+                keys.reporter_key(reporter).await.expect("a key").0,
+            ));
+        }
+        drop(keys);
+        let reopened =
+            SqliteKeyStore::open(&path, master, ids, Synchronous::Normal).expect("reopen");
+        for (reporter, id) in &given {
+            assert_eq!(
+                &reopened.reporter_key(*reporter).await.expect("a key").0,
+                id
+            );
+        }
+        let distinct: HashMap<&String, ()> = given.iter().map(|(_, id)| (id, ())).collect();
+        assert_eq!(distinct.len(), given.len());
+    }
 }
