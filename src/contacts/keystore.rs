@@ -10,18 +10,20 @@
 //! second key for that reporter: the log's sealed contacts name their key ids, and erasure
 //! destroys every key the reporter's cases name (docs/design.md, "Key store").
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use caseflow_domain::ReporterHandle;
 use caseflow_store::Synchronous;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::error::KeyError;
-use super::master::{DataKey, KEY_BYTES, MasterKey};
+use super::master::{DataKey, KEY_BYTES, MasterKey, NONCE_BYTES};
 use crate::ids::{IdGenerator, Secret};
 
 /// What the key store knows of one data key.
@@ -71,10 +73,9 @@ pub(crate) fn new_key(ids: &dyn IdGenerator) -> (String, DataKey) {
     ids.fill_secret(Secret::DataKey, &mut bytes);
     let mut id = [0u8; 16];
     ids.fill_secret(Secret::DataKey, &mut id);
-    (
-        format!("dk-{}", hex::encode(id)),
-        DataKey::from_bytes(bytes),
-    )
+    // 128 random bits in base64url (22 characters; `dk-` and 32 hex digits before format 2):
+    // the id is in every sealed contact, so its length is hashed and written on each report.
+    (URL_SAFE_NO_PAD.encode(id), DataKey::from_bytes(bytes))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -208,7 +209,13 @@ CREATE TABLE data_keys (
     destroyed_at TEXT
 );
 CREATE INDEX data_keys_by_reporter ON data_keys (reporter);
+CREATE TABLE key_assignments (key_id TEXT NOT NULL, reporter TEXT NOT NULL);
 ";
+
+/// Which reporter took which key, appended (a key store of the first release recorded it by
+/// rewriting the key's row, which it still reads). Added to such a file at open.
+const ASSIGNMENTS: &str =
+    "CREATE TABLE IF NOT EXISTS key_assignments (key_id TEXT NOT NULL, reporter TEXT NOT NULL)";
 
 /// Data keys in a SQLite file, wrapped by the master key.
 #[derive(Debug)]
@@ -226,10 +233,10 @@ struct SqliteKeys {
     next_batch: usize,
     /// Reporters' keys seen or made by this process.
     cache: HashMap<ReporterHandle, (String, DataKey)>,
-    /// Every reporter the file holds a live assigned key for (read at open, kept as keys
-    /// are assigned and destroyed): a report by a reporter not in it, as most reports are,
-    /// needs no lookup in the file. A lookup was most of a named report's cost.
-    assigned: HashSet<ReporterHandle>,
+    /// Every reporter the file holds a live assigned key for, and that key's id (read at
+    /// open, kept as keys are assigned and destroyed): a report by a reporter not in it, as
+    /// most reports are, needs no lookup in the file, and one in it a lookup by key id.
+    assigned: HashMap<ReporterHandle, String>,
     /// Assignments not yet written.
     pending: Vec<(String, ReporterHandle)>,
 }
@@ -320,6 +327,7 @@ impl SqliteKeyStore {
             [],
         )
         .map_err(|e| io(path, e))?;
+        conn.execute_batch(ASSIGNMENTS).map_err(|e| io(path, e))?;
         let assigned = assigned_reporters(&conn).map_err(|e| io(path, e))?;
         let store = Self::from_parts(path, conn, master, ids);
         store.lock().assigned = assigned;
@@ -341,7 +349,7 @@ impl SqliteKeyStore {
                 pool: Vec::new(),
                 next_batch: POOL_BATCH_FIRST,
                 cache: HashMap::new(),
-                assigned: HashSet::new(),
+                assigned: HashMap::new(),
                 pending: Vec::new(),
             }),
         }
@@ -366,20 +374,12 @@ impl SqliteKeyStore {
         let batch: Vec<(String, DataKey)> = (0..keys.next_batch)
             .map(|_| new_key(self.ids.as_ref()))
             .collect();
-        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO data_keys (key_id, state, nonce, wrapped) VALUES (?1, 'free', ?2, ?3)",
-                )
-                .map_err(|e| self.io(e))?;
-            for (id, key) in &batch {
-                let (nonce, wrapped) = keys.master.wrap(id, key)?;
-                insert
-                    .execute(params![id, &nonce[..], wrapped])
-                    .map_err(|e| self.io(e))?;
-            }
+        let mut wrapped = Vec::with_capacity(batch.len());
+        for (id, key) in &batch {
+            wrapped.push(keys.master.wrap(id, key)?);
         }
+        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
+        insert_free_keys(&tx, &batch, &wrapped).map_err(|e| self.io(e))?;
         write_assignments(&tx, &keys.pending).map_err(|e| self.io(e))?;
         tx.commit().map_err(|e| self.io(e))?;
         keys.pending.clear();
@@ -403,35 +403,32 @@ impl SqliteKeyStore {
         Ok(())
     }
 
+    /// The live key recorded for a reporter (by an earlier process), read by its id.
     fn assigned_key(
         &self,
         keys: &SqliteKeys,
-        reporter: ReporterHandle,
+        key_id: &str,
     ) -> Result<Option<(String, DataKey)>, KeyError> {
-        // Asked for every reporter this process has not seen (most reports are a new
-        // reporter's), so the statement is cached: preparing it was most of a report's cost.
-        let row: Option<(String, Vec<u8>, Vec<u8>)> = keys
+        let row: Option<(Vec<u8>, Vec<u8>)> = keys
             .conn
             .prepare_cached(
-                "SELECT key_id, nonce, wrapped FROM data_keys \
-                 WHERE reporter = ?1 AND state = 'assigned' ORDER BY rowid LIMIT 1",
+                "SELECT nonce, wrapped FROM data_keys \
+                 WHERE key_id = ?1 AND state <> 'destroyed' AND wrapped IS NOT NULL",
             )
             .and_then(|mut select| {
                 select
-                    .query_row([reporter.to_string()], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
+                    .query_row([key_id], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()
             })
             .map_err(|e| self.io(e))?;
-        let Some((id, nonce, wrapped)) = row else {
+        let Some((nonce, wrapped)) = row else {
             return Ok(None);
         };
         let key = keys
             .master
-            .unwrap(&id, &nonce, &wrapped)
-            .ok_or_else(|| self.altered(&id))?;
-        Ok(Some((id, key)))
+            .unwrap(key_id, &nonce, &wrapped)
+            .ok_or_else(|| self.altered(key_id))?;
+        Ok(Some((key_id.to_owned(), key)))
     }
 
     fn altered(&self, key_id: &str) -> KeyError {
@@ -464,31 +461,85 @@ fn configure(conn: &Connection, path: &Path, synchronous: Synchronous) -> Result
         .map_err(|e| io(path, e))
 }
 
-/// The reporters with a live assigned key.
-fn assigned_reporters(conn: &Connection) -> rusqlite::Result<HashSet<ReporterHandle>> {
-    let mut select =
-        conn.prepare("SELECT DISTINCT reporter FROM data_keys WHERE state = 'assigned'")?;
-    let rows = select.query_map([], |r| r.get::<_, Option<String>>(0))?;
-    let mut reporters = HashSet::new();
+/// The reporters with a live assigned key, and its id: the first recorded, in the rows of
+/// the first release (`state = 'assigned'`) or in `key_assignments`.
+fn assigned_reporters(conn: &Connection) -> rusqlite::Result<HashMap<ReporterHandle, String>> {
+    let mut select = conn.prepare(
+        "SELECT reporter, key_id FROM data_keys WHERE state = 'assigned' \
+         UNION ALL SELECT a.reporter, a.key_id FROM key_assignments a \
+         JOIN data_keys d ON d.key_id = a.key_id WHERE d.state <> 'destroyed'",
+    )?;
+    let rows = select.query_map([], |r| {
+        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut reporters = HashMap::new();
     for row in rows {
+        let (reporter, key_id) = row?;
         // A handle that does not parse was never written by this code: it matches no
         // reporter, so leaving it out changes no lookup.
-        if let Some(handle) = row?.and_then(|text| text.parse::<uuid::Uuid>().ok()) {
-            reporters.insert(ReporterHandle(handle));
+        if let Some(handle) = reporter.and_then(|text| text.parse::<uuid::Uuid>().ok()) {
+            reporters.entry(ReporterHandle(handle)).or_insert(key_id);
         }
     }
     Ok(reporters)
 }
 
+/// Writes a pool batch as one multi-row `INSERT` (one statement, not one per key: the
+/// statement overhead was a visible part of a new reporter's cost). Batch sizes are few
+/// (8, 16, … 256), so each size's statement is prepared once.
+fn insert_free_keys(
+    conn: &Connection,
+    batch: &[(String, DataKey)],
+    wrapped: &[([u8; NONCE_BYTES], Vec<u8>)],
+) -> rusqlite::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from("INSERT INTO data_keys (key_id, state, nonce, wrapped) VALUES ");
+    for row in 0..batch.len() {
+        if row > 0 {
+            sql.push(',');
+        }
+        let first = row * 3 + 1;
+        sql.push_str(&format!(
+            "(?{first}, 'free', ?{}, ?{})",
+            first + 1,
+            first + 2
+        ));
+    }
+    let mut insert = conn.prepare_cached(&sql)?;
+    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(batch.len() * 3);
+    for ((id, _), (nonce, wrapped)) in batch.iter().zip(wrapped) {
+        values.push(id);
+        values.push(nonce);
+        values.push(wrapped);
+    }
+    insert.execute(values.as_slice())?;
+    Ok(())
+}
+
+/// Appends assignments to `key_assignments` in one multi-row `INSERT` per 64 (appending to a
+/// table without an index, where rewriting each key's row, with its index entry, cost more
+/// than the rest of a report's key bookkeeping).
 fn write_assignments(
     conn: &Connection,
     pending: &[(String, ReporterHandle)],
 ) -> rusqlite::Result<()> {
-    let mut update = conn.prepare_cached(
-        "UPDATE data_keys SET reporter = ?2, state = 'assigned' WHERE key_id = ?1 AND state <> 'destroyed'",
-    )?;
-    for (id, reporter) in pending {
-        update.execute(params![id, reporter.to_string()])?;
+    for chunk in pending.chunks(PENDING_MAX) {
+        let mut sql = String::from("INSERT INTO key_assignments (key_id, reporter) VALUES ");
+        for row in 0..chunk.len() {
+            if row > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(?{}, ?{})", row * 2 + 1, row * 2 + 2));
+        }
+        let handles: Vec<String> = chunk.iter().map(|(_, r)| r.to_string()).collect();
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 2);
+        for ((id, _), handle) in chunk.iter().zip(&handles) {
+            values.push(id);
+            values.push(handle);
+        }
+        conn.prepare_cached(&sql)?.execute(values.as_slice())?;
     }
     Ok(())
 }
@@ -500,8 +551,8 @@ impl KeyStore for SqliteKeyStore {
         if let Some(hit) = keys.cache.get(&reporter) {
             return Ok(hit.clone());
         }
-        if keys.assigned.contains(&reporter) {
-            if let Some(found) = self.assigned_key(&keys, reporter)? {
+        if let Some(key_id) = keys.assigned.get(&reporter).cloned() {
+            if let Some(found) = self.assigned_key(&keys, &key_id)? {
                 keys.cache.insert(reporter, found.clone());
                 return Ok(found);
             }
@@ -514,7 +565,7 @@ impl KeyStore for SqliteKeyStore {
             .pop()
             .ok_or(KeyError::Crypto("an empty key pool after a refill"))?;
         keys.cache.insert(reporter, (id.clone(), key.clone()));
-        keys.assigned.insert(reporter);
+        keys.assigned.insert(reporter, id.clone());
         keys.pending.push((id.clone(), reporter));
         if keys.pending.len() >= PENDING_MAX {
             self.write_pending(&mut keys)?;
@@ -564,7 +615,7 @@ impl KeyStore for SqliteKeyStore {
         if let Some((id, _)) = keys.cache.remove(&reporter) {
             doomed.push(id);
         }
-        keys.assigned.remove(&reporter);
+        doomed.extend(keys.assigned.remove(&reporter));
         keys.pending.retain(|(id, _)| !doomed.contains(id));
         let pending = std::mem::take(&mut keys.pending);
         let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
@@ -572,7 +623,8 @@ impl KeyStore for SqliteKeyStore {
         let at_text = at.to_rfc3339();
         tx.execute(
             "UPDATE data_keys SET state = 'destroyed', nonce = NULL, wrapped = NULL, destroyed_at = ?2 \
-             WHERE reporter = ?1 AND state <> 'destroyed'",
+             WHERE (reporter = ?1 OR key_id IN (SELECT key_id FROM key_assignments WHERE reporter = ?1)) \
+             AND state <> 'destroyed'",
             params![reporter.to_string(), at_text],
         )
         .map_err(|e| self.io(e))?;
@@ -700,15 +752,85 @@ mod tests {
             KeyState::Live(key) => assert_eq!(key.bytes.as_ref(), dave_key.bytes.as_ref()),
             KeyState::Destroyed { .. } => panic!("a live key was lost across a reopen"),
         }
+        // The assignment written (on drop) is read back: dave keeps his key.
+        let (again_id, _) = reopened
+            .reporter_key(ReporterHandle(uuid::Uuid::from_u128(0xd4e)))
+            .await
+            .expect("a key");
+        assert_eq!(again_id, dave_id);
         drop(reopened);
         assert!(matches!(
             SqliteKeyStore::open(
                 &path,
-                master,
+                master.clone(),
                 Arc::new(SeededIds::new(4)),
                 Synchronous::Full
             ),
             Err(KeyError::WrongMasterKey { .. })
         ));
+    }
+
+    /// A key store of the first release recorded an assignment in the key's own row (and had
+    /// no `key_assignments`): its reporters keep their keys, and erasure still finds them.
+    #[tokio::test]
+    async fn a_first_release_key_store_keeps_its_assignments_and_erasure_finds_them() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("old.keys.db");
+        let master = MasterKey::generate();
+        let ids: Arc<dyn IdGenerator> = Arc::new(SeededIds::new(5));
+        let erin = ReporterHandle(uuid::Uuid::from_u128(0xe1));
+        let keys =
+            SqliteKeyStore::create(&path, master.clone(), Arc::clone(&ids), Synchronous::Full)
+                .expect("create");
+        let (erin_id, _) = keys.reporter_key(erin).await.expect("a key");
+        drop(keys);
+        {
+            let conn = Connection::open(&path).expect("open the file");
+            conn.execute_batch(&format!(
+                "DROP TABLE key_assignments; UPDATE data_keys SET reporter = '{erin}', \
+                 state = 'assigned' WHERE key_id = '{erin_id}'"
+            ))
+            .expect("the first release's layout");
+        }
+        let reopened = SqliteKeyStore::open(&path, master, ids, Synchronous::Full).expect("open");
+        assert_eq!(reopened.reporter_key(erin).await.expect("a key").0, erin_id);
+        let at = Utc::now();
+        reopened.destroy(erin, &[], at).await.expect("destroy");
+        assert!(matches!(
+            reopened.data_key(&erin_id).await.expect("read"),
+            KeyState::Destroyed { .. }
+        ));
+    }
+
+    /// Enough reporters for several pool refills (8, 16, 32 keys) and assignment batches:
+    /// every reporter keeps their key after a reopen, and no two share one.
+    #[tokio::test]
+    async fn many_reporters_keep_their_keys_across_a_reopen() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("many.keys.db");
+        let master = MasterKey::generate();
+        let ids: Arc<dyn IdGenerator> = Arc::new(SeededIds::new(6));
+        let keys =
+            SqliteKeyStore::create(&path, master.clone(), Arc::clone(&ids), Synchronous::Normal)
+                .expect("create");
+        let mut given = Vec::new();
+        for n in 0..53u128 {
+            let reporter = ReporterHandle(uuid::Uuid::from_u128(0x1000 + n));
+            given.push((
+                reporter,
+                keys.reporter_key(reporter).await.expect("a key").0,
+            ));
+        }
+        drop(keys);
+        let reopened =
+            SqliteKeyStore::open(&path, master, ids, Synchronous::Normal).expect("reopen");
+        for (reporter, id) in &given {
+            assert_eq!(
+                &reopened.reporter_key(*reporter).await.expect("a key").0,
+                id
+            );
+        }
+        let distinct: HashMap<&String, ()> = given.iter().map(|(_, id)| (id, ())).collect();
+        assert_eq!(distinct.len(), given.len());
     }
 }

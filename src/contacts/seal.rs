@@ -1,7 +1,11 @@
-//! Sealing a reporter's contact: XChaCha20-Poly1305 under the reporter's data key, over the
-//! contact's JSON, with the case and the reporter handle as associated data (a sealed value
-//! cannot be moved to another case or reporter unnoticed). Format 1; docs/design.md.
+//! Sealing a reporter's contact: XChaCha20-Poly1305 under the reporter's data key, with the
+//! case and the reporter handle as associated data (a sealed value cannot be moved to
+//! another case or reporter unnoticed). This release writes format 2 (the contact as two
+//! length-prefixed fields, stored compactly in base64url) and still opens format 1 (the
+//! contact's JSON, in hex). docs/design.md, "The sealed contact".
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use caseflow_domain::{CaseId, ProtectedContact, ReporterHandle, SealedContact};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -12,13 +16,26 @@ use super::master::{DataKey, NONCE_BYTES};
 use crate::ids::{IdGenerator, Secret};
 
 /// The sealed-contact format this release writes.
-pub const SEAL_FORMAT: u32 = 1;
+pub const SEAL_FORMAT: u32 = 2;
 
-fn associated_data(case_id: CaseId, reporter: ReporterHandle) -> Vec<u8> {
-    format!("caseflow reporter contact v{SEAL_FORMAT}|{case_id}|{reporter}").into_bytes()
+/// The first format: the contact's JSON, hex, a textual associated data.
+const FORMAT_1: u32 = 1;
+
+fn associated_data_v1(case_id: CaseId, reporter: ReporterHandle) -> Vec<u8> {
+    format!("caseflow reporter contact v1|{case_id}|{reporter}").into_bytes()
 }
 
-/// Encrypts a contact for one case of one reporter.
+/// Format 2's associated data: a label, then the case's and the reporter's 16 bytes.
+fn associated_data_v2(case_id: CaseId, reporter: ReporterHandle) -> [u8; 60] {
+    const LABEL: &[u8; 28] = b"caseflow reporter contact v2";
+    let mut aad = [0u8; 60];
+    aad[..28].copy_from_slice(LABEL);
+    aad[28..44].copy_from_slice(case_id.as_uuid().as_bytes());
+    aad[44..].copy_from_slice(reporter.0.as_bytes());
+    aad
+}
+
+/// Encrypts a contact for one case of one reporter (format 2).
 pub fn seal(
     contact: &ProtectedContact,
     key_id: &str,
@@ -27,9 +44,7 @@ pub fn seal(
     reporter: ReporterHandle,
     ids: &dyn IdGenerator,
 ) -> Result<SealedContact, KeyError> {
-    let clear = Zeroizing::new(
-        serde_json::to_vec(contact).map_err(|_| KeyError::Crypto("serialising a contact"))?,
-    );
+    let clear = encode_fields(contact);
     let mut nonce = [0u8; NONCE_BYTES];
     ids.fill_secret(Secret::Nonce, &mut nonce);
     let cipher = XChaCha20Poly1305::new(key.bytes.as_ref().into());
@@ -38,19 +53,23 @@ pub fn seal(
             XNonce::from_slice(&nonce),
             Payload {
                 msg: &clear,
-                aad: &associated_data(case_id, reporter),
+                aad: &associated_data_v2(case_id, reporter),
             },
         )
         .map_err(|_| KeyError::Crypto("sealing a contact"))?;
+    let mut sealed = Vec::with_capacity(NONCE_BYTES + ciphertext.len());
+    sealed.extend_from_slice(&nonce);
+    sealed.extend_from_slice(&ciphertext);
     Ok(SealedContact {
         format: SEAL_FORMAT,
         key_id: key_id.to_owned(),
-        nonce: hex::encode(nonce),
-        ciphertext: hex::encode(ciphertext),
+        nonce: String::new(),
+        ciphertext: URL_SAFE_NO_PAD.encode(sealed),
     })
 }
 
-/// Decrypts a sealed contact; an error when the key is not its key or the bytes changed.
+/// Decrypts a sealed contact of either format; an error when the key is not its key or the
+/// bytes changed.
 pub fn open(
     sealed: &SealedContact,
     key: &DataKey,
@@ -58,33 +77,110 @@ pub fn open(
     reporter: ReporterHandle,
 ) -> Result<ProtectedContact, KeyError> {
     let unreadable = || KeyError::ContactUnreadable { case_id };
-    if sealed.format != SEAL_FORMAT {
-        return Err(unreadable());
-    }
-    let nonce = hex::decode(&sealed.nonce).map_err(|_| unreadable())?;
-    let ciphertext = hex::decode(&sealed.ciphertext).map_err(|_| unreadable())?;
-    if nonce.len() != NONCE_BYTES {
-        return Err(unreadable());
-    }
     let cipher = XChaCha20Poly1305::new(key.bytes.as_ref().into());
-    let clear = Zeroizing::new(
-        cipher
-            .decrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &ciphertext,
-                    aad: &associated_data(case_id, reporter),
-                },
-            )
-            .map_err(|_| unreadable())?,
-    );
-    serde_json::from_slice(&clear).map_err(|_| unreadable())
+    match sealed.format {
+        FORMAT_1 => {
+            let nonce = hex::decode(&sealed.nonce).map_err(|_| unreadable())?;
+            let ciphertext = hex::decode(&sealed.ciphertext).map_err(|_| unreadable())?;
+            if nonce.len() != NONCE_BYTES {
+                return Err(unreadable());
+            }
+            let aad = associated_data_v1(case_id, reporter);
+            let clear = decrypt(&cipher, &nonce, &ciphertext, &aad).ok_or_else(unreadable)?;
+            serde_json::from_slice(&clear).map_err(|_| unreadable())
+        }
+        SEAL_FORMAT => {
+            let bytes = URL_SAFE_NO_PAD
+                .decode(&sealed.ciphertext)
+                .map_err(|_| unreadable())?;
+            if !sealed.nonce.is_empty() || bytes.len() < NONCE_BYTES {
+                return Err(unreadable());
+            }
+            let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
+            let aad = associated_data_v2(case_id, reporter);
+            let clear = decrypt(&cipher, nonce, ciphertext, &aad).ok_or_else(unreadable)?;
+            decode_fields(&clear).ok_or_else(unreadable)
+        }
+        _ => Err(unreadable()),
+    }
+}
+
+fn decrypt(
+    cipher: &XChaCha20Poly1305,
+    nonce: &[u8],
+    ciphertext: &[u8],
+    aad: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    cipher
+        .decrypt(
+            XNonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
+        .ok()
+        .map(Zeroizing::new)
+}
+
+/// Format 2's clear text: the name, then the phone, each as a LEB128 length and UTF-8.
+fn encode_fields(contact: &ProtectedContact) -> Zeroizing<Vec<u8>> {
+    let (name, phone) = (contact.expose_name(), contact.expose_phone());
+    let mut out = Zeroizing::new(Vec::with_capacity(name.len() + phone.len() + 4));
+    for field in [name, phone] {
+        put_length(&mut out, field.len());
+        out.extend_from_slice(field.as_bytes());
+    }
+    out
+}
+
+fn put_length(out: &mut Vec<u8>, mut length: usize) {
+    loop {
+        let low = (length & 0x7f) as u8;
+        length >>= 7;
+        if length == 0 {
+            out.push(low);
+            return;
+        }
+        out.push(low | 0x80);
+    }
+}
+
+fn decode_fields(mut clear: &[u8]) -> Option<ProtectedContact> {
+    let name = take_field(&mut clear)?;
+    let phone = take_field(&mut clear)?;
+    clear.is_empty().then(|| ProtectedContact::new(name, phone))
+}
+
+fn take_field<'a>(input: &mut &'a [u8]) -> Option<&'a str> {
+    let mut length = 0usize;
+    let mut shift = 0u32;
+    loop {
+        let (&byte, rest) = input.split_first()?;
+        *input = rest;
+        length |= usize::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift >= usize::BITS {
+            return None;
+        }
+    }
+    if length > input.len() {
+        return None;
+    }
+    let (field, rest) = input.split_at(length);
+    *input = rest;
+    std::str::from_utf8(field).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::RandomIds;
+    use caseflow_domain::Reporter;
+    use chrono::{DateTime, Utc};
     use uuid::Uuid;
 
     fn key(byte: u8) -> DataKey {
@@ -97,6 +193,7 @@ mod tests {
         let case = CaseId::new(Uuid::from_u128(1));
         let reporter = ReporterHandle(Uuid::from_u128(2));
         let sealed = seal(&contact, "dk-1", &key(1), case, reporter, &RandomIds).expect("seals");
+        assert_eq!(sealed.format, SEAL_FORMAT);
         assert!(!sealed.ciphertext.contains("13800000000"));
         assert_eq!(
             open(&sealed, &key(1), case, reporter).expect("opens"),
@@ -105,10 +202,103 @@ mod tests {
         assert!(open(&sealed, &key(2), case, reporter).is_err());
         let other_case = CaseId::new(Uuid::from_u128(3));
         assert!(open(&sealed, &key(1), other_case, reporter).is_err());
+        let other_reporter = ReporterHandle(Uuid::from_u128(4));
+        assert!(open(&sealed, &key(1), case, other_reporter).is_err());
         let mut altered = sealed.clone();
-        altered.ciphertext.replace_range(0..2, "00");
-        if altered != sealed {
-            assert!(open(&altered, &key(1), case, reporter).is_err());
+        let flipped = if altered.ciphertext.starts_with('A') {
+            "B"
+        } else {
+            "A"
+        };
+        altered.ciphertext.replace_range(0..1, flipped);
+        assert!(open(&altered, &key(1), case, reporter).is_err());
+    }
+
+    #[test]
+    fn long_and_empty_fields_round_trip() {
+        let case = CaseId::new(Uuid::from_u128(1));
+        let reporter = ReporterHandle(Uuid::from_u128(2));
+        for contact in [
+            ProtectedContact::new("", ""),
+            ProtectedContact::new("名".repeat(300), "1".repeat(20_000)),
+        ] {
+            let sealed = seal(&contact, "k", &key(1), case, reporter, &RandomIds).expect("seals");
+            assert_eq!(
+                open(&sealed, &key(1), case, reporter).expect("opens"),
+                contact
+            );
         }
+    }
+
+    #[test]
+    fn clear_text_that_is_not_two_fields_is_refused() {
+        assert!(decode_fields(&[3, b'a']).is_none());
+        assert!(decode_fields(&[1, b'a', 1, b'b', 0]).is_none());
+        assert!(decode_fields(&[0xff; 12]).is_none());
+        assert!(decode_fields(&[1, 0xff, 0]).is_none());
+    }
+
+    /// Stored sealed contacts, made outside this crate (an independent XChaCha20-Poly1305:
+    /// HChaCha20 in Python over `cryptography`'s ChaCha20-Poly1305) with the data key
+    /// `[7; 32]`, the nonce 0x40..0x57, case 0x11 and reporter 0x22. A change that stops
+    /// them opening breaks every store already written.
+    const GOLDEN_FORMAT_1: &str = r#"{"type":"sealed","contact":{"format":1,"key_id":"dk-golden","nonce":"404142434445464748494a4b4c4d4e4f5051525354555657","ciphertext":"3f0c5e760911980bc86513045023608ee774818ab527145d5446d3d05cedd4a02642283111ce70129f540bc86a07f0e8ce4cc29120551e6acd331ab4"}}"#;
+    const GOLDEN_FORMAT_2: &str = r#"{"type":"sealed","contact":"2.kgolden.QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXTcm-nILrKtd1EpC-hYTdWEjUk4unZ0wCdAfheAFdpaXp3pMEKKQUDg"}"#;
+
+    fn golden_case() -> (CaseId, ReporterHandle) {
+        (
+            CaseId::new(Uuid::from_u128(0x11)),
+            ReporterHandle(Uuid::from_u128(0x22)),
+        )
+    }
+
+    fn sealed_of(json: &str) -> SealedContact {
+        match serde_json::from_str::<Reporter>(json).expect("decodes") {
+            Reporter::Sealed(sealed) => sealed,
+            other => panic!("not sealed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn golden_sealed_contacts_of_both_formats_open_and_re_serialise_unchanged() {
+        let (case, reporter) = golden_case();
+        let expected = ProtectedContact::new("王某某", "138-0000-0000");
+        for (json, format) in [(GOLDEN_FORMAT_1, 1), (GOLDEN_FORMAT_2, 2)] {
+            let sealed = sealed_of(json);
+            assert_eq!(sealed.format, format);
+            assert_eq!(
+                open(&sealed, &key(7), case, reporter).expect("opens"),
+                expected
+            );
+            let again = serde_json::to_string(&Reporter::Sealed(sealed)).expect("encodes");
+            assert_eq!(again, json);
+        }
+    }
+
+    /// Nonces 0x40, 0x41, … (the golden fixtures' nonce), for a byte-exact seal.
+    #[derive(Debug)]
+    struct CountingNonce;
+
+    impl IdGenerator for CountingNonce {
+        fn next_id(&self, _now: DateTime<Utc>) -> Uuid {
+            Uuid::nil()
+        }
+        fn next_u64(&self) -> u64 {
+            0
+        }
+        fn fill_secret(&self, _kind: Secret, out: &mut [u8]) {
+            for (byte, value) in out.iter_mut().zip(0x40u8..) {
+                *byte = value;
+            }
+        }
+    }
+
+    #[test]
+    fn this_release_seals_exactly_the_golden_format_2() {
+        let (case, reporter) = golden_case();
+        let contact = ProtectedContact::new("王某某", "138-0000-0000");
+        let sealed =
+            seal(&contact, "kgolden", &key(7), case, reporter, &CountingNonce).expect("seals");
+        assert_eq!(sealed, sealed_of(GOLDEN_FORMAT_2));
     }
 }

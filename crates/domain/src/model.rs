@@ -456,19 +456,114 @@ impl fmt::Display for ProtectedContact {
 /// A reporter's contact as the log stores it: encrypted by the engine with the reporter's
 /// data key. To the domain it is opaque data: the domain never encrypts, decrypts or looks
 /// inside it (that would need keys, randomness and IO). The format is the engine's
-/// (docs/design.md, "Reporter contacts"): `key_id` names the data key in the key store,
-/// `nonce` and `ciphertext` are lowercase hex.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// (docs/design.md, "Reporter contacts"): `key_id` names the data key in the key store.
+///
+/// Two stored forms. Format 1 (the first release) is an object with `nonce` and
+/// `ciphertext` in lowercase hex. Later formats leave `nonce` empty (the engine keeps it
+/// inside `ciphertext`) and are stored as the one string `<format>.<key_id>.<ciphertext>`,
+/// about half the bytes to hash and write. Both forms decode, and a format-1 value is
+/// written back as an object, as it was stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedContact {
     /// The format of the sealed value (the engine's; 1 is XChaCha20-Poly1305 over the
-    /// contact's JSON, bound to the case and the reporter handle).
+    /// contact's JSON, 2 over length-prefixed fields; both bound to the case and the
+    /// reporter handle).
     pub format: u32,
     /// The data key's id in the key store.
     pub key_id: String,
-    /// The AEAD nonce, hex.
+    /// The AEAD nonce, hex (format 1); empty in the compact form.
     pub nonce: String,
-    /// The AEAD ciphertext with its tag, hex.
+    /// The AEAD ciphertext with its tag: hex (format 1), or the engine's text without `.`
+    /// in the compact form.
     pub ciphertext: String,
+}
+
+/// The object form (format 1), borrowed for writing.
+#[derive(Serialize)]
+#[serde(rename = "SealedContact")]
+struct SealedFieldsRef<'a> {
+    format: u32,
+    key_id: &'a str,
+    nonce: &'a str,
+    ciphertext: &'a str,
+}
+
+#[derive(Deserialize)]
+struct SealedFields {
+    format: u32,
+    key_id: String,
+    nonce: String,
+    ciphertext: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SealedWire {
+    Compact(String),
+    Fields(SealedFields),
+}
+
+impl SealedContact {
+    /// Whether this value is written as the one compact string (it can be read back as
+    /// the same value).
+    fn is_compact(&self) -> bool {
+        self.nonce.is_empty()
+            && self.format != 1
+            && !self.key_id.is_empty()
+            && !self.key_id.contains('.')
+            && !self.ciphertext.contains('.')
+    }
+
+    fn from_compact(text: &str) -> Option<SealedContact> {
+        let mut parts = text.splitn(3, '.');
+        let format: u32 = parts.next()?.parse().ok()?;
+        let key_id = parts.next()?;
+        let ciphertext = parts.next()?;
+        if format == 1 || key_id.is_empty() || ciphertext.contains('.') {
+            return None;
+        }
+        Some(SealedContact {
+            format,
+            key_id: key_id.to_owned(),
+            nonce: String::new(),
+            ciphertext: ciphertext.to_owned(),
+        })
+    }
+}
+
+impl Serialize for SealedContact {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.is_compact() {
+            serializer.collect_str(&format_args!(
+                "{}.{}.{}",
+                self.format, self.key_id, self.ciphertext
+            ))
+        } else {
+            SealedFieldsRef {
+                format: self.format,
+                key_id: &self.key_id,
+                nonce: &self.nonce,
+                ciphertext: &self.ciphertext,
+            }
+            .serialize(serializer)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SealedContact {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match SealedWire::deserialize(deserializer)? {
+            SealedWire::Compact(text) => SealedContact::from_compact(&text).ok_or_else(|| {
+                serde::de::Error::custom("a sealed contact string is not <format>.<key>.<data>")
+            }),
+            SealedWire::Fields(f) => Ok(SealedContact {
+                format: f.format,
+                key_id: f.key_id,
+                nonce: f.nonce,
+                ciphertext: f.ciphertext,
+            }),
+        }
+    }
 }
 
 /// Who reported a case.
