@@ -1234,6 +1234,15 @@ fn close(c: &CloseCase, case: &Case, a: &Acting<'_>) -> Result<CaseEvent, Domain
     .into())
 }
 
+/// The prologue of both reporter-contact steps: the stage, the actor's authority, a contact
+/// that exists and was not erased, and a reason.
+fn admit_contact_step(case: &Case, a: &Acting<'_>, reason: &str) -> Result<(), DomainError> {
+    a.in_stage(case)?;
+    a.authorize(case)?;
+    contact_available(case)?;
+    non_empty("reason", reason)
+}
+
 /// The reporter's contact must exist and must not have been erased.
 fn contact_available(case: &Case) -> Result<(), DomainError> {
     if case.reporter.is_anonymous() {
@@ -1250,10 +1259,7 @@ fn reveal_contact(
     case: &Case,
     a: &Acting<'_>,
 ) -> Result<CaseEvent, DomainError> {
-    a.in_stage(case)?;
-    a.authorize(case)?;
-    contact_available(case)?;
-    non_empty("reason", &c.reason)?;
+    admit_contact_step(case, a, &c.reason)?;
     Ok(ReporterContactRevealed {
         case_id: c.case_id,
         at: a.ctx.issued_at,
@@ -1268,10 +1274,7 @@ fn erase_contact(
     case: &Case,
     a: &Acting<'_>,
 ) -> Result<CaseEvent, DomainError> {
-    a.in_stage(case)?;
-    a.authorize(case)?;
-    contact_available(case)?;
-    non_empty("reason", &c.reason)?;
+    admit_contact_step(case, a, &c.reason)?;
     non_empty("legal_basis", &c.legal_basis)?;
     Ok(ReporterContactErased {
         case_id: c.case_id,
