@@ -777,7 +777,10 @@ pub async fn verify_log(
         None => None,
     };
     let mut outcome = VerifyOutcome::default();
-    let whole = store.verify_all().await;
+    let prefix = anchored.as_ref().map(|(_, _, a)| a.tree_size);
+    // Chains, ledger and tree from one read of the log where the backend can.
+    let checked = store.verify_log(prefix).await;
+    let whole = checked.chains;
     let walk_each_stream = match &whole {
         Ok(report) => {
             outcome.streams_checked = report.streams_checked;
@@ -807,8 +810,7 @@ pub async fn verify_log(
             }
         }
     }
-    let prefix = anchored.as_ref().map(|(_, _, a)| a.tree_size);
-    match tree::verify_tree_with_prefix(store, prefix).await {
+    match checked.tree {
         Ok(report) => {
             if let Some((head, trusted, anchored)) = anchored {
                 outcome.anchor = Some(AnchorCheck {

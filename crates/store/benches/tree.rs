@@ -5,6 +5,9 @@
 //! - `tree_1m/verify_chains`: `verify_all`, every stream's hash chain (throughput = events/s);
 //! - `tree_1m/verify_tree`: `tree::verify_tree`, every leaf recomputed from the record's
 //!   fields and compared with the stored one, then sizes and roots (events/s);
+//! - `tree_1m/verify_log`: `EventStore::verify_log`, both of the above as `caseflow verify`
+//!   asks for them (SQLite: one pass of the log); `verify_log_two_walks`: the two walks one
+//!   after the other, which is what it ran before (events/s);
 //! - `tree_1m/inclusion_make` / `inclusion_check`: one inclusion proof at a pseudo-random
 //!   position, made from the stored nodes / checked against the root;
 //! - `tree_1m/consistency_make` / `consistency_check`: from a pseudo-random older size;
@@ -13,7 +16,9 @@
 
 use std::time::Duration;
 
-use caseflow_store::tree::{KeyPair, leaf_of, verify_consistency, verify_inclusion, verify_tree};
+use caseflow_store::tree::{
+    KeyPair, LogVerification, leaf_of, verify_consistency, verify_inclusion, verify_tree,
+};
 use caseflow_store::{
     AppendRequest, EventStore, ExpectedVersion, Metadata, NewEvent, SqliteOptions, SqliteStore,
 };
@@ -121,6 +126,18 @@ fn tree_1m(c: &mut Criterion) {
     });
     group.bench_function("verify_tree", |b| {
         b.iter(|| assert!(rt.block_on(verify_tree(&store)).unwrap().is_intact()))
+    });
+    group.bench_function("verify_log", |b| {
+        b.iter(|| {
+            let checked = rt.block_on(store.verify_log(None));
+            assert!(checked.chains.unwrap().is_intact() && checked.tree.unwrap().is_intact())
+        })
+    });
+    group.bench_function("verify_log_two_walks", |b| {
+        b.iter(|| {
+            let checked = rt.block_on(LogVerification::in_two_walks(&store, None));
+            assert!(checked.chains.unwrap().is_intact() && checked.tree.unwrap().is_intact())
+        })
     });
 
     group.throughput(Throughput::Elements(1));

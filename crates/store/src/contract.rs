@@ -904,6 +904,26 @@ async fn assert_tree_matches_records(s: &dyn EventStore) {
     let report = tree::verify_tree(s).await.expect("verify tree");
     assert!(report.is_intact(), "{:?}", report.first_fault);
     assert_eq!(report.computed, head);
+    assert_verify_log_agrees(s).await;
+}
+
+/// [`EventStore::verify_log`] says exactly what `verify_all` and `verify_tree` say (a
+/// backend may check both in one read of the log).
+async fn assert_verify_log_agrees(s: &dyn EventStore) {
+    fn same<T: PartialEq + std::fmt::Debug>(
+        what: &str,
+        once: &Result<T, StoreError>,
+        walk: &Result<T, StoreError>,
+    ) {
+        match (once, walk) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{what}: verify_log and its walk disagree"),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{what}"),
+            _ => panic!("{what}: verify_log gave {once:?}, its walk {walk:?}"),
+        }
+    }
+    let once = s.verify_log(None).await;
+    same("chains", &once.chains, &s.verify_all().await);
+    same("tree", &once.tree, &tree::verify_tree(s).await);
 }
 
 /// The log is one RFC 9162 Merkle tree: heads, inclusion and consistency proofs come from
@@ -1029,6 +1049,7 @@ pub async fn any_changed_field_is_detected_by_the_tree<
         ok(s, request("v", ExpectedVersion::Exact(3), 3)).await;
         let before = s.tree_head().await.unwrap();
         hook(7, tamper);
+        assert_verify_log_agrees(s).await;
         let report = tree::verify_tree(s).await.unwrap();
         if tamper == Tamper::Hash {
             assert!(report.is_intact(), "{:?}", report.first_fault);

@@ -62,22 +62,88 @@ fn put_opt(h: &mut Sha256, id: Option<Uuid>) {
     }
 }
 
+/// The metadata fields the hash covers, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct MetadataRef<'a> {
+    /// Actor.
+    pub actor: &'a str,
+    /// Command id.
+    pub command_id: Option<Uuid>,
+    /// Correlation id.
+    pub correlation_id: Option<Uuid>,
+    /// Causation id.
+    pub causation_id: Option<Uuid>,
+}
+
+impl<'a> From<&'a Metadata> for MetadataRef<'a> {
+    fn from(m: &'a Metadata) -> Self {
+        MetadataRef {
+            actor: &m.actor,
+            command_id: m.command_id,
+            correlation_id: m.correlation_id,
+            causation_id: m.causation_id,
+        }
+    }
+}
+
+/// Every field the hash covers, borrowed from wherever the record is (a verify walk reads
+/// them straight from a database row, without building a [`RecordedEvent`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordFields<'a> {
+    /// Stream id.
+    pub stream_id: &'a str,
+    /// Stream version.
+    pub version: u64,
+    /// Event id.
+    pub event_id: Uuid,
+    /// Recorded time, nanoseconds since the epoch.
+    pub recorded_at_ns: i64,
+    /// Event type.
+    pub event_type: &'a str,
+    /// Schema version.
+    pub schema_version: u32,
+    /// Payload bytes.
+    pub payload: &'a [u8],
+    /// Metadata.
+    pub metadata: MetadataRef<'a>,
+}
+
+impl<'a> From<&HashInput<'a>> for RecordFields<'a> {
+    fn from(input: &HashInput<'a>) -> Self {
+        RecordFields {
+            stream_id: input.stream_id,
+            version: input.version,
+            event_id: input.event_id,
+            recorded_at_ns: input.recorded_at_ns,
+            event_type: input.event_type,
+            schema_version: input.schema_version,
+            payload: input.payload,
+            metadata: MetadataRef::from(input.metadata),
+        }
+    }
+}
+
 /// Computes the chain hash of a record given the previous record's hash.
 pub fn record_hash(prev_hash: &[u8; 32], input: &HashInput<'_>) -> [u8; 32] {
+    fields_hash(prev_hash, &RecordFields::from(input))
+}
+
+/// [`record_hash`] of borrowed fields.
+pub fn fields_hash(prev_hash: &[u8; 32], f: &RecordFields<'_>) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(prev_hash);
     h.update(DOMAIN_TAG);
-    put_str(&mut h, input.stream_id.as_bytes());
-    h.update(input.version.to_be_bytes());
-    h.update(input.event_id.as_bytes());
-    h.update(input.recorded_at_ns.to_be_bytes());
-    put_str(&mut h, input.event_type.as_bytes());
-    h.update(input.schema_version.to_be_bytes());
-    put_str(&mut h, input.payload);
-    put_str(&mut h, input.metadata.actor.as_bytes());
-    put_opt(&mut h, input.metadata.command_id);
-    put_opt(&mut h, input.metadata.correlation_id);
-    put_opt(&mut h, input.metadata.causation_id);
+    put_str(&mut h, f.stream_id.as_bytes());
+    h.update(f.version.to_be_bytes());
+    h.update(f.event_id.as_bytes());
+    h.update(f.recorded_at_ns.to_be_bytes());
+    put_str(&mut h, f.event_type.as_bytes());
+    h.update(f.schema_version.to_be_bytes());
+    put_str(&mut h, f.payload);
+    put_str(&mut h, f.metadata.actor.as_bytes());
+    put_opt(&mut h, f.metadata.command_id);
+    put_opt(&mut h, f.metadata.correlation_id);
+    put_opt(&mut h, f.metadata.causation_id);
     h.finalize().into()
 }
 

@@ -1,11 +1,12 @@
 //! The ledger rules of [`crate::ledger`] as SQL over the SQLite store's indexes.
 //!
-//! Two passes that touch each record once: a merge of the ledger rows (in position order)
+//! One pass that touches each record once: a merge of the ledger rows (in position order)
 //! with the records (rule 1, and a count of the records that carry their row's command id),
-//! and a count of the records that carry any command id. When the two counts agree, every
-//! record that carries a command id lies inside its own row (rules 2 and 3 hold), because a
-//! record carries one command id and command ids are the ledger's key. Only when they differ
-//! does a third query list the records outside their row, to name them.
+//! counting on the way the records that carry any command id. When the two counts agree,
+//! every record that carries a command id lies inside its own row (rules 2 and 3 hold),
+//! because a record carries one command id and command ids are the ledger's key. Only when
+//! they differ does another query list the records outside their row, to name them. The
+//! records come from [`check_ledger`]'s own scan, or from `verify_log`'s one pass.
 
 use rusqlite::{Connection, params};
 use uuid::Uuid;
@@ -18,25 +19,24 @@ use crate::types::{AppendOutcome, RecordedEvent};
 /// Checks the ledger against the log inside the caller's read transaction; returns the
 /// rows checked and every finding.
 pub(crate) fn check_ledger(conn: &Connection) -> Result<(u64, Vec<LedgerFinding>), StoreError> {
-    let mut findings = Vec::new();
-    let (rows, carrying_inside) = check_rows(conn, &mut findings)?;
-    let carrying: i64 = conn.query_row(
-        "SELECT count(*) FROM events WHERE command_id IS NOT NULL",
-        [],
-        |r| r.get(0),
+    let mut rows = LedgerMerge::statement(conn)?;
+    let mut merge = LedgerMerge::new(&mut rows)?;
+    let mut events_stmt = conn.prepare(
+        "SELECT position, stream_key, version, command_id FROM events ORDER BY position",
     )?;
-    if carrying as u64 != carrying_inside {
-        findings.extend(records_outside_their_row(conn)?);
+    let mut events = events_stmt.query([])?;
+    while let Some(slot) = next_slot(&mut events)? {
+        merge.record(&slot)?;
     }
-    Ok((rows, findings))
+    merge.finish(conn)
 }
 
 /// One record as the ledger rules look at it.
-struct Slot {
-    position: i64,
-    stream_key: i64,
-    version: i64,
-    command_id: Option<[u8; 16]>,
+pub(crate) struct Slot {
+    pub(crate) position: i64,
+    pub(crate) stream_key: i64,
+    pub(crate) version: i64,
+    pub(crate) command_id: Option<[u8; 16]>,
 }
 
 fn next_slot(rows: &mut rusqlite::Rows<'_>) -> Result<Option<Slot>, StoreError> {
@@ -58,78 +58,177 @@ fn next_slot(rows: &mut rusqlite::Rows<'_>) -> Result<Option<Slot>, StoreError> 
     }))
 }
 
-/// Rule 1 for every row; returns the rows checked and how many records inside the rows'
-/// positions carry their row's command id.
-///
-/// One merge of the rows in position order with one sequential pass over the records (a
-/// join per row was three times slower at a million rows). A row the pass cannot confirm —
-/// its records missing or changed, or overlapping an earlier row's — is a suspect, checked
-/// exactly afterwards against the records at its positions.
-fn check_rows(
-    conn: &Connection,
-    findings: &mut Vec<LedgerFinding>,
-) -> Result<(u64, u64), StoreError> {
-    let mut rows_stmt = conn.prepare(
-        "SELECT c.command_id, s.stream_id, c.stream_key, c.first_version, c.last_version, \
-                c.first_position, c.last_position \
-         FROM commands c LEFT JOIN streams s ON s.stream_key = c.stream_key \
-         ORDER BY c.first_position",
-    )?;
-    let mut events_stmt = conn.prepare(
-        "SELECT position, stream_key, version, command_id FROM events ORDER BY position",
-    )?;
-    let mut events = events_stmt.query([])?;
-    let mut slot = next_slot(&mut events)?;
-    let mut q = rows_stmt.query([])?;
-    let (mut rows, mut carrying) = (0u64, 0u64);
-    let mut suspects = Vec::new();
-    while let Some(r) = q.next()? {
-        rows += 1;
-        let cid: [u8; 16] = <[u8; 16]>::try_from(r.get_ref(0)?.as_blob()?)
-            .map_err(|_| StoreError::corrupt("a ledger command id is not 16 bytes"))?;
-        let stream: Option<String> = r.get(1)?;
-        let key: i64 = r.get(2)?;
-        let (fv, lv, fp, lp): (i64, i64, i64, i64) = (r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
-        let shaped = fp >= 1 && fv >= 1 && lp >= fp && lp - fp == lv - fv;
-        let mut matching = 0i64;
-        if shaped && stream.is_some() {
-            while slot.as_ref().is_some_and(|e| e.position < fp) {
-                slot = next_slot(&mut events)?;
+/// A ledger row, as read for the merge.
+struct CommandRow {
+    command_id: [u8; 16],
+    stream: Option<String>,
+    stream_key: i64,
+    first_version: i64,
+    last_version: i64,
+    first_position: i64,
+    last_position: i64,
+}
+
+impl CommandRow {
+    /// Whether its versions and positions are a batch's (a row of another shape, or of no
+    /// stream, is a suspect at once).
+    fn mergeable(&self) -> bool {
+        let (fv, lv, fp, lp) = (
+            self.first_version,
+            self.last_version,
+            self.first_position,
+            self.last_position,
+        );
+        self.stream.is_some() && fp >= 1 && fv >= 1 && lp >= fp && lp - fp == lv - fv
+    }
+
+    fn fits(&self, e: &Slot) -> bool {
+        e.stream_key == self.stream_key
+            && e.version == self.first_version + (e.position - self.first_position)
+            && e.command_id.is_none_or(|c| c == self.command_id)
+    }
+
+    fn suspect(self) -> LedgerRow {
+        LedgerRow {
+            command_id: Uuid::from_bytes(self.command_id),
+            stream_id: self.stream,
+            outcome: AppendOutcome {
+                first_version: self.first_version.max(0) as u64,
+                last_version: self.last_version.max(0) as u64,
+                first_position: self.first_position.max(0) as u64,
+                last_position: self.last_position.max(0) as u64,
+                deduplicated: false,
+            },
+        }
+    }
+}
+
+/// Rule 1 for every row, and a count of the records that carry any command id, as one
+/// merge of the rows (in position order) with the records, which the caller feeds in
+/// position order ([`LedgerMerge::record`]) from whatever pass of the log it makes (a join
+/// per row was three times slower at a million rows). Each record counts for at most one
+/// row. A row the merge cannot confirm — its records missing or changed, or overlapping an
+/// earlier row's — is a suspect, checked exactly in [`LedgerMerge::finish`] against the
+/// records at its positions.
+pub(crate) struct LedgerMerge<'s> {
+    rows: rusqlite::Rows<'s>,
+    rows_exhausted: bool,
+    /// The row the records are being matched against, with its matching records so far.
+    current: Option<(CommandRow, i64)>,
+    rows_checked: u64,
+    /// Records inside their row's positions that carry its command id.
+    carrying_inside: u64,
+    /// Records that carry a command id.
+    carrying: u64,
+    suspects: Vec<LedgerRow>,
+}
+
+impl<'s> LedgerMerge<'s> {
+    /// The ledger rows in the merge's order; pass it to [`LedgerMerge::new`].
+    pub(crate) fn statement(conn: &Connection) -> Result<rusqlite::Statement<'_>, StoreError> {
+        Ok(conn.prepare(
+            "SELECT c.command_id, s.stream_id, c.stream_key, c.first_version, c.last_version, \
+                    c.first_position, c.last_position \
+             FROM commands c LEFT JOIN streams s ON s.stream_key = c.stream_key \
+             ORDER BY c.first_position",
+        )?)
+    }
+
+    pub(crate) fn new(statement: &'s mut rusqlite::Statement<'_>) -> Result<Self, StoreError> {
+        Ok(LedgerMerge {
+            rows: statement.query([])?,
+            rows_exhausted: false,
+            current: None,
+            rows_checked: 0,
+            carrying_inside: 0,
+            carrying: 0,
+            suspects: Vec::new(),
+        })
+    }
+
+    /// The next mergeable row (rows of another shape become suspects on the way).
+    fn next_row(&mut self) -> Result<Option<CommandRow>, StoreError> {
+        while !self.rows_exhausted {
+            let Some(r) = self.rows.next()? else {
+                self.rows_exhausted = true;
+                break;
+            };
+            self.rows_checked += 1;
+            let row = CommandRow {
+                command_id: <[u8; 16]>::try_from(r.get_ref(0)?.as_blob()?)
+                    .map_err(|_| StoreError::corrupt("a ledger command id is not 16 bytes"))?,
+                stream: r.get(1)?,
+                stream_key: r.get(2)?,
+                first_version: r.get(3)?,
+                last_version: r.get(4)?,
+                first_position: r.get(5)?,
+                last_position: r.get(6)?,
+            };
+            if row.mergeable() {
+                return Ok(Some(row));
             }
-            while let Some(e) = slot.as_ref().filter(|e| e.position <= lp) {
-                let fits = e.stream_key == key
-                    && e.version == fv + (e.position - fp)
-                    && e.command_id.is_none_or(|c| c == cid);
-                if fits {
-                    matching += 1;
-                    carrying += u64::from(e.command_id == Some(cid));
-                }
-                slot = next_slot(&mut events)?;
+            self.suspects.push(row.suspect());
+        }
+        Ok(None)
+    }
+
+    /// The current row is done: it is confirmed when every position of it matched.
+    fn close_current(&mut self) {
+        if let Some((row, matching)) = self.current.take() {
+            if matching != row.last_position - row.first_position + 1 {
+                self.suspects.push(row.suspect());
             }
         }
-        if stream.is_none() || !shaped || matching != lp - fp + 1 {
-            suspects.push(LedgerRow {
-                command_id: Uuid::from_bytes(cid),
-                stream_id: stream,
-                outcome: AppendOutcome {
-                    first_version: fv.max(0) as u64,
-                    last_version: lv.max(0) as u64,
-                    first_position: fp.max(0) as u64,
-                    last_position: lp.max(0) as u64,
-                    deduplicated: false,
+    }
+
+    /// The next record of the log, in position order.
+    pub(crate) fn record(&mut self, e: &Slot) -> Result<(), StoreError> {
+        self.carrying += u64::from(e.command_id.is_some());
+        loop {
+            match &mut self.current {
+                None => match self.next_row()? {
+                    Some(row) => self.current = Some((row, 0)),
+                    None => return Ok(()),
                 },
-            });
+                Some((row, _)) if e.position > row.last_position => self.close_current(),
+                Some((row, _)) if e.position < row.first_position => return Ok(()),
+                Some((row, matching)) => {
+                    if row.fits(e) {
+                        *matching += 1;
+                        self.carrying_inside += u64::from(e.command_id == Some(row.command_id));
+                    }
+                    return Ok(());
+                }
+            }
         }
     }
-    // Name what is wrong with each suspect row by the one rule text of `crate::ledger`
-    // (a suspect the exact check clears was only overlapped in the merge).
-    for row in suspects {
-        let records = records_between(conn, row.outcome.first_position, row.outcome.last_position)?;
-        let mut one = LedgerCheck::new();
-        one.row(&row, &records);
-        findings.extend(one.finish());
+
+    /// After the last record: the rows checked and every finding.
+    pub(crate) fn finish(
+        mut self,
+        conn: &Connection,
+    ) -> Result<(u64, Vec<LedgerFinding>), StoreError> {
+        self.close_current();
+        while let Some(row) = self.next_row()? {
+            self.suspects.push(row.suspect());
+        }
+        let mut findings = Vec::new();
+        // Name what is wrong with each suspect row by the one rule text of `crate::ledger`
+        // (a suspect the exact check clears was only overlapped in the merge).
+        for row in std::mem::take(&mut self.suspects) {
+            let records =
+                records_between(conn, row.outcome.first_position, row.outcome.last_position)?;
+            let mut one = LedgerCheck::new();
+            one.row(&row, &records);
+            findings.extend(one.finish());
+        }
+        // When every record that carries a command id lies inside its own row, rules 2
+        // and 3 hold (a record carries one command id, and command ids are the ledger's key).
+        if self.carrying != self.carrying_inside {
+            findings.extend(records_outside_their_row(conn)?);
+        }
+        Ok((self.rows_checked, findings))
     }
-    Ok((rows, carrying))
 }
 
 /// The records at positions `from..=to` (at most a batch's worth is ever asked for).

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::tree::{ConsistencyProof, Hash, InclusionProof, TreeHead, TreeNode};
+use crate::tree::{ConsistencyProof, Hash, InclusionProof, LogVerification, TreeHead, TreeNode};
 use crate::types::{AppendOutcome, AppendRequest, RecordedEvent, VerifyReport};
 
 /// Default batch size used by subscriptions when catching up.
@@ -70,6 +70,14 @@ pub trait EventStore: Send + Sync {
 
     /// Walks every stream's hash chain and reports the first broken link found.
     async fn verify_all(&self) -> Result<VerifyReport, StoreError>;
+
+    /// Everything a full verify checks in the log: [`EventStore::verify_all`] and
+    /// [`crate::tree::verify_tree_with_prefix`] (with `prefix_size`, an anchor's size), each
+    /// result exactly as those two give it. The default runs the two walks one after the
+    /// other; a backend that can check both in one read of the log overrides it.
+    async fn verify_log(&self, prefix_size: Option<u64>) -> LogVerification {
+        LogVerification::in_two_walks(self, prefix_size).await
+    }
 
     /// Reads stored perfect-subtree hashes of the log's Merkle tree (see [`crate::tree`]),
     /// in the order asked. Every record is a leaf (leaf index = position − 1), and a backend
@@ -336,6 +344,9 @@ impl<T: EventStore + ?Sized> EventStore for Arc<T> {
     }
     async fn verify_all(&self) -> Result<VerifyReport, StoreError> {
         (**self).verify_all().await
+    }
+    async fn verify_log(&self, prefix_size: Option<u64>) -> LogVerification {
+        (**self).verify_log(prefix_size).await
     }
     async fn try_lead(&self, role: &str) -> Result<Option<Leadership>, StoreError> {
         (**self).try_lead(role).await

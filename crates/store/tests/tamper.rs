@@ -8,9 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use caseflow_store::hash::{HashInput, record_hash};
-use caseflow_store::tree::{
-    Frontier, TreeHead, anchor_findings, record_leaf, verify_tree_with_prefix,
-};
+use caseflow_store::tree::{Frontier, LogVerification, TreeHead, anchor_findings, record_leaf};
 use caseflow_store::{
     EventStore, ExpectedVersion, GENESIS_HASH, Metadata, SqliteOptions, SqliteStore,
     contract::request,
@@ -61,17 +59,34 @@ struct Seen {
     anchor_findings: Vec<String>,
 }
 
+/// What `verify` reads (`verify_log`, one pass of the log), after checking that it says
+/// exactly what the two walks it replaces say.
 async fn look(path: &Path, anchor: &TreeHead) -> Seen {
     let store = SqliteStore::open_read_only(path).unwrap();
-    let chains = store.verify_all().await.unwrap();
-    let tree = verify_tree_with_prefix(&store, Some(anchor.tree_size))
-        .await
-        .unwrap();
+    let prefix = Some(anchor.tree_size);
+    let checked = store.verify_log(prefix).await;
+    let walks = LogVerification::in_two_walks(&store, prefix).await;
+    assert_same(&checked.chains, &walks.chains);
+    assert_same(&checked.tree, &walks.tree);
+    let chains = checked.chains.unwrap();
+    let tree = checked.tree.unwrap();
     let anchor_findings = anchor_findings(&store, anchor, &tree).await;
     Seen {
         chains_hold: chains.is_intact(),
         tree_holds: tree.is_intact(),
         anchor_findings,
+    }
+}
+
+/// The one-pass result and the two walks' agree, findings and errors alike.
+fn assert_same<T: PartialEq + std::fmt::Debug>(
+    one_pass: &Result<T, caseflow_store::StoreError>,
+    walks: &Result<T, caseflow_store::StoreError>,
+) {
+    match (one_pass, walks) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "one pass and the two walks disagree"),
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        _ => panic!("one pass gave {one_pass:?}, the two walks {walks:?}"),
     }
 }
 

@@ -16,17 +16,19 @@
 //!
 //! **Parts.** `open.rs`: identifying, checking and opening a file (read-only or for the
 //! writer) and migrations that are safe under a creation race; `read.rs`: read connections,
-//! row decoding, log, stream and tree reads and the chain check; `writer.rs`: the group-commit
-//! writer; `trait_impl.rs`: [`EventStore`] over them. The types they share live here.
+//! row decoding, log, stream and tree reads and the chain check; `verify.rs`: every chain and
+//! the tree checked in one pass of the log; `writer.rs`: the group-commit writer; `trait_impl.rs`: [`EventStore`] over them. The types they share live here.
 
 mod open;
 mod read;
 mod trait_impl;
+mod verify;
 mod writer;
 
 use open::*;
 pub(crate) use read::decode_row;
 use read::*;
+use verify::*;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,7 +44,7 @@ use uuid::Uuid;
 use crate::error::StoreError;
 use crate::hash::{ChainWalker, GENESIS_HASH, HashInput, record_hash};
 use crate::store::{EventStore, LogSource, Subscription};
-use crate::tree::{Frontier, Hash, TreeNode, read::node_within, record_leaf};
+use crate::tree::{Frontier, Hash, LogVerification, TreeNode, read::node_within, record_leaf};
 use crate::types::{
     AppendOutcome, AppendRequest, BrokenLink, Metadata, RecordedEvent, VerifyReport,
     validate_stream_id,

@@ -154,42 +154,53 @@ impl EventStore for SqliteStore {
         self.blocking_read(|conn, shared| {
             // One consistent snapshot for the whole walk.
             conn.execute_batch("BEGIN")?;
-            let result = (|| {
-                let streams = streams_to_verify(conn, shared.format, None)?;
-                let mut report = VerifyReport::default();
-                // Every chain is walked even after a broken one: the counts and the ledger
-                // check below cover the whole store.
-                for (key, id, head) in streams {
-                    let broken = verify_one(conn, &id, key, head, &mut report)?;
-                    if report.first_broken.is_none() {
-                        report.first_broken = broken;
-                    }
-                }
-                let (rows, findings) = crate::sqlite_ledger::check_ledger(conn)?;
-                report.ledger_rows_checked = rows;
-                report.ledger = findings;
-                // Pages no query above touched (other indexes, the ledger) are checked too.
-                let check: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
-                if check != "ok" {
-                    return Err(StoreError::corrupt(format!("integrity check: {check}")));
-                }
-                // Records whose stream row is missing are invisible to the walk above.
-                let orphans: i64 = conn.query_row(
-                    "SELECT count(*) FROM events e WHERE NOT EXISTS \
-                     (SELECT 1 FROM streams s WHERE s.stream_key = e.stream_key)",
-                    [],
-                    |r| r.get(0),
-                )?;
-                if orphans > 0 {
-                    return Err(StoreError::corrupt(format!(
-                        "{orphans} records belong to no stream"
-                    )));
-                }
-                Ok(report)
-            })();
+            let result = verify_chains(conn, shared);
             let _ = conn.execute_batch("COMMIT");
             result
         })
         .await
     }
+
+    async fn verify_log(&self, prefix_size: Option<u64>) -> LogVerification {
+        if let Ok(head) = self.head_position().await {
+            let one_pass = self
+                .blocking_read(move |conn, shared| {
+                    Ok(log_in_one_pass(conn, shared, head, prefix_size))
+                })
+                .await;
+            if let Ok(Some(done)) = one_pass {
+                return done;
+            }
+        }
+        LogVerification::in_two_walks(self, prefix_size).await
+    }
+}
+
+/// `verify_all` inside the caller's read transaction.
+fn verify_chains(conn: &Connection, shared: &Shared) -> Result<VerifyReport, StoreError> {
+    let streams = streams_to_verify(conn, shared.format, None)?;
+    let mut report = VerifyReport::default();
+    // Every chain is walked even after a broken one: the counts and the ledger
+    // check below cover the whole store.
+    for (key, id, head) in streams {
+        let broken = verify_one(conn, &id, key, head, &mut report)?;
+        if report.first_broken.is_none() {
+            report.first_broken = broken;
+        }
+    }
+    (report.ledger_rows_checked, report.ledger) = crate::sqlite_ledger::check_ledger(conn)?;
+    file_check(conn)?;
+    // Records whose stream row is missing are invisible to the walk above.
+    let orphans: i64 = conn.query_row(
+        "SELECT count(*) FROM events e WHERE NOT EXISTS \
+         (SELECT 1 FROM streams s WHERE s.stream_key = e.stream_key)",
+        [],
+        |r| r.get(0),
+    )?;
+    if orphans > 0 {
+        return Err(StoreError::corrupt(format!(
+            "{orphans} records belong to no stream"
+        )));
+    }
+    Ok(report)
 }

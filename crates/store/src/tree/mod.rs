@@ -32,7 +32,9 @@ pub use proof::{
     ConsistencyProof, InclusionProof, ProofError, consistency_ranges, inclusion_ranges,
     verify_consistency, verify_inclusion,
 };
-pub use read::{TreeFault, TreeReport, anchor_findings, verify_tree, verify_tree_with_prefix};
+pub use read::{
+    LogVerification, TreeFault, TreeReport, anchor_findings, verify_tree, verify_tree_with_prefix,
+};
 
 use sha2::{Digest, Sha256};
 

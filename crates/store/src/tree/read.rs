@@ -9,6 +9,7 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::store::EventStore;
+use crate::types::VerifyReport;
 
 /// Records read per batch by [`verify_tree`].
 const VERIFY_BATCH: usize = 4096;
@@ -221,6 +222,26 @@ impl TreeReport {
     }
 }
 
+/// Every check of the log a full verify makes (see [`EventStore::verify_log`]), each result
+/// on its own: a check that cannot run does not hide what the other found.
+#[derive(Debug)]
+pub struct LogVerification {
+    /// [`EventStore::verify_all`]: every stream's chain, the command-id ledger, the file.
+    pub chains: Result<VerifyReport, StoreError>,
+    /// [`verify_tree_with_prefix`]: every leaf recomputed, the sizes and the roots.
+    pub tree: Result<TreeReport, StoreError>,
+}
+
+impl LogVerification {
+    /// The two walks one after the other: what [`EventStore::verify_log`] gives by default.
+    pub async fn in_two_walks<S: EventStore + ?Sized>(store: &S, prefix_size: Option<u64>) -> Self {
+        LogVerification {
+            chains: store.verify_all().await,
+            tree: verify_tree_with_prefix(store, prefix_size).await,
+        }
+    }
+}
+
 /// [`verify_tree_with_prefix`] without a prefix.
 pub async fn verify_tree<S: EventStore + ?Sized>(store: &S) -> Result<TreeReport, StoreError> {
     verify_tree_with_prefix(store, None).await
@@ -237,76 +258,116 @@ pub async fn verify_tree_with_prefix<S: EventStore + ?Sized>(
 ) -> Result<TreeReport, StoreError> {
     let head = store.head_position().await?;
     let leaves = store.stored_tree_size().await?;
-    let mut frontier = Frontier::new();
-    let mut report = TreeReport {
-        leaves_checked: 0,
-        computed: TreeHead {
-            tree_size: 0,
-            root_hash: empty_root(),
-        },
-        prefix: None,
-        first_fault: None,
-        faults: 0,
-    };
-    if prefix_size == Some(0) {
-        report.prefix = Some(report.computed);
-    }
+    let mut walk = TreeWalk::new(head, prefix_size);
     let mut from = 1u64;
     loop {
         let batch = store.read_all(from, VERIFY_BATCH).await?;
         let Some(last) = batch.last() else { break };
         from = last.position + 1;
-        let stored = stored_leaves(store, frontier.size(), batch.len(), head).await?;
+        let stored = stored_leaves(store, walk.records_seen(), batch.len(), head).await?;
         for (e, stored) in batch.iter().zip(stored) {
-            let expected = frontier.size() + 1;
-            if e.position != expected {
-                report.fault(TreeFault::PositionGap {
-                    expected,
-                    found: Some(e.position),
-                });
-            }
-            let leaf = leaf_of(e);
-            if let Some(stored) = stored.filter(|s| *s != leaf) {
-                report.fault(TreeFault::LeafMismatch {
-                    position: e.position,
-                    stored: hex::encode(stored),
-                    computed: hex::encode(leaf),
-                });
-            }
-            frontier.push(leaf, |_, _| {});
-            report.leaves_checked += 1;
-            if Some(frontier.size()) == prefix_size {
-                report.prefix = Some(TreeHead {
-                    tree_size: frontier.size(),
-                    root_hash: frontier.root(),
-                });
-            }
+            walk.record(e.position, leaf_of(e), stored);
         }
     }
-    report.computed = TreeHead {
-        tree_size: frontier.size(),
-        root_hash: frontier.root(),
-    };
-    if frontier.size() < head {
-        report.fault(TreeFault::PositionGap {
-            expected: frontier.size() + 1,
-            found: None,
-        });
-    }
-    if leaves != head {
-        report.fault(TreeFault::SizeMismatch {
-            records: head,
-            leaves,
-        });
-    }
     let stored = head_at(store, head).await?;
-    if stored.root_hash != report.computed.root_hash {
-        report.fault(TreeFault::RootMismatch {
-            stored: hex::encode(stored.root_hash),
-            computed: hex::encode(report.computed.root_hash),
-        });
+    Ok(walk.finish(leaves, stored.root_hash))
+}
+
+/// The state of a [`verify_tree_with_prefix`] walk, which a backend that reads the log its
+/// own way (in one pass with the chains) feeds record by record, so both give one report.
+pub(crate) struct TreeWalk {
+    head: u64,
+    prefix_size: Option<u64>,
+    frontier: Frontier,
+    report: TreeReport,
+}
+
+impl TreeWalk {
+    /// A walk of a log whose head position is `head`.
+    pub(crate) fn new(head: u64, prefix_size: Option<u64>) -> Self {
+        let empty = TreeHead {
+            tree_size: 0,
+            root_hash: empty_root(),
+        };
+        TreeWalk {
+            head,
+            prefix_size,
+            frontier: Frontier::new(),
+            report: TreeReport {
+                leaves_checked: 0,
+                computed: empty,
+                prefix: (prefix_size == Some(0)).then_some(empty),
+                first_fault: None,
+                faults: 0,
+            },
+        }
     }
-    Ok(report)
+
+    /// Records walked so far: the index of the stored leaf the next record is compared with.
+    pub(crate) fn records_seen(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// Whether the next record has a stored leaf to compare with (it lies inside the head).
+    pub(crate) fn next_has_stored_leaf(&self) -> bool {
+        self.frontier.size() < self.head
+    }
+
+    /// The next record in position order: its position, its leaf recomputed from its fields,
+    /// and the stored leaf at its index (`None` beyond the head).
+    pub(crate) fn record(&mut self, position: u64, leaf: Hash, stored: Option<Hash>) {
+        let expected = self.frontier.size() + 1;
+        if position != expected {
+            self.report.fault(TreeFault::PositionGap {
+                expected,
+                found: Some(position),
+            });
+        }
+        if let Some(stored) = stored.filter(|s| *s != leaf) {
+            self.report.fault(TreeFault::LeafMismatch {
+                position,
+                stored: hex::encode(stored),
+                computed: hex::encode(leaf),
+            });
+        }
+        self.frontier.push(leaf, |_, _| {});
+        self.report.leaves_checked += 1;
+        if Some(self.frontier.size()) == self.prefix_size {
+            self.report.prefix = Some(TreeHead {
+                tree_size: self.frontier.size(),
+                root_hash: self.frontier.root(),
+            });
+        }
+    }
+
+    /// After the last record: the sizes (`leaves` in the stored tree) and the root of the
+    /// stored tree of `head` leaves.
+    pub(crate) fn finish(mut self, leaves: u64, stored_root: Hash) -> TreeReport {
+        let head = self.head;
+        self.report.computed = TreeHead {
+            tree_size: self.frontier.size(),
+            root_hash: self.frontier.root(),
+        };
+        if self.frontier.size() < head {
+            self.report.fault(TreeFault::PositionGap {
+                expected: self.frontier.size() + 1,
+                found: None,
+            });
+        }
+        if leaves != head {
+            self.report.fault(TreeFault::SizeMismatch {
+                records: head,
+                leaves,
+            });
+        }
+        if stored_root != self.report.computed.root_hash {
+            self.report.fault(TreeFault::RootMismatch {
+                stored: hex::encode(stored_root),
+                computed: hex::encode(self.report.computed.root_hash),
+            });
+        }
+        self.report
+    }
 }
 
 /// The stored leaves `first..first + count` that lie inside the tree of `head` leaves
