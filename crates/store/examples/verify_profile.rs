@@ -79,7 +79,10 @@ async fn build(path: &std::path::Path, records: u64) {
     }
 }
 
-fn summary(chains: &Result<VerifyReport, caseflow_store::StoreError>, tree: &Result<TreeReport, caseflow_store::StoreError>) -> String {
+fn summary(
+    chains: &Result<VerifyReport, caseflow_store::StoreError>,
+    tree: &Result<TreeReport, caseflow_store::StoreError>,
+) -> String {
     match (chains, tree) {
         (Ok(c), Ok(t)) => format!(
             "{} events, {} streams, {} ledger rows, {} leaves; intact {}",

@@ -294,7 +294,10 @@ mod tests {
             .unwrap();
         let changed = one_pass_of(&store, None).expect("a changed log is checked in one pass");
         let chains = changed.chains.unwrap();
-        assert_eq!(chains.first_broken.map(|b| (b.stream_id, b.version)), Some(("a".to_owned(), 2)));
+        assert_eq!(
+            chains.first_broken.map(|b| (b.stream_id, b.version)),
+            Some(("a".to_owned(), 2))
+        );
         assert!(!changed.tree.unwrap().is_intact());
     }
 }
