@@ -1,16 +1,16 @@
-//! Appends: a few writer tasks per process, each committing the appends that wait as one
+//! Appends: one writer task per process, committing the appends that wait as one
 //! transaction of two round trips.
 //!
-//! The first round trip is pipelined: `BEGIN`, create and lock every stream the batch
-//! touches (`FOR UPDATE`, in stream-id order so two batches never deadlock), read the ledger
-//! and the stored event ids, and lock `log_head` last (the row lock that serialises position
-//! allocation, held until COMMIT). Then each request is accepted or refused on its own (a
-//! conflict refuses one request, not the batch), and the second round trip sends one
-//! statement that moves the log head, inserts every record, tree node and ledger row, moves
-//! the stream heads and notifies listeners, with `COMMIT` right behind it. If that statement
-//! fails on a unique constraint (an event id or command id another process stored a moment
-//! ago), the server rolls the batch back and every request is retried on its own, so each
-//! gets its own answer.
+//! The first round trip is pipelined and takes no locks: the heads of the streams the batch
+//! touches, the ledger rows of its command ids and its event ids already stored. Then each
+//! request is accepted or refused on its own (a conflict refuses one request, not the
+//! batch), and the second round trip sends `BEGIN`, one call of the server-side
+//! `caseflow_append_v2` (schema migration 3) and `COMMIT` as one flight. The function takes
+//! the log-head lock, checks that every stream is still at the head read in the first round
+//! trip (else SQLSTATE CF001 and the batch is read and written again), allocates positions,
+//! extends the Merkle tree and writes everything. If it fails on a unique constraint (an
+//! event id or command id another process stored a moment ago), the server rolls the batch
+//! back and every request is retried on its own, so each gets its own answer.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -127,7 +127,7 @@ async fn commit_batch(
     }
 }
 
-/// SQLSTATE of `caseflow_append_v1` when a stream moved since the batch read it.
+/// SQLSTATE of `caseflow_append_v2` when a stream moved since the batch read it.
 const STREAM_MOVED: &str = "CF001";
 
 /// How often a batch is read and written again when its streams moved meanwhile.
@@ -317,9 +317,9 @@ struct LedgerRows {
 }
 
 /// The write half of a batch, with the log-head lock taken inside the server (schema
-/// migration 2, `caseflow_append_v1`): it returns the position before the batch.
-const WRITE_SQL: &str = "SELECT caseflow_append_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)";
+/// migration 3, `caseflow_append_v2`): it returns the position before the batch.
+const WRITE_SQL: &str = "SELECT caseflow_append_v2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
 
 /// The heads of a batch's streams, read without locking: the write checks them again under
 /// the log-head lock.
@@ -417,10 +417,11 @@ async fn commit(
     }
     let count = plan.rows.offset.len() as u64;
     let (head_ids, head_versions, head_hashes) = plan.final_heads();
-    let (read_ids, read_versions, read_hashes) = plan.read_heads();
+    // The same streams in the same order as the final heads.
+    let (_, read_versions, read_hashes) = plan.read_heads();
     let r = &plan.rows;
     let l = &plan.ledger;
-    let params: [Param<'_>; 26] = [
+    let params: [Param<'_>; 25] = [
         &r.stream_id,
         &r.version,
         &r.event_id,
@@ -437,15 +438,14 @@ async fn commit(
         &head_ids,
         &head_versions,
         &head_hashes,
+        &read_versions,
+        &read_hashes,
         &l.command_id,
         &l.stream_id,
         &l.first_version,
         &l.last_version,
         &l.first_offset,
         &l.last_offset,
-        &read_ids,
-        &read_versions,
-        &read_hashes,
         &shared.channel,
     ];
     let client = tx.client();
