@@ -257,6 +257,11 @@ const MIGRATIONS: &[&str] = &[
 /// The newest schema version this build reads and writes.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
+/// The SQL of migration `version` (1-based), for tests that build an older schema.
+pub(crate) fn migration(version: usize) -> Option<&'static str> {
+    MIGRATIONS.get(version.checked_sub(1)?).copied()
+}
+
 /// A stable advisory-lock key for a purpose and a schema (FNV-1a, so every build and
 /// process computes the same key).
 pub(crate) fn lock_key(purpose: &str, schema: &str) -> i64 {
