@@ -141,3 +141,80 @@ async fn one_leader_at_a_time_and_the_next_takes_over() {
     }
     assert!(taken.is_some(), "b takes over after a lets go");
 }
+
+/// Rewrites a current schema into the layout schema version 2 left: every Merkle node a
+/// `tree_nodes` row, no `tree_runs`, migration 2's write function.
+async fn downgrade_to_version_2(schema: &TempSchema) {
+    use caseflow_store::postgres::testing::migration_sql;
+    use caseflow_store::postgres::tokio_postgres;
+    let config: tokio_postgres::Config = schema.base_url.parse().expect("url");
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let driver = tokio::spawn(connection);
+    let nodes_of_runs = "INSERT INTO tree_nodes (level, idx, hash) \
+         SELECT l, ((c + 1) >> l) - 1, substr(r.nodes, \
+            (((2 * c - bit_count(int8send(c))) \
+              - (2 * r.first_leaf - bit_count(int8send(r.first_leaf))) + l) * 32 + 1)::int, 32) \
+         FROM tree_runs r, generate_series(r.first_leaf, r.first_leaf + r.leaves - 1) AS c, \
+              generate_series(0, 62) AS l \
+         WHERE (c + 1) % (1::bigint << l) = 0";
+    client
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL search_path = {}; {nodes_of_runs}; DROP TABLE tree_runs; \
+             DROP FUNCTION caseflow_append_v2; {}; UPDATE caseflow_schema SET version = 2; \
+             COMMIT;",
+            schema.name,
+            migration_sql(2).expect("migration 2"),
+        ))
+        .await
+        .expect("downgrade");
+    drop(client);
+    let _ = driver.await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_schema_migrates_and_its_older_tree_nodes_stay_readable() {
+    use caseflow_store::ExpectedVersion;
+    use caseflow_store::contract::request;
+    use caseflow_store::tree::verify_consistency;
+    use caseflow_store::tree::verify_tree;
+    let schema = TempSchema::new();
+    let store = PostgresStore::connect_str(&schema.url(""))
+        .await
+        .expect("create");
+    for i in 0..9 {
+        store
+            .append(request(&format!("old-{i}"), ExpectedVersion::NoStream, 7))
+            .await
+            .expect("append");
+    }
+    let old_head = store.tree_head().await.expect("head");
+    drop(store);
+    downgrade_to_version_2(&schema).await;
+    let store = PostgresStore::connect_str(&schema.url(""))
+        .await
+        .expect("migrate");
+    assert_eq!(
+        store.tree_head().await.expect("head from tree_nodes"),
+        old_head,
+        "the nodes written before the migration give the same head"
+    );
+    for i in 0..9 {
+        store
+            .append(request(&format!("new-{i}"), ExpectedVersion::NoStream, 5))
+            .await
+            .expect("append after the migration");
+    }
+    let report = verify_tree(&store).await.expect("verify the tree");
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.leaves_checked, 9 * 7 + 9 * 5);
+    let new_head = store.tree_head().await.expect("head");
+    let proof = store
+        .consistency_proof(old_head.tree_size, new_head.tree_size)
+        .await
+        .expect("consistency proof across the migration");
+    verify_consistency(&proof, &old_head.root_hash, &new_head.root_hash)
+        .expect("the new tree extends the old one");
+}

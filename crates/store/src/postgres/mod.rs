@@ -12,10 +12,10 @@
 //!
 //! The price is one commit at a time per schema. Each process's one writer groups the
 //! appends that wait into one transaction (`batch_max`, like the SQLite store's group
-//! commit), takes the stream locks first (sorted, so batches never deadlock) and the log
-//! head last, inside the server-side `caseflow_append_v1` that writes the batch, with COMMIT
-//! pipelined behind it: the lock is held from that call to the end of COMMIT, never across
-//! a round trip to the client (see `write`).
+//! commit) and takes the log-head lock inside the server-side `caseflow_append_v2` that
+//! checks the stream heads and writes the batch, with COMMIT pipelined behind it: the lock is
+//! held from that call to the end of COMMIT, never across a round trip to the client (see
+//! `write`).
 //!
 //! # Live subscriptions
 //! Every commit sends `pg_notify(<channel>, <head position>)` inside its transaction, so the
@@ -495,11 +495,7 @@ impl EventStore for PostgresStore {
         let levels: Vec<i32> = nodes.iter().map(|n| n.level.min(63) as i32).collect();
         let indexes: Vec<i64> = nodes.iter().map(|n| to_i64(n.index)).collect();
         let stmt = client
-            .prepare_cached(
-                "SELECT (SELECT position FROM log_head), u.n, t.hash \
-                 FROM unnest($1::int[], $2::bigint[]) WITH ORDINALITY AS u(level, idx, n) \
-                 LEFT JOIN tree_nodes t ON t.level = u.level AND t.idx = u.idx ORDER BY u.n",
-            )
+            .prepare_cached(TREE_NODES_SQL)
             .await
             .map_err(map_err)?;
         let rows = client
@@ -533,7 +529,10 @@ impl EventStore for PostgresStore {
         let client = self.shared.client().await?;
         let row = client
             .query_one(
-                "SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0",
+                "SELECT greatest( \
+                    (SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0), \
+                    coalesce((SELECT first_leaf + leaves FROM tree_runs \
+                              ORDER BY first_leaf DESC LIMIT 1), 0))",
                 &[],
             )
             .await
@@ -541,6 +540,24 @@ impl EventStore for PostgresStore {
         from_i64(row.get(0), "tree size")
     }
 }
+
+/// Stored tree nodes by (level, index), in request order, with the log head. A node is
+/// completed by the leaf `((index + 1) << level) - 1`; since schema migration 3 it is read
+/// from the `tree_runs` row whose run holds that leaf, at its offset there (the leaves
+/// before a leaf `x` complete `2x - popcount(x)` nodes, each leaf's nodes level 0 up), and
+/// nodes written before the migration from `tree_nodes`.
+const TREE_NODES_SQL: &str = "SELECT (SELECT position FROM log_head), u.n, coalesce(r.hash, t.hash) \
+     FROM unnest($1::int[], $2::bigint[]) WITH ORDINALITY AS u(level, idx, n) \
+     CROSS JOIN LATERAL (SELECT ((u.idx + 1) << u.level) - 1 AS leaf) AS c \
+     LEFT JOIN LATERAL ( \
+        SELECT CASE WHEN c.leaf < run.first_leaf + run.leaves THEN substr(run.nodes, \
+            (((2 * c.leaf - bit_count(int8send(c.leaf))) \
+              - (2 * run.first_leaf - bit_count(int8send(run.first_leaf))) + u.level) * 32 \
+             + 1)::int, 32) END AS hash \
+        FROM tree_runs run WHERE run.first_leaf <= c.leaf \
+        ORDER BY run.first_leaf DESC LIMIT 1) AS r ON true \
+     LEFT JOIN tree_nodes t ON r.hash IS NULL AND t.level = u.level AND t.idx = u.idx \
+     ORDER BY u.n";
 
 /// Records read per query while verifying the whole log.
 const VERIFY_PAGE: i64 = 10_000;

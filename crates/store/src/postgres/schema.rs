@@ -147,10 +147,120 @@ const MIGRATIONS: &[&str] = &[
         RETURN base;
      END
      $fn$;",
+    // 3: fewer rows per event. The Merkle nodes a batch completes go into `tree_runs`, one
+    // row per run of at most 64 consecutive leaves (the nodes each leaf completes, level 0
+    // up, 32 bytes each, in leaf order) instead of one `tree_nodes` row per node (about two
+    // rows and two index entries per event); nodes written before this migration stay in
+    // `tree_nodes` and are read from there. `caseflow_append_v2` checks the stream heads the
+    // client read and moves them in one statement (an UPDATE that matches only a head still
+    // as read, plus an INSERT of streams read as absent: fewer rows than streams means one
+    // moved, SQLSTATE CF001), and writes records, tree runs and ledger rows in one statement.
+    // The function of migration 2 is dropped, so a process of an older build fails loudly
+    // instead of writing nodes where this version does not read them first.
+    "CREATE TABLE tree_runs (
+    first_leaf bigint PRIMARY KEY CHECK (first_leaf >= 0),
+    leaves integer NOT NULL CHECK (leaves > 0 AND leaves <= 64),
+    nodes bytea NOT NULL
+ );
+ ALTER TABLE tree_runs ALTER COLUMN nodes SET STORAGE PLAIN;
+ DROP FUNCTION caseflow_append_v1;
+ CREATE FUNCTION caseflow_append_v2(
+    stream_ids text[], versions bigint[], event_ids uuid[], recorded_at_ns bigint[],
+    event_types text[], schema_versions int[], payloads bytea[], actors text[],
+    command_ids uuid[], correlation_ids uuid[], causation_ids uuid[], prev_hashes bytea[],
+    hashes bytea[], head_ids text[], head_versions bigint[], head_hashes bytea[],
+    read_versions bigint[], read_hashes bytea[], ledger_ids uuid[], ledger_streams text[],
+    ledger_first_versions bigint[], ledger_last_versions bigint[],
+    ledger_first_offsets bigint[], ledger_last_offsets bigint[], channel text
+ ) RETURNS bigint LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+ DECLARE
+    n int := cardinality(hashes);
+    leaf_tag constant bytea := '\\x00'::bytea || convert_to('caseflow-leaf-v1', 'UTF8');
+    base bigint;
+    roots bytea;
+    node bytea;
+    leaf bigint;
+    bits bigint;
+    moved bigint;
+    run_first bigint;
+    run_nodes bytea := ''::bytea;
+    run_firsts bigint[] := '{}';
+    run_sizes int[] := '{}';
+    run_bodies bytea[] := '{}';
+ BEGIN
+    UPDATE log_head SET position = position + n
+        RETURNING position - n, frontier INTO base, roots;
+    WITH heads AS (
+        SELECT * FROM unnest(head_ids, head_versions, head_hashes, read_versions, read_hashes)
+            AS h(sid, ver, hs, rver, rhs)
+    ), advanced AS (
+        UPDATE streams s SET version = h.ver, head_hash = h.hs FROM heads h
+        WHERE s.stream_id = h.sid AND s.version = h.rver AND (h.rver = 0 OR s.head_hash = h.rhs)
+        RETURNING 1
+    ), created AS (
+        INSERT INTO streams (stream_id, version, head_hash)
+        SELECT sid, ver, hs FROM heads WHERE rver = 0
+        ON CONFLICT (stream_id) DO NOTHING RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM advanced) + (SELECT count(*) FROM created) INTO moved;
+    IF moved <> cardinality(head_ids) THEN
+        RAISE EXCEPTION 'a stream moved since the batch read it' USING ERRCODE = 'CF001';
+    END IF;
+    FOR i IN 1..n LOOP
+        leaf := base + i - 1;
+        IF run_nodes = ''::bytea THEN
+            run_first := leaf;
+        END IF;
+        node := sha256(leaf_tag || int8send(leaf + 1) || hashes[i]);
+        run_nodes := run_nodes || node;
+        bits := leaf;
+        WHILE bits & 1 = 1 LOOP
+            node := sha256('\\x01'::bytea || substr(roots, length(roots) - 31, 32) || node);
+            roots := substr(roots, 1, length(roots) - 32);
+            run_nodes := run_nodes || node;
+            bits := bits >> 1;
+        END LOOP;
+        roots := roots || node;
+        IF leaf - run_first = 63 OR i = n THEN
+            run_firsts := run_firsts || run_first;
+            run_sizes := run_sizes || (leaf - run_first + 1)::int;
+            run_bodies := run_bodies || run_nodes;
+            run_nodes := ''::bytea;
+        END IF;
+    END LOOP;
+    WITH frontier AS (
+        UPDATE log_head SET frontier = roots
+    ), records AS (
+        INSERT INTO events (position, stream_id, version, event_id, recorded_at_ns, event_type,
+                            schema_version, payload, actor, command_id, correlation_id,
+                            causation_id, prev_hash, hash)
+        SELECT base + u.o, u.s, u.v, u.e, u.r, u.t, u.sv, u.p, u.a, u.c, u.co, u.ca, u.ph, u.h
+        FROM unnest(stream_ids, versions, event_ids, recorded_at_ns, event_types,
+                    schema_versions, payloads, actors, command_ids, correlation_ids,
+                    causation_ids, prev_hashes, hashes)
+             WITH ORDINALITY AS u(s, v, e, r, t, sv, p, a, c, co, ca, ph, h, o)
+    ), tree AS (
+        INSERT INTO tree_runs (first_leaf, leaves, nodes)
+        SELECT * FROM unnest(run_firsts, run_sizes, run_bodies)
+    )
+    INSERT INTO commands (command_id, stream_id, first_version, last_version,
+                          first_position, last_position)
+    SELECT u.c, u.s, u.fv, u.lv, base + u.fo, base + u.lo
+    FROM unnest(ledger_ids, ledger_streams, ledger_first_versions, ledger_last_versions,
+                ledger_first_offsets, ledger_last_offsets) AS u(c, s, fv, lv, fo, lo);
+    PERFORM pg_notify(channel, (base + n)::text);
+    RETURN base;
+ END
+ $fn$;",
 ];
 
 /// The newest schema version this build reads and writes.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// The SQL of migration `version` (1-based), for tests that build an older schema.
+pub(crate) fn migration(version: usize) -> Option<&'static str> {
+    MIGRATIONS.get(version.checked_sub(1)?).copied()
+}
 
 /// A stable advisory-lock key for a purpose and a schema (FNV-1a, so every build and
 /// process computes the same key).

@@ -27,6 +27,12 @@ pub fn random_schema() -> String {
     format!("cf_test_{random:016x}_{}", std::process::id())
 }
 
+/// The SQL of schema migration `version` (1-based), so a test can build a schema as an
+/// older version left it.
+pub fn migration_sql(version: usize) -> Option<&'static str> {
+    super::schema::migration(version)
+}
+
 /// A schema that is dropped (with everything in it) when this value is dropped.
 #[derive(Debug)]
 pub struct TempSchema {

@@ -1,16 +1,16 @@
-//! Appends: a few writer tasks per process, each committing the appends that wait as one
+//! Appends: one writer task per process, committing the appends that wait as one
 //! transaction of two round trips.
 //!
-//! The first round trip is pipelined: `BEGIN`, create and lock every stream the batch
-//! touches (`FOR UPDATE`, in stream-id order so two batches never deadlock), read the ledger
-//! and the stored event ids, and lock `log_head` last (the row lock that serialises position
-//! allocation, held until COMMIT). Then each request is accepted or refused on its own (a
-//! conflict refuses one request, not the batch), and the second round trip sends one
-//! statement that moves the log head, inserts every record, tree node and ledger row, moves
-//! the stream heads and notifies listeners, with `COMMIT` right behind it. If that statement
-//! fails on a unique constraint (an event id or command id another process stored a moment
-//! ago), the server rolls the batch back and every request is retried on its own, so each
-//! gets its own answer.
+//! The first round trip is pipelined and takes no locks: the heads of the streams the batch
+//! touches, the ledger rows of its command ids and its event ids already stored. Then each
+//! request is accepted or refused on its own (a conflict refuses one request, not the
+//! batch), and the second round trip sends `BEGIN`, one call of the server-side
+//! `caseflow_append_v2` (schema migration 3) and `COMMIT` as one flight. The function takes
+//! the log-head lock, checks that every stream is still at the head read in the first round
+//! trip (else SQLSTATE CF001 and the batch is read and written again), allocates positions,
+//! extends the Merkle tree and writes everything. If it fails on a unique constraint (an
+//! event id or command id another process stored a moment ago), the server rolls the batch
+//! back and every request is retried on its own, so each gets its own answer.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -127,7 +127,7 @@ async fn commit_batch(
     }
 }
 
-/// SQLSTATE of `caseflow_append_v1` when a stream moved since the batch read it.
+/// SQLSTATE of `caseflow_append_v2` when a stream moved since the batch read it.
 const STREAM_MOVED: &str = "CF001";
 
 /// How often a batch is read and written again when its streams moved meanwhile.
@@ -141,10 +141,42 @@ async fn commit_retrying(
 ) -> Result<Vec<Result<AppendOutcome, StoreError>>, Failure> {
     let mut attempt = 1;
     loop {
-        match commit(client, shared, requests).await {
+        let order = if attempt >= LOCK_FIRST_FROM {
+            Order::LockThenRead
+        } else {
+            Order::ReadThenLock
+        };
+        match commit(client, shared, requests, order).await {
             Err(Failure::StreamMoved) if attempt < BATCH_ATTEMPTS => attempt += 1,
             result => return result,
         }
+    }
+}
+
+/// From this attempt on, a batch whose streams keep moving takes the log-head lock before it
+/// reads them, so it cannot lose the race again (at the price of holding the lock across one
+/// round trip): without it, two processes appending to one stream under load can each
+/// invalidate the other's read for every attempt.
+const LOCK_FIRST_FROM: u32 = 4;
+
+/// When a batch takes the log-head lock.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Read without locks, lock inside the write (the usual way: the lock is held only
+    /// inside the server).
+    ReadThenLock,
+    /// `BEGIN` and lock the log head with the reads, so nothing moves between them and the
+    /// write.
+    LockThenRead,
+}
+
+const LOCK_HEAD_SQL: &str = "SELECT 1 FROM log_head FOR UPDATE";
+
+/// Rolls back the transaction a failed locked batch left open, so the connection can be
+/// used again (if even that fails, dropping the `TxClient` closes the connection).
+async fn roll_back(tx: &TxClient) {
+    if tx.open.load(Relaxed) && tx.client().batch_execute("ROLLBACK").await.is_ok() {
+        tx.open.store(false, Relaxed);
     }
 }
 
@@ -317,9 +349,9 @@ struct LedgerRows {
 }
 
 /// The write half of a batch, with the log-head lock taken inside the server (schema
-/// migration 2, `caseflow_append_v1`): it returns the position before the batch.
-const WRITE_SQL: &str = "SELECT caseflow_append_v1($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)";
+/// migration 3, `caseflow_append_v2`): it returns the position before the batch.
+const WRITE_SQL: &str = "SELECT caseflow_append_v2($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+     $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)";
 
 /// The heads of a batch's streams, read without locking: the write checks them again under
 /// the log-head lock.
@@ -336,15 +368,17 @@ struct Statements {
     ledger: tokio_postgres::Statement,
     stored_ids: tokio_postgres::Statement,
     write: tokio_postgres::Statement,
+    lock_head: tokio_postgres::Statement,
 }
 
 impl Statements {
     async fn prepare(client: &deadpool_postgres::Object) -> Result<Statements, Failure> {
-        let (read_streams, ledger, stored_ids, write) = futures::try_join!(
+        let (read_streams, ledger, stored_ids, write, lock_head) = futures::try_join!(
             client.prepare_cached(READ_STREAMS_SQL),
             client.prepare_cached(LEDGER_SQL),
             client.prepare_cached(STORED_IDS_SQL),
             client.prepare_cached(WRITE_SQL),
+            client.prepare_cached(LOCK_HEAD_SQL),
         )
         .map_err(Failure::from_driver)?;
         Ok(Statements {
@@ -352,6 +386,7 @@ impl Statements {
             ledger,
             stored_ids,
             write,
+            lock_head,
         })
     }
 }
@@ -403,9 +438,16 @@ async fn commit(
     tx: &TxClient,
     shared: &Shared,
     requests: &[&AppendRequest],
+    order: Order,
 ) -> Result<Vec<Result<AppendOutcome, StoreError>>, Failure> {
     let statements = Statements::prepare(tx.client()).await?;
-    let read = read_batch(tx.client(), &statements, requests).await?;
+    let read = match read_in_order(tx, &statements, requests, order).await {
+        Ok(read) => read,
+        Err(failure) => {
+            roll_back(tx).await;
+            return Err(failure);
+        }
+    };
     let mut plan = Plan::new(read.heads);
     let decisions: Vec<Decision> = requests
         .iter()
@@ -413,14 +455,16 @@ async fn commit(
         .map(|(index, request)| plan.decide(index, request, &read.ledger, &read.stored_ids))
         .collect();
     if plan.rows.offset.is_empty() {
+        roll_back(tx).await;
         return Ok(answers(&decisions, 0));
     }
     let count = plan.rows.offset.len() as u64;
     let (head_ids, head_versions, head_hashes) = plan.final_heads();
-    let (read_ids, read_versions, read_hashes) = plan.read_heads();
+    // The same streams in the same order as the final heads.
+    let (_, read_versions, read_hashes) = plan.read_heads();
     let r = &plan.rows;
     let l = &plan.ledger;
-    let params: [Param<'_>; 26] = [
+    let params: [Param<'_>; 25] = [
         &r.stream_id,
         &r.version,
         &r.event_id,
@@ -437,26 +481,33 @@ async fn commit(
         &head_ids,
         &head_versions,
         &head_hashes,
+        &read_versions,
+        &read_hashes,
         &l.command_id,
         &l.stream_id,
         &l.first_version,
         &l.last_version,
         &l.first_offset,
         &l.last_offset,
-        &read_ids,
-        &read_versions,
-        &read_hashes,
         &shared.channel,
     ];
     let client = tx.client();
     tx.open.store(true, Relaxed);
     // One flight: if the write fails the transaction is aborted and the server answers
     // COMMIT with a rollback, so no answer is lost.
-    let (begun, written, committed) = futures::join!(
-        client.batch_execute("BEGIN"),
-        client.query_one(&statements.write, &params),
-        client.batch_execute("COMMIT"),
-    );
+    let (begun, written, committed) = if order == Order::LockThenRead {
+        let (written, committed) = futures::join!(
+            client.query_one(&statements.write, &params),
+            client.batch_execute("COMMIT"),
+        );
+        (Ok(()), written, committed)
+    } else {
+        futures::join!(
+            client.batch_execute("BEGIN"),
+            client.query_one(&statements.write, &params),
+            client.batch_execute("COMMIT"),
+        )
+    };
     match (begun.and(written), committed) {
         (Ok(row), Ok(())) => {
             tx.open.store(false, Relaxed);
@@ -480,6 +531,28 @@ async fn commit(
             Err(Failure::Store(map_commit_err(err)))
         }
     }
+}
+
+/// The first round trip, after `BEGIN` and the log-head lock when `order` says so (in one
+/// flight with the reads).
+async fn read_in_order(
+    tx: &TxClient,
+    statements: &Statements,
+    requests: &[&AppendRequest],
+    order: Order,
+) -> Result<Read, Failure> {
+    let client = tx.client();
+    if order == Order::ReadThenLock {
+        return read_batch(client, statements, requests).await;
+    }
+    tx.open.store(true, Relaxed);
+    let (begun, locked, read) = futures::join!(
+        client.batch_execute("BEGIN"),
+        client.execute(&statements.lock_head, &[]),
+        read_batch(client, statements, requests),
+    );
+    begun.and(locked).map_err(Failure::from_driver)?;
+    read
 }
 
 /// The first round trip: the streams' heads (a stream without a row is at version 0), the
