@@ -24,6 +24,15 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use support::{HistoryGen, org, seeded};
 
 const LOG_EVENTS: u64 = 1_000_000;
+
+/// The bench log's size: 1,000,000 events, or `CASEFLOW_BENCH_LOG_EVENTS` (a smaller log
+/// is made and cached under its own name, for runs that cannot wait for the big one).
+fn log_events() -> u64 {
+    std::env::var("CASEFLOW_BENCH_LOG_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(LOG_EVENTS)
+}
 const OPEN_CASES: usize = 100_000;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -71,19 +80,24 @@ async fn flush(store: &Arc<SqliteStore>, chunk: &mut Vec<caseflow_store::AppendR
 
 /// The cached 1M-event log, made on first use.
 fn million_event_log(rt: &tokio::runtime::Runtime) -> PathBuf {
-    let path = cache_dir().join("projections-1m.sqlite");
-    let done = cache_dir().join("projections-1m.complete");
+    let events = log_events();
+    let name = match events {
+        LOG_EVENTS => "projections-1m".to_owned(),
+        n => format!("projections-{n}"),
+    };
+    let path = cache_dir().join(format!("{name}.sqlite"));
+    let done = cache_dir().join(format!("{name}.complete"));
     if path.exists() && done.exists() {
         return path;
     }
-    let partial = cache_dir().join("projections-1m.partial.sqlite");
+    let partial = cache_dir().join(format!("{name}.partial.sqlite"));
     for p in [&path, &partial] {
         let _ = std::fs::remove_file(p);
         let _ = std::fs::remove_file(p.with_extension("sqlite-wal"));
         let _ = std::fs::remove_file(p.with_extension("sqlite-shm"));
     }
     eprintln!(
-        "making the 1,000,000-event bench log (once) at {}",
+        "making the {events}-event bench log (once) at {}",
         path.display()
     );
     rt.block_on(async {
@@ -97,10 +111,10 @@ fn million_event_log(rt: &tokio::runtime::Runtime) -> PathBuf {
         let mut i = 0usize;
         loop {
             let head = store.head_position().await.unwrap();
-            if head >= LOG_EVENTS {
+            if head >= events {
                 break;
             }
-            let n = ((LOG_EVENTS - head) as usize).min(20_000);
+            let n = ((events - head) as usize).min(20_000);
             let decided = g.run(n, |_| {
                 i += 1;
                 choice(i)
