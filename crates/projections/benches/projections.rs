@@ -24,6 +24,15 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use support::{HistoryGen, org, seeded};
 
 const LOG_EVENTS: u64 = 1_000_000;
+
+/// The bench log's size: 1,000,000 events, or `CASEFLOW_BENCH_LOG_EVENTS` (a smaller log
+/// is made and cached under its own name, for runs that cannot wait for the big one).
+fn log_events() -> u64 {
+    std::env::var("CASEFLOW_BENCH_LOG_EVENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(LOG_EVENTS)
+}
 const OPEN_CASES: usize = 100_000;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -71,19 +80,24 @@ async fn flush(store: &Arc<SqliteStore>, chunk: &mut Vec<caseflow_store::AppendR
 
 /// The cached 1M-event log, made on first use.
 fn million_event_log(rt: &tokio::runtime::Runtime) -> PathBuf {
-    let path = cache_dir().join("projections-1m.sqlite");
-    let done = cache_dir().join("projections-1m.complete");
+    let events = log_events();
+    let name = match events {
+        LOG_EVENTS => "projections-1m".to_owned(),
+        n => format!("projections-{n}"),
+    };
+    let path = cache_dir().join(format!("{name}.sqlite"));
+    let done = cache_dir().join(format!("{name}.complete"));
     if path.exists() && done.exists() {
         return path;
     }
-    let partial = cache_dir().join("projections-1m.partial.sqlite");
+    let partial = cache_dir().join(format!("{name}.partial.sqlite"));
     for p in [&path, &partial] {
         let _ = std::fs::remove_file(p);
         let _ = std::fs::remove_file(p.with_extension("sqlite-wal"));
         let _ = std::fs::remove_file(p.with_extension("sqlite-shm"));
     }
     eprintln!(
-        "making the 1,000,000-event bench log (once) at {}",
+        "making the {events}-event bench log (once) at {}",
         path.display()
     );
     rt.block_on(async {
@@ -97,10 +111,10 @@ fn million_event_log(rt: &tokio::runtime::Runtime) -> PathBuf {
         let mut i = 0usize;
         loop {
             let head = store.head_position().await.unwrap();
-            if head >= LOG_EVENTS {
+            if head >= events {
                 break;
             }
-            let n = ((LOG_EVENTS - head) as usize).min(20_000);
+            let n = ((events - head) as usize).min(20_000);
             let decided = g.run(n, |_| {
                 i += 1;
                 choice(i)
@@ -200,14 +214,15 @@ fn breakdown(rt: &tokio::runtime::Runtime, store: &Arc<dyn EventStore>, head: u6
             }
         }
         rate("read + decode", started);
-        for which in ["null", "todo", "stats", "timeline"] {
+        for which in ["null", "todo", "stats", "timeline", "all three"] {
             let started = std::time::Instant::now();
             let mut runner = ProjectionRunner::in_memory(store.clone(), org());
             match which {
                 "null" => drop(runner.register(NullProjection).await.unwrap()),
                 "todo" => drop(runner.register(TodoProjection::new()).await.unwrap()),
                 "stats" => drop(runner.register(StatsProjection::new()).await.unwrap()),
-                _ => drop(runner.register(TimelineProjection::new()).await.unwrap()),
+                "timeline" => drop(runner.register(TimelineProjection::new()).await.unwrap()),
+                _ => drop(StandardProjections::register(&mut runner).await.unwrap()),
             }
             runner.catch_up().await.unwrap();
             rate(
@@ -218,11 +233,17 @@ fn breakdown(rt: &tokio::runtime::Runtime, store: &Arc<dyn EventStore>, head: u6
     });
 }
 
-fn todo_query(c: &mut Criterion) {
-    if !wanted("todo") {
-        return;
-    }
-    let rt = runtime();
+/// The to-do model over ~100k open cases, its busiest list, a median list and the largest
+/// village list.
+struct TodoSetup {
+    todo: ProjectionHandle<TodoProjection>,
+    now: chrono::DateTime<chrono::Utc>,
+    largest: (usize, Assignee),
+    median: (usize, Assignee),
+    village: (usize, Assignee),
+}
+
+fn todo_setup(rt: &tokio::runtime::Runtime) -> TodoSetup {
     let (store, now) = rt.block_on(support::store_with_open_cases(OPEN_CASES));
     let (todo, open) = rt.block_on(async {
         let mut runner = ProjectionRunner::in_memory(store.clone(), org());
@@ -236,9 +257,10 @@ fn todo_query(c: &mut Criterion) {
         .assignees()
         .map(|a| (guard.counts_for(a, now).total as usize, a.clone()))
         .collect();
+    drop(guard);
     sizes.sort();
-    let (largest_n, largest) = sizes.last().cloned().unwrap();
-    let (median_n, median) = sizes[sizes.len() / 2].clone();
+    let largest = sizes.last().cloned().unwrap();
+    let median = sizes[sizes.len() / 2].clone();
     let village = sizes
         .iter()
         .rev()
@@ -246,29 +268,97 @@ fn todo_query(c: &mut Criterion) {
         .cloned()
         .unwrap();
     eprintln!(
-        "to-do model: {open} open cases waiting on somebody; largest list {largest} ({largest_n} items), \
-         median {median} ({median_n}), largest village list {} ({})",
-        village.1, village.0
+        "to-do model: {open} open cases waiting on somebody; largest list {} ({} items), \
+         median {} ({}), largest village list {} ({})",
+        largest.1, largest.0, median.1, median.0, village.1, village.0
     );
+    TodoSetup {
+        todo,
+        now,
+        largest,
+        median,
+        village,
+    }
+}
+
+/// The whole list of one assignee, borrowed, collected (what a caller rendering it does).
+#[inline(never)]
+fn whole_list_query(
+    todo: &TodoProjection,
+    assignee: &Assignee,
+    now: chrono::DateTime<chrono::Utc>,
+) -> usize {
+    todo.iter_for_assignee(assignee, now)
+        .collect::<Vec<_>>()
+        .len()
+}
+
+/// The first page of 50 items of one assignee's list, owned.
+#[inline(never)]
+fn first_page_query(
+    todo: &TodoProjection,
+    assignee: &Assignee,
+    now: chrono::DateTime<chrono::Utc>,
+) -> usize {
+    todo.page_for_assignee(assignee, now, 0, 50).len()
+}
+
+/// `CASEFLOW_BENCH=todo-count`: after the setup, the busiest list's whole-list query and
+/// first-page query, each asked `CASEFLOW_TODO_QUERIES` times (default 100) and nothing
+/// else, so that callgrind can count the queries alone:
+///
+/// ```text
+/// CASEFLOW_BENCH=todo-count valgrind --tool=callgrind --collect-atstart=no \
+///   --toggle-collect='*whole_list_query*' --toggle-collect='*first_page_query*' \
+///   <projections bench binary> --bench
+/// callgrind_annotate --inclusive=yes callgrind.out.<pid> | grep _query
+/// ```
+fn todo_count() {
+    let rt = runtime();
+    let setup = todo_setup(&rt);
+    let queries: usize = std::env::var("CASEFLOW_TODO_QUERIES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100);
+    let guard = setup.todo.read().unwrap();
+    let (mut whole, mut page) = (0, 0);
+    for _ in 0..queries {
+        whole += whole_list_query(&guard, &setup.largest.1, setup.now);
+        page += first_page_query(&guard, &setup.largest.1, setup.now);
+    }
+    eprintln!(
+        "todo-count: {queries} whole-list queries ({whole} items) and {queries} first pages \
+         ({page} items) of {}",
+        setup.largest.1
+    );
+}
+
+fn todo_query(c: &mut Criterion) {
+    if std::env::var("CASEFLOW_BENCH").as_deref() == Ok("todo-count") {
+        todo_count();
+        return;
+    }
+    if !wanted("todo") {
+        return;
+    }
+    let rt = runtime();
+    let TodoSetup {
+        todo,
+        now,
+        largest: (largest_n, largest),
+        median: (median_n, median),
+        village,
+    } = todo_setup(&rt);
+    let guard = todo.read().unwrap();
     let mut group = c.benchmark_group("todo_query_100k_open_cases");
     group.bench_function(format!("largest_list_{largest_n}_items_borrowed"), |b| {
-        b.iter(|| {
-            guard
-                .iter_for_assignee(&largest, now)
-                .collect::<Vec<_>>()
-                .len()
-        })
+        b.iter(|| whole_list_query(&guard, &largest, now))
     });
     group.bench_function(format!("largest_list_{largest_n}_items_owned"), |b| {
         b.iter(|| guard.for_assignee(&largest, now).len())
     });
     group.bench_function(format!("median_list_{median_n}_items_borrowed"), |b| {
-        b.iter(|| {
-            guard
-                .iter_for_assignee(&median, now)
-                .collect::<Vec<_>>()
-                .len()
-        })
+        b.iter(|| whole_list_query(&guard, &median, now))
     });
     group.bench_function(format!("median_list_{median_n}_items_owned"), |b| {
         b.iter(|| guard.for_assignee(&median, now).len())
@@ -277,7 +367,7 @@ fn todo_query(c: &mut Criterion) {
         b.iter(|| guard.for_assignee(&village.1, now).len())
     });
     group.bench_function("largest_list_first_page_50", |b| {
-        b.iter(|| guard.page_for_assignee(&largest, now, 0, 50).len())
+        b.iter(|| first_page_query(&guard, &largest, now))
     });
     group.bench_function("counts_all_units", |b| b.iter(|| guard.counts(now).len()));
     group.finish();

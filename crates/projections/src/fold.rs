@@ -15,7 +15,7 @@ use caseflow_store::{EventStore, RecordedEvent};
 use uuid::Uuid;
 
 use crate::error::{ApplyFailure, ProjectionError};
-use caseflow_domain::{Obligation, obligations};
+use caseflow_domain::{Assignee, Obligation, obligations};
 
 /// The prefix of every case stream id: `case-<uuid>`.
 pub const CASE_STREAM_PREFIX: &str = "case-";
@@ -83,15 +83,17 @@ impl CaseFold {
             let Some(case_id) = case_id_of_stream(&record.stream_id) else {
                 continue;
             };
-            if seen.insert(case_id, ()).is_some() || record.version <= 1 {
+            // A cached state (at any version: one other than the record's predecessor
+            // means a record was skipped or repeated, which `advance` reports with the
+            // record's position) needs nothing; this is the common case, checked first so
+            // that it costs one lookup.
+            if self.cases.contains_key(&case_id)
+                || seen.insert(case_id, ()).is_some()
+                || record.version <= 1
+            {
                 continue;
             }
             let wanted = record.version - 1;
-            if self.cases.contains_key(&case_id) {
-                // A cached state at any other version than `wanted` means a record was
-                // skipped or repeated; `advance` reports it with the record's position.
-                continue;
-            }
             let mut entry = FoldEntry {
                 version: 0,
                 state: CaseState::default(),
@@ -218,6 +220,16 @@ fn check_fits(entry: &FoldEntry, event: &CaseEvent) -> Result<(), ApplyFailure> 
             event_type: m.event_type.to_owned(),
             stage: format!("{}: {}", entry.state.stage(), m.reason),
         }),
+    }
+}
+
+/// Makes `into` equal to `from`, reusing the buffer of the id `into` holds when both are
+/// the same kind of assignee (a derived `clone_from` would allocate a new one).
+pub(crate) fn overwrite_assignee(into: &mut Assignee, from: &Assignee) {
+    match (into, from) {
+        (Assignee::Unit(into), Assignee::Unit(from)) => into.0.clone_from(&from.0),
+        (Assignee::Department(into), Assignee::Department(from)) => into.0.clone_from(&from.0),
+        (into, from) => *into = from.clone(),
     }
 }
 

@@ -56,6 +56,46 @@ fn apply_to_each(
     first_error
 }
 
+/// The first stage of catch-up's pipeline: reads the log from `from` in batches until it
+/// is exhausted (or the receiver is gone); a read error is sent on and ends the stage.
+async fn read_ahead(
+    store: Arc<dyn EventStore>,
+    mut from: u64,
+    batch_size: usize,
+    tx: tokio::sync::mpsc::Sender<Result<Vec<RecordedEvent>, StoreError>>,
+) {
+    loop {
+        let records = match store.read_all(from, batch_size).await {
+            Ok(records) => records,
+            Err(error) => {
+                let _ = tx.send(Err(error)).await;
+                return;
+            }
+        };
+        let Some(last) = records.last() else { return };
+        from = last.position + 1;
+        if tx.send(Ok(records)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The second stage: decodes each batch the first stage read, in order.
+async fn decode_ahead(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<RecordedEvent>, StoreError>>,
+    tx: tokio::sync::mpsc::Sender<Result<DecodedBatch, StoreError>>,
+) {
+    while let Some(batch) = rx.recv().await {
+        let decoded = batch.map(|records| {
+            let events = records.iter().map(decode_to_apply).collect();
+            (records, events)
+        });
+        if tx.send(decoded).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// What applying a batch in memory left to do.
 struct InMemory {
     /// The first event some projection could not apply (the batch stopped there).
@@ -324,29 +364,20 @@ impl ProjectionRunner {
             };
         };
         self.head = self.head.max(self.store.head_position().await?);
-        // Read ahead: a task reads and decodes the next batches while this one is folded
-        // and applied, so on a multi-threaded runtime the two halves run in parallel.
+        // Read ahead in a pipeline of three stages: one task reads the next batches (the
+        // store's read runs on a blocking thread), a second decodes them, and this one folds
+        // and applies; on a multi-threaded runtime the three overlap, so a batch's read no
+        // longer waits for the previous batch's decoding.
+        let (read_tx, read_rx) =
+            tokio::sync::mpsc::channel::<Result<Vec<RecordedEvent>, StoreError>>(2);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<DecodedBatch, StoreError>>(2);
-        let store = Arc::clone(&self.store);
-        let batch_size = self.batch_size;
-        let reader = tokio::spawn(async move {
-            let mut from = from;
-            loop {
-                let records = match store.read_all(from, batch_size).await {
-                    Ok(records) => records,
-                    Err(error) => {
-                        let _ = tx.send(Err(error)).await;
-                        return;
-                    }
-                };
-                let Some(last) = records.last() else { return };
-                from = last.position + 1;
-                let decoded = records.iter().map(decode_to_apply).collect();
-                if tx.send(Ok((records, decoded))).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let reader = tokio::spawn(read_ahead(
+            Arc::clone(&self.store),
+            from,
+            self.batch_size,
+            read_tx,
+        ));
+        let decoder = tokio::spawn(decode_ahead(read_rx, tx));
         let mut total = 0u64;
         let outcome = async {
             while let Some(batch) = rx.recv().await {
@@ -358,6 +389,7 @@ impl ProjectionRunner {
         }
         .await;
         reader.abort();
+        decoder.abort();
         outcome.map(|()| total)
     }
 

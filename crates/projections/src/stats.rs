@@ -18,6 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApplyFailure, ProjectionError};
+use crate::fold::overwrite_assignee;
 use crate::persist::{
     CaseDocuments, CaseJsonTable, ChangedCases, Column, DocumentPersistence, TableSpec,
 };
@@ -495,13 +496,23 @@ impl CaseFacts {
                 slot.missed += 1;
             }
         }
-        self.open_due.clear();
-        self.open_due.extend(
-            applied
-                .obligations
-                .iter()
-                .filter_map(|o| o.due_at.map(|d| (o.assignee.clone(), d))),
-        );
+        // Overwritten in place: the assignees' strings reuse the buffers they had.
+        let mut kept = 0;
+        for (assignee, due) in applied
+            .obligations
+            .iter()
+            .filter_map(|o| o.due_at.map(|d| (&o.assignee, d)))
+        {
+            match self.open_due.get_mut(kept) {
+                Some(slot) => {
+                    overwrite_assignee(&mut slot.0, assignee);
+                    slot.1 = due;
+                }
+                None => self.open_due.push((assignee.clone(), due)),
+            }
+            kept += 1;
+        }
+        self.open_due.truncate(kept);
     }
 
     fn met_missed_of(&mut self, assignee: &Assignee) -> &mut MetMissed {

@@ -99,6 +99,9 @@ pub struct TimelineProjection {
     cases: HashMap<CaseId, Vec<TimelineEntry>>,
     /// Interned actor and type strings: a few hundred distinct values over millions of rows.
     strings: HashSet<Arc<str>>,
+    /// Interned event types by the address and length of the domain's static name: found
+    /// with an integer hash per event instead of hashing the name.
+    event_types: HashMap<(usize, usize), Arc<str>>,
     /// `unit/role` per acting unit and role, found without building the string each time.
     actors: HashMap<UnitId, Vec<(Role, Arc<str>)>>,
     changed: Option<Vec<(CaseId, usize)>>,
@@ -182,6 +185,16 @@ impl TimelineProjection {
         name
     }
 
+    fn event_type(&mut self, name: &'static str) -> Arc<str> {
+        let address = (name.as_ptr() as usize, name.len());
+        if let Some(known) = self.event_types.get(&address) {
+            return Arc::clone(known);
+        }
+        let interned = self.intern(name);
+        self.event_types.insert(address, Arc::clone(&interned));
+        interned
+    }
+
     fn intern(&mut self, s: &str) -> Arc<str> {
         if let Some(existing) = self.strings.get(s) {
             return Arc::clone(existing);
@@ -209,7 +222,7 @@ impl Projection for TimelineProjection {
                 found: record.version,
             });
         }
-        let event_type = self.intern(applied.event.event_type());
+        let event_type = self.event_type(applied.event.event_type());
         let actor = self.actor(applied.event.actor());
         let entry = TimelineEntry {
             version: record.version,
@@ -234,6 +247,7 @@ impl Projection for TimelineProjection {
     fn reset(&mut self) {
         self.cases.clear();
         self.strings.clear();
+        self.event_types.clear();
         self.actors.clear();
         if let Some(changed) = &mut self.changed {
             changed.clear();

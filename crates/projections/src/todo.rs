@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApplyFailure, ProjectionError};
+use crate::fold::overwrite_assignee;
 use crate::persist::{
     CaseDocuments, CaseJsonTable, ChangedCases, Column, DocumentPersistence, TableSpec,
 };
@@ -196,7 +197,7 @@ pub struct CaseEntry {
 pub struct TodoProjection {
     cases: HashMap<CaseId, CaseEntry>,
     /// Keyed by a shared assignee so an item copies it with a reference count, not a string.
-    index: HashMap<Arc<Assignee>, BTreeMap<ItemKey, Arc<CaseCard>>>,
+    index: AssigneeIndex,
     changed: ChangedCases,
 }
 
@@ -382,37 +383,77 @@ impl TodoProjection {
 
     fn remove_case(&mut self, case_id: &CaseId) -> Option<CaseEntry> {
         let entry = self.cases.remove(case_id)?;
-        for ob in &entry.obligations {
-            if let Some(index) = self.index.get_mut(&ob.assignee) {
-                index.remove(&key_of(*case_id, ob));
-                if index.is_empty() {
-                    self.index.remove(&ob.assignee);
-                }
-            }
-        }
+        unindex(&mut self.index, *case_id, &entry.obligations);
         Some(entry)
     }
 
     fn insert_case(&mut self, case_id: CaseId, entry: CaseEntry) {
-        for ob in &entry.obligations {
-            let key = key_of(case_id, ob);
-            let card = Arc::clone(&entry.card);
-            match self.index.get_mut(&ob.assignee) {
-                Some(index) => {
-                    index.insert(key, card);
-                }
-                None => {
-                    self.index
-                        .insert(Arc::new(ob.assignee.clone()), BTreeMap::from([(key, card)]));
-                }
-            }
-        }
+        index_entry(&mut self.index, case_id, &entry);
         self.cases.insert(case_id, entry);
     }
 
     fn mark_changed(&mut self, case_id: CaseId) {
         self.changed.mark(case_id);
     }
+}
+
+/// The per-assignee indexes of the to-do model.
+type AssigneeIndex = HashMap<Arc<Assignee>, BTreeMap<ItemKey, Arc<CaseCard>>>;
+
+/// Takes a case's obligations out of the assignees' indexes (an emptied index goes too).
+fn unindex(index: &mut AssigneeIndex, case_id: CaseId, obligations: &[Obligation]) {
+    for ob in obligations {
+        if let Some(list) = index.get_mut(&ob.assignee) {
+            list.remove(&key_of(case_id, ob));
+            if list.is_empty() {
+                index.remove(&ob.assignee);
+            }
+        }
+    }
+}
+
+/// Puts every obligation of a case's entry on its assignee's index.
+fn index_entry(index: &mut AssigneeIndex, case_id: CaseId, entry: &CaseEntry) {
+    for ob in &entry.obligations {
+        let key = key_of(case_id, ob);
+        let card = Arc::clone(&entry.card);
+        match index.get_mut(&ob.assignee) {
+            Some(list) => {
+                list.insert(key, card);
+            }
+            None => {
+                index.insert(Arc::new(ob.assignee.clone()), BTreeMap::from([(key, card)]));
+            }
+        }
+    }
+}
+
+/// Makes `into` equal to `from`, reusing the string buffers `into` already holds (a
+/// derived `clone_from` would allocate every assignee again).
+fn overwrite_obligations(into: &mut Vec<Obligation>, from: &[Obligation]) {
+    into.truncate(from.len());
+    let reused = into.len();
+    for (old, new) in into.iter_mut().zip(from) {
+        overwrite_obligation(old, new);
+    }
+    into.extend_from_slice(&from[reused..]);
+}
+
+fn overwrite_obligation(old: &mut Obligation, new: &Obligation) {
+    // Destructured, so that a field added to `Obligation` fails to compile here rather
+    // than going uncopied.
+    let Obligation {
+        assignee,
+        action,
+        due_at,
+        deadline,
+        priority,
+    } = new;
+    overwrite_assignee(&mut old.assignee, assignee);
+    old.action = *action;
+    old.due_at = *due_at;
+    old.deadline = *deadline;
+    old.priority = *priority;
 }
 
 /// The list of an assignee with no items.
@@ -493,31 +534,30 @@ impl Projection for TodoProjection {
                 "an open case without reported facts".to_owned(),
             ));
         };
-        // Title, place, kind and reporter are fixed when the case is reported; only the
-        // stage and category move, so the card is rebuilt only when one of them does.
-        let existing = self.cases.get(&case_id);
-        let card = match existing {
-            Some(e) if e.card.stage == case.stage && e.card.category == case.category() => {
-                if e.obligations.as_slice() == applied.obligations {
-                    return Ok(());
-                }
-                Arc::clone(&e.card)
-            }
-            Some(e) => Arc::new(CaseCard {
-                stage: case.stage,
-                category: case.category(),
-                ..CaseCard::clone(&e.card)
-            }),
-            None => Arc::new(card_of(applied)?),
+        let Some(entry) = self.cases.get_mut(&case_id) else {
+            let card = Arc::new(card_of(applied)?);
+            let obligations = applied.obligations.to_vec();
+            self.insert_case(case_id, CaseEntry { card, obligations });
+            self.mark_changed(case_id);
+            return Ok(());
         };
-        self.remove_case(&case_id);
-        self.insert_case(
-            case_id,
-            CaseEntry {
-                card,
-                obligations: applied.obligations.to_vec(),
-            },
-        );
+        // Title, place, kind and reporter are fixed when the case is reported; only the
+        // stage and category move.
+        let card_moves = entry.card.stage != case.stage || entry.card.category != case.category();
+        if !card_moves && entry.obligations.as_slice() == applied.obligations {
+            return Ok(());
+        }
+        // Moved in place. Once the index no longer shares the card, a new stage or category
+        // is written into it without copying its strings; the obligations are overwritten
+        // field by field, so their strings reuse the buffers they had.
+        unindex(&mut self.index, case_id, &entry.obligations);
+        if card_moves {
+            let card = Arc::make_mut(&mut entry.card);
+            card.stage = case.stage;
+            card.category = case.category();
+        }
+        overwrite_obligations(&mut entry.obligations, applied.obligations);
+        index_entry(&mut self.index, case_id, entry);
         self.mark_changed(case_id);
         Ok(())
     }
