@@ -139,7 +139,10 @@ impl Bodies {
             flags |= HAS_CAUSATION;
         }
         self.bytes.push(flags);
-        let ids = [command, correlation.filter(|_| flags & HAS_CORRELATION != 0)];
+        let ids = [
+            command,
+            correlation.filter(|_| flags & HAS_CORRELATION != 0),
+        ];
         for id in ids.into_iter().chain([metadata.causation_id]).flatten() {
             self.bytes.extend_from_slice(id.as_bytes());
         }
@@ -219,7 +222,10 @@ mod tests {
         assert_eq!(names.intern("case-1"), 0);
         assert_eq!(names.key("case-2"), Some(1));
         assert_eq!(names.key("case-3"), None);
-        assert_eq!((names.name(0), names.name(1), names.len()), ("case-1", "case-2", 2));
+        assert_eq!(
+            (names.name(0), names.name(1), names.len()),
+            ("case-1", "case-2", 2)
+        );
     }
 
     #[test]

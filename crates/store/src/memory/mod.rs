@@ -113,7 +113,9 @@ impl State {
     /// The stream's current version and chain head, as an append would see them now.
     fn stream_head(&self, stream_id: &str) -> (u64, [u8; 32]) {
         let records = self.stream_records(stream_id);
-        let head = records.last().map_or(GENESIS_HASH, |&i| self.log[i as usize].hash);
+        let head = records
+            .last()
+            .map_or(GENESIS_HASH, |&i| self.log[i as usize].hash);
         (records.len() as u64, head)
     }
 
@@ -294,10 +296,7 @@ impl MemoryStore {
         let mut st = self.inner.lock();
         // The tree covers records as they were appended, not as tampered with.
         st.extend_tree();
-        let Some(index) = position
-            .checked_sub(1)
-            .filter(|&i| i < st.log.len() as u64)
-        else {
+        let Some(index) = position.checked_sub(1).filter(|&i| i < st.log.len() as u64) else {
             return false;
         };
         let mut record = st.record(index as usize);
