@@ -59,7 +59,7 @@ fn event(n: u64) -> NewEvent {
         event_id: next_id(),
         event_type: "CaseReported".into(),
         schema_version: 1,
-        payload: payload(n),
+        payload: payload(n).into(),
         metadata: Metadata {
             actor: "room-1/clerk".into(),
             command_id: Some(next_id()),

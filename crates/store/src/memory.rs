@@ -241,7 +241,7 @@ impl MemoryStore {
                 recorded_at: req.recorded_at,
                 event_type: ev.event_type,
                 schema_version: ev.schema_version,
-                payload: ev.payload,
+                payload: ev.payload.into_bytes(),
                 metadata: ev.metadata,
                 prev_hash,
                 hash,
