@@ -732,9 +732,9 @@ impl Engine {
                 correlation_id: Some(envelope.correlation_id.unwrap_or(envelope.command_id)),
                 causation_id: envelope.causation_id,
             };
-            let new_events = events
+            let new_events: Vec<NewEvent> = events
                 .iter()
-                .map(|event| {
+                .map(|event| -> Result<NewEvent, EngineError> {
                     Ok(NewEvent {
                         event_id: inner.ids.next_id(recorded_at),
                         event_type: event.event_type().to_owned(),
