@@ -233,7 +233,7 @@ mod tests {
             let expected = i64::from(date.weekday().num_days_from_monday());
             assert_eq!(day_number(date).rem_euclid(7), expected, "{date}");
             assert_eq!(date_of(day_number(date)), Some(date));
-            date = date + Duration::days(97);
+            date += Duration::days(97);
         }
     }
 
