@@ -232,7 +232,7 @@ fn ceiling(c: &mut Criterion) {
                                     1_800_000_000_000_000_000i64,
                                     e.event_type,
                                     e.schema_version,
-                                    e.payload,
+                                    e.payload.as_bytes(),
                                     m.actor,
                                     m.command_id.as_ref().map(|u| u.as_bytes()),
                                     m.correlation_id.as_ref().map(|u| u.as_bytes()),
