@@ -12,7 +12,7 @@ use caseflow_projections::{
 };
 use caseflow_store::{
     AppendOutcome, AppendRequest, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent,
-    RecordedEvent, SqliteStore, StoreError,
+    Payload, RecordedEvent, SqliteStore, StoreError,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -528,6 +528,18 @@ fn key_target(config: &EngineConfig, backend: Option<KeyTarget>) -> KeyTarget {
     }
 }
 
+/// An event's payload for the store, written by serde_json's serializer: valid JSON by
+/// construction, so the store does not parse it again (it still parses bytes from outside).
+fn serialised_payload(event: &CaseEvent) -> Result<Payload, EngineError> {
+    // The domain's events are plain structs with string keys: serialising them does not fail,
+    // but if it ever did, the command is refused rather than a wrong payload stored.
+    Payload::serialize(&event.payload()).map_err(|e| {
+        EngineError::Store(StoreError::InvalidRequest {
+            reason: format!("{} cannot be serialised: {e}", event.event_type()),
+        })
+    })
+}
+
 /// Decodes a stored record into a case event through the one decode path
 /// ([`caseflow_projections::decode`], which upcasts older schema versions), naming the
 /// record when it does not decode.
@@ -720,16 +732,18 @@ impl Engine {
                 correlation_id: Some(envelope.correlation_id.unwrap_or(envelope.command_id)),
                 causation_id: envelope.causation_id,
             };
-            let new_events = events
+            let new_events: Vec<NewEvent> = events
                 .iter()
-                .map(|event| NewEvent {
-                    event_id: inner.ids.next_id(recorded_at),
-                    event_type: event.event_type().to_owned(),
-                    schema_version: event.schema_version(),
-                    payload: event.to_json(),
-                    metadata: metadata.clone(),
+                .map(|event| -> Result<NewEvent, EngineError> {
+                    Ok(NewEvent {
+                        event_id: inner.ids.next_id(recorded_at),
+                        event_type: event.event_type().to_owned(),
+                        schema_version: event.schema_version(),
+                        payload: serialised_payload(event)?,
+                        metadata: metadata.clone(),
+                    })
                 })
-                .collect();
+                .collect::<Result<_, EngineError>>()?;
             let request = AppendRequest {
                 stream_id: stream_id.clone(),
                 expected: if version == 0 {

@@ -10,9 +10,10 @@
 //! second key for that reporter: the log's sealed contacts name their key ids, and erasure
 //! destroys every key the reporter's cases name (docs/design.md, "Key store").
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -486,7 +487,8 @@ fn assigned_reporters(conn: &Connection) -> rusqlite::Result<HashMap<ReporterHan
 
 /// Writes a pool batch as one multi-row `INSERT` (one statement, not one per key: the
 /// statement overhead was a visible part of a new reporter's cost). Batch sizes are few
-/// (8, 16, … 256), so each size's statement is prepared once.
+/// (8, 16, … 256), so each size's text is built once ([`free_keys_sql`]) and its statement
+/// prepared once.
 fn insert_free_keys(
     conn: &Connection,
     batch: &[(String, DataKey)],
@@ -495,19 +497,7 @@ fn insert_free_keys(
     if batch.is_empty() {
         return Ok(());
     }
-    let mut sql = String::from("INSERT INTO data_keys (key_id, state, nonce, wrapped) VALUES ");
-    for row in 0..batch.len() {
-        if row > 0 {
-            sql.push(',');
-        }
-        let first = row * 3 + 1;
-        sql.push_str(&format!(
-            "(?{first}, 'free', ?{}, ?{})",
-            first + 1,
-            first + 2
-        ));
-    }
-    let mut insert = conn.prepare_cached(&sql)?;
+    let mut insert = conn.prepare_cached(&free_keys_sql(batch.len()))?;
     let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(batch.len() * 3);
     for ((id, _), (nonce, wrapped)) in batch.iter().zip(wrapped) {
         values.push(id);
@@ -526,22 +516,79 @@ fn write_assignments(
     pending: &[(String, ReporterHandle)],
 ) -> rusqlite::Result<()> {
     for chunk in pending.chunks(PENDING_MAX) {
-        let mut sql = String::from("INSERT INTO key_assignments (key_id, reporter) VALUES ");
-        for row in 0..chunk.len() {
-            if row > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("(?{}, ?{})", row * 2 + 1, row * 2 + 2));
-        }
         let handles: Vec<String> = chunk.iter().map(|(_, r)| r.to_string()).collect();
         let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 2);
         for ((id, _), handle) in chunk.iter().zip(&handles) {
             values.push(id);
             values.push(handle);
         }
-        conn.prepare_cached(&sql)?.execute(values.as_slice())?;
+        conn.prepare_cached(&assignments_sql(chunk.len()))?
+            .execute(values.as_slice())?;
     }
     Ok(())
+}
+
+/// The text of the pool batch insert of `rows` keys. The sizes a refill uses (8, 16, …
+/// [`POOL_BATCH_MAX`]) are built once per process and kept: formatting hundreds of
+/// placeholders was paid on every refill.
+fn free_keys_sql(rows: usize) -> Cow<'static, str> {
+    static TEXTS: [OnceLock<String>; 6] = [const { OnceLock::new() }; 6];
+    let build = || {
+        multi_row_sql(
+            "INSERT INTO data_keys (key_id, state, nonce, wrapped) VALUES ",
+            rows,
+            |first| format!("(?{first}, 'free', ?{}, ?{})", first + 1, first + 2),
+            3,
+        )
+    };
+    let kept = rows
+        .is_power_of_two()
+        .then(|| {
+            (rows.trailing_zeros() as usize).checked_sub(POOL_BATCH_FIRST.trailing_zeros() as usize)
+        })
+        .flatten()
+        .and_then(|i| TEXTS.get(i));
+    match kept {
+        Some(text) => Cow::Borrowed(text.get_or_init(build)),
+        None => Cow::Owned(build()),
+    }
+}
+
+/// The text of the assignment append of `rows` rows; a full chunk's ([`PENDING_MAX`], every
+/// one but a flush's remainder) is built once per process and kept.
+fn assignments_sql(rows: usize) -> Cow<'static, str> {
+    static FULL: OnceLock<String> = OnceLock::new();
+    let build = || {
+        multi_row_sql(
+            "INSERT INTO key_assignments (key_id, reporter) VALUES ",
+            rows,
+            |first| format!("(?{first}, ?{})", first + 1),
+            2,
+        )
+    };
+    if rows == PENDING_MAX {
+        Cow::Borrowed(FULL.get_or_init(build))
+    } else {
+        Cow::Owned(build())
+    }
+}
+
+/// `head` followed by `rows` comma-separated groups of `per_row` numbered placeholders, each
+/// written by `group` from the number of its first placeholder.
+fn multi_row_sql(
+    head: &str,
+    rows: usize,
+    group: impl Fn(usize) -> String,
+    per_row: usize,
+) -> String {
+    let mut sql = String::from(head);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&group(row * per_row + 1));
+    }
+    sql
 }
 
 #[async_trait]
@@ -723,6 +770,32 @@ mod tests {
     use super::*;
     use crate::contacts::contract::key_store_contract;
     use crate::ids::SeededIds;
+
+    #[test]
+    fn the_kept_insert_texts_are_the_texts_a_batch_of_their_size_needs() {
+        for rows in [1, 3, 8, 16, 64, 100, 128, 256, 512] {
+            let free = free_keys_sql(rows);
+            assert_eq!(free.matches("'free'").count(), rows, "{rows} pool rows");
+            assert!(
+                free.ends_with(&format!("?{})", rows * 3)),
+                "{rows} pool rows"
+            );
+            assert_eq!(free, free_keys_sql(rows), "built again, the same text");
+            let assigned = assignments_sql(rows);
+            assert_eq!(
+                assigned.matches('(').count(),
+                rows + 1,
+                "{rows} assignments"
+            );
+            assert!(
+                assigned.ends_with(&format!("?{})", rows * 2)),
+                "{rows} assignments"
+            );
+        }
+        assert!(matches!(free_keys_sql(POOL_BATCH_FIRST), Cow::Borrowed(_)));
+        assert!(matches!(free_keys_sql(POOL_BATCH_MAX), Cow::Borrowed(_)));
+        assert!(matches!(assignments_sql(PENDING_MAX), Cow::Borrowed(_)));
+    }
 
     #[tokio::test]
     async fn the_memory_key_store_keeps_the_contract() {

@@ -7,7 +7,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use caseflow_domain::{CaseId, ProtectedContact, ReporterHandle, SealedContact};
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
@@ -17,6 +17,9 @@ use crate::ids::{IdGenerator, Secret};
 
 /// The sealed-contact format this release writes.
 pub const SEAL_FORMAT: u32 = 2;
+
+/// The Poly1305 tag appended to a ciphertext.
+const TAG_BYTES: usize = 16;
 
 /// The first format: the contact's JSON, hex, a textual associated data.
 const FORMAT_1: u32 = 1;
@@ -44,27 +47,30 @@ pub fn seal(
     reporter: ReporterHandle,
     ids: &dyn IdGenerator,
 ) -> Result<SealedContact, KeyError> {
-    let clear = encode_fields(contact);
     let mut nonce = [0u8; NONCE_BYTES];
     ids.fill_secret(Secret::Nonce, &mut nonce);
+    // nonce ‖ clear text in one buffer, encrypted in place and the tag appended: one
+    // allocation where encrypt's own ciphertext and a copy behind the nonce took two. The
+    // buffer holds the clear text until it is encrypted, so it is zeroised when dropped.
+    let mut sealed = Zeroizing::new(Vec::with_capacity(
+        NONCE_BYTES + clear_len(contact) + TAG_BYTES,
+    ));
+    sealed.extend_from_slice(&nonce);
+    encode_fields_into(contact, &mut sealed);
     let cipher = XChaCha20Poly1305::new(key.bytes.as_ref().into());
-    let ciphertext = cipher
-        .encrypt(
+    let tag = cipher
+        .encrypt_in_place_detached(
             XNonce::from_slice(&nonce),
-            Payload {
-                msg: &clear,
-                aad: &associated_data_v2(case_id, reporter),
-            },
+            &associated_data_v2(case_id, reporter),
+            &mut sealed[NONCE_BYTES..],
         )
         .map_err(|_| KeyError::Crypto("sealing a contact"))?;
-    let mut sealed = Vec::with_capacity(NONCE_BYTES + ciphertext.len());
-    sealed.extend_from_slice(&nonce);
-    sealed.extend_from_slice(&ciphertext);
+    sealed.extend_from_slice(&tag);
     Ok(SealedContact {
         format: SEAL_FORMAT,
         key_id: key_id.to_owned(),
         nonce: String::new(),
-        ciphertext: URL_SAFE_NO_PAD.encode(sealed),
+        ciphertext: URL_SAFE_NO_PAD.encode(sealed.as_slice()),
     })
 }
 
@@ -123,15 +129,19 @@ fn decrypt(
         .map(Zeroizing::new)
 }
 
-/// Format 2's clear text: the name, then the phone, each as a LEB128 length and UTF-8.
-fn encode_fields(contact: &ProtectedContact) -> Zeroizing<Vec<u8>> {
-    let (name, phone) = (contact.expose_name(), contact.expose_phone());
-    let mut out = Zeroizing::new(Vec::with_capacity(name.len() + phone.len() + 4));
-    for field in [name, phone] {
-        put_length(&mut out, field.len());
+/// Format 2's clear text: the name, then the phone, each as a LEB128 length and UTF-8,
+/// appended to `out`.
+fn encode_fields_into(contact: &ProtectedContact, out: &mut Vec<u8>) {
+    for field in [contact.expose_name(), contact.expose_phone()] {
+        put_length(out, field.len());
         out.extend_from_slice(field.as_bytes());
     }
-    out
+}
+
+/// Room for format 2's clear text: enough for fields under 16 KiB (a length prefix of two
+/// bytes at most each); a longer field's prefix grows the buffer.
+fn clear_len(contact: &ProtectedContact) -> usize {
+    contact.expose_name().len() + contact.expose_phone().len() + 4
 }
 
 fn put_length(out: &mut Vec<u8>, mut length: usize) {

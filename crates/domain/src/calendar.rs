@@ -2,6 +2,7 @@
 //! weekends and public holidays are off, make-up working days (调休上班) are on.
 
 use std::collections::BTreeSet;
+use std::ops::Bound;
 
 use chrono::{
     DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc, Weekday,
@@ -103,17 +104,9 @@ impl Calendar {
         if days == 0 {
             return t;
         }
-        let mut date = self.local_date(t);
-        let mut left = days;
-        while left > 0 {
-            match date.succ_opt() {
-                Some(next) => date = next,
-                None => return DateTime::<Utc>::MAX_UTC,
-            }
-            if self.is_working_day(date) {
-                left -= 1;
-            }
-        }
+        let Some(date) = self.nth_working_day_after(self.local_date(t), days) else {
+            return DateTime::<Utc>::MAX_UTC;
+        };
         let due = self.end_of_day(date);
         // The end of a later day is always after `t` unless the offset is absurd; keep the
         // promise regardless.
@@ -129,17 +122,129 @@ impl Calendar {
     pub fn working_days_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
         let (a, b) = (self.local_date(from), self.local_date(to));
         let (lo, hi, sign) = if a <= b { (a, b, 1) } else { (b, a, -1) };
-        let mut n = 0i64;
-        let mut d = lo;
-        while d < hi {
-            match d.succ_opt() {
-                Some(next) => d = next,
-                None => break,
+        let weekdays = weekdays_through(day_number(hi)) - weekdays_through(day_number(lo));
+        let exceptions = self.exceptions_in(lo, hi);
+        let gained = exceptions
+            .clone()
+            .filter(|d| self.is_working_day(*d))
+            .count() as i64;
+        let lost = exceptions.count() as i64 - gained;
+        (weekdays + gained - lost) * sign
+    }
+
+    /// The `n`-th working day after `date` (`n >= 1`), or `None` past the last date chrono
+    /// represents. Weekdays are counted arithmetically; only the exceptions on the way (a
+    /// weekday holiday, a weekend make-up day) are visited, each once, so a limit of any
+    /// length costs the same as a day's (stepping day by day was most of `decide`).
+    fn nth_working_day_after(&self, date: NaiveDate, n: u32) -> Option<NaiveDate> {
+        let mut from = date;
+        let mut left = i64::from(n);
+        loop {
+            // The `left`-th weekday after `from`: the answer if no exception comes first.
+            let weekday = nth_weekday(weekdays_through(day_number(from)) + left);
+            let last = date_of(weekday).unwrap_or(NaiveDate::MAX);
+            let Some(exception) = self.exceptions_in(from, last).next() else {
+                return date_of(weekday);
+            };
+            // Weekdays strictly between `from` and the exception (fewer than `left`, since
+            // the exception is not after the `left`-th weekday), then the exception itself.
+            let before = day_number(exception) - 1;
+            left -= weekdays_through(before) - weekdays_through(day_number(from));
+            if self.is_working_day(exception) {
+                left -= 1;
+                if left == 0 {
+                    return Some(exception);
+                }
             }
-            if self.is_working_day(d) {
-                n += 1;
+            from = exception;
+        }
+    }
+
+    /// The days in `(after, through]` whose working status is not their weekday's: weekday
+    /// holidays that are not make-up days, and weekend make-up days; in date order.
+    fn exceptions_in(
+        &self,
+        after: NaiveDate,
+        through: NaiveDate,
+    ) -> impl Iterator<Item = NaiveDate> + Clone + '_ {
+        let range = (Bound::Excluded(after), Bound::Included(through));
+        let (holidays, makeups) = if after < through {
+            (
+                self.holidays.range(range),
+                self.makeup_workdays.range(range),
+            )
+        } else {
+            // An empty range (BTreeSet::range refuses an inverted one).
+            (
+                self.holidays.range(..NaiveDate::MIN),
+                self.makeup_workdays.range(..NaiveDate::MIN),
+            )
+        };
+        let mut off = holidays
+            .copied()
+            .filter(move |d| is_weekday(*d) && !self.makeup_workdays.contains(d))
+            .peekable();
+        let mut on = makeups.copied().filter(|d| !is_weekday(*d)).peekable();
+        std::iter::from_fn(move || match (off.peek().copied(), on.peek().copied()) {
+            (Some(h), Some(m)) if h < m => off.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => on.next(),
+            (Some(_), None) => off.next(),
+            (None, None) => None,
+        })
+    }
+}
+
+/// Days since Monday 1 January of the year 1 (proleptic Gregorian), so that a day number
+/// divisible by 7 is a Monday.
+fn day_number(date: NaiveDate) -> i64 {
+    i64::from(date.num_days_from_ce()) - 1
+}
+
+/// The date of a day number, if chrono represents it.
+fn date_of(day: i64) -> Option<NaiveDate> {
+    i32::try_from(day + 1)
+        .ok()
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
+}
+
+/// Mondays to Fridays from day 0 through `day` (a running count: differences of it count
+/// the weekdays of a range, for negative day numbers too).
+fn weekdays_through(day: i64) -> i64 {
+    5 * day.div_euclid(7) + (day.rem_euclid(7) + 1).min(5)
+}
+
+/// The day number of the weekday at which [`weekdays_through`] reaches `count`.
+fn nth_weekday(count: i64) -> i64 {
+    7 * (count - 1).div_euclid(5) + (count - 1).rem_euclid(5)
+}
+
+fn is_weekday(date: NaiveDate) -> bool {
+    !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_numbers_divisible_by_seven_are_mondays() {
+        let mut date = NaiveDate::from_ymd_opt(-400, 1, 1).unwrap();
+        while date < NaiveDate::from_ymd_opt(2401, 1, 1).unwrap() {
+            let expected = i64::from(date.weekday().num_days_from_monday());
+            assert_eq!(day_number(date).rem_euclid(7), expected, "{date}");
+            assert_eq!(date_of(day_number(date)), Some(date));
+            date += Duration::days(97);
+        }
+    }
+
+    #[test]
+    fn the_weekday_count_steps_on_weekdays_only() {
+        for day in -30..30 {
+            let step = weekdays_through(day) - weekdays_through(day - 1);
+            assert_eq!(step, i64::from(day.rem_euclid(7) < 5), "day {day}");
+            if step == 1 {
+                assert_eq!(nth_weekday(weekdays_through(day)), day, "day {day}");
             }
         }
-        n * sign
     }
 }

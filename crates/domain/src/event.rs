@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+mod fast_time;
+
 use crate::ids::{CaseId, DepartmentId, ReporterHandle, UnitId, ZoneId};
 use crate::model::{
     Actor, CaseKind, CaseOutcome, Category, Channel, DeadlineKind, DeclineReason,
@@ -19,7 +21,7 @@ pub struct CaseReported {
     /// The case.
     pub case_id: CaseId,
     /// When the command was issued.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who issued it.
     pub by: Actor,
@@ -46,7 +48,7 @@ pub struct CaseReported {
     /// The department that transferred the clue, if any.
     pub source_department: Option<DepartmentId>,
     /// Due time of the intake decision.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub intake_due_at: DateTime<Utc>,
 }
 
@@ -56,12 +58,12 @@ pub struct CaseAccepted {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
     /// Due time of classification and routing.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub classification_due_at: DateTime<Utc>,
 }
 
@@ -71,7 +73,7 @@ pub struct CaseDeclined {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -87,7 +89,7 @@ pub struct CaseMerged {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -101,7 +103,7 @@ pub struct CaseTransferred {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -117,7 +119,7 @@ pub struct CaseClassified {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -139,7 +141,7 @@ pub struct JointConsultationRecorded {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -157,7 +159,7 @@ pub struct CaseRouted {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -168,7 +170,7 @@ pub struct CaseRouted {
     /// The handling limit in working days.
     pub time_limit_days: u32,
     /// Due time of handling.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub handling_due_at: DateTime<Utc>,
 }
 
@@ -178,7 +180,7 @@ pub struct DispositionChosen {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -186,6 +188,7 @@ pub struct DispositionChosen {
     pub disposition: Disposition,
     /// The new due time: of handling (inquiry, verification) or of the hold review;
     /// `None` for close-without-action.
+    #[serde(serialize_with = "fast_time::utc_opt")]
     pub due_at: Option<DateTime<Utc>>,
 }
 
@@ -195,7 +198,7 @@ pub struct VerificationTeamFormed {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -211,7 +214,7 @@ pub struct FindingsRecorded {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -227,7 +230,7 @@ pub struct DisciplineRecorded {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -241,7 +244,7 @@ pub struct ConsultationAnswered {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -255,7 +258,7 @@ pub struct RectificationOrdered {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -264,7 +267,7 @@ pub struct RectificationOrdered {
     /// What.
     pub requirements: String,
     /// Due time of the plan.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub plan_due_at: DateTime<Utc>,
 }
 
@@ -274,14 +277,14 @@ pub struct RectificationPlanSubmitted {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
     /// Measures.
     pub measures: Vec<String>,
     /// Due time of the rectification (the plan's deadline).
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub rectification_due_at: DateTime<Utc>,
 }
 
@@ -291,7 +294,7 @@ pub struct RectificationProgressReported {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -307,7 +310,7 @@ pub struct RectificationCompleted {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -316,7 +319,7 @@ pub struct RectificationCompleted {
     /// Summary.
     pub summary: String,
     /// Due time of the review (visit and satisfaction).
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub review_due_at: DateTime<Utc>,
 }
 
@@ -326,21 +329,21 @@ pub struct CaseUrged {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
     /// The missed deadline.
     pub deadline: DeadlineKind,
     /// The deadline's due time that was missed.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub missed_due_at: DateTime<Utc>,
     /// False for the first urging, true for the escalation.
     pub escalated: bool,
     /// Note for the urged unit.
     pub note: String,
     /// After a first urging: when the deadline may be escalated if still missed.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub respond_by: DateTime<Utc>,
 }
 
@@ -350,14 +353,14 @@ pub struct FollowUpVisitScheduled {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
     /// The visiting unit.
     pub visitor: UnitId,
     /// Planned time.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub scheduled_for: DateTime<Utc>,
 }
 
@@ -367,7 +370,7 @@ pub struct FollowUpVisitRecorded {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -383,7 +386,7 @@ pub struct SatisfactionRecorded {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -399,14 +402,14 @@ pub struct CaseReopened {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
     /// Why.
     pub reason: String,
     /// Due time of the renewed handling.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub handling_due_at: DateTime<Utc>,
 }
 
@@ -416,7 +419,7 @@ pub struct CaseClosed {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who.
     pub by: Actor,
@@ -432,7 +435,7 @@ pub struct ReporterContactRevealed {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who looked.
     pub by: Actor,
@@ -446,7 +449,7 @@ pub struct ReporterContactErased {
     /// The case.
     pub case_id: CaseId,
     /// When.
-    #[serde(deserialize_with = "fast_time::utc")]
+    #[serde(with = "fast_time::utc")]
     pub at: DateTime<Utc>,
     /// Who decided it.
     pub by: Actor,
@@ -571,12 +574,15 @@ macro_rules! events {
 
             /// The payload as JSON bytes (without the type tag; the type is stored beside it).
             pub fn to_json(&self) -> Vec<u8> {
-                let result = match self {
-                    $(CaseEvent::$variant(e) => serde_json::to_vec(e),)*
-                };
                 // Serializing these plain structs (string keys, no maps with non-string keys)
                 // cannot fail; an empty object is a safe, detectable fallback all the same.
-                result.unwrap_or_else(|_| b"{}".to_vec())
+                serde_json::to_vec(&self.payload()).unwrap_or_else(|_| b"{}".to_vec())
+            }
+
+            /// The payload to serialise: the event's fields without the type tag, as
+            /// [`CaseEvent::to_json`] writes them (for a caller that serialises it itself).
+            pub fn payload(&self) -> EventPayload<'_> {
+                EventPayload(self)
             }
 
             /// Decodes a payload of the *current* schema version of its type, as
@@ -629,6 +635,19 @@ macro_rules! events {
                     _ => Err(DecodeError::UnknownEventType {
                         event_type: event_type.to_owned(),
                     }),
+                }
+            }
+        }
+
+        /// An event's payload: serialises as its variant's fields alone, without the type
+        /// tag (see [`CaseEvent::payload`]).
+        #[derive(Clone, Copy, Debug)]
+        pub struct EventPayload<'a>(&'a CaseEvent);
+
+        impl Serialize for EventPayload<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self.0 {
+                    $(CaseEvent::$variant(e) => e.serialize(s),)*
                 }
             }
         }
@@ -688,133 +707,3 @@ events!(
     ReporterContactRevealed => "ReporterContactRevealed" @ 1,
     ReporterContactErased => "ReporterContactErased" @ 1,
 );
-
-/// Decoding of the events' timestamps. chrono's own `Deserialize` runs its general format
-/// parser on every timestamp, which was about a tenth of a projection rebuild; every
-/// timestamp the codec writes has the one shape `YYYY-MM-DDTHH:MM:SSZ`, which is read here
-/// directly. Any other string goes to chrono's parser exactly as before (same result, same
-/// error), so what decodes and how is unchanged; encoding does not pass through here.
-mod fast_time {
-    use std::fmt;
-
-    use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
-    use serde::Deserializer;
-    use serde::de::{Error, Visitor};
-
-    pub(super) fn utc<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<DateTime<Utc>, D::Error> {
-        deserializer.deserialize_str(UtcVisitor)
-    }
-
-    struct UtcVisitor;
-
-    impl Visitor<'_> for UtcVisitor {
-        type Value = DateTime<Utc>;
-
-        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-            // chrono's wording, so type errors read as before.
-            formatter.write_str("an RFC 3339 formatted date and time string")
-        }
-
-        fn visit_str<E: Error>(self, value: &str) -> Result<DateTime<Utc>, E> {
-            if let Some(at) = canonical(value.as_bytes()) {
-                return Ok(at);
-            }
-            value
-                .parse::<DateTime<FixedOffset>>()
-                .map(|at| at.with_timezone(&Utc))
-                .map_err(E::custom)
-        }
-    }
-
-    /// `YYYY-MM-DDTHH:MM:SSZ` with a valid date and a time before 23:59:60 (a leap second
-    /// is left to chrono), or `None`.
-    pub(super) fn canonical(b: &[u8]) -> Option<DateTime<Utc>> {
-        if b.len() != 20
-            || b[4] != b'-'
-            || b[7] != b'-'
-            || b[10] != b'T'
-            || b[13] != b':'
-            || b[16] != b':'
-            || b[19] != b'Z'
-        {
-            return None;
-        }
-        let num = |from: usize, len: usize| -> Option<u32> {
-            b[from..from + len].iter().try_fold(0u32, |acc, &c| {
-                c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-            })
-        };
-        let year = i32::try_from(num(0, 4)?).ok()?;
-        let date = NaiveDate::from_ymd_opt(year, num(5, 2)?, num(8, 2)?)?;
-        let time = date.and_hms_opt(num(11, 2)?, num(14, 2)?, num(17, 2)?)?;
-        Some(Utc.from_utc_datetime(&time))
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn canonical_timestamps_decode_as_chrono_decodes_them() {
-            for text in [
-                "2026-03-02T01:02:04Z",
-                "2024-02-29T23:59:59Z",
-                "0000-01-01T00:00:00Z",
-                "9999-12-31T23:59:59Z",
-            ] {
-                let chrono: DateTime<Utc> = text.parse::<DateTime<FixedOffset>>().unwrap().into();
-                assert_eq!(canonical(text.as_bytes()), Some(chrono), "{text}");
-            }
-        }
-
-        #[test]
-        fn other_shapes_are_left_to_chrono() {
-            for text in [
-                "2026-02-30T01:02:04Z",
-                "2026-03-02T23:59:60Z",
-                "2026-03-02T24:00:00Z",
-                "2026-03-02T01:02:04.5Z",
-                "2026-03-02T01:02:04+00:00",
-                "2026-03-02t01:02:04Z",
-                "2026-03-02 01:02:04Z",
-                "+2026-03-02T01:02:04Z",
-                "2026-3-02T01:02:04Z",
-            ] {
-                assert_eq!(canonical(text.as_bytes()), None, "{text}");
-            }
-        }
-
-        #[test]
-        fn decoding_matches_chrono_for_every_shape() {
-            #[derive(serde::Deserialize)]
-            struct Fast {
-                #[serde(deserialize_with = "utc")]
-                at: DateTime<Utc>,
-            }
-            #[derive(serde::Deserialize)]
-            struct Chrono {
-                at: DateTime<Utc>,
-            }
-            for text in [
-                r#"{"at":"2026-03-02T01:02:04Z"}"#,
-                r#"{"at":"2026-03-02T01:02:04.123456789Z"}"#,
-                r#"{"at":"2026-03-02T03:02:04+02:00"}"#,
-                r#"{"at":"2026-06-30T23:59:60Z"}"#,
-                r#"{"at":"2026-02-30T01:02:04Z"}"#,
-                r#"{"at":"yesterday"}"#,
-                r#"{"at":5}"#,
-                r#"{"at":null}"#,
-            ] {
-                let fast = serde_json::from_str::<Fast>(text)
-                    .map(|f| f.at)
-                    .map_err(|e| e.to_string());
-                let chrono = serde_json::from_str::<Chrono>(text)
-                    .map(|c| c.at)
-                    .map_err(|e| e.to_string());
-                assert_eq!(fast, chrono, "{text}");
-            }
-        }
-    }
-}

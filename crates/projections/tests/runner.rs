@@ -64,7 +64,7 @@ async fn append_raw(
                 event_id: Uuid::from_u128(0xdead_0000 + u128::from(payload.len() as u32)),
                 event_type: event_type.to_owned(),
                 schema_version: 1,
-                payload: payload.to_vec(),
+                payload: payload.to_vec().into(),
                 metadata: Metadata::default(),
             }],
             recorded_at: support::t0(),

@@ -70,7 +70,7 @@ fn command(stream: &str, count: u64, n: u64) -> AppendRequest {
                 event_id: next_id(),
                 event_type: "CaseReported".into(),
                 schema_version: 1,
-                payload: payload(n + i),
+                payload: payload(n + i).into(),
                 metadata: Metadata {
                     actor: "room-1/clerk".into(),
                     command_id: Some(command_id),

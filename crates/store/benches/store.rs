@@ -59,7 +59,7 @@ fn event(n: u64) -> NewEvent {
         event_id: next_id(),
         event_type: "CaseReported".into(),
         schema_version: 1,
-        payload: payload(n),
+        payload: payload(n).into(),
         metadata: Metadata {
             actor: "room-1/clerk".into(),
             command_id: Some(next_id()),
@@ -232,7 +232,7 @@ fn ceiling(c: &mut Criterion) {
                                     1_800_000_000_000_000_000i64,
                                     e.event_type,
                                     e.schema_version,
-                                    e.payload,
+                                    e.payload.as_bytes(),
                                     m.actor,
                                     m.command_id.as_ref().map(|u| u.as_bytes()),
                                     m.correlation_id.as_ref().map(|u| u.as_bytes()),

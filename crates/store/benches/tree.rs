@@ -44,7 +44,7 @@ fn event(n: u64) -> NewEvent {
         event_id: Uuid::from_u64_pair(0x0190_0000_0000_7000, 0x8000_0000_0000_0000 | n),
         event_type: "CaseReported".into(),
         schema_version: 1,
-        payload: payload(n),
+        payload: payload(n).into(),
         metadata: Metadata {
             actor: "room-1/clerk".into(),
             command_id: None,

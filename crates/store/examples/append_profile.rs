@@ -24,7 +24,8 @@ fn event(writer: u64, version: u64) -> NewEvent {
              \"kind\":\"complaint\",\"category\":\"land-use\",\"locality\":\"loc-zhongshan\",\
              \"village\":\"vil-wenhuagong\",\"due_at\":\"2026-03-01T09:00:00Z\",\"n\":{n}}}"
         )
-        .into_bytes(),
+        .into_bytes()
+        .into(),
         metadata: Metadata {
             actor: "room-1/clerk".into(),
             command_id: None,

@@ -34,7 +34,7 @@ async fn main() {
                             event_id: uuid::Uuid::from_u64_pair(9, k),
                             event_type: "CaseReported".into(),
                             schema_version: 1,
-                            payload: format!("{{\"n\":{k},\"text\":\"some payload of a realistic size for a case event here\"}}").into_bytes(),
+                            payload: format!("{{\"n\":{k},\"text\":\"some payload of a realistic size for a case event here\"}}").into_bytes().into(),
                             metadata: Metadata { actor: "room-1/clerk".into(), command_id: Some(cid), correlation_id: Some(cid), causation_id: None },
                         }],
                         recorded_at: chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap(),

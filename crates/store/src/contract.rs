@@ -103,7 +103,9 @@ pub fn event(n: u64) -> NewEvent {
         event_id: fresh_id(),
         event_type: "ThingHappened".into(),
         schema_version: 1,
-        payload: format!("{{\"n\":{n},\"text\":\"événement {n}\"}}").into_bytes(),
+        payload: format!("{{\"n\":{n},\"text\":\"événement {n}\"}}")
+            .into_bytes()
+            .into(),
         metadata: Metadata {
             actor: "room-1/clerk".into(),
             command_id: None,
@@ -307,8 +309,9 @@ pub async fn racing_writers_on_one_stream_lose_no_update<
             while (written.len() as u64) < per_task {
                 let v = s.stream_version("race").await.unwrap().unwrap_or(0);
                 let mut req = request("race", ExpectedVersion::Exact(v), 1);
-                req.events[0].payload =
-                    format!("{{\"task\":{task},\"i\":{}}}", written.len()).into_bytes();
+                req.events[0].payload = format!("{{\"task\":{task},\"i\":{}}}", written.len())
+                    .into_bytes()
+                    .into();
                 match s.append(req).await {
                     Ok(o) => {
                         assert_eq!(
@@ -433,7 +436,7 @@ pub async fn reads_return_records_exactly_as_appended<
     };
     req.events[2].schema_version = 7;
     req.events[2].event_type = "OtherThingHappened".into();
-    req.events[2].payload = b"[1, 2.5, null, \"\\u0000\"]".to_vec();
+    req.events[2].payload = b"[1, 2.5, null, \"\\u0000\"]".to_vec().into();
     let sent = req.clone();
     ok(s, req).await;
     let got = s.read_stream("case-ü/1", 1, 100).await.unwrap();
@@ -446,7 +449,7 @@ pub async fn reads_return_records_exactly_as_appended<
         assert_eq!(g.recorded_at, sent.recorded_at);
         assert_eq!(g.event_type, e.event_type);
         assert_eq!(g.schema_version, e.schema_version);
-        assert_eq!(g.payload, e.payload);
+        assert_eq!(g.payload, e.payload.as_bytes());
         assert_eq!(g.metadata, e.metadata);
     }
     assert_eq!(all(s).await, got, "read_all and read_stream agree");
@@ -711,7 +714,7 @@ pub async fn invalid_requests_are_rejected_without_writing<
     bad.push(request("a\nb", ExpectedVersion::Any, 1));
     bad.push(request("empty", ExpectedVersion::Any, 0));
     let mut r = request("p", ExpectedVersion::Any, 2);
-    r.events[1].payload = b"{not json".to_vec();
+    r.events[1].payload = b"{not json".to_vec().into();
     bad.push(r);
     let mut r = request("p", ExpectedVersion::Any, 1);
     r.events[0].schema_version = 0;

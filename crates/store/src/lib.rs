@@ -22,7 +22,9 @@
 //!         event_id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001),
 //!         event_type: "CaseReported".into(),
 //!         schema_version: 1,
-//!         payload: br#"{"channel":"hotline"}"#.to_vec(),
+//!         // Bytes from outside are parsed as JSON before they are stored; the engine's own
+//!         // events come as `Payload::serialize(&body)` and are not parsed again.
+//!         payload: br#"{"channel":"hotline"}"#.to_vec().into(),
 //!         metadata: Metadata { actor: "room-1/clerk".into(), ..Metadata::default() },
 //!     }],
 //!     recorded_at: Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
@@ -63,6 +65,6 @@ pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 pub use store::{EventStore, Leadership, LogSource, Subscription};
 pub use types::{
     AppendOutcome, AppendRequest, BrokenLink, ExpectedVersion, LinkFault, Metadata, NewEvent,
-    RecordedEvent, VerifyReport,
+    Payload, RecordedEvent, VerifyReport,
 };
 pub use upcast::{FnUpcaster, UpcastRecord, Upcaster, UpcasterChain};

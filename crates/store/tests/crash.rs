@@ -80,7 +80,7 @@ fn child(path: &Path) {
                                 event_id: event_id(run, task, seq, j),
                                 event_type: "Ticked".into(),
                                 schema_version: 1,
-                                payload: payload(run, task, seq, j),
+                                payload: payload(run, task, seq, j).into(),
                                 metadata: Metadata {
                                     actor: format!("task-{task}"),
                                     command_id: Some(command_id(run, task, seq)),

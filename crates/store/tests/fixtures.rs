@@ -74,7 +74,7 @@ fn sample_requests() -> Vec<(u32, AppendRequest)> {
                     event_id: Uuid::from_u64_pair(0x0190_0000_0000_7000 + n, 0x8000_0000_0000_0001),
                     event_type: ty.into(),
                     schema_version: schema,
-                    payload: serde_json::to_vec(&payload).unwrap(),
+                    payload: serde_json::to_vec(&payload).unwrap().into(),
                     metadata: Metadata {
                         actor: format!("room-{n}/clerk"),
                         command_id: Some(Uuid::from_u64_pair(
@@ -93,7 +93,8 @@ fn sample_requests() -> Vec<(u32, AppendRequest)> {
                     event_type: "NoteRemoved".into(),
                     schema_version: 1,
                     payload: serde_json::to_vec(&json!({"reason": format!("superseded {n}")}))
-                        .unwrap(),
+                        .unwrap()
+                        .into(),
                     metadata: Metadata {
                         actor: "system".into(),
                         ..Metadata::default()
@@ -257,7 +258,7 @@ async fn golden_sqlite_file_of_format_2_reads_in_place_and_migrates_with_its_tre
             event_id: Uuid::from_u64_pair(0x0390_0000_0000_7000, 0x8000_0000_0000_0001),
             event_type: "NoteRemoved".into(),
             schema_version: 1,
-            payload: br#"{"reason":"after"}"#.to_vec(),
+            payload: br#"{"reason":"after"}"#.to_vec().into(),
             metadata: Metadata::default(),
         }],
         recorded_at: Utc.timestamp_opt(1_800_000_100, 0).unwrap(),

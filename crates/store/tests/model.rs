@@ -104,10 +104,10 @@ async fn run(store: Arc<dyn EventStore>, ops: Vec<Op>) -> Result<(), TestCaseErr
                         let first_position = model.log.len() as u64 + 1;
                         let entry = model.streams.entry(name.clone()).or_default();
                         for e in &req.events {
-                            entry.push(e.payload.clone());
+                            entry.push(e.payload.to_vec());
                             model
                                 .log
-                                .push((name.clone(), entry.len() as u64, e.payload.clone()));
+                                .push((name.clone(), entry.len() as u64, e.payload.to_vec()));
                         }
                         let o = AppendOutcome {
                             first_version: current + 1,

@@ -129,7 +129,9 @@ mod live {
                 event_id,
                 event_type: "LoadTick".into(),
                 schema_version: 1,
-                payload: format!("{{\"p\":{process},\"t\":{task},\"s\":{seq}}}").into_bytes(),
+                payload: format!("{{\"p\":{process},\"t\":{task},\"s\":{seq}}}")
+                    .into_bytes()
+                    .into(),
                 metadata: Metadata {
                     actor: format!("load/{process}"),
                     command_id: Some(Uuid::from_u64_pair(
@@ -267,7 +269,7 @@ mod live {
                         event_id: Uuid::from_u64_pair(0x0390_0000_0000_7000, 0x8000_0000_0000_0001),
                         event_type: END_TYPE.into(),
                         schema_version: 1,
-                        payload: b"{}".to_vec(),
+                        payload: b"{}".to_vec().into(),
                         metadata: Metadata::default(),
                     }],
                     recorded_at: Utc.timestamp_opt(1_767_225_600, 0).unwrap(),

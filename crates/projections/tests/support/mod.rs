@@ -369,7 +369,7 @@ impl HistoryGen {
                     event_id: Uuid::from_u128(self.next_event),
                     event_type: e.event_type().to_owned(),
                     schema_version: e.schema_version(),
-                    payload: e.to_json(),
+                    payload: e.to_json().into(),
                     metadata: Metadata {
                         actor: d.actor.to_string(),
                         ..Metadata::default()

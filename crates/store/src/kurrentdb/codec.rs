@@ -290,8 +290,9 @@ pub fn encode_event(event: &NewEvent, ctx: &EncodeContext<'_>) -> Result<Encoded
     Ok(EncodedEvent {
         event_id: event.event_id,
         event_type: event.event_type.clone(),
-        is_json: is_exactly_one_json_value(&event.payload),
-        data: Bytes::from(event.payload.clone()),
+        // serde_json wrote a serialised payload: exactly one value, by construction.
+        is_json: event.payload.is_serialised() || is_exactly_one_json_value(&event.payload),
+        data: Bytes::from(event.payload.to_vec()),
         custom_metadata: Bytes::from(custom_metadata),
     })
 }

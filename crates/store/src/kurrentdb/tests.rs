@@ -35,7 +35,7 @@ fn new_event(n: u128, payload: &str) -> NewEvent {
         event_id: Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | n),
         event_type: "CaseReported".into(),
         schema_version: 2,
-        payload: payload.as_bytes().to_vec(),
+        payload: payload.as_bytes().to_vec().into(),
         metadata: Metadata {
             actor: "room-1/clerk".into(),
             command_id: Some(Uuid::from_u128(77)),
@@ -385,7 +385,11 @@ fn kurrentdb_envelope_round_trips_through_event_data_and_records() {
         );
         assert_eq!(rec.event_type, sent.event_type);
         assert_eq!(rec.schema_version, 2);
-        assert_eq!(rec.payload, sent.payload, "payload byte for byte");
+        assert_eq!(
+            rec.payload,
+            sent.payload.as_bytes(),
+            "payload byte for byte"
+        );
         assert_eq!(rec.metadata, sent.metadata);
         assert_eq!(
             codec::append_command_id_of(&as_stored("ns-", "case-ü/1", &encoded[i], i as u64, 1)),
@@ -440,9 +444,9 @@ fn kurrentdb_payload_that_is_not_exactly_one_json_value_is_stored_as_binary_unch
         !encoded[0].is_json,
         "RawValue would drop the surrounding whitespace"
     );
-    assert_eq!(&encoded[0].data[..], req.events[0].payload.as_slice());
+    assert_eq!(&encoded[0].data[..], req.events[0].payload.as_bytes());
     let rec = decode_event("", &as_stored("", "case-w", &encoded[0], 0, 7)).unwrap();
-    assert_eq!(rec.payload, req.events[0].payload);
+    assert_eq!(rec.payload, req.events[0].payload.as_bytes());
     // Building the client's EventData never panics, JSON or not.
     let _ = encoded[0].clone().into_event_data();
     let json = encode_append(

@@ -705,7 +705,7 @@ impl Plan {
             r.event_type.push(e.event_type.clone());
             r.schema_version
                 .push(i32::try_from(e.schema_version).unwrap_or(i32::MAX));
-            r.payload.push(e.payload.clone());
+            r.payload.push(e.payload.to_vec());
             r.actor.push(e.metadata.actor.clone());
             r.command_id.push(e.metadata.command_id);
             r.correlation_id.push(e.metadata.correlation_id);

@@ -201,7 +201,7 @@ impl Writer {
                 recorded_at_ns,
                 ev.event_type,
                 ev.schema_version,
-                ev.payload,
+                ev.payload.as_bytes(),
                 m.actor,
                 m.command_id.as_ref().map(|u| u.as_bytes()),
                 m.correlation_id.as_ref().map(|u| u.as_bytes()),
