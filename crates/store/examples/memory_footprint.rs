@@ -44,7 +44,7 @@ fn request(stream: u64, version: u64) -> AppendRequest {
             event_id: Uuid::from_u64_pair(0x0190_0000_0000_7000, 0x8000_0000_0000_0000 | n),
             event_type: format!("CaseStep{}", version % 24),
             schema_version: 1,
-            payload: payload.into_bytes(),
+            payload: payload.into_bytes().into(),
             metadata: Metadata {
                 actor: format!("room-{}/clerk", stream % 3000),
                 command_id: Some(command_id),

@@ -32,7 +32,8 @@ fn event(n: u64, command_id: Uuid) -> NewEvent {
              \"kind\":\"complaint\",\"category\":\"land-use\",\"locality\":\"loc-zhongshan\",\
              \"village\":\"vil-wenhuagong\",\"due_at\":\"2026-03-01T09:00:00Z\",\"n\":{n}}}"
         )
-        .into_bytes(),
+        .into_bytes()
+        .into(),
         metadata: Metadata {
             actor: "room-1/clerk".into(),
             command_id: Some(command_id),
