@@ -82,6 +82,25 @@ pub struct NewEvent {
     pub metadata: Metadata,
 }
 
+/// The deepest nesting serde_json reads back: its recursion limit of 128 counts the scalar
+/// inside the innermost array or object too.
+const JSON_DEPTH_MAX: usize = 127;
+
+fn opening_brackets(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'[' || b == b'{').count()
+}
+
+/// Whether `bytes` is one JSON document that serde_json can read back. Skipping a value
+/// (`IgnoredAny`) does not recurse and so has no depth limit; a payload that might be too
+/// deep is parsed as a `Value`, which has.
+fn check_json(bytes: &[u8]) -> Result<(), serde_json::Error> {
+    if opening_brackets(bytes) <= JSON_DEPTH_MAX {
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map(drop)
+    } else {
+        serde_json::from_slice::<serde_json::Value>(bytes).map(drop)
+    }
+}
+
 /// An event's body, a JSON document, and whether [`AppendRequest::validate`] must still parse
 /// it. Bytes from outside (an HTTP body, an import, any caller: [`Payload::from_bytes`] or
 /// `From<Vec<u8>>`) are parsed before they are stored. A payload made by
@@ -113,10 +132,12 @@ impl Payload {
         // 128 bytes and two or three regrowths.
         let mut bytes = Vec::with_capacity(512);
         serde_json::to_writer(&mut bytes, value)?;
-        Ok(Payload {
-            bytes,
-            serialised: true,
-        })
+        // serde_json writes any depth but reads at most `JSON_DEPTH_MAX` levels of arrays and objects, so a deeper
+        // value would be stored and then fail to decode on every replay. Nesting cannot be
+        // deeper than the number of opening brackets: only a payload with more than the limit
+        // (none of the engine's events) is parsed by `validate`, which refuses it if too deep.
+        let serialised = opening_brackets(&bytes) <= JSON_DEPTH_MAX;
+        Ok(Payload { bytes, serialised })
     }
 
     /// The JSON text.
@@ -432,7 +453,7 @@ impl AppendRequest {
                 ));
             }
             if !e.payload.is_serialised() {
-                if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&e.payload) {
+                if let Err(err) = check_json(&e.payload) {
                     return invalid(format!("event {i}: payload is not JSON: {err}"));
                 }
             }
@@ -514,6 +535,27 @@ mod tests {
         // What serde_json refuses to write is an error, never a payload.
         let keys = std::collections::BTreeMap::from([(vec![1u8], 1)]);
         assert!(Payload::serialize(&keys).is_err());
+    }
+
+    fn nested_arrays(depth: usize) -> serde_json::Value {
+        (0..depth).fold(serde_json::json!(1), |inner, _| serde_json::json!([inner]))
+    }
+
+    #[test]
+    fn a_serialised_payload_too_deep_to_read_back_is_refused_not_stored() {
+        // Given values nested just within and just beyond what serde_json reads back
+        let readable = Payload::serialize(&nested_arrays(JSON_DEPTH_MAX)).unwrap();
+        let too_deep = Payload::serialize(&nested_arrays(JSON_DEPTH_MAX + 1)).unwrap();
+        // Then the readable one is accepted without a parse, the deeper one is parsed and refused
+        assert!(readable.is_serialised());
+        assert_eq!(refusal(readable.clone()), None);
+        assert!(serde_json::from_slice::<serde_json::Value>(&readable).is_ok());
+        assert!(!too_deep.is_serialised());
+        let reason = refusal(too_deep.clone()).expect("refused");
+        assert!(reason.contains("payload is not JSON"), "{reason}");
+        // And the same bytes from outside are refused too, while the readable ones pass
+        assert!(refusal(Payload::from_bytes(too_deep.into_bytes())).is_some());
+        assert_eq!(refusal(Payload::from_bytes(readable.into_bytes())), None);
     }
 
     #[test]
