@@ -132,9 +132,10 @@ impl Payload {
         // 128 bytes and two or three regrowths.
         let mut bytes = Vec::with_capacity(512);
         serde_json::to_writer(&mut bytes, value)?;
-        // serde_json writes any depth but reads at most `JSON_DEPTH_MAX` levels of arrays and objects, so a deeper
-        // value would be stored and then fail to decode on every replay. Nesting cannot be
-        // deeper than the number of opening brackets: only a payload with more than the limit
+        // serde_json writes any depth but reads at most `JSON_DEPTH_MAX` levels of arrays and
+        // objects, so a deeper value would be stored and then fail to decode on every replay.
+        // Nesting cannot be deeper than the number of opening brackets (those inside strings
+        // count too, which only errs towards a parse): a payload with more than the limit
         // (none of the engine's events) is parsed by `validate`, which refuses it if too deep.
         let serialised = opening_brackets(&bytes) <= JSON_DEPTH_MAX;
         Ok(Payload { bytes, serialised })
