@@ -25,7 +25,8 @@ pub const GENESIS_HASH: [u8; 32] = [0u8; 32];
 /// Domain separation tag; a change of the canonical form must change this tag.
 pub const DOMAIN_TAG: &[u8] = b"caseflow-record-v1";
 
-/// The fields the hash covers, borrowed.
+/// The fields the hash covers, borrowed from wherever the record is (a request, a stored
+/// record, or a database row read without building a [`RecordedEvent`]).
 #[derive(Debug, Clone, Copy)]
 pub struct HashInput<'a> {
     /// Stream id.
@@ -43,7 +44,7 @@ pub struct HashInput<'a> {
     /// Payload bytes.
     pub payload: &'a [u8],
     /// Metadata.
-    pub metadata: &'a Metadata,
+    pub metadata: MetadataRef<'a>,
 }
 
 fn put_str(h: &mut Sha256, s: &[u8]) {
@@ -86,50 +87,8 @@ impl<'a> From<&'a Metadata> for MetadataRef<'a> {
     }
 }
 
-/// Every field the hash covers, borrowed from wherever the record is (a verify walk reads
-/// them straight from a database row, without building a [`RecordedEvent`]).
-#[derive(Debug, Clone, Copy)]
-pub struct RecordFields<'a> {
-    /// Stream id.
-    pub stream_id: &'a str,
-    /// Stream version.
-    pub version: u64,
-    /// Event id.
-    pub event_id: Uuid,
-    /// Recorded time, nanoseconds since the epoch.
-    pub recorded_at_ns: i64,
-    /// Event type.
-    pub event_type: &'a str,
-    /// Schema version.
-    pub schema_version: u32,
-    /// Payload bytes.
-    pub payload: &'a [u8],
-    /// Metadata.
-    pub metadata: MetadataRef<'a>,
-}
-
-impl<'a> From<&HashInput<'a>> for RecordFields<'a> {
-    fn from(input: &HashInput<'a>) -> Self {
-        RecordFields {
-            stream_id: input.stream_id,
-            version: input.version,
-            event_id: input.event_id,
-            recorded_at_ns: input.recorded_at_ns,
-            event_type: input.event_type,
-            schema_version: input.schema_version,
-            payload: input.payload,
-            metadata: MetadataRef::from(input.metadata),
-        }
-    }
-}
-
 /// Computes the chain hash of a record given the previous record's hash.
-pub fn record_hash(prev_hash: &[u8; 32], input: &HashInput<'_>) -> [u8; 32] {
-    fields_hash(prev_hash, &RecordFields::from(input))
-}
-
-/// [`record_hash`] of borrowed fields.
-pub fn fields_hash(prev_hash: &[u8; 32], f: &RecordFields<'_>) -> [u8; 32] {
+pub fn record_hash(prev_hash: &[u8; 32], f: &HashInput<'_>) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(prev_hash);
     h.update(DOMAIN_TAG);
@@ -161,7 +120,7 @@ pub fn recompute(event: &RecordedEvent) -> [u8; 32] {
             event_type: &event.event_type,
             schema_version: event.schema_version,
             payload: &event.payload,
-            metadata: &event.metadata,
+            metadata: (&event.metadata).into(),
         },
     )
 }

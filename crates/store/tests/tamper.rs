@@ -174,7 +174,7 @@ fn rehash_stream(conn: &Connection, stream: &str) {
                 event_type: ty,
                 schema_version: *schema,
                 payload,
-                metadata: &metadata,
+                metadata: (&metadata).into(),
             },
         );
         conn.execute(

@@ -326,7 +326,7 @@ pub fn encode_append(
                 event_type: &event.event_type,
                 schema_version: event.schema_version,
                 payload: &event.payload,
-                metadata: &event.metadata,
+                metadata: (&event.metadata).into(),
             },
         );
         out.push(encode_event(

@@ -335,7 +335,7 @@ impl MemoryStore {
                         event_type: &ev.event_type,
                         schema_version: ev.schema_version,
                         payload: &ev.payload,
-                        metadata: &ev.metadata,
+                        metadata: (&ev.metadata).into(),
                     },
                 );
                 prev_hash

@@ -693,7 +693,7 @@ impl Plan {
                     event_type: &e.event_type,
                     schema_version: e.schema_version,
                     payload: &e.payload,
-                    metadata: &e.metadata,
+                    metadata: (&e.metadata).into(),
                 },
             );
             let r = &mut self.rows;

@@ -20,7 +20,7 @@
 //!   runs the two walks, whose errors and findings are then the report.
 
 use super::*;
-use crate::hash::{MetadataRef, RecordFields, fields_hash};
+use crate::hash::{HashInput, MetadataRef, record_hash};
 use crate::sqlite_ledger::{LedgerMerge, Slot};
 use crate::tree::read::TreeWalk;
 use crate::tree::{empty_root, fold_cover, perfect_cover};
@@ -123,9 +123,9 @@ impl RowView<'_> {
 
     /// The record's chain hash recomputed from its fields and its stored `prev_hash`.
     fn recompute(&self, stream_id: &str) -> Hash {
-        fields_hash(
+        record_hash(
             &self.prev_hash,
-            &RecordFields {
+            &HashInput {
                 stream_id,
                 version: self.version,
                 event_id: self.event_id,

@@ -189,7 +189,7 @@ impl Writer {
                     event_type: &ev.event_type,
                     schema_version: ev.schema_version,
                     payload: &ev.payload,
-                    metadata: &ev.metadata,
+                    metadata: (&ev.metadata).into(),
                 },
             );
             let m = &ev.metadata;
