@@ -2,6 +2,8 @@
 //!
 //! - `append/<backend>/<writers>`: N concurrent tasks, each appending single-event requests
 //!   to its own stream with an exact expected version (throughput = events/s);
+//!   `memory_engine_payloads` gives the memory store payloads serialised as the engine's are
+//!   (the store does not parse them again), `memory` bytes from outside (parsed);
 //! - `ceiling/<sync>`: plain rusqlite batched INSERTs (64 rows per transaction) of the same
 //!   rows into the same table and indexes, no store logic — the raw ceiling;
 //! - `read_stream_20/<backend>`: read one 20-event stream;
@@ -13,8 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use caseflow_store::{
-    AppendRequest, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent, SqliteOptions,
-    SqliteStore, Synchronous,
+    AppendRequest, EventStore, ExpectedVersion, MemoryStore, Metadata, NewEvent, Payload,
+    SqliteOptions, SqliteStore, Synchronous,
 };
 use chrono::{TimeZone, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -55,11 +57,22 @@ struct BenchPayload {
 }
 
 fn event(n: u64) -> NewEvent {
+    event_with(payload(n).into())
+}
+
+/// The same event with its payload serialised by serde_json, as the engine writes every
+/// event: the store does not parse such a payload again.
+fn engine_event(n: u64) -> NewEvent {
+    let value: serde_json::Value = serde_json::from_slice(&payload(n)).unwrap();
+    event_with(Payload::serialize(&value).unwrap())
+}
+
+fn event_with(payload: Payload) -> NewEvent {
     NewEvent {
         event_id: next_id(),
         event_type: "CaseReported".into(),
         schema_version: 1,
-        payload: payload(n).into(),
+        payload,
         metadata: Metadata {
             actor: "room-1/clerk".into(),
             command_id: Some(next_id()),
@@ -89,6 +102,8 @@ fn runtime() -> tokio::runtime::Runtime {
 
 enum Backend {
     Memory,
+    /// The memory store fed the engine's kind of payload (serialised, not parsed again).
+    MemoryEnginePayloads,
     Sqlite(Synchronous),
 }
 
@@ -96,6 +111,7 @@ impl Backend {
     fn name(&self) -> &'static str {
         match self {
             Backend::Memory => "memory",
+            Backend::MemoryEnginePayloads => "memory_engine_payloads",
             Backend::Sqlite(Synchronous::Full) => "sqlite_full",
             Backend::Sqlite(Synchronous::Normal) => "sqlite_normal",
         }
@@ -103,7 +119,7 @@ impl Backend {
 
     fn open(&self, dir: &std::path::Path) -> Arc<dyn EventStore> {
         match self {
-            Backend::Memory => Arc::new(MemoryStore::new()),
+            Backend::Memory | Backend::MemoryEnginePayloads => Arc::new(MemoryStore::new()),
             Backend::Sqlite(sync) => {
                 let options = SqliteOptions {
                     synchronous: *sync,
@@ -127,6 +143,7 @@ fn append(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for backend in [
         Backend::Memory,
+        Backend::MemoryEnginePayloads,
         Backend::Sqlite(Synchronous::Full),
         Backend::Sqlite(Synchronous::Normal),
     ] {
@@ -138,6 +155,7 @@ fn append(c: &mut Criterion) {
                     let dir = tempfile::tempdir().unwrap();
                     let store = backend.open(dir.path());
                     let r = 0;
+                    let engine_payloads = matches!(backend, Backend::MemoryEnginePayloads);
                     rt.block_on(async move {
                         let per_writer = iters.div_ceil(writers);
                         // Requests are built before the clock starts, as the ceiling's rows are.
@@ -146,7 +164,12 @@ fn append(c: &mut Criterion) {
                                 let stream = format!("case-{r}-{w}");
                                 (0..per_writer)
                                     .map(|v| {
-                                        req(&stream, ExpectedVersion::Exact(v), vec![event(v)])
+                                        let event = if engine_payloads {
+                                            engine_event(v)
+                                        } else {
+                                            event(v)
+                                        };
+                                        req(&stream, ExpectedVersion::Exact(v), vec![event])
                                     })
                                     .collect()
                             })
