@@ -78,11 +78,7 @@ pub(crate) fn latest_plan_deadline(
 
 /// The latest time a follow-up visit scheduled at `at` may be planned for (also listed by
 /// [`crate::command_options`]; a caller that needs only this date need not list visitors).
-pub fn latest_visit(
-    calendar: &Calendar,
-    policies: &Policies,
-    at: DateTime<Utc>,
-) -> DateTime<Utc> {
+pub fn latest_visit(calendar: &Calendar, policies: &Policies, at: DateTime<Utc>) -> DateTime<Utc> {
     calendar.add_working_days(at, policies.limits.route_limit_max_days.max(1))
 }
 

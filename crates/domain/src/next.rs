@@ -491,11 +491,13 @@ fn visitors(case: &Case, ctx: &NextContext<'_>) -> Vec<UnitId> {
     })
 }
 
-fn visitor_candidates<'c>(
-    case: &Case,
-    ctx: &NextContext<'c>,
-) -> impl Iterator<Item = UnitId> + 'c {
-    let first: Vec<UnitId> = case.village.iter().chain(case.lead_unit()).cloned().collect();
+fn visitor_candidates<'c>(case: &Case, ctx: &NextContext<'c>) -> impl Iterator<Item = UnitId> + 'c {
+    let first: Vec<UnitId> = case
+        .village
+        .iter()
+        .chain(case.lead_unit())
+        .cloned()
+        .collect();
     first.into_iter().chain(all_units(ctx))
 }
 
