@@ -76,12 +76,9 @@ pub(crate) fn latest_plan_deadline(
     calendar.add_working_days(at, policies.limits.rectification_max_days.max(1))
 }
 
-/// The latest time a follow-up visit scheduled at `at` may be planned for.
-pub(crate) fn latest_visit(
-    calendar: &Calendar,
-    policies: &Policies,
-    at: DateTime<Utc>,
-) -> DateTime<Utc> {
+/// The latest time a follow-up visit scheduled at `at` may be planned for (also listed by
+/// [`crate::command_options`]; a caller that needs only this date need not list visitors).
+pub fn latest_visit(calendar: &Calendar, policies: &Policies, at: DateTime<Utc>) -> DateTime<Utc> {
     calendar.add_working_days(at, policies.limits.route_limit_max_days.max(1))
 }
 

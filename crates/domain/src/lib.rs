@@ -34,7 +34,7 @@ pub use authority::{acting_unit_for, supervisor_of, who_may_issue};
 pub use calendar::Calendar;
 pub use command::*;
 pub use config::{DistrictConfig, MAX_LIMIT_DAYS};
-pub use decide::{Context, allowed_stages, decide, urgeable};
+pub use decide::{Context, allowed_stages, decide, latest_visit, urgeable};
 pub use describe::describe;
 pub use error::DomainError;
 pub use event::*;

@@ -560,6 +560,12 @@ impl Projection for StatsProjection {
         if applied.obligations_before != applied.obligations {
             facts.settle_duties(applied);
         }
+        if !case.stage.is_open() {
+            // An ended case keeps its counts for years: give back the lists' headroom (the
+            // open duties are gone, so that buffer is freed altogether).
+            facts.open_due.shrink_to_fit();
+            facts.met_missed.shrink_to_fit();
+        }
         self.changed.mark(applied.case_id);
         Ok(())
     }

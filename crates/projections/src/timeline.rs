@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::fast_hash::{HashMap, HashSet};
+use crate::fast_hash::HashMap;
 use std::sync::Arc;
 
 use caseflow_domain::{Actor, CaseId, Role, Stage, UnitId};
@@ -94,22 +94,56 @@ pub struct CaseTimeline {
 }
 
 /// The timeline read model.
+///
+/// Each event is held as a [`Held`] (56 bytes: names as indices into interned tables, the
+/// version implied by the position in the case's list) rather than a [`TimelineEntry`] (96
+/// bytes); entries are built when asked for. A case's list is trimmed to its length when the
+/// case ends, since growth by doubling left a third of it unused on average.
 #[derive(Debug, Default)]
 pub struct TimelineProjection {
-    cases: HashMap<CaseId, Vec<TimelineEntry>>,
-    /// Interned actor and type strings: a few hundred distinct values over millions of rows.
-    strings: HashSet<Arc<str>>,
-    /// Interned event types by the address and length of the domain's static name: found
-    /// with an integer hash per event instead of hashing the name.
-    event_types: HashMap<(usize, usize), Arc<str>>,
-    /// `unit/role` per acting unit and role, found without building the string each time.
-    actors: HashMap<UnitId, Vec<(Role, Arc<str>)>>,
+    cases: HashMap<CaseId, Vec<Held>>,
+    /// Interned `unit/role` names, indexed by [`Held::actor`].
+    names: Vec<Arc<str>>,
+    name_index: HashMap<Arc<str>, u32>,
+    /// Interned event types, indexed by [`Held::event_type`].
+    types: Vec<Arc<str>>,
+    type_index: HashMap<Arc<str>, u16>,
+    /// Event types by the address and length of the domain's static name: found with an
+    /// integer hash per event instead of hashing the name.
+    static_types: HashMap<(usize, usize), u16>,
+    /// The name index per acting unit and role, found without building the string each time.
+    actors: HashMap<UnitId, Vec<(Role, u32)>>,
     changed: Option<Vec<(CaseId, usize)>>,
 }
 
+/// One event as the model holds it; version = index in the case's list + 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Held {
+    position: u64,
+    event_id: Uuid,
+    at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    actor: u32,
+    event_type: u16,
+    stage_before: Stage,
+    stage_after: Stage,
+}
+
 impl PartialEq for TimelineProjection {
+    /// Equal when every case shows the same entries (the interning order may differ: a model
+    /// loaded from rows interns in case order, a folded one in log order).
     fn eq(&self, other: &Self) -> bool {
-        self.cases == other.cases
+        self.cases.len() == other.cases.len()
+            && self.cases.iter().all(|(case_id, held)| {
+                other.cases.get(case_id).is_some_and(|theirs| {
+                    held.len() == theirs.len()
+                        && held
+                            .iter()
+                            .zip(theirs)
+                            .enumerate()
+                            .all(|(i, (a, b))| self.entry(i, a) == other.entry(i, b))
+                })
+            })
     }
 }
 
@@ -130,13 +164,34 @@ impl TimelineProjection {
     }
 
     /// The events of a case, in order.
-    pub fn entries(&self, case_id: &CaseId) -> Option<&[TimelineEntry]> {
-        self.cases.get(case_id).map(Vec::as_slice)
+    pub fn entries(&self, case_id: &CaseId) -> Option<Vec<TimelineEntry>> {
+        let held = self.cases.get(case_id)?;
+        Some(
+            held.iter()
+                .enumerate()
+                .map(|(i, h)| self.entry(i, h))
+                .collect(),
+        )
+    }
+
+    /// The entry of the `index`-th event of a case.
+    fn entry(&self, index: usize, h: &Held) -> TimelineEntry {
+        TimelineEntry {
+            version: index as u64 + 1,
+            position: h.position,
+            event_id: h.event_id,
+            event_type: Arc::clone(&self.types[usize::from(h.event_type)]),
+            actor: Arc::clone(&self.names[h.actor as usize]),
+            at: h.at,
+            recorded_at: h.recorded_at,
+            stage_before: h.stage_before,
+            stage_after: h.stage_after,
+        }
     }
 
     /// The audit timeline of a case; the current stage's stay is measured up to `now`.
     pub fn timeline(&self, case_id: &CaseId, now: DateTime<Utc>) -> Option<CaseTimeline> {
-        let entries = self.cases.get(case_id)?;
+        let entries = self.entries(case_id)?;
         let mut spans: Vec<StageSpan> = Vec::new();
         for entry in entries.iter().filter(|e| e.is_transition()) {
             if let Some(open) = spans.last_mut() {
@@ -163,46 +218,64 @@ impl TimelineProjection {
         }
         Some(CaseTimeline {
             case_id: *case_id,
-            entries: entries.clone(),
+            entries,
             spans,
             time_in_stage,
         })
     }
 
-    fn actor(&mut self, actor: &Actor) -> Arc<str> {
+    fn actor(&mut self, actor: &Actor) -> Result<u32, String> {
         if let Some(known) = self
             .actors
             .get(&actor.unit)
             .and_then(|roles| roles.iter().find(|(r, _)| *r == actor.role))
         {
-            return Arc::clone(&known.1);
+            return Ok(known.1);
         }
-        let name = self.intern(&actor.to_string());
+        let name = self.name(&actor.to_string())?;
         self.actors
             .entry(actor.unit.clone())
             .or_default()
-            .push((actor.role, Arc::clone(&name)));
-        name
+            .push((actor.role, name));
+        Ok(name)
     }
 
-    fn event_type(&mut self, name: &'static str) -> Arc<str> {
+    fn static_type(&mut self, name: &'static str) -> Result<u16, String> {
         let address = (name.as_ptr() as usize, name.len());
-        if let Some(known) = self.event_types.get(&address) {
-            return Arc::clone(known);
+        if let Some(known) = self.static_types.get(&address) {
+            return Ok(*known);
         }
-        let interned = self.intern(name);
-        self.event_types.insert(address, Arc::clone(&interned));
-        interned
+        let index = self.event_type(name)?;
+        self.static_types.insert(address, index);
+        Ok(index)
     }
 
-    fn intern(&mut self, s: &str) -> Arc<str> {
-        if let Some(existing) = self.strings.get(s) {
-            return Arc::clone(existing);
-        }
-        let new: Arc<str> = Arc::from(s);
-        self.strings.insert(Arc::clone(&new));
-        new
+    /// The index of an actor name, interned on first sight.
+    fn name(&mut self, s: &str) -> Result<u32, String> {
+        intern(&mut self.names, &mut self.name_index, s)
     }
+
+    /// The index of an event type, interned on first sight.
+    fn event_type(&mut self, s: &str) -> Result<u16, String> {
+        intern(&mut self.types, &mut self.type_index, s)
+    }
+}
+
+/// The index of `s` in `table`, added at the end on first sight; an error once the index
+/// type is full (more distinct names than any district has).
+fn intern<I: Copy + TryFrom<usize>>(
+    table: &mut Vec<Arc<str>>,
+    index: &mut HashMap<Arc<str>, I>,
+    s: &str,
+) -> Result<I, String> {
+    if let Some(existing) = index.get(s) {
+        return Ok(*existing);
+    }
+    let i = I::try_from(table.len()).map_err(|_| format!("more than {} names", table.len()))?;
+    let new: Arc<str> = Arc::from(s);
+    table.push(Arc::clone(&new));
+    index.insert(new, i);
+    Ok(i)
 }
 
 impl Projection for TimelineProjection {
@@ -222,21 +295,28 @@ impl Projection for TimelineProjection {
                 found: record.version,
             });
         }
-        let event_type = self.event_type(applied.event.event_type());
-        let actor = self.actor(applied.event.actor());
-        let entry = TimelineEntry {
-            version: record.version,
+        let event_type = self
+            .static_type(applied.event.event_type())
+            .map_err(ApplyFailure::Invariant)?;
+        let actor = self
+            .actor(applied.event.actor())
+            .map_err(ApplyFailure::Invariant)?;
+        let held = Held {
             position: record.position,
             event_id: record.event_id,
-            event_type,
-            actor,
             at: applied.event.at(),
             recorded_at: record.recorded_at,
+            actor,
+            event_type,
             stage_before: applied.stage_before,
             stage_after: applied.state.stage(),
         };
         let entries = self.cases.entry(applied.case_id).or_default();
-        entries.push(entry);
+        entries.push(held);
+        if !held.stage_after.is_open() {
+            // An ended case gets few or no more events: give back the growth headroom.
+            entries.shrink_to_fit();
+        }
         let index = entries.len() - 1;
         if let Some(changed) = &mut self.changed {
             changed.push((applied.case_id, index));
@@ -246,8 +326,11 @@ impl Projection for TimelineProjection {
 
     fn reset(&mut self) {
         self.cases.clear();
-        self.strings.clear();
-        self.event_types.clear();
+        self.names.clear();
+        self.name_index.clear();
+        self.types.clear();
+        self.type_index.clear();
+        self.static_types.clear();
         self.actors.clear();
         if let Some(changed) = &mut self.changed {
             changed.clear();
@@ -263,15 +346,17 @@ impl Projection for TimelineProjection {
         self.reset();
         // Rows come in key order: by case, then version.
         for row in rows.take(&TIMELINE_TABLE) {
-            let (case_id, entry) = self.entry_of_row(&row)?;
+            let (case_id, version, held) = self.held_of_row(&row)?;
             let entries = self.cases.entry(case_id).or_default();
-            if entry.version != entries.len() as u64 + 1 {
+            if version != entries.len() as u64 + 1 {
                 return Err(corrupt(format!(
-                    "case {case_id} misses versions before {}",
-                    entry.version
+                    "case {case_id} misses versions before {version}"
                 )));
             }
-            entries.push(entry);
+            entries.push(held);
+        }
+        for entries in self.cases.values_mut() {
+            entries.shrink_to_fit();
         }
         self.changed = tracking.then(Vec::new);
         Ok(())
@@ -282,15 +367,20 @@ impl Projection for TimelineProjection {
     }
 
     fn take_changes(&mut self, batch: &mut CommitBatch) -> Result<(), ProjectionError> {
-        let Some(changed) = self.changed.as_mut() else {
+        let Some(mut changed) = self.changed.take() else {
             return Ok(());
         };
         for (case_id, index) in changed.drain(..) {
-            let Some(e) = self.cases.get(&case_id).and_then(|v| v.get(index)) else {
+            let Some(h) = self.cases.get(&case_id).and_then(|v| v.get(index)) else {
                 continue;
             };
-            batch.push(TIMELINE_TABLE, RowChange::Upsert(row_of_entry(case_id, e)));
+            let entry = self.entry(index, h);
+            batch.push(
+                TIMELINE_TABLE,
+                RowChange::Upsert(row_of_entry(case_id, &entry)),
+            );
         }
+        self.changed = Some(changed);
         Ok(())
     }
 
@@ -330,8 +420,9 @@ fn row_of_entry(case_id: CaseId, e: &TimelineEntry) -> Row {
 }
 
 impl TimelineProjection {
-    /// Decodes a stored row (strings interned as when applied).
-    fn entry_of_row(&mut self, row: &Row) -> Result<(CaseId, TimelineEntry), ProjectionError> {
+    /// Decodes a stored row (strings interned as when applied): the case, the version and
+    /// the entry as held.
+    fn held_of_row(&mut self, row: &Row) -> Result<(CaseId, u64, Held), ProjectionError> {
         let text = |i: usize| {
             row.text(i)
                 .ok_or_else(|| corrupt(format!("column {i} is not text")))
@@ -353,19 +444,18 @@ impl TimelineProjection {
                 parse_stage(name).ok_or_else(|| corrupt(format!("stage {name:?}")))
             })
         };
-        let entry = TimelineEntry {
-            version: count(1)?,
+        let held = Held {
             position: count(2)?,
             event_id: Uuid::parse_str(event_text)
                 .map_err(|e| corrupt(format!("event id {event_text:?}: {e}")))?,
-            event_type: self.intern(text(4)?),
-            actor: self.intern(text(5)?),
+            event_type: self.event_type(text(4)?).map_err(corrupt)?,
+            actor: self.name(text(5)?).map_err(corrupt)?,
             at: DateTime::from_timestamp_nanos(integer(6)?),
             recorded_at: DateTime::from_timestamp_nanos(integer(7)?),
             stage_before: stage(8)?,
             stage_after: stage(9)?,
         };
-        Ok((case_id, entry))
+        Ok((case_id, count(1)?, held))
     }
 }
 

@@ -110,7 +110,7 @@ pub async fn run_on_engine_with_progress(
     progress: &mut (dyn FnMut(u32, u32) + Send),
 ) -> Result<EngineRun, SimError> {
     let district = build(scenario, &options.district)?;
-    let mut sim = Simulation::on_district(
+    let sim = Simulation::on_district(
         scenario,
         district.clone(),
         seed,
@@ -133,9 +133,9 @@ pub async fn run_on_engine_with_progress(
         commands: 0,
         urgings: 0,
     };
-    let mut steps = Vec::new();
-    while sim.advance(&mut steps)? {
-        for step in steps.drain(..) {
+    let (mut batches, model) = spawn_model(sim);
+    while let Some(batch) = batches.recv().await {
+        for step in batch? {
             let day = (step.at / 24.0).floor() as u32;
             if day > driver.watched_day {
                 progress(day.min(days), days);
@@ -144,6 +144,9 @@ pub async fn run_on_engine_with_progress(
             driver.step(&step).await?;
         }
     }
+    let sim = model
+        .await
+        .map_err(|e| SimError::ModelThread(e.to_string()))?;
     driver.watch_until(days).await?;
     driver.check_consumed(days)?;
     let (commands, urgings) = (driver.commands, driver.urgings);
@@ -161,6 +164,43 @@ pub async fn run_on_engine_with_progress(
         urgings,
         commands,
     })
+}
+
+/// Steps the model hands over at a time: one channel hop per step cost more than a step.
+const STEP_BATCH: usize = 512;
+/// Batches in flight between the model and the engine (bounds the memory between them).
+const BATCHES_IN_FLIGHT: usize = 8;
+
+type StepBatches = tokio::sync::mpsc::Receiver<Result<Vec<Step>, SimError>>;
+
+/// Runs the model on a blocking thread, so that it decides the next steps while the engine
+/// executes the last ones (the two cost about the same per step). The steps arrive in the
+/// order the model took them, so the log is the same as when one thread did both; the
+/// handle gives back the finished model. The model stops early once the receiver is gone.
+fn spawn_model(mut sim: Simulation) -> (StepBatches, tokio::task::JoinHandle<Simulation>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
+    let handle = tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(STEP_BATCH);
+        loop {
+            let more = match sim.advance(&mut batch) {
+                Ok(more) => more,
+                Err(e) => {
+                    // Nobody left to tell when the receiver is gone: the run failed already.
+                    let _ = tx.blocking_send(Err(e));
+                    break;
+                }
+            };
+            if more && batch.len() < STEP_BATCH {
+                continue;
+            }
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(STEP_BATCH));
+            if (!full.is_empty() && tx.blocking_send(Ok(full)).is_err()) || !more {
+                break;
+            }
+        }
+        sim
+    });
+    (rx, handle)
 }
 
 async fn open_engine(
@@ -302,6 +342,7 @@ impl Driver<'_> {
 pub async fn log_digest(engine: &Engine) -> Result<(String, u64), SimError> {
     let store = engine.store();
     let mut hasher = Sha256::new();
+    let mut json = Vec::new();
     let mut from = 1u64;
     let mut count = 0u64;
     loop {
@@ -313,9 +354,11 @@ pub async fn log_digest(engine: &Engine) -> Result<(String, u64), SimError> {
             break;
         }
         for record in &batch {
-            // A record is plain data; serialising it cannot fail, but an error would still
-            // only change the digest, never lose anything.
-            let json = serde_json::to_vec(record).unwrap_or_default();
+            // One buffer for every record (the same bytes as `to_vec`; streaming straight
+            // into the hasher cost more in its many small updates). A record is plain data,
+            // so serialising it cannot fail; an error would only change the digest.
+            json.clear();
+            let _ = serde_json::to_writer(&mut json, record);
             hasher.update(&json);
             hasher.update(b"\n");
             count += 1;

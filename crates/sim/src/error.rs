@@ -109,6 +109,10 @@ pub enum SimError {
         /// Which urgings differ.
         detail: String,
     },
+    /// Fatal for the run: the thread running the model alongside the engine stopped
+    /// without finishing (it panicked or was cancelled).
+    #[error("the model's thread stopped: {0}")]
+    ModelThread(String),
     /// The engine or its store failed: [`EngineError::is_retryable`] tells whether trying
     /// again may help (a locked database, a full disk), otherwise it is fatal.
     #[error("engine failure: {0}")]

@@ -444,18 +444,10 @@ impl Simulation {
             now
         }
         .max(now + MIN_LEAD_HOURS);
-        let latest = match Casework::new(&self.district).options(
-            &case.state,
-            K::ScheduleFollowUpVisit,
-            at,
-        ) {
-            Some(CommandOptions::ScheduleFollowUpVisit { latest, .. }) => Some(latest),
-            _ => None,
-        };
-        let mut scheduled_for = self.hours.to_utc(visit_at);
-        if let Some(latest) = latest {
-            scheduled_for = scheduled_for.min(latest);
-        }
+        // Only the latest date is needed: `command_options` would also list every visitor.
+        let d = &self.district;
+        let latest = caseflow::domain::latest_visit(&d.calendar, &d.policies, at);
+        let scheduled_for = self.hours.to_utc(visit_at).min(latest);
         let lead = self.lead(case_no);
         self.take(now, case_no, K::ScheduleFollowUpVisit, lead, |o| {
             let mut c = o.draft.clone()?;
