@@ -160,6 +160,9 @@ pub struct VerifyOutcome {
     pub errors: Vec<String>,
     /// Whether the read models were compared (false until the second section ran).
     pub read_models_checked: bool,
+    /// True when there were no stored read models to compare (a store without a read-model
+    /// file): the section then says only that the log folds into fresh read models.
+    pub read_models_folded_only: bool,
     /// Every read model that differs from its rebuild.
     pub divergent_read_models: Vec<DivergentReadModel>,
     /// Problems that stopped the read-model comparison (a sidecar that cannot be opened, a
@@ -182,6 +185,7 @@ impl VerifyOutcome {
     /// log check), keeping this outcome's log section.
     pub fn take_read_models(&mut self, other: VerifyOutcome) {
         self.read_models_checked |= other.read_models_checked;
+        self.read_models_folded_only |= other.read_models_folded_only;
         self.divergent_read_models
             .extend(other.divergent_read_models);
         self.read_model_errors.extend(other.read_model_errors);
@@ -264,10 +268,12 @@ impl VerifyOutcome {
         let _ = writeln!(
             s,
             "## Read models: {}\n",
-            if self.read_models_hold() {
-                "each equals a rebuild from the log"
-            } else {
+            if !self.read_models_hold() {
                 "DIFFER"
+            } else if self.read_models_folded_only {
+                "none stored to compare; the log folds into fresh read models without error"
+            } else {
+                "each equals a rebuild from the log"
             }
         );
         if !self.divergent_read_models.is_empty() {
@@ -431,6 +437,7 @@ impl Engine {
     /// kept up to date live, or loaded from a file, use [`Engine::verify_read_models`].
     pub async fn verify_rebuilt_read_models(&self, outcome: &mut VerifyOutcome) {
         outcome.read_models_checked = true;
+        outcome.read_models_folded_only = true;
         let read = self.inner.read.lock().await;
         for status in read.runner.status().projections {
             if let Some(reason) = status.stopped {
