@@ -152,13 +152,13 @@ pub(crate) enum TreeLayout {
     /// Format 3: `tree (leaf, nodes)`, one row per leaf.
     LeafRows,
     /// Format 4: `tree` rows for the open run's leaves, one `tree_runs` row per closed run.
-    RunRows,
+    ClosedRuns,
 }
 
 impl TreeLayout {
     pub(crate) fn of_format(format: i64) -> TreeLayout {
         if format >= RUN_TREE_FORMAT {
-            TreeLayout::RunRows
+            TreeLayout::ClosedRuns
         } else if format >= LEAF_TREE_FORMAT {
             TreeLayout::LeafRows
         } else {

@@ -152,7 +152,7 @@ pub(super) fn stored_leaf_count(conn: &Connection, layout: TreeLayout) -> Result
     let sql = match layout {
         TreeLayout::NodeRows => "SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0",
         TreeLayout::LeafRows => "SELECT coalesce(max(leaf) + 1, 0) FROM tree",
-        TreeLayout::RunRows => RUN_LEAF_COUNT_SQL,
+        TreeLayout::ClosedRuns => RUN_LEAF_COUNT_SQL,
     };
     let leaves: i64 = conn.query_row(sql, [], |r| r.get(0))?;
     Ok(leaves as u64)

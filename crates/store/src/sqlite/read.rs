@@ -305,7 +305,7 @@ pub(super) fn read_tree_nodes(
                 .collect()
         }
         TreeLayout::LeafRows => read_leaf_rows(conn, nodes, missing),
-        TreeLayout::RunRows => read_run_rows(conn, nodes, missing),
+        TreeLayout::ClosedRuns => read_run_rows(conn, nodes, missing),
     }
 }
 

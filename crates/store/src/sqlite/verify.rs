@@ -175,7 +175,7 @@ fn one_pass(
     let mut ledger_rows = LedgerMerge::statement(conn)?;
     let mut ledger = LedgerMerge::new(&mut ledger_rows)?;
     let closed = match shared.tree_layout {
-        TreeLayout::RunRows => closed_runs(conn)?,
+        TreeLayout::ClosedRuns => closed_runs(conn)?,
         _ => HashSet::new(),
     };
     let mut records = conn.prepare(&format!(
