@@ -193,14 +193,15 @@ fn one_pass(
         chains[slot].follow(&row, &computed);
         ledger.record(&row.ledger_slot())?;
         let index = tree.records_seen();
+        let leaf = record_leaf(row.position, &computed);
         let stored = if !tree.next_has_stored_leaf() {
             None
         } else if closed.contains(&(index / RUN_LEAVES)) {
-            Some(closed_run_leaf(&row, index)?)
+            Some(closed_run_leaf(&row, index, &computed, leaf)?)
         } else {
             Some(next_stored_leaf(&mut leaves, index)?)
         };
-        tree.record(row.position, record_leaf(row.position, &computed), stored);
+        tree.record(row.position, leaf, stored);
     }
     let mut report = chain_report(conn, &streams, &chains)?;
     (report.ledger_rows_checked, report.ledger) = ledger.finish(conn)?;
@@ -222,12 +223,21 @@ fn one_pass(
 
 /// The leaf at `index` of a closed run, which the tree recomputes from the stored hash of
 /// the record at position `index + 1` (`runs.rs`): this row's, or none (the two walks then
-/// report what is missing).
-fn closed_run_leaf(row: &RowView<'_>, index: u64) -> Result<Hash, StoreError> {
+/// report what is missing). `leaf` is the one recomputed from the fields, whose chain hash
+/// is `computed`: when that equals the stored hash, so do the leaves (no second SHA-256).
+fn closed_run_leaf(
+    row: &RowView<'_>,
+    index: u64,
+    computed: &Hash,
+    leaf: Hash,
+) -> Result<Hash, StoreError> {
     if row.position != index + 1 {
         return Err(StoreError::corrupt(format!(
             "stored leaf {index} is missing"
         )));
+    }
+    if row.hash == *computed {
+        return Ok(leaf);
     }
     Ok(record_leaf(row.position, &row.hash))
 }
