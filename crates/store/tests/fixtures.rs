@@ -378,3 +378,132 @@ fn renaming_upcasters_reach_the_current_type_and_cycles_are_errors() {
         "{err:?}"
     );
 }
+
+/// `tests/fixtures/store-format-3.sqlite`: 140 records of seven cases walked through the
+/// engine's 20 commands by `benches/workload.rs` at format 3 (one `tree` row per leaf; every
+/// correlation id stored in full), so two complete runs of 64 leaves and 12 more.
+fn format_3_copy(dir: &Path) -> PathBuf {
+    let copy = dir.join("store.sqlite");
+    std::fs::copy(fixtures().join("store-format-3.sqlite"), &copy).unwrap();
+    copy
+}
+
+/// What a tree looks like from outside: its head, proofs inside closed and open runs, a
+/// consistency proof from an older size.
+async fn tree_evidence(store: &SqliteStore) -> Vec<String> {
+    let head = store.tree_head().await.unwrap();
+    let mut seen = vec![format!("{head:?}")];
+    for position in [1, 5, 64, 65, 100, 129, 140] {
+        let proof = store
+            .inclusion_proof(position, head.tree_size)
+            .await
+            .unwrap();
+        seen.push(format!("{proof:?}"));
+    }
+    let consistency = store.consistency_proof(37, head.tree_size).await.unwrap();
+    seen.push(format!("{consistency:?}"));
+    seen
+}
+
+fn intact(checked: &caseflow_store::tree::LogVerification) -> bool {
+    let chains = checked.chains.as_ref().is_ok_and(|r| r.is_intact());
+    chains && checked.tree.as_ref().is_ok_and(|t| t.is_intact())
+}
+
+#[tokio::test]
+async fn golden_sqlite_file_of_format_3_reads_in_place_migrates_and_extends() {
+    // Given the format-3 file, read in place (a read-only open never migrates)
+    let dir = tempfile::tempdir().unwrap();
+    let copy = format_3_copy(dir.path());
+    let read_only = SqliteStore::open_read_only(&copy).unwrap();
+    assert!(intact(&read_only.verify_log(None).await));
+    let log = read_only.read_all(1, 1000).await.unwrap();
+    assert_eq!(log.len(), 140);
+    assert!(
+        log.iter()
+            .all(|e| e.metadata.correlation_id == e.metadata.command_id)
+    );
+    let before = tree_evidence(&read_only).await;
+    drop(read_only);
+
+    // When it is opened for writing (migrated to format 4: its two complete runs closed)
+    let store = SqliteStore::open(&copy, SqliteOptions::default()).unwrap();
+    // Then the records, the tree, its proofs and the ledger are what they were
+    assert_eq!(store.read_all(1, 1000).await.unwrap(), log);
+    assert_eq!(tree_evidence(&store).await, before);
+    let checked = store.verify_log(Some(37)).await;
+    assert!(intact(&checked), "{checked:?}");
+    let first = &log[0];
+    let again = AppendRequest {
+        stream_id: first.stream_id.clone(),
+        expected: ExpectedVersion::Any,
+        events: vec![NewEvent {
+            event_id: Uuid::from_u64_pair(0x0390_0000_0000_7000, 0x8000_0000_0000_0fff),
+            event_type: "NoteAdded".into(),
+            schema_version: 1,
+            payload: br#"{"again":true}"#.to_vec().into(),
+            metadata: first.metadata.clone(),
+        }],
+        recorded_at: first.recorded_at,
+        command_id: first.metadata.command_id,
+    };
+    assert!(store.append(again).await.unwrap().deduplicated);
+    let old_head = store.tree_head().await.unwrap();
+
+    // And it extends past two more runs, with correlation ids stored once
+    for i in 0..130u64 {
+        let command = Uuid::from_u64_pair(0x0390_0000_0000_7000, 0x8000_0000_0000_1000 + i);
+        store
+            .append(AppendRequest {
+                stream_id: format!("after-migration-{}", i % 3),
+                expected: ExpectedVersion::Any,
+                events: vec![NewEvent {
+                    event_id: Uuid::from_u64_pair(0x0390_0000_0000_7000, 0x8000_0000_0000_2000 + i),
+                    event_type: "NoteAdded".into(),
+                    schema_version: 1,
+                    payload: format!(r#"{{"n":{i}}}"#).into_bytes().into(),
+                    metadata: Metadata {
+                        actor: "after".into(),
+                        command_id: Some(command),
+                        correlation_id: Some(command),
+                        causation_id: None,
+                    },
+                }],
+                recorded_at: Utc.timestamp_opt(1_800_000_100, 0).unwrap(),
+                command_id: Some(command),
+            })
+            .await
+            .unwrap();
+    }
+    let checked = store.verify_log(Some(140)).await;
+    assert!(intact(&checked), "{checked:?}");
+    assert_eq!(checked.tree.unwrap().leaves_checked, 270);
+    let after = store.read_all(141, 1000).await.unwrap();
+    assert!(
+        after
+            .iter()
+            .all(|e| e.metadata.correlation_id == e.metadata.command_id)
+    );
+    let now = store.tree_head().await.unwrap();
+    let extends = store.consistency_proof(140, 270).await.unwrap();
+    caseflow_store::tree::verify_consistency(&extends, &old_head.root_hash, &now.root_hash)
+        .unwrap();
+    let proof = store.inclusion_proof(100, 270).await.unwrap();
+    caseflow_store::tree::verify_inclusion(
+        &proof,
+        &caseflow_store::tree::leaf_of(&log[99]),
+        &now.root_hash,
+    )
+    .unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    let layout: (i64, i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version), \
+             (SELECT count(*) FROM tree_runs), (SELECT count(*) FROM tree)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(layout, (4, 4, 270 - 4 * 64));
+}

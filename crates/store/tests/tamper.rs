@@ -189,7 +189,8 @@ fn rehash_stream(conn: &Connection, stream: &str) {
 /// The attacker's cover-up of the tree: throw it away and build it again from the records
 /// as they now are.
 fn rebuild_tree(conn: &Connection) {
-    conn.execute("DELETE FROM tree", []).unwrap();
+    conn.execute_batch("DELETE FROM tree; DELETE FROM tree_runs;")
+        .unwrap();
     let rows: Vec<(i64, Vec<u8>)> = conn
         .prepare("SELECT position, hash FROM events ORDER BY position")
         .unwrap()
@@ -200,16 +201,27 @@ fn rebuild_tree(conn: &Connection) {
     let mut frontier = Frontier::new();
     for (position, hash) in rows {
         let hash: [u8; 32] = hash.try_into().unwrap();
-        // One row per leaf: the leaf, then every node it completes (format 3).
+        // One row per leaf of the open run: the leaf, then every node it completes; a
+        // closed run of 64 keeps only the nodes from level 6 up (format 4).
         let (leaf, mut nodes) = (frontier.size() as i64, Vec::new());
         frontier.push(record_leaf(position as u64, &hash), |_, h| {
             nodes.extend_from_slice(&h)
         });
-        conn.execute(
-            "INSERT INTO tree (leaf, nodes) VALUES (?1, ?2)",
-            params![leaf, nodes],
-        )
-        .unwrap();
+        if leaf % 64 == 63 {
+            conn.execute(
+                "INSERT INTO tree_runs (run, nodes) VALUES (?1, ?2)",
+                params![leaf / 64, &nodes[32 * 6..]],
+            )
+            .unwrap();
+            conn.execute("DELETE FROM tree WHERE leaf >= ?1", [leaf - 63])
+                .unwrap();
+        } else {
+            conn.execute(
+                "INSERT INTO tree (leaf, nodes) VALUES (?1, ?2)",
+                params![leaf, nodes],
+            )
+            .unwrap();
+        }
     }
 }
 
@@ -633,4 +645,126 @@ proptest! {
             }
         });
     }
+}
+
+/// A log of 150 records: two closed runs of 64 leaves (format 4 keeps only the nodes above
+/// them, recomputing what lies below from the records) and 22 leaves of an open run.
+const LONG_APPENDS: &[(&str, u64)] = &[
+    ("case-a", 40),
+    ("case-b", 50),
+    ("case-a", 30),
+    ("case-c", 30),
+];
+
+/// What the auditor of the long log sees: whether the stored data alone shows the attack
+/// and whether the anchor does. A tree check that cannot run (a closed run's record gone)
+/// is a finding in itself; the one pass and the two walks must still agree.
+async fn look_long(path: &Path, anchor: &TreeHead) -> (bool, bool) {
+    let store = SqliteStore::open_read_only(path).unwrap();
+    let prefix = Some(anchor.tree_size);
+    let checked = store.verify_log(prefix).await;
+    let walks = LogVerification::in_two_walks(&store, prefix).await;
+    assert_same(&checked.chains, &walks.chains);
+    assert_same(&checked.tree, &walks.tree);
+    let chains_hold = checked.chains.as_ref().is_ok_and(|c| c.is_intact());
+    match checked.tree {
+        Ok(tree) => {
+            let findings = anchor_findings(&store, anchor, &tree).await;
+            (!chains_hold || !tree.is_intact(), !findings.is_empty())
+        }
+        Err(_) => (true, true),
+    }
+}
+
+/// [`attack`] on the long log.
+async fn attack_long(name: &str, tamper: impl Fn(&Connection), cover_up: impl Fn(&Connection)) {
+    for thorough in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, anchor) = build_log(dir.path(), LONG_APPENDS).await;
+        assert_eq!(anchor.tree_size, 150);
+        {
+            let conn = Connection::open(&path).unwrap();
+            tamper(&conn);
+            if thorough {
+                cover_up(&conn);
+                rebuild_tree(&conn);
+            }
+        }
+        let (without_anchor, with_anchor) = look_long(&path, &anchor).await;
+        if !thorough {
+            assert!(without_anchor, "{name} passed without an anchor");
+        }
+        assert!(
+            with_anchor,
+            "{name} (thorough: {thorough}) passed the anchor check"
+        );
+    }
+}
+
+#[tokio::test]
+async fn long_log_untouched_holds_and_rebuilding_its_tree_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, anchor) = build_log(dir.path(), LONG_APPENDS).await;
+    assert_eq!(look_long(&path, &anchor).await, (false, false));
+    rebuild_tree(&Connection::open(&path).unwrap());
+    assert_eq!(look_long(&path, &anchor).await, (false, false));
+}
+
+#[tokio::test]
+async fn record_in_a_closed_run_rewritten_with_its_stream_rehashed() {
+    attack_long(
+        "record of a closed run rewritten, its stream re-hashed",
+        |c| {
+            c.execute(
+                "UPDATE events SET payload = CAST('{\"n\":42}' AS BLOB) WHERE position = 10",
+                [],
+            )
+            .unwrap();
+            rehash_stream(c, "case-a");
+        },
+        nothing,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tail_truncated_into_a_closed_run() {
+    attack_long(
+        "the last 31 records removed, into the second closed run",
+        |c| {
+            c.execute("DELETE FROM events WHERE position > 119", [])
+                .unwrap();
+        },
+        nothing,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn record_of_a_closed_run_deleted() {
+    attack_long(
+        "a record of the first closed run deleted",
+        |c| {
+            c.execute("DELETE FROM events WHERE position = 30", [])
+                .unwrap();
+        },
+        cover_up_everything,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn closed_run_root_changed() {
+    // Given the long log, when the stored root of its second closed run is zeroed
+    let dir = tempfile::tempdir().unwrap();
+    let (path, anchor) = build_log(dir.path(), LONG_APPENDS).await;
+    Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE tree_runs SET nodes = zeroblob(length(nodes)) WHERE run = 1",
+            [],
+        )
+        .unwrap();
+    // Then the tree no longer holds (the records still give the anchored root)
+    assert_eq!(look_long(&path, &anchor).await, (true, false));
 }

@@ -21,6 +21,7 @@
 
 mod open;
 mod read;
+mod runs;
 mod trait_impl;
 mod verify;
 mod writer;
@@ -28,9 +29,10 @@ mod writer;
 use open::*;
 pub(crate) use read::decode_row;
 use read::*;
+use runs::*;
 use verify::*;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -53,7 +55,7 @@ use crate::types::{
 /// `PRAGMA application_id` of a Caseflow store ("CFLW").
 pub const APPLICATION_ID: i64 = 0x4346_4C57;
 /// The newest file format (`PRAGMA user_version`) this build reads and writes.
-pub const FORMAT_VERSION: i64 = 3;
+pub const FORMAT_VERSION: i64 = 4;
 
 /// Page size of a newly created file. Every commit writes each page it changed to the WAL
 /// whole, and a one-event append changes one page in each of its five b-trees (the record,
@@ -124,6 +126,16 @@ const MIGRATIONS: &[&str] = &[
     );
     ALTER TABLE streams DROP COLUMN head_hash;
     ALTER TABLE streams DROP COLUMN version;",
+    // Format 4 (issue 16): closed runs (`runs.rs`). A run of 64 leaves, once complete, keeps
+    // only the nodes of level 6 and above its last leaf completes, one `tree_runs` row
+    // (`nodes` as in `tree`, from level 6 up); its `tree` rows go, and its nodes below level
+    // 6 are recomputed from its records' stored hashes. `close_stored_runs` closes a format-3
+    // file's complete runs in this migration's transaction. Also: a correlation id equal to
+    // the record's command id is stored as an empty blob (`encode_correlation`).
+    "CREATE TABLE tree_runs (
+        run   INTEGER PRIMARY KEY,
+        nodes BLOB    NOT NULL
+    );",
 ];
 
 /// Whether a file of `format` keeps each stream's head (version, hash) in `streams`.
@@ -139,11 +151,15 @@ pub(crate) enum TreeLayout {
     NodeRows,
     /// Format 3: `tree (leaf, nodes)`, one row per leaf.
     LeafRows,
+    /// Format 4: `tree` rows for the open run's leaves, one `tree_runs` row per closed run.
+    ClosedRuns,
 }
 
 impl TreeLayout {
     pub(crate) fn of_format(format: i64) -> TreeLayout {
-        if format >= LEAF_TREE_FORMAT {
+        if format >= RUN_TREE_FORMAT {
+            TreeLayout::ClosedRuns
+        } else if format >= LEAF_TREE_FORMAT {
             TreeLayout::LeafRows
         } else {
             TreeLayout::NodeRows

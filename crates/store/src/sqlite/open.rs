@@ -127,6 +127,8 @@ pub(super) fn is_read_only_error(err: &rusqlite::Error) -> bool {
 pub(super) const TREE_FORMAT: i64 = 2;
 /// The format that keeps the tree one row per leaf; [`move_tree`] runs in its migration.
 pub(super) const LEAF_TREE_FORMAT: i64 = 3;
+/// The first format that closes runs of the tree (`tree_runs`).
+pub(super) const RUN_TREE_FORMAT: i64 = 4;
 
 /// Loads the committed tree's frontier. The tree and the log are written in the same
 /// transactions, so a tree of another size than the log means rows were removed or added
@@ -150,6 +152,7 @@ pub(super) fn stored_leaf_count(conn: &Connection, layout: TreeLayout) -> Result
     let sql = match layout {
         TreeLayout::NodeRows => "SELECT coalesce(max(idx) + 1, 0) FROM tree_nodes WHERE level = 0",
         TreeLayout::LeafRows => "SELECT coalesce(max(leaf) + 1, 0) FROM tree",
+        TreeLayout::ClosedRuns => RUN_LEAF_COUNT_SQL,
     };
     let leaves: i64 = conn.query_row(sql, [], |r| r.get(0))?;
     Ok(leaves as u64)
@@ -216,8 +219,10 @@ pub(super) fn move_tree(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Adds a record's leaf to the tree: one row holding the leaf and every node it completes.
+/// Adds a record's leaf to the tree: one row holding the leaf and every node it completes,
+/// and when the leaf is its run's last, the run closed (`runs.rs`).
 pub(super) fn put_leaf(
+    conn: &Connection,
     insert: &mut rusqlite::Statement<'_>,
     frontier: &mut Frontier,
     position: u64,
@@ -228,6 +233,9 @@ pub(super) fn put_leaf(
         nodes.extend_from_slice(&hash);
     });
     insert.execute(params![(position - 1) as i64, nodes])?;
+    if let Some(run) = run_closed_by(position - 1) {
+        close_run(conn, run, &nodes)?;
+    }
     Ok(())
 }
 
@@ -413,6 +421,9 @@ pub(super) fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> 
             }
             if to == LEAF_TREE_FORMAT {
                 move_tree(conn)?;
+            }
+            if to == RUN_TREE_FORMAT {
+                close_stored_runs(conn)?;
             }
             Ok(true)
         })();

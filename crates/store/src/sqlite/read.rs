@@ -143,6 +143,30 @@ pub(super) fn opt_uuid_at(
         .transpose()
 }
 
+/// How a record's correlation id is stored: an empty blob when it is the record's command
+/// id (the engine correlates every command's events with the command itself), so those 16
+/// bytes are not stored twice (format 4; older files hold the id in full, which reads alike).
+pub(super) fn encode_correlation(m: &Metadata) -> Option<&[u8]> {
+    match &m.correlation_id {
+        Some(c) if m.command_id.as_ref() == Some(c) => Some(&[]),
+        other => other.as_ref().map(|u| u.as_bytes().as_slice()),
+    }
+}
+
+/// Reads the correlation id column written by [`encode_correlation`].
+pub(super) fn correlation_at(
+    row: &Row<'_>,
+    index: usize,
+    command_id: Option<Uuid>,
+) -> Result<Option<Uuid>, StoreError> {
+    match row.get_ref(index)?.as_blob_or_null()? {
+        Some([]) => command_id.map(Some).ok_or_else(|| {
+            StoreError::corrupt("a correlation id refers to the command id of a record without one")
+        }),
+        other => other.map(|b| blob_uuid(b, "correlation id")).transpose(),
+    }
+}
+
 pub(super) fn blob_hash(bytes: &[u8], what: &str) -> Result<[u8; 32], StoreError> {
     bytes
         .try_into()
@@ -178,11 +202,14 @@ pub(crate) fn decode_row(row: &Row<'_>, stream_id: String) -> Result<RecordedEve
         event_type: row.get(5)?,
         schema_version,
         payload: payload_at(row, 7, position)?,
-        metadata: Metadata {
-            actor: row.get(8)?,
-            command_id: opt_uuid_at(row, 9, "command id")?,
-            correlation_id: opt_uuid_at(row, 10, "correlation id")?,
-            causation_id: opt_uuid_at(row, 11, "causation id")?,
+        metadata: {
+            let command_id = opt_uuid_at(row, 9, "command id")?;
+            Metadata {
+                actor: row.get(8)?,
+                command_id,
+                correlation_id: correlation_at(row, 10, command_id)?,
+                causation_id: opt_uuid_at(row, 11, "causation id")?,
+            }
         },
         prev_hash: blob_hash(row.get_ref(12)?.as_blob()?, "prev_hash")?,
         hash: blob_hash(row.get_ref(13)?.as_blob()?, "hash")?,
@@ -278,6 +305,7 @@ pub(super) fn read_tree_nodes(
                 .collect()
         }
         TreeLayout::LeafRows => read_leaf_rows(conn, nodes, missing),
+        TreeLayout::ClosedRuns => read_run_rows(conn, nodes, missing),
     }
 }
 
@@ -318,7 +346,7 @@ fn read_leaf_rows(
 }
 
 /// The hashes of leaves `first..first + count`, in order, from one range scan.
-fn read_leaf_run(
+pub(super) fn read_leaf_run(
     conn: &Connection,
     first: u64,
     count: usize,

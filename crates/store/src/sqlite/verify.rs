@@ -90,6 +90,7 @@ fn row_view<'r>(row: &'r Row<'_>) -> Result<RowView<'r>, StoreError> {
         rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => b,
         _ => return Err(StoreError::corrupt("a payload is neither BLOB nor TEXT")),
     };
+    let command_id = opt_uuid_at(row, 9, "command id")?;
     Ok(RowView {
         position: position as u64,
         stream_key: row.get_ref(1)?.as_i64()?,
@@ -101,8 +102,8 @@ fn row_view<'r>(row: &'r Row<'_>) -> Result<RowView<'r>, StoreError> {
         payload,
         metadata: MetadataRef {
             actor: row.get_ref(8)?.as_str()?,
-            command_id: opt_uuid_at(row, 9, "command id")?,
-            correlation_id: opt_uuid_at(row, 10, "correlation id")?,
+            command_id,
+            correlation_id: correlation_at(row, 10, command_id)?,
             causation_id: opt_uuid_at(row, 11, "causation id")?,
         },
         prev_hash: blob_hash(row.get_ref(12)?.as_blob()?, "prev_hash")?,
@@ -148,7 +149,7 @@ pub(super) fn log_in_one_pass(
     head: u64,
     prefix_size: Option<u64>,
 ) -> Option<LogVerification> {
-    if shared.tree_layout != TreeLayout::LeafRows || stores_stream_heads(shared.format) {
+    if shared.tree_layout == TreeLayout::NodeRows || stores_stream_heads(shared.format) {
         return None;
     }
     conn.execute_batch("BEGIN").ok()?;
@@ -173,6 +174,10 @@ fn one_pass(
     let mut tree = TreeWalk::new(head, prefix_size);
     let mut ledger_rows = LedgerMerge::statement(conn)?;
     let mut ledger = LedgerMerge::new(&mut ledger_rows)?;
+    let closed = match shared.tree_layout {
+        TreeLayout::ClosedRuns => closed_runs(conn)?,
+        _ => HashSet::new(),
+    };
     let mut records = conn.prepare(&format!(
         "SELECT {EVENT_COLUMNS} FROM events ORDER BY position"
     ))?;
@@ -187,12 +192,16 @@ fn one_pass(
         let computed = row.recompute(&streams[slot].1);
         chains[slot].follow(&row, &computed);
         ledger.record(&row.ledger_slot())?;
-        let stored = if tree.next_has_stored_leaf() {
-            Some(next_stored_leaf(&mut leaves, tree.records_seen())?)
-        } else {
+        let index = tree.records_seen();
+        let leaf = record_leaf(row.position, &computed);
+        let stored = if !tree.next_has_stored_leaf() {
             None
+        } else if closed.contains(&(index / RUN_LEAVES)) {
+            Some(closed_run_leaf(&row, index, &computed, leaf)?)
+        } else {
+            Some(next_stored_leaf(&mut leaves, index)?)
         };
-        tree.record(row.position, record_leaf(row.position, &computed), stored);
+        tree.record(row.position, leaf, stored);
     }
     let mut report = chain_report(conn, &streams, &chains)?;
     (report.ledger_rows_checked, report.ledger) = ledger.finish(conn)?;
@@ -210,6 +219,27 @@ fn one_pass(
         chains: Ok(report),
         tree: Ok(tree.finish(stored_leaves, stored_root)),
     })
+}
+
+/// The leaf at `index` of a closed run, which the tree recomputes from the stored hash of
+/// the record at position `index + 1` (`runs.rs`): this row's, or none (the two walks then
+/// report what is missing). `leaf` is the one recomputed from the fields, whose chain hash
+/// is `computed`: when that equals the stored hash, so do the leaves (no second SHA-256).
+fn closed_run_leaf(
+    row: &RowView<'_>,
+    index: u64,
+    computed: &Hash,
+    leaf: Hash,
+) -> Result<Hash, StoreError> {
+    if row.position != index + 1 {
+        return Err(StoreError::corrupt(format!(
+            "stored leaf {index} is missing"
+        )));
+    }
+    if row.hash == *computed {
+        return Ok(leaf);
+    }
+    Ok(record_leaf(row.position, &row.hash))
 }
 
 /// The stored leaf at `index`, the next row of `leaves`.

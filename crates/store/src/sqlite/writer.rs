@@ -204,7 +204,7 @@ impl Writer {
                 ev.payload.as_bytes(),
                 m.actor,
                 m.command_id.as_ref().map(|u| u.as_bytes()),
-                m.correlation_id.as_ref().map(|u| u.as_bytes()),
+                encode_correlation(m),
                 m.causation_id.as_ref().map(|u| u.as_bytes()),
                 &prev[..],
                 &hash[..],
@@ -226,7 +226,13 @@ impl Writer {
                 }
                 return Err(err.into());
             }
-            put_leaf(&mut put_node, frontier, first_position + i as u64, &hash)?;
+            put_leaf(
+                &self.conn,
+                &mut put_node,
+                frontier,
+                first_position + i as u64,
+                &hash,
+            )?;
             prev = hash;
         }
         let n = req.events.len() as u64;
