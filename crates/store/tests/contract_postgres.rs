@@ -101,3 +101,72 @@ async fn two_writers_racing_on_one_stream_lose_no_update() {
         .expect("tree");
     assert!(tree.is_intact(), "{tree:?}");
 }
+
+/// A writer that skips the first round trip on heads it committed itself must never answer
+/// from a stale head: after another store (another process) appended to the stream, an
+/// exact expected version that is right now is accepted, one that was right before is a
+/// conflict with the true version, a replayed command is answered from the ledger, a stored
+/// event id is refused, and the log verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_heads_never_answer_from_a_stale_head() {
+    use caseflow_store::contract::request;
+    use caseflow_store::{ExpectedVersion, StoreError};
+
+    // Given a store that committed to a stream (so it knows its head), and a second store
+    // on the same schema that appended to the stream behind its back
+    let schema = TempSchema::new();
+    let connect = || async {
+        PostgresStore::connect_str(&schema.url(""))
+            .await
+            .expect("connect to the test server")
+    };
+    let (knows, other) = (connect().await, connect().await);
+    // `Any`, so that the replay below is accepted on the known head and meets the ledger
+    // only in the write.
+    let mut command = request("s", ExpectedVersion::Any, 1);
+    command.command_id = Some(caseflow_store::contract::fresh_id());
+    let first = knows.append(command.clone()).await.expect("first command");
+    other
+        .append(request("s", ExpectedVersion::Exact(1), 1))
+        .await
+        .expect("the other store's append");
+
+    // When the first store appends on the stream's true version, then on the version it
+    // committed itself
+    let current = knows
+        .append(request("s", ExpectedVersion::Exact(2), 1))
+        .await;
+    let stale = knows
+        .append(request("s", ExpectedVersion::Exact(1), 1))
+        .await;
+
+    // Then the first is accepted and the second refused with the true version
+    assert_eq!(
+        current.expect("append on the true version").first_version,
+        3
+    );
+    match stale {
+        Err(StoreError::VersionConflict { actual, .. }) => assert_eq!(actual, 3),
+        other => panic!("expected a version conflict at 3, got {other:?}"),
+    }
+
+    // When it replays its first command, and then appends a stored event id under a new one
+    let replay = knows.append(command.clone()).await.expect("replay");
+    let mut duplicate = request("s", ExpectedVersion::Any, 1);
+    duplicate.events[0].event_id = command.events[0].event_id;
+    let refused = knows.append(duplicate).await;
+
+    // Then the replay has the first outcome, the duplicate is refused, and the log verifies
+    assert!(replay.deduplicated);
+    assert_eq!(
+        (replay.first_version, replay.first_position),
+        (first.first_version, first.first_position)
+    );
+    assert!(
+        matches!(refused, Err(StoreError::DuplicateEventId { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(knows.stream_version("s").await.unwrap(), Some(3));
+    let report = other.verify_all().await.expect("verify");
+    assert!(report.is_intact(), "{report:?}");
+}

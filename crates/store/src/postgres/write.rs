@@ -52,8 +52,9 @@ pub(crate) fn spawn_writers(
             let shared = Arc::clone(&shared);
             let queue = Arc::clone(&queue);
             tokio::spawn(async move {
+                let mut known = KnownHeads::default();
                 while let Some(batch) = next_batch(&queue, shared.options.batch_max).await {
-                    write_batch(&shared, batch).await;
+                    write_batch(&shared, &mut known, batch).await;
                 }
             })
             .abort_handle()
@@ -92,11 +93,11 @@ async fn next_batch(queue: &Mutex<mpsc::Receiver<Pending>>, max: usize) -> Optio
     }
 }
 
-async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
+async fn write_batch(shared: &Shared, known: &mut KnownHeads, batch: Vec<Pending>) {
     let requests: Vec<&AppendRequest> = batch.iter().map(|p| &p.request).collect();
     let answers = match shared.client().await {
         Err(err) => batch.iter().map(|_| Err(clone_err(&err))).collect(),
-        Ok(client) => commit_batch(&TxClient::new(client), shared, &requests).await,
+        Ok(client) => commit_batch(&TxClient::new(client), shared, known, &requests).await,
     };
     for (pending, answer) in batch.into_iter().zip(answers) {
         // A caller that gave up waiting does not need its answer.
@@ -109,14 +110,15 @@ async fn write_batch(shared: &Shared, batch: Vec<Pending>) {
 async fn commit_batch(
     client: &TxClient,
     shared: &Shared,
+    known: &mut KnownHeads,
     requests: &[&AppendRequest],
 ) -> Vec<Result<AppendOutcome, StoreError>> {
-    match commit_retrying(client, shared, requests).await {
+    match commit_retrying(client, shared, known, requests).await {
         Ok(answers) => answers,
         Err(Failure::Constraint(_)) if requests.len() > 1 => {
             let mut answers = Vec::with_capacity(requests.len());
             for request in requests {
-                answers.push(commit_one(client, shared, request).await);
+                answers.push(commit_one(client, shared, known, request).await);
             }
             answers
         }
@@ -137,6 +139,7 @@ const BATCH_ATTEMPTS: u32 = 8;
 async fn commit_retrying(
     client: &TxClient,
     shared: &Shared,
+    known: &mut KnownHeads,
     requests: &[&AppendRequest],
 ) -> Result<Vec<Result<AppendOutcome, StoreError>>, Failure> {
     let mut attempt = 1;
@@ -146,8 +149,20 @@ async fn commit_retrying(
         } else {
             Order::ReadThenLock
         };
-        match commit(client, shared, requests, order).await {
+        let may_skip_reads = known.heads_of(requests).is_some();
+        let result = commit(client, shared, known, requests, order).await;
+        if result.is_err() {
+            // Whatever the failure, the heads this writer believed may be wrong: the next
+            // attempt (and every request retried on its own) reads them.
+            known.forget(requests);
+        }
+        match result {
             Err(Failure::StreamMoved) if attempt < BATCH_ATTEMPTS => attempt += 1,
+            // Written without reading the ledger and stored ids: read them now, so a replay
+            // gets its original outcome and a duplicate its own error.
+            Err(Failure::Constraint(_)) if may_skip_reads && attempt < BATCH_ATTEMPTS => {
+                attempt += 1;
+            }
             result => return result,
         }
     }
@@ -183,9 +198,10 @@ async fn roll_back(tx: &TxClient) {
 async fn commit_one(
     client: &TxClient,
     shared: &Shared,
+    known: &mut KnownHeads,
     request: &AppendRequest,
 ) -> Result<AppendOutcome, StoreError> {
-    match commit_retrying(client, shared, &[request]).await {
+    match commit_retrying(client, shared, known, &[request]).await {
         Ok(mut answers) => answers.pop().unwrap_or_else(|| {
             Err(StoreError::corrupt(
                 "a batch of one gave no answer".to_owned(),
@@ -437,23 +453,30 @@ struct Read {
 async fn commit(
     tx: &TxClient,
     shared: &Shared,
+    known: &mut KnownHeads,
     requests: &[&AppendRequest],
     order: Order,
 ) -> Result<Vec<Result<AppendOutcome, StoreError>>, Failure> {
     let statements = Statements::prepare(tx.client()).await?;
-    let read = match read_in_order(tx, &statements, requests, order).await {
-        Ok(read) => read,
-        Err(failure) => {
-            roll_back(tx).await;
-            return Err(failure);
-        }
+    let known_plan = match order {
+        Order::ReadThenLock => known
+            .heads_of(requests)
+            .and_then(|heads| plan_known(heads, requests)),
+        Order::LockThenRead => None,
     };
-    let mut plan = Plan::new(read.heads);
-    let decisions: Vec<Decision> = requests
-        .iter()
-        .enumerate()
-        .map(|(index, request)| plan.decide(index, request, &read.ledger, &read.stored_ids))
-        .collect();
+    let (plan, decisions) = match known_plan {
+        Some(planned) => planned,
+        None => match read_in_order(tx, &statements, requests, order).await {
+            Ok(read) => {
+                known.learn(read.heads.clone());
+                plan_read(read, requests)
+            }
+            Err(failure) => {
+                roll_back(tx).await;
+                return Err(failure);
+            }
+        },
+    };
     if plan.rows.offset.is_empty() {
         roll_back(tx).await;
         return Ok(answers(&decisions, 0));
@@ -513,6 +536,7 @@ async fn commit(
             tx.open.store(false, Relaxed);
             let base = from_i64(row.get(0), "log head").map_err(Failure::Store)?;
             shared.raise_head(base + count);
+            known.learn(plan.final_map());
             Ok(answers(&decisions, base))
         }
         // The server refused the write: the transaction was aborted and COMMIT rolled it
@@ -604,6 +628,77 @@ async fn read_batch(
         ledger,
         stored_ids,
     })
+}
+
+/// Plans a batch on the heads, ledger rows and stored ids the first round trip read.
+fn plan_read(read: Read, requests: &[&AppendRequest]) -> (Plan, Vec<Decision>) {
+    let mut plan = Plan::new(read.heads);
+    let decisions = requests
+        .iter()
+        .enumerate()
+        .map(|(index, request)| plan.decide(index, request, &read.ledger, &read.stored_ids))
+        .collect();
+    (plan, decisions)
+}
+
+/// Plans a batch on known heads without reading, if every request is accepted. The ledger
+/// and the stored event ids are not read: a command id or event id already stored makes the
+/// write fail on its unique constraint, and every request is then retried on its own with
+/// the reads. Anything else (a version conflict, a replay within the batch) is decided on
+/// read data only, so a known head that went stale never refuses a request.
+fn plan_known(
+    heads: BTreeMap<String, (u64, [u8; 32])>,
+    requests: &[&AppendRequest],
+) -> Option<(Plan, Vec<Decision>)> {
+    let (ledger, stored_ids) = (HashMap::new(), HashSet::new());
+    let mut plan = Plan::new(heads);
+    let decisions: Vec<Decision> = requests
+        .iter()
+        .enumerate()
+        .map(|(index, request)| plan.decide(index, request, &ledger, &stored_ids))
+        .collect();
+    let all_accepted = decisions
+        .iter()
+        .all(|d| matches!(d, Decision::Accepted { .. }));
+    all_accepted.then_some((plan, decisions))
+}
+
+/// Most stream heads a writer keeps; past it the map starts again empty (a forgotten head
+/// costs one first round trip, nothing else).
+const KNOWN_HEADS_MAX: usize = 65_536;
+
+/// The stream heads a writer last read or committed itself, so that a batch whose streams
+/// are all known skips the first round trip (issue 13). Only a hint: the write checks every
+/// head under the log-head lock, so a head another process moved meanwhile fails the batch
+/// with CF001, and it is read again.
+#[derive(Default)]
+pub(crate) struct KnownHeads {
+    heads: HashMap<String, (u64, [u8; 32])>,
+}
+
+impl KnownHeads {
+    /// The head of every stream the requests write to, if all are known.
+    fn heads_of(&self, requests: &[&AppendRequest]) -> Option<BTreeMap<String, (u64, [u8; 32])>> {
+        requests
+            .iter()
+            .map(|r| Some((r.stream_id.clone(), *self.heads.get(&r.stream_id)?)))
+            .collect()
+    }
+
+    fn learn(&mut self, heads: impl IntoIterator<Item = (String, (u64, [u8; 32]))>) {
+        for (stream, head) in heads {
+            if self.heads.len() >= KNOWN_HEADS_MAX && !self.heads.contains_key(&stream) {
+                self.heads.clear();
+            }
+            self.heads.insert(stream, head);
+        }
+    }
+
+    fn forget(&mut self, requests: &[&AppendRequest]) {
+        for request in requests {
+            self.heads.remove(&request.stream_id);
+        }
+    }
 }
 
 /// Phase one's running state: stream heads as the batch moves them, rows to write.
@@ -740,6 +835,14 @@ impl Plan {
             first_offset,
             last_offset,
         }
+    }
+
+    /// The new head of every stream the batch wrote to, to remember once it committed.
+    fn final_map(&self) -> Vec<(String, (u64, [u8; 32]))> {
+        self.touched
+            .iter()
+            .filter_map(|stream| Some((stream.clone(), *self.heads.get(stream)?)))
+            .collect()
     }
 
     /// The new head of every stream the batch wrote to.
