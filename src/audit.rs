@@ -858,9 +858,26 @@ pub async fn verify_log(
             }
             outcome.tree = Some(report);
         }
-        Err(e) => outcome
-            .errors
-            .push(format!("the Merkle tree cannot be checked: {e}")),
+        Err(e) => {
+            // A tree that cannot be read (a record or node removed) proves nothing: against
+            // an anchor that is a finding of its own, so the anchor section still says so.
+            if let Some((head, trusted, anchored)) = anchored {
+                outcome.anchor = Some(AnchorCheck {
+                    findings: vec![format!(
+                        "the log cannot be proven to extend the anchor: its Merkle tree cannot \
+                         be checked ({e})"
+                    )],
+                    anchored,
+                    signed_at: head.timestamp.clone(),
+                    public_key: head.public_key.clone(),
+                    key_trusted: trusted.is_some(),
+                    current_size: outcome.events_checked,
+                });
+            }
+            outcome
+                .errors
+                .push(format!("the Merkle tree cannot be checked: {e}"))
+        }
     }
     Ok(outcome)
 }
