@@ -316,33 +316,54 @@ fn read_leaf_rows(
     nodes: &[TreeNode],
     missing: impl Fn(TreeNode) -> StoreError,
 ) -> Result<Vec<Hash>, StoreError> {
+    read_by_leaf_runs(
+        nodes,
+        |first, count, out| read_leaf_run(conn, first, count, out, &missing),
+        |node| {
+            let row = ((node.index + 1) << node.level) - 1;
+            let blob: Option<Vec<u8>> = conn
+                .prepare_cached("SELECT nodes FROM tree WHERE leaf = ?1")?
+                .query_row([row as i64], |r| r.get(0))
+                .optional()?;
+            let from = 32 * node.level as usize;
+            match blob.as_deref().and_then(|b| b.get(from..from + 32)) {
+                Some(h) => blob_hash(h, "tree node hash"),
+                None => Err(missing(node)),
+            }
+        },
+    )
+}
+
+/// `nodes`' hashes in order, for both tree layouts: each run of consecutive leaves (what a
+/// full tree check asks for) through `leaves(first, count, out)`, one range read, and any
+/// other node through `node`.
+pub(super) fn read_by_leaf_runs(
+    nodes: &[TreeNode],
+    mut leaves: impl FnMut(u64, usize, &mut Vec<Hash>) -> Result<(), StoreError>,
+    mut node: impl FnMut(TreeNode) -> Result<Hash, StoreError>,
+) -> Result<Vec<Hash>, StoreError> {
     let mut out = Vec::with_capacity(nodes.len());
     let mut at = 0;
     while at < nodes.len() {
-        let run = nodes[at..]
-            .iter()
-            .enumerate()
-            .take_while(|(i, n)| n.level == 0 && n.index == nodes[at].index + *i as u64)
-            .count();
+        let run = consecutive_leaves(&nodes[at..]);
         if run > 1 {
-            read_leaf_run(conn, nodes[at].index, run, &mut out, &missing)?;
+            leaves(nodes[at].index, run, &mut out)?;
             at += run;
-            continue;
+        } else {
+            out.push(node(nodes[at])?);
+            at += 1;
         }
-        let node = nodes[at];
-        let row = ((node.index + 1) << node.level) - 1;
-        let blob: Option<Vec<u8>> = conn
-            .prepare_cached("SELECT nodes FROM tree WHERE leaf = ?1")?
-            .query_row([row as i64], |r| r.get(0))
-            .optional()?;
-        let from = 32 * node.level as usize;
-        match blob.as_deref().and_then(|b| b.get(from..from + 32)) {
-            Some(h) => out.push(blob_hash(h, "tree node hash")?),
-            None => return Err(missing(node)),
-        }
-        at += 1;
     }
     Ok(out)
+}
+
+/// How many of `nodes`, from the first, are consecutive leaves.
+fn consecutive_leaves(nodes: &[TreeNode]) -> usize {
+    nodes
+        .iter()
+        .enumerate()
+        .take_while(|(i, n)| n.level == 0 && n.index == nodes[0].index + *i as u64)
+        .count()
 }
 
 /// The hashes of leaves `first..first + count`, in order, from one range scan.

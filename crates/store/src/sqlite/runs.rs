@@ -75,28 +75,11 @@ pub(super) fn read_run_rows(
     nodes: &[TreeNode],
     missing: impl Fn(TreeNode) -> StoreError,
 ) -> Result<Vec<Hash>, StoreError> {
-    let mut out = Vec::with_capacity(nodes.len());
-    let mut at = 0;
-    while at < nodes.len() {
-        let run = consecutive_leaves(&nodes[at..]);
-        if run > 1 {
-            read_leaves(conn, nodes[at].index, run as u64, &mut out, &missing)?;
-            at += run;
-            continue;
-        }
-        out.push(read_node(conn, nodes[at], &missing)?);
-        at += 1;
-    }
-    Ok(out)
-}
-
-/// How many of `nodes`, from the first, are consecutive leaves.
-fn consecutive_leaves(nodes: &[TreeNode]) -> usize {
-    nodes
-        .iter()
-        .enumerate()
-        .take_while(|(i, n)| n.level == 0 && n.index == nodes[0].index + *i as u64)
-        .count()
+    read_by_leaf_runs(
+        nodes,
+        |first, count, out| read_leaves(conn, first, count as u64, out, &missing),
+        |node| read_node(conn, node, &missing),
+    )
 }
 
 /// One node: from its closed run's row (level ≥ 6), recomputed from the records of a
