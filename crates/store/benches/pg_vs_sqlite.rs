@@ -158,7 +158,9 @@ fn child() {
         println!("ready");
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line).expect("go");
-        let acked = append_for(store, WRITERS / PROCESSES, secs(), &process).await;
+        // `CASEFLOW_BENCH_TASKS` overrides the task count, to profile one writer process.
+        let tasks = env_u64("CASEFLOW_BENCH_TASKS", (WRITERS / PROCESSES) as u64) as usize;
+        let acked = append_for(store, tasks, secs(), &process).await;
         println!("acked {acked}");
     });
 }
