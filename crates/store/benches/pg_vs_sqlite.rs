@@ -162,6 +162,10 @@ fn child() {
         let tasks = env_u64("CASEFLOW_BENCH_TASKS", (WRITERS / PROCESSES) as u64) as usize;
         let acked = append_for(store, tasks, secs(), &process).await;
         println!("acked {acked}");
+        // Hold the store (and its server sessions) until the parent closes stdin, so a
+        // profiler of the server sees every session's CPU before the sessions end.
+        let mut rest = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut rest);
     });
 }
 

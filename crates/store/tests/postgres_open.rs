@@ -218,3 +218,67 @@ async fn a_version_2_schema_migrates_and_its_older_tree_nodes_stay_readable() {
     verify_consistency(&proof, &old_head.root_hash, &new_head.root_hash)
         .expect("the new tree extends the old one");
 }
+
+/// A raw session on the test server, driven on its own task; notifications it receives go
+/// to the returned channel.
+async fn raw_session(
+    schema: &TempSchema,
+) -> (
+    tokio_postgres::Client,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use futures::StreamExt;
+    let config: tokio_postgres::Config = schema.base_url.parse().expect("url");
+    let (client, mut connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = message {
+                let _ = tx.send(n.payload().to_owned());
+            }
+        }
+    });
+    (client, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_is_notified_and_never_before_it_is_visible() {
+    use caseflow_store::ExpectedVersion;
+    use caseflow_store::contract::request;
+    let schema = TempSchema::new();
+    let store = PostgresStore::connect_str(&schema.url("&poll_ms=60000"))
+        .await
+        .expect("create");
+    let (client, mut notifications) = raw_session(&schema).await;
+    client
+        .batch_execute(&format!("LISTEN caseflow_{}", schema.name))
+        .await
+        .expect("listen");
+    let outcome = store
+        .append(request("notified", ExpectedVersion::NoStream, 4))
+        .await
+        .expect("append");
+    // The notifier may coalesce, but the last notification names the batch's head, and a
+    // notification never names a position that is not yet visible.
+    loop {
+        let payload =
+            tokio::time::timeout(std::time::Duration::from_secs(30), notifications.recv())
+                .await
+                .expect("a notification within 30 s")
+                .expect("the session is open");
+        let head: u64 = payload.parse().expect("a position");
+        let visible: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {}.events", schema.name), &[])
+            .await
+            .expect("count")
+            .get(0);
+        assert!(visible as u64 >= head, "notified {head}, visible {visible}");
+        if head == outcome.last_position {
+            break;
+        }
+    }
+}
