@@ -318,7 +318,10 @@ async fn erasure_destroys_every_contact_of_the_reporter_and_the_workflow_goes_on
             .chunks_exact(16)
             .filter(|run| now.windows(16).any(|w| w == *run))
             .count();
-        assert_eq!(left, 0, "runs of the old batch wrapping left in the key store");
+        assert_eq!(
+            left, 0,
+            "runs of the old batch wrapping left in the key store"
+        );
     }
 }
 
