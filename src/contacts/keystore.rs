@@ -610,19 +610,19 @@ impl SqliteKeyStore {
         let Some(place) = BatchSlot::parse(key_id) else {
             return Ok(None);
         };
-        let Some((_, clear)) = self.read_batch(conn, master, place.batch)? else {
+        let Some(clear) = self.read_batch(conn, master, place.batch)? else {
             return Ok(None);
         };
         Ok(live_slot(&clear, place).map(KeyState::Live))
     }
 
-    /// A batch's nonce and clear text; `None` when the file has no such batch.
+    /// A batch's clear text; `None` when the file has no such batch.
     fn read_batch(
         &self,
         conn: &Connection,
         master: &MasterKey,
         batch: u32,
-    ) -> Result<Option<(Vec<u8>, Zeroizing<Vec<u8>>)>, KeyError> {
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, KeyError> {
         let row: Option<(Vec<u8>, Vec<u8>)> = conn
             .prepare_cached("SELECT nonce, wrapped FROM key_batches WHERE batch = ?1")
             .and_then(|mut select| {
@@ -638,7 +638,7 @@ impl SqliteKeyStore {
             .unwrap_bytes(&batch_aad(batch), &nonce, &wrapped)
             .filter(|clear| clear.len() % SLOT_BYTES == 0)
             .ok_or_else(|| self.altered_batch(batch))?;
-        Ok(Some((nonce, clear)))
+        Ok(Some(clear))
     }
 
     fn altered(&self, key_id: &str) -> KeyError {
@@ -905,7 +905,7 @@ impl KeyStore for SqliteKeyStore {
         batches.sort_by_key(|place| place.batch);
         for group in batches.chunk_by(|a, b| a.batch == b.batch) {
             let batch = group[0].batch;
-            let Some((_, mut clear)) = self.read_batch(&tx, master, batch)? else {
+            let Some(mut clear) = self.read_batch(&tx, master, batch)? else {
                 continue;
             };
             let mut erased = false;
@@ -965,7 +965,7 @@ impl KeyStore for SqliteKeyStore {
             .map_err(|e| self.io(e))?;
         let mut live = rows.len();
         for batch in batches {
-            let Some((_, clear)) = self.read_batch(&tx, &old, batch)? else {
+            let Some(clear) = self.read_batch(&tx, &old, batch)? else {
                 continue;
             };
             live += clear
