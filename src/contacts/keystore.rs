@@ -409,15 +409,19 @@ impl SqliteKeyStore {
                 reason: "a file is already there".to_owned(),
             });
         }
-        let conn = Connection::open(path).map_err(|e| io(path, e))?;
+        let mut conn = Connection::open(path).map_err(|e| io(path, e))?;
         configure(&conn, path, synchronous)?;
-        conn.execute_batch(SCHEMA).map_err(|e| io(path, e))?;
-        conn.execute_batch(BATCH_TABLES).map_err(|e| io(path, e))?;
-        conn.execute(
+        // One transaction: one commit (one sync under FULL) for the whole schema, and no
+        // file that has tables but no format tag.
+        let tx = conn.transaction().map_err(|e| io(path, e))?;
+        tx.execute_batch(SCHEMA).map_err(|e| io(path, e))?;
+        tx.execute_batch(BATCH_TABLES).map_err(|e| io(path, e))?;
+        tx.execute(
             "INSERT INTO meta (name, value) VALUES ('format', ?1), ('master', ?2)",
             params![FORMAT, master.fingerprint()],
         )
         .map_err(|e| io(path, e))?;
+        tx.commit().map_err(|e| io(path, e))?;
         Ok(Self::from_parts(path, conn, master, ids))
     }
 
