@@ -295,16 +295,34 @@ async fn erasure_destroys_every_contact_of_the_reporter_and_the_workflow_goes_on
         matches!(refused, EngineError::ContactErased { .. }),
         "{refused}"
     );
-    // And no byte of the key store still holds the destroyed key's wrapping.
-    let conn = rusqlite::Connection::open(f.dir.path().join("cases.keys.db")).expect("keys");
-    let live: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM data_keys WHERE reporter = ?1 AND wrapped IS NOT NULL",
-            [ReporterHandle(uuid::Uuid::from_u128(7)).to_string()],
-            |r| r.get(0),
-        )
-        .expect("query");
-    assert_eq!(live, 0);
+    // And no byte of the key store still holds the destroyed key's wrapping: the batch that
+    // held the reporter's key (as the backup taken before the erasure has it) was rewritten
+    // under a fresh nonce, so no 16-byte run of its old wrapping is left in the file or WAL.
+    let before: Vec<Vec<u8>> = {
+        let conn = rusqlite::Connection::open(backup.join("cases.keys.db")).expect("backup keys");
+        let mut select = conn
+            .prepare("SELECT wrapped FROM key_batches")
+            .expect("batches");
+        select
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    assert!(!before.is_empty(), "the backup holds the reporter's batch");
+    let keys_file = f.dir.path().join("cases.keys.db");
+    let mut now = std::fs::read(&keys_file).expect("keys file");
+    now.extend(std::fs::read(keys_file.with_extension("db-wal")).unwrap_or_default());
+    for wrapping in &before {
+        let left = wrapping
+            .chunks_exact(16)
+            .filter(|run| now.windows(16).any(|w| w == *run))
+            .count();
+        assert_eq!(
+            left, 0,
+            "runs of the old batch wrapping left in the key store"
+        );
+    }
 }
 
 #[tokio::test]

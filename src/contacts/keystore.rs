@@ -10,10 +10,9 @@
 //! second key for that reporter: the log's sealed contacts name their key ids, and erasure
 //! destroys every key the reporter's cases name (docs/design.md, "Key store").
 
-use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -21,10 +20,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use caseflow_domain::ReporterHandle;
 use caseflow_store::Synchronous;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use zeroize::Zeroizing;
 
 use super::error::KeyError;
-use super::master::{DataKey, KEY_BYTES, MasterKey, NONCE_BYTES};
+use super::master::{DataKey, KEY_BYTES, MasterKey};
 use crate::ids::{IdGenerator, Secret};
 
 /// What the key store knows of one data key.
@@ -69,6 +69,8 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug {
 }
 
 /// Fresh key material and key ids from the engine's injected randomness.
+/// (The PostgreSQL key store's, one row per key; format-1 files in the tests.)
+#[cfg(any(feature = "postgres", test))]
 pub(crate) fn new_key(ids: &dyn IdGenerator) -> (String, DataKey) {
     let mut bytes = [0u8; KEY_BYTES];
     ids.fill_secret(Secret::DataKey, &mut bytes);
@@ -77,6 +79,103 @@ pub(crate) fn new_key(ids: &dyn IdGenerator) -> (String, DataKey) {
     // 128 random bits in base64url (22 characters; `dk-` and 32 hex digits before format 2):
     // the id is in every sealed contact, so its length is hashed and written on each report.
     (URL_SAFE_NO_PAD.encode(id), DataKey::from_bytes(bytes))
+}
+
+/// Bytes of a batch key id: the batch number (4, big-endian), the slot in the batch (1) and
+/// a random check (7) that the slot holds this key and not one an id was made up for.
+const BATCH_KEY_ID_BYTES: usize = 12;
+/// The random check's bytes in a batch key id and in its slot.
+const CHECK_BYTES: usize = 7;
+/// One slot of a batch's clear text: the check, then the key. An erased slot is all zeros.
+const SLOT_BYTES: usize = CHECK_BYTES + KEY_BYTES;
+
+/// Where a batch key id says its key is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BatchSlot {
+    batch: u32,
+    slot: u8,
+    check: [u8; CHECK_BYTES],
+}
+
+impl BatchSlot {
+    fn to_bytes(self) -> [u8; BATCH_KEY_ID_BYTES] {
+        let mut raw = [0u8; BATCH_KEY_ID_BYTES];
+        raw[..4].copy_from_slice(&self.batch.to_be_bytes());
+        raw[4] = self.slot;
+        raw[5..].copy_from_slice(&self.check);
+        raw
+    }
+
+    fn from_bytes(raw: &[u8]) -> Option<BatchSlot> {
+        let raw: &[u8; BATCH_KEY_ID_BYTES] = raw.try_into().ok()?;
+        let mut check = [0u8; CHECK_BYTES];
+        check.copy_from_slice(&raw[5..]);
+        Some(BatchSlot {
+            batch: u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]),
+            slot: raw[4],
+            check,
+        })
+    }
+
+    /// The key id of this slot: 16 base64url characters (a per-key id of the first format
+    /// is 22, so the two never parse as each other).
+    fn key_id(self) -> String {
+        URL_SAFE_NO_PAD.encode(self.to_bytes())
+    }
+
+    /// The slot a key id names, when it is a batch key id.
+    fn parse(key_id: &str) -> Option<BatchSlot> {
+        if key_id.len() != 16 {
+            return None;
+        }
+        let mut raw = [0u8; BATCH_KEY_ID_BYTES];
+        let written = URL_SAFE_NO_PAD.decode_slice(key_id, &mut raw).ok()?;
+        (written == BATCH_KEY_ID_BYTES)
+            .then(|| BatchSlot::from_bytes(&raw))
+            .flatten()
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        let start = usize::from(self.slot) * SLOT_BYTES;
+        start..start + SLOT_BYTES
+    }
+}
+
+/// A fresh key for `slot` of `batch` from the engine's injected randomness: the key's 32
+/// bytes, then 8 for the check (7 used), so the n-th key of a seeded run is the same in a
+/// memory and a SQLite key store.
+fn new_batch_key(ids: &dyn IdGenerator, batch: u32, slot: u8) -> (BatchSlot, DataKey) {
+    let mut bytes = [0u8; KEY_BYTES];
+    ids.fill_secret(Secret::DataKey, &mut bytes);
+    let mut random = [0u8; 8];
+    ids.fill_secret(Secret::DataKey, &mut random);
+    let mut check = [0u8; CHECK_BYTES];
+    check.copy_from_slice(&random[..CHECK_BYTES]);
+    (BatchSlot { batch, slot, check }, DataKey::from_bytes(bytes))
+}
+
+/// The batch numbers and slots keys are made in by one process: batches of
+/// [`POOL_BATCH_FIRST`] keys, doubling to [`POOL_BATCH_MAX`]. The memory key store numbers
+/// its keys this way too, so a seeded run names the same key ids on either store.
+#[derive(Debug, Clone, Copy)]
+struct BatchSizes {
+    next: usize,
+}
+
+impl Default for BatchSizes {
+    fn default() -> Self {
+        BatchSizes {
+            next: POOL_BATCH_FIRST,
+        }
+    }
+}
+
+impl BatchSizes {
+    fn take(&mut self) -> usize {
+        let size = self.next;
+        self.next = (self.next * 2).min(POOL_BATCH_MAX);
+        size
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -94,6 +193,27 @@ struct MemoryKeys {
     keys: HashMap<String, KeyState>,
     reporters: HashMap<ReporterHandle, String>,
     binding: Option<String>,
+    /// The batch the next key is numbered in (from 1), its size, and the slots used.
+    batch: u32,
+    batch_size: usize,
+    used: usize,
+    sizes: BatchSizes,
+}
+
+impl MemoryKeys {
+    /// The next key, numbered as a fresh SQLite key store's pool would number it.
+    fn next_key(&mut self, ids: &dyn IdGenerator) -> (String, DataKey) {
+        if self.used == self.batch_size {
+            self.batch += 1;
+            self.batch_size = self.sizes.take();
+            self.used = 0;
+        }
+        // A slot is below POOL_BATCH_MAX (256), so it fits its byte.
+        let slot = u8::try_from(self.used).unwrap_or(u8::MAX);
+        self.used += 1;
+        let (place, key) = new_batch_key(ids, self.batch, slot);
+        (place.key_id(), key)
+    }
 }
 
 impl MemoryKeyStore {
@@ -120,7 +240,7 @@ impl KeyStore for MemoryKeyStore {
                 return Ok((id, key.clone()));
             }
         }
-        let (id, key) = new_key(self.ids.as_ref());
+        let (id, key) = keys.next_key(self.ids.as_ref());
         keys.keys.insert(id.clone(), KeyState::Live(key.clone()));
         keys.reporters.insert(reporter, id.clone());
         Ok((id, key))
@@ -190,15 +310,25 @@ pub fn key_store_path(store_path: &Path) -> PathBuf {
     store_path.with_file_name(format!("{stem}.keys.db"))
 }
 
-/// The format tag in a key store's `meta` table.
-const FORMAT: &str = "caseflow-keys-1";
-/// Most keys made in one pool refill (the first refill of a process makes fewer).
+/// The format tag in a key store's `meta` table: keys in batch rows.
+const FORMAT: &str = "caseflow-keys-2";
+/// The first format (a row per key), upgraded in place at open.
+const FORMAT_1: &str = "caseflow-keys-1";
+/// Most keys made in one pool refill (the first refill of a process makes fewer). A slot
+/// number is one byte, so this is at most 256.
 const POOL_BATCH_MAX: usize = 256;
 /// The first refill's size; each refill doubles it up to [`POOL_BATCH_MAX`].
 const POOL_BATCH_FIRST: usize = 8;
 /// Assignments kept in memory before they are written.
 const PENDING_MAX: usize = 64;
+/// Bytes of one assignment in an `assignment_runs` row: the reporter handle, the key id.
+const ASSIGNMENT_BYTES: usize = 16 + BATCH_KEY_ID_BYTES;
+/// What a batch's wrapping is bound to, before the batch number.
+const BATCH_LABEL: &[u8; 21] = b"caseflow key batch v2";
 
+/// `data_keys` and `key_assignments` are the first format's (a row per key, a row per
+/// assignment): an upgraded file's old keys stay there, and every destroyed key (of either
+/// format, or an id the log names that was never made) leaves its tombstone in `data_keys`.
 const SCHEMA: &str = "
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE data_keys (
@@ -213,8 +343,20 @@ CREATE INDEX data_keys_by_reporter ON data_keys (reporter);
 CREATE TABLE key_assignments (key_id TEXT NOT NULL, reporter TEXT NOT NULL);
 ";
 
-/// Which reporter took which key, appended (a key store of the first release recorded it by
-/// rewriting the key's row, which it still reads). Added to such a file at open.
+/// Format 2's tables: one row per pool refill (every key of the batch under one wrapping,
+/// bound to the batch number) and one row per written run of assignments. Added to a
+/// format-1 file at open.
+const BATCH_TABLES: &str = "
+CREATE TABLE IF NOT EXISTS key_batches (
+    batch INTEGER PRIMARY KEY,
+    nonce BLOB NOT NULL,
+    wrapped BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS assignment_runs (run INTEGER PRIMARY KEY, body BLOB NOT NULL);
+";
+
+/// Which reporter took which key, one row each (the first release recorded it by rewriting
+/// the key's row, which is still read). Added to such a file at open.
 const ASSIGNMENTS: &str =
     "CREATE TABLE IF NOT EXISTS key_assignments (key_id TEXT NOT NULL, reporter TEXT NOT NULL)";
 
@@ -226,20 +368,23 @@ pub struct SqliteKeyStore {
     inner: Mutex<SqliteKeys>,
 }
 
+/// A key of this process's pool: its id (text and bytes) and the key.
+type PoolKey = (String, BatchSlot, DataKey);
+
 struct SqliteKeys {
     conn: Connection,
     master: MasterKey,
-    /// Keys made by this process and not yet handed out.
-    pool: Vec<(String, DataKey)>,
-    next_batch: usize,
+    /// Keys made by this process and not yet handed out (last out first).
+    pool: Vec<PoolKey>,
+    sizes: BatchSizes,
     /// Reporters' keys seen or made by this process.
     cache: HashMap<ReporterHandle, (String, DataKey)>,
-    /// Every reporter the file holds a live assigned key for, and that key's id (read at
-    /// open, kept as keys are assigned and destroyed): a report by a reporter not in it, as
-    /// most reports are, needs no lookup in the file, and one in it a lookup by key id.
+    /// Every reporter the file held a live assigned key for at open, and that key's id: a
+    /// report by a reporter in neither map, as most reports are, needs no lookup in the
+    /// file, and one in it a lookup by key id.
     assigned: HashMap<ReporterHandle, String>,
     /// Assignments not yet written.
-    pending: Vec<(String, ReporterHandle)>,
+    pending: Vec<(String, BatchSlot, ReporterHandle)>,
 }
 
 impl std::fmt::Debug for SqliteKeys {
@@ -264,18 +409,26 @@ impl SqliteKeyStore {
                 reason: "a file is already there".to_owned(),
             });
         }
-        let conn = Connection::open(path).map_err(|e| io(path, e))?;
+        let mut conn = Connection::open(path).map_err(|e| io(path, e))?;
         configure(&conn, path, synchronous)?;
-        conn.execute_batch(SCHEMA).map_err(|e| io(path, e))?;
-        conn.execute(
+        // One transaction: one commit (one sync under FULL) for the whole schema, and no
+        // file that has tables but no format tag.
+        let tx = conn.transaction().map_err(|e| io(path, e))?;
+        tx.execute_batch(SCHEMA).map_err(|e| io(path, e))?;
+        tx.execute_batch(BATCH_TABLES).map_err(|e| io(path, e))?;
+        tx.execute(
             "INSERT INTO meta (name, value) VALUES ('format', ?1), ('master', ?2)",
             params![FORMAT, master.fingerprint()],
         )
         .map_err(|e| io(path, e))?;
+        tx.commit().map_err(|e| io(path, e))?;
         Ok(Self::from_parts(path, conn, master, ids))
     }
 
     /// Opens an existing key store, checking that it is one and that `master` is its key.
+    /// A format-1 file is upgraded in place: its keys stay in their rows (their ids are in
+    /// the log), format 2's tables are added and the format tag says 2, so a build that
+    /// knows only format 1 refuses the file instead of missing the batch keys.
     pub fn open(
         path: &Path,
         master: MasterKey,
@@ -291,7 +444,7 @@ impl SqliteKeyStore {
                 path: path.to_owned(),
             });
         }
-        let conn = Connection::open_with_flags(
+        let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
@@ -303,17 +456,18 @@ impl SqliteKeyStore {
         if check != "ok" {
             return Err(unreadable(check));
         }
-        let meta = |name: &str| -> Result<Option<String>, KeyError> {
+        let meta = |conn: &Connection, name: &str| -> Result<Option<String>, KeyError> {
             conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
                 r.get(0)
             })
             .optional()
             .map_err(|e| unreadable(e.to_string()))
         };
-        if meta("format")?.as_deref() != Some(FORMAT) {
+        let format = meta(&conn, "format")?;
+        if format.as_deref() != Some(FORMAT) && format.as_deref() != Some(FORMAT_1) {
             return Err(unreadable("not a Caseflow key store".to_owned()));
         }
-        let expected = meta("master")?.unwrap_or_default();
+        let expected = meta(&conn, "master")?.unwrap_or_default();
         if expected != master.fingerprint() {
             return Err(KeyError::WrongMasterKey {
                 path: path.to_owned(),
@@ -321,15 +475,13 @@ impl SqliteKeyStore {
                 given: master.fingerprint(),
             });
         }
-        // Pool keys an earlier process left free may have been handed out by it without the
-        // assignment being written: never hand them out again (they stay readable).
-        conn.execute(
-            "UPDATE data_keys SET state = 'retired' WHERE state = 'free'",
-            [],
-        )
-        .map_err(|e| io(path, e))?;
-        conn.execute_batch(ASSIGNMENTS).map_err(|e| io(path, e))?;
-        let assigned = assigned_reporters(&conn).map_err(|e| io(path, e))?;
+        if format.as_deref() == Some(FORMAT_1) {
+            upgrade_format_1(&mut conn).map_err(|e| io(path, e))?;
+        }
+        let assigned = assigned_reporters(&conn).map_err(|e| match e {
+            Unreadable::Sql(e) => io(path, e),
+            Unreadable::Run(run) => unreadable(format!("assignment run {run} is malformed")),
+        })?;
         let store = Self::from_parts(path, conn, master, ids);
         store.lock().assigned = assigned;
         Ok(store)
@@ -348,7 +500,7 @@ impl SqliteKeyStore {
                 conn,
                 master,
                 pool: Vec::new(),
-                next_batch: POOL_BATCH_FIRST,
+                sizes: BatchSizes::default(),
                 cache: HashMap::new(),
                 assigned: HashMap::new(),
                 pending: Vec::new(),
@@ -370,66 +522,127 @@ impl SqliteKeyStore {
         io(&self.path, e)
     }
 
-    /// Makes a batch of keys and writes them in one durable transaction.
+    /// Makes a batch of keys and writes them as one row, under one wrapping, in one durable
+    /// transaction (with the pending assignments): the keys are on disk before any of them
+    /// seals a contact. The batch number is the file's next, taken inside the (immediate)
+    /// transaction, so another process's refill cannot take it too.
     fn refill(&self, keys: &mut SqliteKeys) -> Result<(), KeyError> {
-        let batch: Vec<(String, DataKey)> = (0..keys.next_batch)
-            .map(|_| new_key(self.ids.as_ref()))
-            .collect();
-        let mut wrapped = Vec::with_capacity(batch.len());
-        for (id, key) in &batch {
-            wrapped.push(keys.master.wrap(id, key)?);
+        let size = keys.sizes.take();
+        let tx = keys
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| io(&self.path, e))?;
+        let batch: u32 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(batch), 0) + 1 FROM key_batches",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| io(&self.path, e))?;
+        let mut clear = Zeroizing::new(Vec::with_capacity(size * SLOT_BYTES));
+        let mut made = Vec::with_capacity(size);
+        for slot in 0..size {
+            // Below POOL_BATCH_MAX (256): the slot fits its byte.
+            let slot = u8::try_from(slot).unwrap_or(u8::MAX);
+            let (place, key) = new_batch_key(self.ids.as_ref(), batch, slot);
+            clear.extend_from_slice(&place.check);
+            clear.extend_from_slice(key.bytes.as_ref());
+            made.push((place.key_id(), place, key));
         }
-        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
-        insert_free_keys(&tx, &batch, &wrapped).map_err(|e| self.io(e))?;
-        write_assignments(&tx, &keys.pending).map_err(|e| self.io(e))?;
-        tx.commit().map_err(|e| self.io(e))?;
+        let (nonce, wrapped) = keys.master.wrap_bytes(&batch_aad(batch), &clear)?;
+        tx.prepare_cached("INSERT INTO key_batches (batch, nonce, wrapped) VALUES (?1, ?2, ?3)")
+            .and_then(|mut insert| insert.execute(params![batch, &nonce[..], wrapped]))
+            .map_err(|e| io(&self.path, e))?;
+        write_assignment_run(&tx, &keys.pending).map_err(|e| io(&self.path, e))?;
+        tx.commit().map_err(|e| io(&self.path, e))?;
         keys.pending.clear();
-        keys.next_batch = (keys.next_batch * 2).min(POOL_BATCH_MAX);
         // Hand out in the order made (so seeded runs are reproducible).
-        keys.pool = batch.into_iter().rev().collect();
+        made.reverse();
+        keys.pool = made;
         Ok(())
     }
 
-    /// Writes the assignments kept in memory, in one transaction (one commit, so one sync
-    /// under `synchronous=FULL`, for a whole batch; each statement on its own would be a
-    /// commit and a sync per assignment).
+    /// Writes the assignments kept in memory as one row, in one transaction (one commit, so
+    /// one sync under `synchronous=FULL`, for a whole run).
     fn write_pending(&self, keys: &mut SqliteKeys) -> Result<(), KeyError> {
         if keys.pending.is_empty() {
             return Ok(());
         }
-        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
-        write_assignments(&tx, &keys.pending).map_err(|e| self.io(e))?;
-        tx.commit().map_err(|e| self.io(e))?;
+        let tx = keys.conn.transaction().map_err(|e| io(&self.path, e))?;
+        write_assignment_run(&tx, &keys.pending).map_err(|e| io(&self.path, e))?;
+        tx.commit().map_err(|e| io(&self.path, e))?;
         keys.pending.clear();
         Ok(())
     }
 
-    /// The live key recorded for a reporter (by an earlier process), read by its id.
-    fn assigned_key(
+    /// A key by id from the file: a tombstone or a first-format row in `data_keys`, else
+    /// the slot of its batch. `None` when the file has no such key.
+    fn stored_key(
         &self,
-        keys: &SqliteKeys,
+        conn: &Connection,
+        master: &MasterKey,
         key_id: &str,
-    ) -> Result<Option<(String, DataKey)>, KeyError> {
-        let row: Option<(Vec<u8>, Vec<u8>)> = keys
-            .conn
+    ) -> Result<Option<KeyState>, KeyError> {
+        type Row = (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
+        let row: Option<Row> = conn
             .prepare_cached(
-                "SELECT nonce, wrapped FROM data_keys \
-                 WHERE key_id = ?1 AND state <> 'destroyed' AND wrapped IS NOT NULL",
+                "SELECT state, nonce, wrapped, destroyed_at FROM data_keys WHERE key_id = ?1",
             )
             .and_then(|mut select| {
                 select
-                    .query_row([key_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row([key_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .optional()
+            })
+            .map_err(|e| self.io(e))?;
+        match row {
+            Some((state, _, _, at)) if state == "destroyed" => {
+                return Ok(Some(KeyState::Destroyed {
+                    at: at.and_then(|t| DateTime::parse_from_rfc3339(&t).ok().map(|t| t.to_utc())),
+                }));
+            }
+            Some((_, Some(nonce), Some(wrapped), _)) => {
+                return master
+                    .unwrap(key_id, &nonce, &wrapped)
+                    .map(|key| Some(KeyState::Live(key)))
+                    .ok_or_else(|| self.altered(key_id));
+            }
+            Some(_) => return Err(self.altered(key_id)),
+            None => {}
+        }
+        let Some(place) = BatchSlot::parse(key_id) else {
+            return Ok(None);
+        };
+        let Some(clear) = self.read_batch(conn, master, place.batch)? else {
+            return Ok(None);
+        };
+        Ok(live_slot(&clear, place).map(KeyState::Live))
+    }
+
+    /// A batch's clear text; `None` when the file has no such batch.
+    fn read_batch(
+        &self,
+        conn: &Connection,
+        master: &MasterKey,
+        batch: u32,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, KeyError> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = conn
+            .prepare_cached("SELECT nonce, wrapped FROM key_batches WHERE batch = ?1")
+            .and_then(|mut select| {
+                select
+                    .query_row([batch], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()
             })
             .map_err(|e| self.io(e))?;
         let Some((nonce, wrapped)) = row else {
             return Ok(None);
         };
-        let key = keys
-            .master
-            .unwrap(key_id, &nonce, &wrapped)
-            .ok_or_else(|| self.altered(key_id))?;
-        Ok(Some((key_id.to_owned(), key)))
+        let clear = master
+            .unwrap_bytes(&batch_aad(batch), &nonce, &wrapped)
+            .filter(|clear| clear.len() % SLOT_BYTES == 0)
+            .ok_or_else(|| self.altered_batch(batch))?;
+        Ok(Some(clear))
     }
 
     fn altered(&self, key_id: &str) -> KeyError {
@@ -438,6 +651,49 @@ impl SqliteKeyStore {
             reason: format!("data key {key_id} does not unwrap: it was altered"),
         }
     }
+
+    fn altered_batch(&self, batch: u32) -> KeyError {
+        KeyError::KeyStoreUnreadable {
+            path: self.path.clone(),
+            reason: format!("key batch {batch} does not unwrap: it was altered"),
+        }
+    }
+}
+
+/// The associated data of a batch's wrapping: the label and the batch number, so a batch
+/// row copied over another's does not unwrap.
+fn batch_aad(batch: u32) -> [u8; 25] {
+    let mut aad = [0u8; 25];
+    aad[..21].copy_from_slice(BATCH_LABEL);
+    aad[21..].copy_from_slice(&batch.to_be_bytes());
+    aad
+}
+
+/// The key in a batch's slot, if the slot holds the key the id names (its check matches;
+/// an erased slot is zeros, which no live key's slot is).
+fn live_slot(clear: &[u8], place: BatchSlot) -> Option<DataKey> {
+    let slot = clear.get(place.range())?;
+    if slot.iter().all(|b| *b == 0) || slot[..CHECK_BYTES] != place.check {
+        return None;
+    }
+    let mut bytes = [0u8; KEY_BYTES];
+    bytes.copy_from_slice(&slot[CHECK_BYTES..]);
+    Some(DataKey::from_bytes(bytes))
+}
+
+/// Adds format 2's tables to a format-1 file and tags it format 2, in one transaction. Its
+/// pool keys left `free` may have been handed out by the process that made them without
+/// the assignment being written: they are retired (never handed out again, still readable).
+fn upgrade_format_1(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute(
+        "UPDATE data_keys SET state = 'retired' WHERE state = 'free'",
+        [],
+    )?;
+    tx.execute_batch(ASSIGNMENTS)?;
+    tx.execute_batch(BATCH_TABLES)?;
+    tx.execute("UPDATE meta SET value = ?1 WHERE name = 'format'", [FORMAT])?;
+    tx.commit()
 }
 
 fn io(path: &Path, source: rusqlite::Error) -> KeyError {
@@ -452,8 +708,9 @@ fn configure(conn: &Connection, path: &Path, synchronous: Synchronous) -> Result
         Synchronous::Full => "FULL",
         Synchronous::Normal => "NORMAL",
     };
-    // secure_delete overwrites freed content, so a destroyed key's bytes do not linger in
-    // free pages; the WAL is truncated after every destruction and rotation.
+    // secure_delete overwrites freed content, so a destroyed key's bytes (an erased slot's
+    // old batch wrapping) do not linger in free pages; the WAL is truncated after every
+    // destruction and rotation.
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA secure_delete = ON;"
     ))
@@ -462,9 +719,43 @@ fn configure(conn: &Connection, path: &Path, synchronous: Synchronous) -> Result
         .map_err(|e| io(path, e))
 }
 
+/// Why the assignments could not be read.
+enum Unreadable {
+    Sql(rusqlite::Error),
+    /// This `assignment_runs` row is not whole assignments.
+    Run(i64),
+}
+
+impl From<rusqlite::Error> for Unreadable {
+    fn from(e: rusqlite::Error) -> Self {
+        Unreadable::Sql(e)
+    }
+}
+
+/// Every assignment in `assignment_runs`, in the order written: (run, reporter, key id).
+fn assignment_runs(conn: &Connection) -> Result<Vec<(ReporterHandle, String)>, Unreadable> {
+    let mut select = conn.prepare("SELECT run, body FROM assignment_runs ORDER BY run")?;
+    let rows = select.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+    let mut assignments = Vec::new();
+    for row in rows {
+        let (run, body) = row?;
+        if body.len() % ASSIGNMENT_BYTES != 0 {
+            return Err(Unreadable::Run(run));
+        }
+        for record in body.chunks_exact(ASSIGNMENT_BYTES) {
+            let (handle, key) = record.split_at(16);
+            let handle = uuid::Uuid::from_slice(handle).map_err(|_| Unreadable::Run(run))?;
+            let place = BatchSlot::from_bytes(key).ok_or(Unreadable::Run(run))?;
+            assignments.push((ReporterHandle(handle), place.key_id()));
+        }
+    }
+    Ok(assignments)
+}
+
 /// The reporters with a live assigned key, and its id: the first recorded, in the rows of
-/// the first release (`state = 'assigned'`) or in `key_assignments`.
-fn assigned_reporters(conn: &Connection) -> rusqlite::Result<HashMap<ReporterHandle, String>> {
+/// the first release (`state = 'assigned'`), in `key_assignments`, then in
+/// `assignment_runs`; a key with a tombstone is left out.
+fn assigned_reporters(conn: &Connection) -> Result<HashMap<ReporterHandle, String>, Unreadable> {
     let mut select = conn.prepare(
         "SELECT reporter, key_id FROM data_keys WHERE state = 'assigned' \
          UNION ALL SELECT a.reporter, a.key_id FROM key_assignments a \
@@ -482,113 +773,36 @@ fn assigned_reporters(conn: &Connection) -> rusqlite::Result<HashMap<ReporterHan
             reporters.entry(ReporterHandle(handle)).or_insert(key_id);
         }
     }
+    let destroyed: HashSet<String> = conn
+        .prepare("SELECT key_id FROM data_keys WHERE state = 'destroyed'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (reporter, key_id) in assignment_runs(conn)? {
+        if !destroyed.contains(&key_id) {
+            reporters.entry(reporter).or_insert(key_id);
+        }
+    }
     Ok(reporters)
 }
 
-/// Writes a pool batch as one multi-row `INSERT` (one statement, not one per key: the
-/// statement overhead was a visible part of a new reporter's cost). Batch sizes are few
-/// (8, 16, … 256), so each size's text is built once ([`free_keys_sql`]) and its statement
-/// prepared once.
-fn insert_free_keys(
+/// Appends assignments as one `assignment_runs` row (one insert of one blob, where a row per
+/// assignment, and before that a rewrite of each key's row with its index entry, cost more
+/// than the rest of a report's key bookkeeping).
+fn write_assignment_run(
     conn: &Connection,
-    batch: &[(String, DataKey)],
-    wrapped: &[([u8; NONCE_BYTES], Vec<u8>)],
+    pending: &[(String, BatchSlot, ReporterHandle)],
 ) -> rusqlite::Result<()> {
-    if batch.is_empty() {
+    if pending.is_empty() {
         return Ok(());
     }
-    let mut insert = conn.prepare_cached(&free_keys_sql(batch.len()))?;
-    let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(batch.len() * 3);
-    for ((id, _), (nonce, wrapped)) in batch.iter().zip(wrapped) {
-        values.push(id);
-        values.push(nonce);
-        values.push(wrapped);
+    let mut body = Vec::with_capacity(pending.len() * ASSIGNMENT_BYTES);
+    for (_, place, reporter) in pending {
+        body.extend_from_slice(reporter.0.as_bytes());
+        body.extend_from_slice(&place.to_bytes());
     }
-    insert.execute(values.as_slice())?;
+    conn.prepare_cached("INSERT INTO assignment_runs (body) VALUES (?1)")?
+        .execute([body])?;
     Ok(())
-}
-
-/// Appends assignments to `key_assignments` in one multi-row `INSERT` per 64 (appending to a
-/// table without an index, where rewriting each key's row, with its index entry, cost more
-/// than the rest of a report's key bookkeeping).
-fn write_assignments(
-    conn: &Connection,
-    pending: &[(String, ReporterHandle)],
-) -> rusqlite::Result<()> {
-    for chunk in pending.chunks(PENDING_MAX) {
-        let handles: Vec<String> = chunk.iter().map(|(_, r)| r.to_string()).collect();
-        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 2);
-        for ((id, _), handle) in chunk.iter().zip(&handles) {
-            values.push(id);
-            values.push(handle);
-        }
-        conn.prepare_cached(&assignments_sql(chunk.len()))?
-            .execute(values.as_slice())?;
-    }
-    Ok(())
-}
-
-/// The text of the pool batch insert of `rows` keys. The sizes a refill uses (8, 16, …
-/// [`POOL_BATCH_MAX`]) are built once per process and kept: formatting hundreds of
-/// placeholders was paid on every refill.
-fn free_keys_sql(rows: usize) -> Cow<'static, str> {
-    static TEXTS: [OnceLock<String>; 6] = [const { OnceLock::new() }; 6];
-    let build = || {
-        multi_row_sql(
-            "INSERT INTO data_keys (key_id, state, nonce, wrapped) VALUES ",
-            rows,
-            |first| format!("(?{first}, 'free', ?{}, ?{})", first + 1, first + 2),
-            3,
-        )
-    };
-    let kept = rows
-        .is_power_of_two()
-        .then(|| {
-            (rows.trailing_zeros() as usize).checked_sub(POOL_BATCH_FIRST.trailing_zeros() as usize)
-        })
-        .flatten()
-        .and_then(|i| TEXTS.get(i));
-    match kept {
-        Some(text) => Cow::Borrowed(text.get_or_init(build)),
-        None => Cow::Owned(build()),
-    }
-}
-
-/// The text of the assignment append of `rows` rows; a full chunk's ([`PENDING_MAX`], every
-/// one but a flush's remainder) is built once per process and kept.
-fn assignments_sql(rows: usize) -> Cow<'static, str> {
-    static FULL: OnceLock<String> = OnceLock::new();
-    let build = || {
-        multi_row_sql(
-            "INSERT INTO key_assignments (key_id, reporter) VALUES ",
-            rows,
-            |first| format!("(?{first}, ?{})", first + 1),
-            2,
-        )
-    };
-    if rows == PENDING_MAX {
-        Cow::Borrowed(FULL.get_or_init(build))
-    } else {
-        Cow::Owned(build())
-    }
-}
-
-/// `head` followed by `rows` comma-separated groups of `per_row` numbered placeholders, each
-/// written by `group` from the number of its first placeholder.
-fn multi_row_sql(
-    head: &str,
-    rows: usize,
-    group: impl Fn(usize) -> String,
-    per_row: usize,
-) -> String {
-    let mut sql = String::from(head);
-    for row in 0..rows {
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&group(row * per_row + 1));
-    }
-    sql
 }
 
 #[async_trait]
@@ -599,7 +813,8 @@ impl KeyStore for SqliteKeyStore {
             return Ok(hit.clone());
         }
         if let Some(key_id) = keys.assigned.get(&reporter).cloned() {
-            if let Some(found) = self.assigned_key(&keys, &key_id)? {
+            if let Some(KeyState::Live(key)) = self.stored_key(&keys.conn, &keys.master, &key_id)? {
+                let found = (key_id, key);
                 keys.cache.insert(reporter, found.clone());
                 return Ok(found);
             }
@@ -607,13 +822,13 @@ impl KeyStore for SqliteKeyStore {
         if keys.pool.is_empty() {
             self.refill(&mut keys)?;
         }
-        let (id, key) = keys
+        let (id, place, key) = keys
             .pool
             .pop()
             .ok_or(KeyError::Crypto("an empty key pool after a refill"))?;
+        // The cache is looked at first, so the assignment needs no entry in `assigned`.
         keys.cache.insert(reporter, (id.clone(), key.clone()));
-        keys.assigned.insert(reporter, id.clone());
-        keys.pending.push((id.clone(), reporter));
+        keys.pending.push((id.clone(), place, reporter));
         if keys.pending.len() >= PENDING_MAX {
             self.write_pending(&mut keys)?;
         }
@@ -625,30 +840,10 @@ impl KeyStore for SqliteKeyStore {
         if let Some((_, key)) = keys.cache.values().find(|(id, _)| id == key_id) {
             return Ok(KeyState::Live(key.clone()));
         }
-        type Row = (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
-        let row: Option<Row> = keys
-            .conn
-            .query_row(
-                "SELECT state, nonce, wrapped, destroyed_at FROM data_keys WHERE key_id = ?1",
-                [key_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-            .map_err(|e| self.io(e))?;
-        match row {
-            None => Err(KeyError::UnknownKey {
+        self.stored_key(&keys.conn, &keys.master, key_id)?
+            .ok_or_else(|| KeyError::UnknownKey {
                 key_id: key_id.to_owned(),
-            }),
-            Some((state, _, _, at)) if state == "destroyed" => Ok(KeyState::Destroyed {
-                at: at.and_then(|t| DateTime::parse_from_rfc3339(&t).ok().map(|t| t.to_utc())),
-            }),
-            Some((_, Some(nonce), Some(wrapped), _)) => keys
-                .master
-                .unwrap(key_id, &nonce, &wrapped)
-                .map(KeyState::Live)
-                .ok_or_else(|| self.altered(key_id)),
-            Some(_) => Err(self.altered(key_id)),
-        }
+            })
     }
 
     async fn destroy(
@@ -663,10 +858,30 @@ impl KeyStore for SqliteKeyStore {
             doomed.push(id);
         }
         doomed.extend(keys.assigned.remove(&reporter));
-        keys.pending.retain(|(id, _)| !doomed.contains(id));
+        // Keys an earlier process assigned to the reporter that were not the first.
+        doomed.extend(
+            assignment_runs(&keys.conn)
+                .map_err(|e| match e {
+                    Unreadable::Sql(e) => self.io(e),
+                    Unreadable::Run(run) => KeyError::KeyStoreUnreadable {
+                        path: self.path.clone(),
+                        reason: format!("assignment run {run} is malformed"),
+                    },
+                })?
+                .into_iter()
+                .filter(|(who, _)| *who == reporter)
+                .map(|(_, id)| id),
+        );
+        doomed.sort();
+        doomed.dedup();
+        keys.pending
+            .retain(|(id, _, _)| doomed.binary_search(id).is_err());
+        keys.pool
+            .retain(|(id, _, _)| doomed.binary_search(id).is_err());
         let pending = std::mem::take(&mut keys.pending);
-        let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
-        write_assignments(&tx, &pending).map_err(|e| self.io(e))?;
+        let SqliteKeys { conn, master, .. } = &mut *keys;
+        let tx = conn.transaction().map_err(|e| io(&self.path, e))?;
+        write_assignment_run(&tx, &pending).map_err(|e| io(&self.path, e))?;
         let at_text = at.to_rfc3339();
         tx.execute(
             "UPDATE data_keys SET state = 'destroyed', nonce = NULL, wrapped = NULL, destroyed_at = ?2 \
@@ -674,7 +889,7 @@ impl KeyStore for SqliteKeyStore {
              AND state <> 'destroyed'",
             params![reporter.to_string(), at_text],
         )
-        .map_err(|e| self.io(e))?;
+        .map_err(|e| io(&self.path, e))?;
         for id in &doomed {
             tx.execute(
                 "INSERT INTO data_keys (key_id, reporter, state, destroyed_at) VALUES (?1, ?2, 'destroyed', ?3) \
@@ -682,10 +897,40 @@ impl KeyStore for SqliteKeyStore {
                  destroyed_at = COALESCE(data_keys.destroyed_at, excluded.destroyed_at)",
                 params![id, reporter.to_string(), at_text],
             )
-            .map_err(|e| self.io(e))?;
+            .map_err(|e| io(&self.path, e))?;
         }
-        tx.commit().map_err(|e| self.io(e))?;
-        truncate_wal(&keys.conn).map_err(|e| self.io(e))
+        // Each batch holding a doomed key is rewritten without it (zeros in its slot) under a
+        // fresh nonce; secure_delete zeroes the old row's pages and the WAL is truncated, so
+        // the old wrapping, which the master key would still open, is gone from the file.
+        let mut batches: Vec<BatchSlot> = doomed
+            .iter()
+            .filter_map(|id| BatchSlot::parse(id))
+            .collect();
+        batches.sort_by_key(|place| place.batch);
+        for group in batches.chunk_by(|a, b| a.batch == b.batch) {
+            let batch = group[0].batch;
+            let Some(mut clear) = self.read_batch(&tx, master, batch)? else {
+                continue;
+            };
+            let mut erased = false;
+            for place in group {
+                if live_slot(&clear, *place).is_some() {
+                    clear[place.range()].fill(0);
+                    erased = true;
+                }
+            }
+            if !erased {
+                continue;
+            }
+            let (nonce, wrapped) = master.wrap_bytes(&batch_aad(batch), &clear)?;
+            tx.execute(
+                "UPDATE key_batches SET nonce = ?2, wrapped = ?3 WHERE batch = ?1",
+                params![batch, &nonce[..], wrapped],
+            )
+            .map_err(|e| io(&self.path, e))?;
+        }
+        tx.commit().map_err(|e| io(&self.path, e))?;
+        truncate_wal(conn).map_err(|e| io(&self.path, e))
     }
 
     async fn rotate(&self, new_master: &MasterKey) -> Result<usize, KeyError> {
@@ -693,7 +938,7 @@ impl KeyStore for SqliteKeyStore {
         let pending = std::mem::take(&mut keys.pending);
         let old = keys.master.clone();
         let tx = keys.conn.transaction().map_err(|e| self.io(e))?;
-        write_assignments(&tx, &pending).map_err(|e| self.io(e))?;
+        write_assignment_run(&tx, &pending).map_err(|e| self.io(e))?;
         let rows: Vec<(String, Vec<u8>, Vec<u8>)> = {
             let mut select = tx
                 .prepare("SELECT key_id, nonce, wrapped FROM data_keys WHERE wrapped IS NOT NULL")
@@ -714,6 +959,30 @@ impl KeyStore for SqliteKeyStore {
             )
             .map_err(|e| self.io(e))?;
         }
+        let batches: Vec<u32> = tx
+            .prepare("SELECT batch FROM key_batches ORDER BY batch")
+            .and_then(|mut select| {
+                select
+                    .query_map([], |r| r.get(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .map_err(|e| self.io(e))?;
+        let mut live = rows.len();
+        for batch in batches {
+            let Some(clear) = self.read_batch(&tx, &old, batch)? else {
+                continue;
+            };
+            live += clear
+                .chunks_exact(SLOT_BYTES)
+                .filter(|slot| slot.iter().any(|b| *b != 0))
+                .count();
+            let (nonce, wrapped) = new_master.wrap_bytes(&batch_aad(batch), &clear)?;
+            tx.execute(
+                "UPDATE key_batches SET nonce = ?2, wrapped = ?3 WHERE batch = ?1",
+                params![batch, &nonce[..], wrapped],
+            )
+            .map_err(|e| self.io(e))?;
+        }
         tx.execute(
             "UPDATE meta SET value = ?1 WHERE name = 'master'",
             [new_master.fingerprint()],
@@ -723,7 +992,7 @@ impl KeyStore for SqliteKeyStore {
         keys.master = new_master.clone();
         // The old wrappings must not linger in the WAL for the old master key to open.
         truncate_wal(&keys.conn).map_err(|e| self.io(e))?;
-        Ok(rows.len())
+        Ok(live)
     }
 
     async fn binding(&self) -> Result<Option<String>, KeyError> {
@@ -771,32 +1040,6 @@ mod tests {
     use crate::contacts::contract::key_store_contract;
     use crate::ids::SeededIds;
 
-    #[test]
-    fn the_kept_insert_texts_are_the_texts_a_batch_of_their_size_needs() {
-        for rows in [1, 3, 8, 16, 64, 100, 128, 256, 512] {
-            let free = free_keys_sql(rows);
-            assert_eq!(free.matches("'free'").count(), rows, "{rows} pool rows");
-            assert!(
-                free.ends_with(&format!("?{})", rows * 3)),
-                "{rows} pool rows"
-            );
-            assert_eq!(free, free_keys_sql(rows), "built again, the same text");
-            let assigned = assignments_sql(rows);
-            assert_eq!(
-                assigned.matches('(').count(),
-                rows + 1,
-                "{rows} assignments"
-            );
-            assert!(
-                assigned.ends_with(&format!("?{})", rows * 2)),
-                "{rows} assignments"
-            );
-        }
-        assert!(matches!(free_keys_sql(POOL_BATCH_FIRST), Cow::Borrowed(_)));
-        assert!(matches!(free_keys_sql(POOL_BATCH_MAX), Cow::Borrowed(_)));
-        assert!(matches!(assignments_sql(PENDING_MAX), Cow::Borrowed(_)));
-    }
-
     #[tokio::test]
     async fn the_memory_key_store_keeps_the_contract() {
         let keys = MemoryKeyStore::new(Arc::new(SeededIds::new(3)));
@@ -843,36 +1086,238 @@ mod tests {
         ));
     }
 
-    /// A key store of the first release recorded an assignment in the key's own row (and had
-    /// no `key_assignments`): its reporters keep their keys, and erasure still finds them.
+    /// A format-1 file as the releases before batches wrote it: a key assigned by rewriting
+    /// its row (the first release), one assigned in `key_assignments`, one left `free`.
+    fn format_1_file(
+        path: &Path,
+        master: &MasterKey,
+        erin: ReporterHandle,
+        fred: ReporterHandle,
+    ) -> Vec<(String, DataKey)> {
+        let conn = Connection::open(path).expect("create the file");
+        conn.execute_batch(SCHEMA).expect("format 1's tables");
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES ('format', ?1), ('master', ?2)",
+            params![FORMAT_1, master.fingerprint()],
+        )
+        .expect("meta");
+        let ids = SeededIds::new(9);
+        let made: Vec<(String, DataKey)> = (0..3).map(|_| new_key(&ids)).collect();
+        for (n, (id, key)) in made.iter().enumerate() {
+            let (nonce, wrapped) = master.wrap(id, key).expect("wrap");
+            let (reporter, state) = match n {
+                0 => (Some(erin.to_string()), "assigned"),
+                1 => (None, "retired"),
+                _ => (None, "free"),
+            };
+            conn.execute(
+                "INSERT INTO data_keys (key_id, reporter, state, nonce, wrapped) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, reporter, state, &nonce[..], wrapped],
+            )
+            .expect("a format-1 key");
+        }
+        conn.execute(
+            "INSERT INTO key_assignments (key_id, reporter) VALUES (?1, ?2)",
+            params![made[1].0, fred.to_string()],
+        )
+        .expect("an appended assignment");
+        made
+    }
+
+    /// A format-1 file opens, is tagged format 2, keeps its keys in their rows (their ids
+    /// are in the log) and its reporters' assignments; erasure and rotation reach them.
     #[tokio::test]
-    async fn a_first_release_key_store_keeps_its_assignments_and_erasure_finds_them() {
+    async fn a_format_1_key_store_is_upgraded_in_place_and_keeps_its_keys() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("old.keys.db");
         let master = MasterKey::generate();
-        let ids: Arc<dyn IdGenerator> = Arc::new(SeededIds::new(5));
         let erin = ReporterHandle(uuid::Uuid::from_u128(0xe1));
+        let fred = ReporterHandle(uuid::Uuid::from_u128(0xf1));
+        let gina = ReporterHandle(uuid::Uuid::from_u128(0x91));
+        let old = format_1_file(&path, &master, erin, fred);
+        let ids: Arc<dyn IdGenerator> = Arc::new(SeededIds::new(5));
+        let keys = SqliteKeyStore::open(&path, master.clone(), Arc::clone(&ids), Synchronous::Full)
+            .expect("a format-1 file opens");
+        assert_eq!(keys.reporter_key(erin).await.expect("erin").0, old[0].0);
+        assert_eq!(keys.reporter_key(fred).await.expect("fred").0, old[1].0);
+        let (gina_id, _) = keys.reporter_key(gina).await.expect("gina");
+        assert!(
+            BatchSlot::parse(&gina_id).is_some(),
+            "a new key is a batch key"
+        );
+        for (id, key) in &old {
+            match keys.data_key(id).await.expect("a format-1 key reads") {
+                KeyState::Live(read) => assert_eq!(read.bytes.as_ref(), key.bytes.as_ref()),
+                KeyState::Destroyed { .. } => panic!("{id} was destroyed by the upgrade"),
+            }
+        }
+        let rotated = MasterKey::generate();
+        assert!(keys.rotate(&rotated).await.expect("rotate") >= 4);
+        keys.destroy(erin, &[], Utc::now()).await.expect("destroy");
+        assert!(matches!(
+            keys.data_key(&old[0].0).await.expect("read"),
+            KeyState::Destroyed { .. }
+        ));
+        drop(keys);
+        let conn = Connection::open(&path).expect("open the file");
+        let (format, free): (String, i64) = conn
+            .query_row(
+                "SELECT (SELECT value FROM meta WHERE name = 'format'),                  (SELECT count(*) FROM data_keys WHERE state = 'free')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("query");
+        assert_eq!((format.as_str(), free), (FORMAT, 0));
+        drop(conn);
+        let reopened =
+            SqliteKeyStore::open(&path, rotated, ids, Synchronous::Full).expect("reopen");
+        assert_eq!(reopened.reporter_key(fred).await.expect("fred").0, old[1].0);
+        assert_eq!(reopened.reporter_key(gina).await.expect("gina").0, gina_id);
+        assert_ne!(reopened.reporter_key(erin).await.expect("erin").0, old[0].0);
+    }
+
+    /// Every byte run of `needle` of 16 bytes that occurs in `haystack`.
+    fn shared_runs(haystack: &[u8], needle: &[u8]) -> usize {
+        needle
+            .chunks_exact(16)
+            .filter(|run| haystack.windows(16).any(|w| w == *run))
+            .count()
+    }
+
+    fn file_bytes(path: &Path) -> Vec<u8> {
+        let mut bytes = std::fs::read(path).expect("the key store file");
+        let wal = path.with_extension("db-wal");
+        if let Ok(more) = std::fs::read(wal) {
+            bytes.extend(more);
+        }
+        bytes
+    }
+
+    /// Erasing a key rewrites its batch under a fresh nonce: the old wrapping (which the
+    /// master key would still open) is in neither the file nor its WAL, the erased key is
+    /// destroyed, its batch neighbours live on.
+    #[tokio::test]
+    async fn erasing_a_key_leaves_no_byte_of_its_old_batch_wrapping_in_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("erase.keys.db");
+        let master = MasterKey::generate();
+        let ids: Arc<dyn IdGenerator> = Arc::new(SeededIds::new(7));
         let keys =
             SqliteKeyStore::create(&path, master.clone(), Arc::clone(&ids), Synchronous::Full)
                 .expect("create");
-        let (erin_id, _) = keys.reporter_key(erin).await.expect("a key");
-        drop(keys);
-        {
-            let conn = Connection::open(&path).expect("open the file");
-            conn.execute_batch(&format!(
-                "DROP TABLE key_assignments; UPDATE data_keys SET reporter = '{erin}', \
-                 state = 'assigned' WHERE key_id = '{erin_id}'"
-            ))
-            .expect("the first release's layout");
+        let reporters: Vec<ReporterHandle> = (0..3u128)
+            .map(|n| ReporterHandle(uuid::Uuid::from_u128(0x500 + n)))
+            .collect();
+        let mut given = Vec::new();
+        for r in &reporters {
+            given.push(keys.reporter_key(*r).await.expect("a key"));
         }
-        let reopened = SqliteKeyStore::open(&path, master, ids, Synchronous::Full).expect("open");
-        assert_eq!(reopened.reporter_key(erin).await.expect("a key").0, erin_id);
-        let at = Utc::now();
-        reopened.destroy(erin, &[], at).await.expect("destroy");
+        keys.flush().await.expect("flush");
+        let old_wrapping: Vec<u8> = keys
+            .lock()
+            .conn
+            .query_row("SELECT wrapped FROM key_batches WHERE batch = 1", [], |r| {
+                r.get(0)
+            })
+            .expect("batch 1");
+        assert!(
+            shared_runs(&file_bytes(&path), &old_wrapping) > 0,
+            "the test can see the wrapping"
+        );
+        keys.destroy(reporters[0], &[], Utc::now())
+            .await
+            .expect("destroy");
+        drop(keys);
+        assert_eq!(
+            shared_runs(&file_bytes(&path), &old_wrapping),
+            0,
+            "old wrapping left in the file"
+        );
+        let reopened = SqliteKeyStore::open(&path, master, ids, Synchronous::Full).expect("reopen");
         assert!(matches!(
-            reopened.data_key(&erin_id).await.expect("read"),
-            KeyState::Destroyed { .. }
+            reopened.data_key(&given[0].0).await.expect("read"),
+            KeyState::Destroyed { at: Some(_) }
         ));
+        for (n, (id, key)) in given.iter().enumerate().skip(1) {
+            match reopened.data_key(id).await.expect("read") {
+                KeyState::Live(read) => assert_eq!(read.bytes.as_ref(), key.bytes.as_ref()),
+                KeyState::Destroyed { .. } => panic!("reporter {n} lost their key"),
+            }
+            assert_eq!(
+                &reopened.reporter_key(reporters[n]).await.expect("a key").0,
+                id
+            );
+        }
+    }
+
+    /// An id naming a real slot with another check is no key; an altered batch row or
+    /// assignment run is refused, not read as something else.
+    #[tokio::test]
+    async fn made_up_ids_are_unknown_and_altered_rows_are_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("alter.keys.db");
+        let master = MasterKey::generate();
+        let ids: Arc<dyn IdGenerator> = Arc::new(SeededIds::new(8));
+        let keys =
+            SqliteKeyStore::create(&path, master.clone(), Arc::clone(&ids), Synchronous::Normal)
+                .expect("create");
+        let reporter = ReporterHandle(uuid::Uuid::from_u128(0x600));
+        let (id, _) = keys.reporter_key(reporter).await.expect("a key");
+        let mut forged = BatchSlot::parse(&id).expect("a batch key id");
+        forged.check[0] ^= 1;
+        assert!(matches!(
+            keys.data_key(&forged.key_id()).await,
+            Err(KeyError::UnknownKey { .. })
+        ));
+        forged = BatchSlot::parse(&id).expect("a batch key id");
+        forged.batch += 1;
+        assert!(matches!(
+            keys.data_key(&forged.key_id()).await,
+            Err(KeyError::UnknownKey { .. })
+        ));
+        drop(keys);
+        let conn = Connection::open(&path).expect("open");
+        conn.execute("UPDATE key_batches SET nonce = zeroblob(24)", [])
+            .expect("alter the batch");
+        // Read by a process that did not make the key (this one would answer from memory).
+        let reopened =
+            SqliteKeyStore::open(&path, master.clone(), Arc::clone(&ids), Synchronous::Normal)
+                .expect("reopen");
+        assert!(matches!(
+            reopened.data_key(&id).await,
+            Err(KeyError::KeyStoreUnreadable { .. })
+        ));
+        drop(reopened);
+        conn.execute("UPDATE assignment_runs SET body = x'00'", [])
+            .expect("alter the run");
+        drop(conn);
+        assert!(matches!(
+            SqliteKeyStore::open(&path, master, ids, Synchronous::Normal),
+            Err(KeyError::KeyStoreUnreadable { .. })
+        ));
+    }
+
+    /// The same seed names the same key ids with the same bytes in a memory and a fresh
+    /// SQLite key store, across batch boundaries (8, then 16), so a seeded run writes the
+    /// same log on either.
+    #[tokio::test]
+    async fn memory_and_sqlite_key_stores_hand_out_the_same_keys_for_a_seed() {
+        let dir = tempfile::tempdir().expect("dir");
+        let memory = MemoryKeyStore::new(Arc::new(SeededIds::new(4)));
+        let sqlite = SqliteKeyStore::create(
+            &dir.path().join("same.keys.db"),
+            MasterKey::generate(),
+            Arc::new(SeededIds::new(4)),
+            Synchronous::Normal,
+        )
+        .expect("create");
+        for n in 0..30u128 {
+            let reporter = ReporterHandle(uuid::Uuid::from_u128(0x700 + n));
+            let (a_id, a_key) = memory.reporter_key(reporter).await.expect("memory");
+            let (b_id, b_key) = sqlite.reporter_key(reporter).await.expect("sqlite");
+            assert_eq!(a_id, b_id, "key {n}");
+            assert_eq!(a_key.bytes.as_ref(), b_key.bytes.as_ref(), "key {n}");
+        }
     }
 
     /// Enough reporters for several pool refills (8, 16, 32 keys) and assignment batches:

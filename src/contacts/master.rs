@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use chacha20poly1305::aead::{Aead, KeyInit, OsRng, Payload, rand_core::RngCore};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::error::KeyError;
 
@@ -129,11 +129,31 @@ impl MasterKey {
 
     /// Wraps a data key: XChaCha20-Poly1305 under the master key with a fresh random nonce,
     /// bound to the key's id (so a wrapped key cannot be moved to another id). Returns the
-    /// nonce and the ciphertext.
+    /// nonce and the ciphertext. (Format-1 key stores and PostgreSQL: one key per row.)
     pub(crate) fn wrap(
         &self,
         key_id: &str,
         data_key: &DataKey,
+    ) -> Result<([u8; NONCE_BYTES], Vec<u8>), KeyError> {
+        self.wrap_bytes(key_id.as_bytes(), data_key.bytes.as_ref())
+    }
+
+    /// Unwraps a data key; `None` when the master key is not the one that wrapped it (or
+    /// the wrapped bytes were altered).
+    pub(crate) fn unwrap(&self, key_id: &str, nonce: &[u8], wrapped: &[u8]) -> Option<DataKey> {
+        let clear = self.unwrap_bytes(key_id.as_bytes(), nonce, wrapped)?;
+        let bytes: [u8; KEY_BYTES] = clear.as_slice().try_into().ok()?;
+        Some(DataKey {
+            bytes: Zeroizing::new(bytes),
+        })
+    }
+
+    /// Wraps any key material (one key, or a key store's batch of keys) with a fresh random
+    /// nonce, bound to `associated` (what the material may be read as).
+    pub(crate) fn wrap_bytes(
+        &self,
+        associated: &[u8],
+        clear: &[u8],
     ) -> Result<([u8; NONCE_BYTES], Vec<u8>), KeyError> {
         let mut nonce = [0u8; NONCE_BYTES];
         OsRng.fill_bytes(&mut nonce);
@@ -142,35 +162,36 @@ impl MasterKey {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: data_key.bytes.as_ref(),
-                    aad: key_id.as_bytes(),
+                    msg: clear,
+                    aad: associated,
                 },
             )
-            .map_err(|_| KeyError::Crypto("wrapping a data key"))?;
+            .map_err(|_| KeyError::Crypto("wrapping key material"))?;
         Ok((nonce, wrapped))
     }
 
-    /// Unwraps a data key; `None` when the master key is not the one that wrapped it (or
-    /// the wrapped bytes were altered).
-    pub(crate) fn unwrap(&self, key_id: &str, nonce: &[u8], wrapped: &[u8]) -> Option<DataKey> {
+    /// Unwraps what [`MasterKey::wrap_bytes`] wrapped under the same associated data; `None`
+    /// for another master key, other associated data or altered bytes. The clear bytes are
+    /// wiped when dropped.
+    pub(crate) fn unwrap_bytes(
+        &self,
+        associated: &[u8],
+        nonce: &[u8],
+        wrapped: &[u8],
+    ) -> Option<Zeroizing<Vec<u8>>> {
         if nonce.len() != NONCE_BYTES {
             return None;
         }
-        let mut clear = self
-            .cipher()
+        self.cipher()
             .decrypt(
                 XNonce::from_slice(nonce),
                 Payload {
                     msg: wrapped,
-                    aad: key_id.as_bytes(),
+                    aad: associated,
                 },
             )
-            .ok()?;
-        let bytes: Option<[u8; KEY_BYTES]> = clear.as_slice().try_into().ok();
-        clear.zeroize();
-        Some(DataKey {
-            bytes: Zeroizing::new(bytes?),
-        })
+            .ok()
+            .map(Zeroizing::new)
     }
 }
 

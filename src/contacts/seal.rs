@@ -1,9 +1,11 @@
-//! Sealing a reporter's contact: XChaCha20-Poly1305 under the reporter's data key, with the
-//! case and the reporter handle as associated data (a sealed value cannot be moved to
-//! another case or reporter unnoticed). This release writes format 2 (the contact as two
-//! length-prefixed fields, stored compactly in base64url) and still opens format 1 (the
-//! contact's JSON, in hex). docs/design.md, "The sealed contact".
+//! Sealing a reporter's contact under the reporter's data key, with the case and the
+//! reporter handle as associated data (a sealed value cannot be moved to another case or
+//! reporter unnoticed). This release writes format 3 (AES-256-GCM over the contact as two
+//! length-prefixed fields, stored compactly in base64url) and still opens format 2 (the same
+//! fields under XChaCha20-Poly1305) and format 1 (XChaCha20-Poly1305 over the contact's
+//! JSON, in hex). docs/design.md, "The sealed contact".
 
+use aes_gcm::Aes256Gcm;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use caseflow_domain::{CaseId, ProtectedContact, ReporterHandle, SealedContact};
@@ -16,29 +18,39 @@ use super::master::{DataKey, NONCE_BYTES};
 use crate::ids::{IdGenerator, Secret};
 
 /// The sealed-contact format this release writes.
-pub const SEAL_FORMAT: u32 = 2;
+pub const SEAL_FORMAT: u32 = 3;
+
+/// Bytes of an AES-GCM nonce (format 3). Random 96-bit nonces are safe here by a wide
+/// margin: a data key seals the contacts of one reporter only, a handful of messages, where
+/// the limit for random nonces under one key is 2^32.
+const GCM_NONCE_BYTES: usize = 12;
 
 /// The Poly1305 tag appended to a ciphertext.
 const TAG_BYTES: usize = 16;
 
 /// The first format: the contact's JSON, hex, a textual associated data.
 const FORMAT_1: u32 = 1;
+/// The second format: the fields under XChaCha20-Poly1305 (read, no longer written).
+const FORMAT_2: u32 = 2;
 
 fn associated_data_v1(case_id: CaseId, reporter: ReporterHandle) -> Vec<u8> {
     format!("caseflow reporter contact v1|{case_id}|{reporter}").into_bytes()
 }
 
-/// Format 2's associated data: a label, then the case's and the reporter's 16 bytes.
-fn associated_data_v2(case_id: CaseId, reporter: ReporterHandle) -> [u8; 60] {
-    const LABEL: &[u8; 28] = b"caseflow reporter contact v2";
+/// The associated data of formats 2 and 3: a label naming the format, then the case's and
+/// the reporter's 16 bytes.
+fn associated_data(label: &[u8; 28], case_id: CaseId, reporter: ReporterHandle) -> [u8; 60] {
     let mut aad = [0u8; 60];
-    aad[..28].copy_from_slice(LABEL);
+    aad[..28].copy_from_slice(label);
     aad[28..44].copy_from_slice(case_id.as_uuid().as_bytes());
     aad[44..].copy_from_slice(reporter.0.as_bytes());
     aad
 }
 
-/// Encrypts a contact for one case of one reporter (format 2).
+const LABEL_V2: &[u8; 28] = b"caseflow reporter contact v2";
+const LABEL_V3: &[u8; 28] = b"caseflow reporter contact v3";
+
+/// Encrypts a contact for one case of one reporter (format 3).
 pub fn seal(
     contact: &ProtectedContact,
     key_id: &str,
@@ -47,22 +59,22 @@ pub fn seal(
     reporter: ReporterHandle,
     ids: &dyn IdGenerator,
 ) -> Result<SealedContact, KeyError> {
-    let mut nonce = [0u8; NONCE_BYTES];
+    let mut nonce = [0u8; GCM_NONCE_BYTES];
     ids.fill_secret(Secret::Nonce, &mut nonce);
     // nonce ‖ clear text in one buffer, encrypted in place and the tag appended: one
     // allocation where encrypt's own ciphertext and a copy behind the nonce took two. The
     // buffer holds the clear text until it is encrypted, so it is zeroised when dropped.
     let mut sealed = Zeroizing::new(Vec::with_capacity(
-        NONCE_BYTES + clear_len(contact) + TAG_BYTES,
+        GCM_NONCE_BYTES + clear_len(contact) + TAG_BYTES,
     ));
     sealed.extend_from_slice(&nonce);
     encode_fields_into(contact, &mut sealed);
-    let cipher = XChaCha20Poly1305::new(key.bytes.as_ref().into());
+    let cipher = Aes256Gcm::new(key.bytes.as_ref().into());
     let tag = cipher
         .encrypt_in_place_detached(
-            XNonce::from_slice(&nonce),
-            &associated_data_v2(case_id, reporter),
-            &mut sealed[NONCE_BYTES..],
+            aes_gcm::Nonce::from_slice(&nonce),
+            &associated_data(LABEL_V3, case_id, reporter),
+            &mut sealed[GCM_NONCE_BYTES..],
         )
         .map_err(|_| KeyError::Crypto("sealing a contact"))?;
     sealed.extend_from_slice(&tag);
@@ -74,7 +86,7 @@ pub fn seal(
     })
 }
 
-/// Decrypts a sealed contact of either format; an error when the key is not its key or the
+/// Decrypts a sealed contact of any format; an error when the key is not its key or the
 /// bytes changed.
 pub fn open(
     sealed: &SealedContact,
@@ -83,9 +95,9 @@ pub fn open(
     reporter: ReporterHandle,
 ) -> Result<ProtectedContact, KeyError> {
     let unreadable = || KeyError::ContactUnreadable { case_id };
-    let cipher = XChaCha20Poly1305::new(key.bytes.as_ref().into());
     match sealed.format {
         FORMAT_1 => {
+            let cipher = XChaCha20Poly1305::new(key.bytes.as_ref().into());
             let nonce = hex::decode(&sealed.nonce).map_err(|_| unreadable())?;
             let ciphertext = hex::decode(&sealed.ciphertext).map_err(|_| unreadable())?;
             if nonce.len() != NONCE_BYTES {
@@ -95,20 +107,40 @@ pub fn open(
             let clear = decrypt(&cipher, &nonce, &ciphertext, &aad).ok_or_else(unreadable)?;
             serde_json::from_slice(&clear).map_err(|_| unreadable())
         }
-        SEAL_FORMAT => {
-            let bytes = URL_SAFE_NO_PAD
-                .decode(&sealed.ciphertext)
-                .map_err(|_| unreadable())?;
-            if !sealed.nonce.is_empty() || bytes.len() < NONCE_BYTES {
-                return Err(unreadable());
-            }
+        FORMAT_2 => {
+            let cipher = XChaCha20Poly1305::new(key.bytes.as_ref().into());
+            let bytes = compact_bytes(sealed, NONCE_BYTES).ok_or_else(unreadable)?;
             let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
-            let aad = associated_data_v2(case_id, reporter);
+            let aad = associated_data(LABEL_V2, case_id, reporter);
             let clear = decrypt(&cipher, nonce, ciphertext, &aad).ok_or_else(unreadable)?;
+            decode_fields(&clear).ok_or_else(unreadable)
+        }
+        SEAL_FORMAT => {
+            let cipher = Aes256Gcm::new(key.bytes.as_ref().into());
+            let bytes = compact_bytes(sealed, GCM_NONCE_BYTES).ok_or_else(unreadable)?;
+            let (nonce, ciphertext) = bytes.split_at(GCM_NONCE_BYTES);
+            let aad = associated_data(LABEL_V3, case_id, reporter);
+            let clear = cipher
+                .decrypt(
+                    aes_gcm::Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ciphertext,
+                        aad: &aad,
+                    },
+                )
+                .map(Zeroizing::new)
+                .map_err(|_| unreadable())?;
             decode_fields(&clear).ok_or_else(unreadable)
         }
         _ => Err(unreadable()),
     }
+}
+
+/// The bytes of a compact sealed value (nonce ‖ ciphertext ‖ tag), if it is one and holds
+/// at least a nonce of `nonce_bytes`.
+fn compact_bytes(sealed: &SealedContact, nonce_bytes: usize) -> Option<Vec<u8>> {
+    let bytes = URL_SAFE_NO_PAD.decode(&sealed.ciphertext).ok()?;
+    (sealed.nonce.is_empty() && bytes.len() >= nonce_bytes).then_some(bytes)
 }
 
 fn decrypt(
@@ -254,6 +286,9 @@ mod tests {
     /// them opening breaks every store already written.
     const GOLDEN_FORMAT_1: &str = r#"{"type":"sealed","contact":{"format":1,"key_id":"dk-golden","nonce":"404142434445464748494a4b4c4d4e4f5051525354555657","ciphertext":"3f0c5e760911980bc86513045023608ee774818ab527145d5446d3d05cedd4a02642283111ce70129f540bc86a07f0e8ce4cc29120551e6acd331ab4"}}"#;
     const GOLDEN_FORMAT_2: &str = r#"{"type":"sealed","contact":"2.kgolden.QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXTcm-nILrKtd1EpC-hYTdWEjUk4unZ0wCdAfheAFdpaXp3pMEKKQUDg"}"#;
+    /// Format 3, made outside this crate with Python `cryptography`'s AESGCM: key `[7; 32]`,
+    /// nonce 0x40..0x4b, associated data `caseflow reporter contact v3` ‖ case ‖ reporter.
+    const GOLDEN_FORMAT_3: &str = r#"{"type":"sealed","contact":"3.kgolden.QEFCQ0RFRkdISUpLpDdKQbevayipHcur_kLWpQNqb1qO53lNXQODJ6p4EkxS642kOSQ8Lg"}"#;
 
     fn golden_case() -> (CaseId, ReporterHandle) {
         (
@@ -270,10 +305,14 @@ mod tests {
     }
 
     #[test]
-    fn golden_sealed_contacts_of_both_formats_open_and_re_serialise_unchanged() {
+    fn golden_sealed_contacts_of_every_format_open_and_re_serialise_unchanged() {
         let (case, reporter) = golden_case();
         let expected = ProtectedContact::new("王某某", "138-0000-0000");
-        for (json, format) in [(GOLDEN_FORMAT_1, 1), (GOLDEN_FORMAT_2, 2)] {
+        for (json, format) in [
+            (GOLDEN_FORMAT_1, 1),
+            (GOLDEN_FORMAT_2, 2),
+            (GOLDEN_FORMAT_3, 3),
+        ] {
             let sealed = sealed_of(json);
             assert_eq!(sealed.format, format);
             assert_eq!(
@@ -304,11 +343,11 @@ mod tests {
     }
 
     #[test]
-    fn this_release_seals_exactly_the_golden_format_2() {
+    fn this_release_seals_exactly_the_golden_format_3() {
         let (case, reporter) = golden_case();
         let contact = ProtectedContact::new("王某某", "138-0000-0000");
         let sealed =
             seal(&contact, "kgolden", &key(7), case, reporter, &CountingNonce).expect("seals");
-        assert_eq!(sealed, sealed_of(GOLDEN_FORMAT_2));
+        assert_eq!(sealed, sealed_of(GOLDEN_FORMAT_3));
     }
 }

@@ -466,8 +466,8 @@ impl fmt::Display for ProtectedContact {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedContact {
     /// The format of the sealed value (the engine's; 1 is XChaCha20-Poly1305 over the
-    /// contact's JSON, 2 over length-prefixed fields; both bound to the case and the
-    /// reporter handle).
+    /// contact's JSON, 2 over length-prefixed fields, 3 AES-256-GCM over the same fields;
+    /// each bound to the case and the reporter handle).
     pub format: u32,
     /// The data key's id in the key store.
     pub key_id: String,
