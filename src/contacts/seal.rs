@@ -9,8 +9,8 @@ use aes_gcm::Aes256Gcm;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use caseflow_domain::{CaseId, ProtectedContact, ReporterHandle, SealedContact};
+use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
 use super::error::KeyError;
@@ -25,7 +25,7 @@ pub const SEAL_FORMAT: u32 = 3;
 /// the limit for random nonces under one key is 2^32.
 const GCM_NONCE_BYTES: usize = 12;
 
-/// The Poly1305 tag appended to a ciphertext.
+/// The authentication tag appended to a ciphertext (Poly1305's or GCM's, 16 bytes either way).
 const TAG_BYTES: usize = 16;
 
 /// The first format: the contact's JSON, hex, a textual associated data.
@@ -120,16 +120,7 @@ pub fn open(
             let bytes = compact_bytes(sealed, GCM_NONCE_BYTES).ok_or_else(unreadable)?;
             let (nonce, ciphertext) = bytes.split_at(GCM_NONCE_BYTES);
             let aad = associated_data(LABEL_V3, case_id, reporter);
-            let clear = cipher
-                .decrypt(
-                    aes_gcm::Nonce::from_slice(nonce),
-                    Payload {
-                        msg: ciphertext,
-                        aad: &aad,
-                    },
-                )
-                .map(Zeroizing::new)
-                .map_err(|_| unreadable())?;
+            let clear = decrypt(&cipher, nonce, ciphertext, &aad).ok_or_else(unreadable)?;
             decode_fields(&clear).ok_or_else(unreadable)
         }
         _ => Err(unreadable()),
@@ -143,15 +134,17 @@ fn compact_bytes(sealed: &SealedContact, nonce_bytes: usize) -> Option<Vec<u8>> 
     (sealed.nonce.is_empty() && bytes.len() >= nonce_bytes).then_some(bytes)
 }
 
-fn decrypt(
-    cipher: &XChaCha20Poly1305,
+/// Opens `ciphertext` (with its tag) under any of the formats' AEADs; `None` when it does
+/// not authenticate. The clear text is wiped when dropped.
+fn decrypt<C: Aead>(
+    cipher: &C,
     nonce: &[u8],
     ciphertext: &[u8],
     aad: &[u8],
 ) -> Option<Zeroizing<Vec<u8>>> {
     cipher
         .decrypt(
-            XNonce::from_slice(nonce),
+            chacha20poly1305::aead::Nonce::<C>::from_slice(nonce),
             Payload {
                 msg: ciphertext,
                 aad,
